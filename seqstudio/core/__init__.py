@@ -1,0 +1,1 @@
+"""The headless core: data, models, training, projects. Never imports Qt."""
