@@ -1,0 +1,1 @@
+"""The built-in data sources and recurrent cells, registered through the same hooks as any plugin."""

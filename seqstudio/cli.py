@@ -1,0 +1,5 @@
+"""The ``seqstudio`` command (placeholder until the CLI lands)."""
+
+
+def main(argv=None) -> int:
+    return 0

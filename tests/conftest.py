@@ -1,0 +1,37 @@
+"""Fixtures shared by every test package.
+
+Real data sets are read from ``SEQSTUDIO_TEST_DATA`` or, by default, from a
+``shared/data`` folder beside the checkout; tests that need them skip with a
+clear reason when neither exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("SEQSTUDIO_TEST_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder holding the real data sets (airline, IMDB sample, word index, ...)."""
+    d = _data_dir()
+    if not d.is_dir():
+        pytest.skip(f"real data sets not found in {d}; set SEQSTUDIO_TEST_DATA")
+    return d
+
+
+@pytest.fixture
+def registry():
+    """A fresh registry holding the built-in cells and data sources."""
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    return builtin_registry()
