@@ -1,5 +1,505 @@
-"""The ``seqstudio`` command (placeholder until the CLI lands)."""
+"""The ``seqstudio`` command.
+
+``seqstudio`` alone opens the window on the embedded default (Airline
+Passengers with the lecture's LSTM). The subcommands drive the same headless
+core: ``train``, ``summary``, ``predict``, ``datasets``, ``layers``,
+``presets``, ``plugins``, ``vocab``.
+
+User errors print what / where / fix and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from seqstudio import __version__
+from seqstudio.core.errors import SeqStudioError
+
+EXIT_USER_ERROR = 2
 
 
-def main(argv=None) -> int:
+# --------------------------------------------------------------------------- parsing helpers
+def parse_layers(text: str) -> list[dict[str, Any]]:
+    """Parse a layer stack given on the command line.
+
+    Accepts JSON (``[{"type": "LSTM", "units": 4}, ...]``) or a compact form
+    written like Keras calls: ``"LSTM(4, return_sequences=True), Dense(1)"``.
+    Positional arguments fill the layer's fields in order.
+
+    >>> parse_layers("LSTM(4), Dense(1, activation='sigmoid')")
+    [{'type': 'LSTM', 'units': 4}, {'type': 'Dense', 'units': 1, 'activation': 'sigmoid'}]
+    """
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            layers = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SeqStudioError(f"--layers is not valid JSON: {exc.msg}", where=f"column {exc.colno}",
+                                 fix='write e.g. [{"type": "LSTM", "units": 4}]') from None
+        if not (isinstance(layers, list) and all(isinstance(d, dict) and "type" in d for d in layers)):
+            raise SeqStudioError("--layers JSON must be a list of objects with a 'type'",
+                                 fix='write e.g. [{"type": "LSTM", "units": 4}]')
+        return layers
+    from seqstudio.core.layers import LAYER_TYPES
+
+    try:
+        tree = ast.parse(f"[{text}]", mode="eval")
+    except SyntaxError as exc:
+        raise SeqStudioError(f"cannot read --layers {text!r}: {exc.msg}",
+                             fix="write layers like: LSTM(4, return_sequences=True), Dense(1)") from None
+    out = []
+    for node in tree.body.elts:
+        if isinstance(node, ast.Name):
+            node = ast.Call(func=node, args=[], keywords=[])
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            raise SeqStudioError(f"cannot read layer {ast.unparse(node)!r} in --layers",
+                                 fix="write each layer as Type(args), e.g. Dense(1)")
+        name = node.func.id
+        layer: dict[str, Any] = {"type": name}
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+        except ValueError:
+            raise SeqStudioError(f"layer {name}: arguments must be plain numbers, strings or booleans",
+                                 fix="e.g. LSTM(4, dropout=0.2)") from None
+        if args:
+            cls = LAYER_TYPES.get(name)
+            if cls is None:
+                raise SeqStudioError(f"unknown layer type {name!r} in --layers",
+                                     fix=f"choose one of: {', '.join(LAYER_TYPES)}")
+            import dataclasses
+
+            names = [f.name for f in dataclasses.fields(cls) if f.init]
+            if len(args) > len(names):
+                raise SeqStudioError(f"layer {name} takes at most {len(names)} positional arguments",
+                                     fix=f"name them: {', '.join(names)}")
+            layer.update(zip(names, args, strict=False))
+        layer.update(kwargs)
+        out.append(layer)
+    return out
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+# --------------------------------------------------------------------------- building a project
+def _add_project_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("what to train (a project, a preset, or flags)")
+    src.add_argument("--project", metavar="FILE", help="a saved project (.json)")
+    src.add_argument("--preset", metavar="NAME", help="a named recipe (see `seqstudio presets list`)")
+    data = p.add_argument_group("time-series data")
+    data.add_argument("--csv", metavar="PATH", help="CSV file with a time series")
+    data.add_argument("--target", metavar="COL[,COL]", help="target column(s)")
+    data.add_argument("--date-col", metavar="COL", help="time column ('none' for a plain index)")
+    data.add_argument("--date-format", metavar="FMT", help="strftime format of the time column, e.g. %%Y-%%m")
+    data.add_argument("--features", metavar="COL[,COL]", help="extra input columns")
+    data.add_argument("--look-back", type=int, metavar="N", help="input window length")
+    data.add_argument("--horizon", type=int, metavar="N", help="steps ahead to predict")
+    data.add_argument("--stride", type=int, metavar="N", help="step between windows")
+    data.add_argument("--scaling", choices=["minmax", "standard", "none"])
+    data.add_argument("--log", action="store_true", default=None, help="log-transform the series")
+    data.add_argument("--diff", type=int, metavar="LAG", help="difference the series (1, or 12 for monthly seasons)")
+    data.add_argument("--missing", choices=["error", "drop", "ffill", "interpolate"])
+    data.add_argument("--train-frac", type=float, metavar="F")
+    data.add_argument("--val-frac", type=float, metavar="F")
+    text = p.add_argument_group("text data")
+    text.add_argument("--text-csv", metavar="PATH[,PATH]", help="CSV file(s) of labelled texts (train part)")
+    text.add_argument("--test-csv", metavar="PATH", help="CSV of labelled texts kept for testing")
+    text.add_argument("--text-col", metavar="COL")
+    text.add_argument("--label-col", metavar="COL")
+    text.add_argument("--num-words", type=int, metavar="N", help="vocabulary size")
+    text.add_argument("--max-len", type=int, metavar="N", help="pad/truncate texts to N tokens")
+    text.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                      help="any option of the data source (repeatable; JSON values allowed)")
+    text.add_argument("--source", metavar="NAME", help="data source by name (see `seqstudio datasets list`)")
+    model = p.add_argument_group("model")
+    model.add_argument("--layers", metavar="STACK", help="e.g. \"LSTM(4), Dense(1)\" or JSON")
+    model.add_argument("--cell", metavar="NAME", help="run every recurrent layer with this cell (e.g. a plugin's)")
+    tr = p.add_argument_group("training")
+    tr.add_argument("--epochs", type=int, metavar="N")
+    tr.add_argument("--batch-size", type=int, metavar="N")
+    tr.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
+    tr.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    tr.add_argument("--loss", choices=["mse", "mae", "huber", "bce", "cross_entropy"])
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--patience", type=int, metavar="N", help="early stopping patience (0 = off)")
+    tr.add_argument("--val-fraction", type=float, metavar="F",
+                    help="hold out this last part of the training samples for validation")
+    tr.add_argument("--grad-clip", type=float, metavar="NORM")
+    tr.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: chosen by model size)")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def project_from_args(args: argparse.Namespace):
+    """Build a :class:`Project` from ``--project`` / ``--preset`` and the override flags."""
+    from seqstudio.core.presets import DEFAULT_PRESET
+    from seqstudio.core.project import Project
+
+    if args.project:
+        project = Project.load(args.project)
+    elif args.preset:
+        project = Project.from_preset(args.preset)
+    elif args.text_csv:
+        project = Project.from_preset("imdb-lstm")
+    else:
+        project = Project.from_preset(DEFAULT_PRESET)
+    if args.csv and not args.preset and not args.project:
+        # A user's own CSV: keep the lecture's model and training, drop the airline's columns.
+        project.name = Path(args.csv).stem
+        for key in ("target", "date_col"):
+            project.data_options.pop(key, None)
+    d = project.data_options
+    if args.source:
+        project.source = args.source
+    if args.csv:
+        d["path"] = str(Path(args.csv).resolve())
+    if args.text_csv:
+        project.source = project.source if project.source != "csv-series" else "text-csv"
+        paths = [str(Path(p).resolve()) for p in _csv_list(args.text_csv)]
+        d["path"] = paths[0] if len(paths) == 1 else paths
+        if not args.preset and not args.project:
+            project.name = Path(paths[0]).stem
+    if args.test_csv:
+        d["test_path"] = str(Path(args.test_csv).resolve())
+    simple = {
+        "target": _csv_list(args.target) if args.target else None,
+        "date_col": (None if args.date_col.lower() == "none" else args.date_col) if args.date_col else None,
+        "date_format": args.date_format,
+        "features": _csv_list(args.features) if args.features else None,
+        "look_back": args.look_back, "horizon": args.horizon, "stride": args.stride,
+        "scaling": args.scaling, "log": args.log, "diff_lag": args.diff, "missing": args.missing,
+        "train_frac": args.train_frac, "val_frac": args.val_frac,
+        "text_col": args.text_col, "label_col": args.label_col, "num_words": args.num_words,
+        "max_len": args.max_len,
+    }
+    if args.date_col and args.date_col.lower() == "none":
+        d["date_col"] = None
+    d.update({k: v for k, v in simple.items() if v is not None})
+    for item in args.data_option:
+        if "=" not in item:
+            raise SeqStudioError(f"--data-option {item!r} has no '='", fix="write KEY=VALUE, e.g. missing=interpolate")
+        k, v = item.split("=", 1)
+        d[k.strip()] = _parse_value(v)
+    if args.layers:
+        project.model = {"layers": parse_layers(args.layers)}
+    if args.cell:
+        for layer in project.model.get("layers", []):
+            if layer.get("type") in ("SimpleRNN", "LSTM", "GRU", "RNN"):
+                layer["type"] = "RNN"
+                layer["cell"] = args.cell
+    t = project.train
+    overrides = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "learning_rate": args.lr, "loss": args.loss, "seed": args.seed, "device": args.device,
+        "early_stopping_patience": args.patience, "validation_fraction": args.val_fraction,
+        "grad_clip": args.grad_clip, "threads": args.threads,
+    }
+    t.update({k: v for k, v in overrides.items() if v is not None})
+    return project
+
+
+def _registry():
+    from seqstudio.pluginapi.manager import default_manager
+
+    return default_manager().registry
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from seqstudio.core.session import TrainingSession
+    from seqstudio.core.training import BatchEnded, EpochEnded, Finished, Stopped, TrainControl
+
+    project = project_from_args(args)
+    session = TrainingSession(project, _registry())
+    data, summary = session.prepare()
+    cfg = session.config
+    if not args.quiet:
+        print(f"{project.name}: {data.description or project.source}")
+        print(summary.format())
+        print(f"training {cfg.epochs} epochs, batch size {cfg.batch_size}, {cfg.optimizer} "
+              f"lr {cfg.learning_rate}, loss {cfg.loss}")
+    control = TrainControl()
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        batches = -(-len(data.x_train) // cfg.batch_size)
+        bar = tqdm(total=cfg.epochs * batches, unit="batch", dynamic_ncols=True, leave=False,
+                   file=sys.stderr, mininterval=0.2)
+    result = None
+    events = session.run(control)
+    try:
+        for ev in events:
+            if isinstance(ev, BatchEnded):
+                if bar is not None:
+                    bar.update(1)
+            elif isinstance(ev, EpochEnded):
+                if bar is not None:
+                    bar.write(_epoch_line(ev))
+                    bar.set_postfix(loss=f"{ev.train_loss:.4g}", refresh=False)
+            elif isinstance(ev, Stopped):
+                msg = f"stopped at epoch {ev.epoch}: {ev.message}"
+                (bar.write if bar is not None else print)(msg)
+            elif isinstance(ev, Finished):
+                result = ev.result
+    except KeyboardInterrupt:
+        control.stop()
+        for ev in events:  # let the engine finish cleanly and keep the last good weights
+            if isinstance(ev, Finished):
+                result = ev.result
+    finally:
+        if bar is not None:
+            bar.close()
+    report = session.metrics_report(result)
+    print(format_metrics(report))
+    if args.metrics_out:
+        Path(args.metrics_out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        print(f"metrics written to {args.metrics_out}")
+    if args.save:
+        path = project.save(args.save)
+        print(f"project saved to {path} (weights: {path.with_suffix('.safetensors').name})")
+    return 0 if result is not None and result.stopped_reason not in ("nan", "error") else 1
+
+
+def _epoch_line(ev) -> str:
+    parts = [f"epoch {ev.epoch}/{ev.epochs}", f"loss {ev.train_loss:.5g}"]
+    if ev.val_loss is not None:
+        parts.append(f"val_loss {ev.val_loss:.5g}")
+    for k, v in (ev.metrics or {}).items():
+        if isinstance(v, int | float):
+            parts.append(f"{k} {v:.4g}")
+    parts.append(f"{ev.seconds:.2f}s")
+    return "  ".join(parts)
+
+
+def format_metrics(report: dict) -> str:
+    """The final metrics as a small table: one row per split, baselines beside the model."""
+    lines = []
+    splits = report.get("splits", {})
+    keys = ["loss", "rmse", "mae", "mape", "accuracy", "precision", "recall", "f1", "roc_auc"]
+    shown = [k for k in keys if any(isinstance(m.get(k), int | float) for m in splits.values())]
+    lines.append("split".ljust(10) + "".join(k.rjust(12) for k in shown))
+    for split, m in splits.items():
+        lines.append(split.ljust(10) + "".join(_num(m.get(k)).rjust(12) for k in shown))
+        for name, b in (m.get("baselines") or {}).items():
+            lines.append(f"  {name}".ljust(10) + "".join(_num(b.get(k)).rjust(12) for k in shown))
+    lines.append(f"epochs run: {report.get('epochs_run')}   seconds: {report.get('seconds', 0):.2f}"
+                 f"   device: {report.get('device')}")
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, int | float) else "-"
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    project = project_from_args(args)
+    registry = _registry()
+    data = project.prepare_data(registry)
+    spec = project.model_spec(registry)
+    summary = spec.check_data(data, registry=registry)
+    print(f"Model: {project.name}   input {tuple(data.input_shape)}"
+          f"{' (token ids)' if data.input_is_ids else ''}   outputs {data.n_outputs}")
+    print(summary.format())
     return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from seqstudio.core.session import predict_project
+
+    if not args.project:
+        raise SeqStudioError("predict needs a trained project", fix="pass --project FILE (saved with --save)")
+    from seqstudio.core.project import Project
+
+    project = Project.load(args.project)
+    texts = None
+    if args.text is not None:
+        texts = [args.text]
+    elif args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise SeqStudioError(f"file {args.file!r} does not exist", fix="check the path")
+        texts = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    table = predict_project(project, _registry(), steps=args.steps, texts=texts)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {len(table)} rows to {args.out}")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    registry = _registry()
+    rows = []
+    for key, src in sorted(registry.sources.items()):
+        rows.append({"key": key, "kind": src.kind, "description": src.description,
+                     "options": [{"name": o.name, "type": o.type, "default": o.default, "help": o.help}
+                                 for o in src.options]})
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        print(f"{r['key']}  [{r['kind']}]  {r['description']}")
+        if args.verbose:
+            for o in r["options"]:
+                print(f"    {o['name']} ({o['type']}, default {o['default']!r}): {o['help']}")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from seqstudio.core.layers import LAYER_TYPES
+
+    registry = _registry()
+    print("Layers:")
+    for name, cls in LAYER_TYPES.items():
+        fields = [f.name for f in dataclasses.fields(cls) if f.init]
+        print(f"  {name}({', '.join(fields)})")
+    for key, cls in sorted(registry.layers.items()):
+        print(f"  {key}  (plugin layer {cls.__name__})")
+    print("Cells (use with RNN(cell=...) or --cell):")
+    for key, cell in sorted(registry.cells.items()):
+        state = f"  DISABLED: {cell.disabled_reason}" if cell.disabled_reason else ""
+        print(f"  {key}: {cell.description}{state}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from seqstudio.core.presets import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name}: {p.description}")
+    return 0
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    from seqstudio.core.project import Project
+    from seqstudio.core.session import vocabulary_of
+
+    project = Project.load(args.project)
+    vocab = vocabulary_of(project)
+    if args.word:
+        for w in args.word:
+            rank = vocab.rank(w)
+            print(f"{w}\t{rank if rank is not None else 'not in the vocabulary'}")
+    else:
+        items = sorted(vocab.word_index.items(), key=lambda kv: kv[1])[: args.top]
+        for w, r in items:
+            print(f"{r}\t{w}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from seqstudio.gui.app import main as gui_main
+    except ImportError as exc:
+        raise SeqStudioError(f"the window cannot start: {exc}",
+                             fix="install the Qt libraries (pip install PySide6-Essentials pyqtgraph), "
+                                 "or use the headless commands: seqstudio train --preset airline-lstm") from None
+    argv = []
+    if getattr(args, "project", None):
+        argv += ["--project", args.project]
+    if getattr(args, "preset", None):
+        argv += ["--preset", args.preset]
+    return gui_main(argv)
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqstudio",
+        description="A studio for sequence models. Without a command, opens the window.")
+    parser.add_argument("--version", action="version", version=_version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", help="open the window (the default)")
+    p.add_argument("--project", metavar="FILE")
+    p.add_argument("--preset", metavar="NAME")
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("train", help="train a model headless, with a progress bar")
+    _add_project_args(p)
+    p.add_argument("--metrics-out", metavar="FILE.json", help="write the final metrics as JSON")
+    p.add_argument("--save", metavar="FILE", help="save the trained project (JSON + .safetensors)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the final metrics")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("summary", help="print the layer stack as a Keras-like table")
+    _add_project_args(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("predict", help="forecast the next steps, or classify texts, with a trained project")
+    p.add_argument("--project", metavar="FILE", required=False)
+    p.add_argument("--steps", type=int, default=12, metavar="N", help="future steps to forecast (series)")
+    p.add_argument("--text", metavar="TEXT", help="classify one text")
+    p.add_argument("--file", metavar="FILE", help="classify every line of a text file")
+    p.add_argument("--out", metavar="FILE.csv", help="write the predictions as CSV")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("datasets", help="data sources")
+    dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("list", help="list registered data sources")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("-v", "--verbose", action="store_true", help="show each source's options")
+    q.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("layers", help="layer types and cells")
+    lsub = p.add_subparsers(dest="layers_command", metavar="ACTION", required=True)
+    lsub.add_parser("list", help="list layer types and registered cells").set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("presets", help="named recipes")
+    psub = p.add_subparsers(dest="presets_command", metavar="ACTION", required=True)
+    psub.add_parser("list", help="list presets").set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("vocab", help="inspect a text project's vocabulary")
+    p.add_argument("--project", metavar="FILE", required=True)
+    p.add_argument("--word", action="append", metavar="WORD", help="show this word's rank (repeatable)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="show the N most frequent words")
+    p.set_defaults(func=cmd_vocab)
+
+    try:
+        from seqstudio.pluginapi.commands import add_plugin_commands
+    except ImportError:  # pragma: no cover - only while the plugin API is absent
+        pass
+    else:
+        add_plugin_commands(sub)
+    return parser
+
+
+def _version_text() -> str:
+    return f"seqstudio {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    try:
+        if func is None:
+            return cmd_gui(args)
+        return int(func(args) or 0)
+    except SeqStudioError as exc:
+        print(f"seqstudio: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("seqstudio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""One training session over a project: prepare, train, record.
+
+The CLI and the window's worker both use :class:`TrainingSession` so that a
+run behaves the same everywhere: the data is prepared through the project's
+registered source, the stack is validated against it before any training,
+the core's :func:`~seqstudio.core.training.train` generator runs, and when it
+finishes the project receives the weights, the fitted transforms, the final
+metrics and a new entry in its run history.
+
+>>> from seqstudio.core.project import Project
+>>> from seqstudio.pluginapi.manager import builtin_registry
+>>> s = TrainingSession(Project.from_preset("airline-lstm"), builtin_registry())
+>>> data, summary = s.prepare()
+>>> summary.total_params
+101
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import SPLITS
+from .errors import SeqStudioError
+from .project import Project
+
+
+class TrainingSession:
+    """Prepare a project's data and model, train it, and write the outcome back into it."""
+
+    def __init__(self, project: Project, registry, *, data=None):
+        self.project = project
+        self.registry = registry
+        self.data = data
+        self.model: torch.nn.Module | None = None
+        self.summary = None
+        self.config = None
+        self.result = None
+
+    # -- preparing --------------------------------------------------------
+    def prepare(self):
+        """Load the data, validate the stack against it and build the model.
+
+        Saved weights in the project are loaded, so training continues from
+        them. Returns ``(data, summary)``; raises a SeqStudioError for bad
+        data, an impossible stack or a missing plugin.
+        """
+        if self.data is None:
+            self.data = self.project.prepare_data(self.registry)
+        self.config = self.project.train_config()
+        spec = self.project.model_spec(self.registry)
+        self.summary = spec.check_data(self.data, registry=self.registry)
+        if self.model is None:
+            self.model = self.project.build_model(self.data, self.registry)
+        return self.data, self.summary
+
+    def epochs_done(self) -> int:
+        """Epochs already trained into the current weights (for continued training)."""
+        return int(self.project.results.get("epochs_total", 0)) if self.project.weights else 0
+
+    # -- training ---------------------------------------------------------
+    def run(self, control=None, *, config=None) -> Iterator[Any]:
+        """Iterate the core's training events; the project is updated on ``Finished``."""
+        from .training import Finished, train
+
+        if self.model is None:
+            self.prepare()
+        if config is not None:
+            self.config = config
+        start_epoch = self.epochs_done()
+        started = time.time()
+        for event in train(self.model, self.data, self.config, control, start_epoch=start_epoch):
+            if isinstance(event, Finished):
+                self.result = event.result
+                self._record(event.result, started, start_epoch)
+            yield event
+
+    def _record(self, result, started: float, start_epoch: int) -> None:
+        p = self.project
+        p.set_weights(self.model)
+        p.fitted = self.data.fitted_state()
+        report = self.metrics_report(result)
+        report["epochs_total"] = start_epoch + int(result.epochs_run)
+        p.results = report
+        self._note_plugins()
+        p.runs.append({
+            "id": uuid.uuid4().hex[:12],
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "source": p.source,
+            "data_options": dict(p.data_options),
+            "model": p.model,
+            "train": self.config.to_dict(),
+            "total_params": self.summary.total_params if self.summary else None,
+            "start_epoch": start_epoch,
+            "history": list(result.history),
+            "metrics": report["splits"],
+            "seconds": result.seconds,
+            "device": str(result.device),
+            "stopped_reason": result.stopped_reason,
+        })
+
+    def _note_plugins(self) -> None:
+        """Remember which plugins the project depends on, to name them if one goes missing."""
+        used = []
+        try:
+            used.append(self.registry.source(self.project.source).plugin)
+        except SeqStudioError:
+            pass
+        for layer in self.project.model.get("layers", []):
+            cell = layer.get("cell")
+            if cell:
+                try:
+                    used.append(self.registry.cell(cell).plugin)
+                except SeqStudioError:
+                    pass
+        for name in used:
+            if name and name != "builtins":
+                self.project.plugins.setdefault(name, name)
+
+    def metrics_report(self, result=None) -> dict[str, Any]:
+        """Final metrics of every non-empty split, with baselines, plus run facts."""
+        from .training import evaluate
+
+        result = result if result is not None else self.result
+        splits: dict[str, Any] = {}
+        metrics = getattr(result, "metrics", None) or {}
+        for split in SPLITS:
+            x, _ = self.data.split(split)
+            if len(x) == 0:
+                continue
+            splits[split] = metrics.get(split) or evaluate(self.model, self.data, split, config=self.config)
+        return {
+            "splits": splits,
+            "epochs_run": getattr(result, "epochs_run", 0),
+            "best_epoch": getattr(result, "best_epoch", None),
+            "stopped_reason": getattr(result, "stopped_reason", None),
+            "seconds": float(getattr(result, "seconds", 0.0)),
+            "device": str(getattr(result, "device", "cpu")),
+            "history": list(getattr(result, "history", [])),
+        }
+
+
+# --------------------------------------------------------------------------- using a trained project
+def _text_encoder(project: Project):
+    from .text import PreparedText
+
+    if not project.fitted:
+        raise SeqStudioError("the project holds no fitted vocabulary", fix="train it first, then save it")
+    return PreparedText.from_fitted_state(project.fitted)
+
+
+def vocabulary_of(project: Project):
+    """The fitted vocabulary of a text project."""
+    return _text_encoder(project).vocabulary
+
+
+def predict_project(project: Project, registry, *, steps: int = 12, texts: list[str] | None = None):
+    """Forecast ``steps`` future values (series) or classify ``texts`` with a trained project.
+
+    Returns a :class:`pandas.DataFrame`.
+    """
+    import pandas as pd
+
+    from .training import predict
+
+    if not project.weights:
+        raise SeqStudioError("the project has no trained weights", where=str(project.path or ""),
+                             fix="train it first: seqstudio train --project FILE --save FILE")
+    spec = project.model_spec(registry)
+    if texts is not None:
+        enc = _text_encoder(project)
+        x = enc.encode_texts(texts)
+        model = spec.build(tuple(x.shape[1:]), registry=registry)
+        model.load_state_dict(project.weights)
+        out = predict(model, x)
+        names = list(enc.class_names) or ["negative", "positive"]
+        if out.ndim == 2 and out.shape[1] == 1:
+            prob = out[:, 0]
+            labels = [names[int(p >= 0.5)] if len(names) == 2 else str(int(p >= 0.5)) for p in prob]
+            return pd.DataFrame({"probability": np.round(prob, 4), "label": labels,
+                                 "text": [t[:60] for t in texts]})
+        idx = out.argmax(axis=1)
+        return pd.DataFrame({"label": [names[i] if i < len(names) else str(i) for i in idx],
+                             "probability": np.round(out.max(axis=1), 4), "text": [t[:60] for t in texts]})
+    if steps < 1:
+        raise SeqStudioError(f"--steps must be at least 1, got {steps}", fix="e.g. --steps 12")
+    data = project.prepare_data(registry)
+    model = project.build_model(data, registry)
+
+    def predict_fn(x: np.ndarray) -> np.ndarray:
+        return predict(model, torch.as_tensor(x, dtype=torch.float32))
+
+    times, values = data.forecast(predict_fn, steps)
+    values = np.asarray(values)
+    targets = list(getattr(data, "target_names", None) or data.options.target or ["value"])
+    if values.ndim == 1:
+        values = values[:, None]
+    frame = pd.DataFrame({"time": times})
+    for i in range(values.shape[1]):
+        frame[targets[i] if i < len(targets) else f"value_{i}"] = np.round(values[:, i], 4)
+    return frame
