@@ -1,0 +1,131 @@
+"""Project files: JSON + safetensors, atomic saves, clear messages for damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from seqstudio.core.errors import PluginError, ProjectError
+from seqstudio.core.project import SCHEMA_VERSION, Project, resolve_data_path, weights_path
+from seqstudio.core.registry import Registry
+
+
+def _project_with_weights() -> Project:
+    p = Project.from_preset("airline-lstm")
+    g = torch.Generator().manual_seed(0)
+    p.weights = {"0.w": torch.randn(16, 1, generator=g), "1.b": torch.randn(1, generator=g)}
+    p.results = {"splits": {"test": {"rmse": 55.1, "loss": float("nan")}}}
+    return p
+
+
+def test_save_load_round_trip_keeps_config_and_weights(tmp_path):
+    p = _project_with_weights()
+    path = p.save(tmp_path / "air.json")
+    assert path == tmp_path / "air.json"
+    assert weights_path(path).is_file()
+    q = Project.load(path)
+    assert q.model == p.model and q.train == p.train and q.data_options == p.data_options
+    assert set(q.weights) == set(p.weights)
+    for k in p.weights:
+        assert torch.equal(q.weights[k], p.weights[k])
+    # NaN is not JSON: it is stored as null, and the file is strict JSON.
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["results"]["splits"]["test"]["loss"] is None
+
+
+def test_weights_are_safetensors_not_pickle(tmp_path):
+    path = _project_with_weights().save(tmp_path / "p.json")
+    blob = weights_path(path).read_bytes()
+    header_len = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + header_len])
+    assert "0.w" in header and header["0.w"]["dtype"] == "F32"
+    assert b"\x80\x04" not in blob[:2]  # no pickle protocol marker at the start
+
+
+def test_failed_save_leaves_previous_project_intact(tmp_path, monkeypatch):
+    p = _project_with_weights()
+    path = p.save(tmp_path / "p.json")
+    before = path.read_bytes(), weights_path(path).read_bytes()
+    p.name = "changed"
+    p.weights = {k: v + 1 for k, v in p.weights.items()}
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        p.save(path)
+    monkeypatch.undo()
+    assert (path.read_bytes(), weights_path(path).read_bytes()) == before
+    assert [f.name for f in tmp_path.iterdir() if f.suffix == ".tmp"] == []
+    assert Project.load(path).name == "airline-lstm"
+
+
+def test_damaged_json_names_line_and_fix(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"format": "seqstudio-project",\n "schema_version": 1,\n oops}')
+    with pytest.raises(ProjectError) as err:
+        Project.load(path)
+    assert "damaged" in str(err.value) and "line 3" in str(err.value)
+
+
+def test_future_schema_version_asks_to_upgrade(tmp_path):
+    path = _project_with_weights().save(tmp_path / "p.json")
+    doc = json.loads(path.read_text())
+    doc["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match="newer seqstudio"):
+        Project.load(path)
+
+
+def test_not_a_project_and_missing_file(tmp_path):
+    other = tmp_path / "x.json"
+    other.write_text("[1, 2]")
+    with pytest.raises(ProjectError, match="not a seqstudio project"):
+        Project.load(other)
+    with pytest.raises(ProjectError, match="does not exist"):
+        Project.load(tmp_path / "nope.json")
+
+
+def test_weights_checksum_mismatch_and_missing_weights(tmp_path):
+    path = _project_with_weights().save(tmp_path / "p.json")
+    other = _project_with_weights()
+    other.weights = {k: v * 2 for k, v in other.weights.items()}
+    other.save(tmp_path / "q.json")
+    os.replace(tmp_path / "q.safetensors", weights_path(path))
+    with pytest.raises(ProjectError, match="does not belong"):
+        Project.load(path)
+    weights_path(path).unlink()
+    with pytest.raises(ProjectError, match="weights file 'p.safetensors' is missing"):
+        Project.load(path)
+
+
+def test_data_paths_are_stored_relative_and_resolved(tmp_path):
+    csv = tmp_path / "data" / "s.csv"
+    csv.parent.mkdir()
+    csv.write_text("t,v\n1,2\n")
+    p = Project.from_preset("airline-lstm")
+    p.data_options["path"] = str(csv)
+    path = p.save(tmp_path / "proj" / "p.json")
+    assert json.loads(path.read_text())["data_options"]["path"] == os.path.join("..", "data", "s.csv")
+    q = Project.load(path)
+    assert os.path.samefile(q.resolved_data_options()["path"], csv)
+
+
+def test_embedded_path_resolves_to_the_shipped_series():
+    real = resolve_data_path("embedded:airline-passengers.csv")
+    with open(real, encoding="utf-8") as fh:
+        assert fh.readline().strip() == '"Month","Passengers"'
+
+
+def test_missing_plugin_names_the_distribution():
+    p = Project.from_preset("airline-lstm")
+    p.source = "sines>mackey-glass"
+    p.plugins = {"sines": "seqstudio-sines"}
+    with pytest.raises(PluginError) as err:
+        p.prepare_data(Registry())
+    assert "seqstudio-sines" in str(err.value) and "install" in str(err.value)
