@@ -1,0 +1,40 @@
+"""The public plugin API of seqstudio.
+
+Plugin authors import everything they need from here::
+
+    from seqstudio.pluginapi import API_VERSION, CellType, OptionSpec, SourceType, hookimpl
+
+    @hookimpl
+    def seqstudio_api_version() -> int:
+        return API_VERSION
+
+The hooks themselves are documented in :mod:`seqstudio.pluginapi.hookspecs`;
+discovery and isolation live in :mod:`seqstudio.pluginapi.manager`.
+"""
+
+from __future__ import annotations
+
+from seqstudio.core.data import PreparedData
+from seqstudio.core.registry import CellType, OptionSpec, SourceType
+
+from .hookspecs import (
+    API_VERSION,
+    ENTRY_POINT_GROUP,
+    PROJECT_NAME,
+    SUPPORTED_API_VERSIONS,
+    hookimpl,
+    hookspec,
+)
+
+__all__ = [
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "SUPPORTED_API_VERSIONS",
+    "CellType",
+    "OptionSpec",
+    "PreparedData",
+    "SourceType",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,109 @@
+"""Where seqstudio keeps its per-user plugin settings and drop-in plugins.
+
+The settings are one small JSON file in the platformdirs user config dir
+(``SEQSTUDIO_CONFIG_DIR`` overrides the folder, which is how tests keep away
+from the real one). Unknown keys are preserved so that other parts of the
+app can keep their own sections in the same file.
+
+>>> import tempfile, pathlib
+>>> s = PluginSettings(pathlib.Path(tempfile.mkdtemp()) / "settings.json")
+>>> s.set_disabled("example", True)
+>>> PluginSettings(s.path).disabled_plugins()
+{'example'}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from seqstudio.core.errors import PluginError
+
+CONFIG_DIR_ENV = "SEQSTUDIO_CONFIG_DIR"
+PLUGIN_PATH_ENV = "SEQSTUDIO_PLUGIN_PATH"
+DISABLE_AUTOLOAD_ENV = "SEQSTUDIO_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def config_dir() -> Path:
+    """The per-user config folder: ``$SEQSTUDIO_CONFIG_DIR`` or the platformdirs default."""
+    env = os.environ.get(CONFIG_DIR_ENV)
+    return Path(env) if env else platformdirs.user_config_path("seqstudio", appauthor=False)
+
+
+def user_plugin_dir() -> Path:
+    """The drop-in plugin folder of this user (``<config dir>/plugins``); it may not exist."""
+    return config_dir() / "plugins"
+
+
+def plugin_search_path() -> list[Path]:
+    """Drop-in plugin folders: the user plugin dir, then each entry of ``$SEQSTUDIO_PLUGIN_PATH``."""
+    paths = [user_plugin_dir()]
+    for entry in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep):
+        if entry.strip():
+            paths.append(Path(entry.strip()).expanduser())
+    return paths
+
+
+def autoload_disabled() -> bool:
+    """True when ``SEQSTUDIO_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+class PluginSettings:
+    """The persisted plugin choices (which plugins the user disabled).
+
+    Parameters
+    ----------
+    path
+        The JSON file; defaults to ``config_dir() / "settings.json"``.
+    """
+
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path is not None else config_dir() / "settings.json"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PluginError(f"the settings file is not valid JSON: {exc.msg}",
+                              where=f"{self.path}, line {exc.lineno}",
+                              fix="fix or delete the file; seqstudio recreates it") from None
+        return doc if isinstance(doc, dict) else {}
+
+    def _write(self, doc: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename, so a crash never leaves half a file.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=2, sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def disabled_plugins(self) -> set[str]:
+        """Names of the plugins the user disabled."""
+        section = self._read().get("plugins", {})
+        return set(section.get("disabled", [])) if isinstance(section, dict) else set()
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Persist that plugin ``name`` is (not) disabled."""
+        doc = self._read()
+        section = doc.get("plugins")
+        if not isinstance(section, dict):
+            section = {}
+        names = set(section.get("disabled", []))
+        names = names | {name} if disabled else names - {name}
+        section["disabled"] = sorted(names)
+        doc["plugins"] = section
+        self._write(doc)
