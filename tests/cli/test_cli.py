@@ -1,0 +1,114 @@
+"""The ``seqstudio`` command: real runs through the CLI, and user errors as exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqstudio import __version__
+from seqstudio.cli import main, parse_layers
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_parse_layers_compact_and_json():
+    assert parse_layers("LSTM(4, return_sequences=True), Dense(1)") == [
+        {"type": "LSTM", "units": 4, "return_sequences": True},
+        {"type": "Dense", "units": 1},
+    ]
+    assert parse_layers('[{"type": "GRU", "units": 8}]') == [{"type": "GRU", "units": 8}]
+
+
+def test_train_two_epochs_writes_metrics_with_baselines(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    rc = main(["train", "--preset", "airline-lstm", "--epochs", "2", "-q", "--metrics-out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    test = report["splits"]["test"]
+    assert report["epochs_run"] == 2
+    assert {"rmse", "mae", "mape", "loss"} <= set(test)
+    assert {"naive", "seasonal_naive"} <= set(test["baselines"])
+    # The naive baseline is independent of the model: the last observed value.
+    assert test["baselines"]["naive"]["rmse"] == pytest.approx(48.5, abs=0.6)
+
+
+def test_summary_prints_keras_like_table(capsys):
+    assert main(["summary", "--preset", "airline-lstm"]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM" in out and "Dense" in out
+    # LSTM(4) on 1 feature + Dense(1) on 4: counted from the built torch modules.
+    import torch
+
+    expected = sum(p.numel() for p in torch.nn.LSTM(1, 4).parameters()) + 5
+    assert str(expected) in out
+
+
+def test_save_then_predict_future_steps(tmp_path, capsys):
+    proj = tmp_path / "air.json"
+    assert main(["train", "--preset", "airline-lstm", "--epochs", "1", "-q", "--save", str(proj)]) == 0
+    assert proj.is_file() and proj.with_suffix(".safetensors").is_file()
+    capsys.readouterr()
+    csv = tmp_path / "f.csv"
+    assert main(["predict", "--project", str(proj), "--steps", "3", "--out", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert len(frame) == 3
+    assert list(frame["time"].astype(str).str[:7]) == ["1961-01", "1961-02", "1961-03"]
+    assert np.isfinite(frame.iloc[:, 1]).all()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--csv", "no/such/file.csv"], ["no/such/file.csv"]),
+        (["train", "--preset", "nope"], ["unknown preset", "airline-lstm"]),
+        (["train", "--preset", "airline-lstm", "--layers", "LSTM(4), LSTM(4), Dense(1)"], ["return_sequences"]),
+        (["train", "--preset", "airline-lstm", "--layers", "LSTM(4), Dense(3)"], ["Dense"]),
+        (["predict", "--project", "missing.json"], ["does not exist"]),
+    ],
+)
+def test_user_errors_exit_2_with_a_message(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqstudio: error:")
+    for w in words:
+        assert w in err
+    assert "Traceback" not in err
+
+
+def test_bad_csv_in_a_real_process_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Month,Passengers\n1949-01,112\n1949-02,abc\n1949-03,\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqstudio.cli", "train", "--csv", str(bad), "--target", "Passengers",
+         "--date-col", "Month", "--epochs", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Passengers" in proc.stderr and "fix:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_acceptance_lecture_recipe_and_seasonal_preset(tmp_path):
+    """The issue's acceptance figures, through the CLI exactly as a user runs it."""
+    out = tmp_path / "lecture.json"
+    assert main(["train", "--preset", "airline-lstm", "-q", "--metrics-out", str(out)]) == 0
+    m = json.loads(out.read_text())["splits"]
+    assert m["train"]["rmse"] <= 26 and m["test"]["rmse"] <= 65
+    assert {"naive", "seasonal_naive"} <= set(m["test"]["baselines"])
+    out2 = tmp_path / "seasonal.json"
+    assert main(["train", "--preset", "airline-lstm-seasonal", "-q", "--metrics-out", str(out2)]) == 0
+    m2 = json.loads(out2.read_text())["splits"]["test"]
+    assert m2["rmse"] <= 30
+    assert m2["rmse"] < m2["baselines"]["naive"]["rmse"]
+    assert m2["rmse"] < m2["baselines"]["seasonal_naive"]["rmse"]
