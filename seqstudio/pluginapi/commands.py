@@ -1,0 +1,168 @@
+"""``seqstudio plugins ...``: list, install, uninstall, enable and disable plugins.
+
+The lead's CLI calls :func:`add_plugin_commands` on its subparsers; every
+handler is stored as ``func`` and returns an exit code; user errors raise
+:class:`~seqstudio.core.errors.PluginError` (the CLI prints it and exits 2).
+``python -m seqstudio.pluginapi.commands plugins list`` works on its own.
+
+>>> import argparse
+>>> parser = argparse.ArgumentParser(prog="seqstudio")
+>>> add_plugin_commands(parser.add_subparsers(dest="command"))
+>>> parser.parse_args(["plugins", "list", "--json"]).json
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from seqstudio.core.errors import PluginError, SeqStudioError
+
+from . import install as _install
+from .manager import PluginInfo, PluginManager, default_manager
+
+
+def _manager(args: argparse.Namespace) -> PluginManager:
+    # Tests and embedding code hand in their own manager; the CLI uses the process-wide one.
+    manager = getattr(args, "plugin_manager", None) or default_manager()
+    manager.ensure_loaded()
+    return manager
+
+
+def _out(args: argparse.Namespace) -> Callable[[str], None]:
+    return getattr(args, "print", None) or print
+
+
+def _status_text(info: PluginInfo) -> str:
+    if info.status == "error":
+        return f"error: {info.error}"
+    if info.status == "active" and info.warnings:
+        return f"active ({len(info.warnings)} warning{'s' if len(info.warnings) > 1 else ''})"
+    return info.status
+
+
+def format_plugin_table(infos: list[PluginInfo], *, verbose: bool = False) -> str:
+    """The plain-text table of ``seqstudio plugins list``."""
+    header = ("NAME", "VERSION", "DISTRIBUTION", "SOURCE", "PROVIDES", "STATUS")
+    rows = [(i.name, i.version or "-", i.distribution or "-", i.source,
+             i.summary() if i.status == "active" else "-", _status_text(i)) for i in infos]
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+             for row in [header, *rows]]
+    for info in infos:
+        for warning in info.warnings:
+            lines.append(f"  {info.name}: warning: {warning}")
+        if verbose and info.traceback:
+            lines.append(f"  {info.name}: traceback:")
+            lines.extend("    " + ln for ln in info.traceback.rstrip().splitlines())
+    return "\n".join(lines)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Show every plugin with its status; ``--json`` prints a list of objects."""
+    infos = _manager(args).plugins()
+    if args.json:
+        _out(args)(json.dumps([asdict(i) for i in infos], indent=2))
+    else:
+        _out(args)(format_plugin_table(infos, verbose=args.verbose))
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install SOURCE with pip, then load it without restarting where possible."""
+    out = _out(args)
+    result = _install.install(args.source, on_output=out,
+                              build_isolation=not args.no_build_isolation)
+    if not result.ok:
+        raise PluginError(f"installing {args.source} failed: {result.message}",
+                          fix="read pip's output above; the environment was left as it was")
+    manager = _manager(args)
+    manager.reload()
+    for name in result.plugins:
+        info = next((i for i in manager.plugins() if i.name == name), None)
+        if info is None:
+            out(f"plugin {name!r} installed; restart seqstudio to load it")
+        elif info.status == "error":
+            out(f"plugin {name!r} installed but failed to load: {info.error}")
+        else:
+            out(f"plugin {name!r} {info.version} is {info.status}: {info.summary()}")
+    out(result.message)
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Uninstall the distribution providing plugin NAME."""
+    result = _install.uninstall(args.name, on_output=_out(args))
+    if not result.ok:
+        raise PluginError(f"uninstalling {args.name} failed: {result.message}",
+                          fix="read pip's output above")
+    _manager(args).reload()  # its entry point is gone, so the registry drops its keys
+    _out(args)(result.message)
+    return 0
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    manager = _manager(args)
+    manager.set_enabled(args.name, enabled)
+    info = manager.plugin(args.name)
+    _out(args)(f"plugin {info.name!r} is now {_status_text(info)}")
+    return 0
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    """Enable plugin NAME (persisted in the settings)."""
+    return _set_enabled(args, True)
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    """Disable plugin NAME (persisted in the settings)."""
+    return _set_enabled(args, False)
+
+
+def add_plugin_commands(subparsers: Any) -> None:
+    """Add ``plugins list|install|uninstall|enable|disable`` to an argparse subparsers object."""
+    plugins = subparsers.add_parser("plugins", help="list, install, enable or disable plugins",
+                                    description="Manage seqstudio plugins.")
+    sub = plugins.add_subparsers(dest="plugins_command", metavar="{list,install,uninstall,enable,disable}")
+    sub.required = True
+
+    p = sub.add_parser("list", help="show every plugin: version, distribution, origin, status")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the traceback of failed plugins")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("install", help="install a plugin (wheel, sdist, project folder or package name)")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--no-build-isolation", action="store_true",
+                   help="build a folder or sdist with the build tools already installed (offline)")
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("uninstall", help="uninstall the distribution providing a plugin")
+    p.add_argument("name", metavar="NAME", help="plugin or distribution name")
+    p.set_defaults(func=cmd_uninstall)
+
+    for verb, func in (("enable", cmd_enable), ("disable", cmd_disable)):
+        p = sub.add_parser(verb, help=f"{verb} a plugin (remembered in the settings)")
+        p.add_argument("name", metavar="NAME")
+        p.set_defaults(func=func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``plugins ...`` on its own (``python -m seqstudio.pluginapi.commands plugins list``)."""
+    parser = argparse.ArgumentParser(prog="seqstudio")
+    add_plugin_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SeqStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
