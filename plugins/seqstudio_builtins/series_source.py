@@ -1,0 +1,18 @@
+"""The built-in CSV time-series source ("csv-series"), registered like any plugin's source."""
+
+from __future__ import annotations
+
+from seqstudio.core.registry import SourceType
+from seqstudio.core.series import SERIES_OPTIONS, SeriesOptions, prepare_series
+
+SOURCES = [
+    SourceType(
+        name="csv-series",
+        description="A time series from a CSV file: a time column (or a plain row index), one or more "
+                    "target columns and optional extra input columns; windows split chronologically "
+                    "into train / validation / test.",
+        load=lambda opts: prepare_series(SeriesOptions.from_dict(dict(opts))),
+        options=SERIES_OPTIONS,
+        kind="series",
+    )
+]
