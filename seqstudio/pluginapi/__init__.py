@@ -15,6 +15,7 @@ discovery and isolation live in :mod:`seqstudio.pluginapi.manager`.
 from __future__ import annotations
 
 from seqstudio.core.data import PreparedData
+from seqstudio.core.errors import DataError, PluginError
 from seqstudio.core.registry import CellType, OptionSpec, SourceType
 
 from .hookspecs import (
@@ -32,7 +33,9 @@ __all__ = [
     "PROJECT_NAME",
     "SUPPORTED_API_VERSIONS",
     "CellType",
+    "DataError",
     "OptionSpec",
+    "PluginError",
     "PreparedData",
     "SourceType",
     "hookimpl",

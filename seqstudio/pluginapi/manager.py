@@ -355,7 +355,8 @@ class PluginManager:
         try:
             self._pluggy.register(plugin, name=info.name)
         except pluggy.PluginValidationError as exc:
-            raise _PluginFault(f"invalid hook: {exc}") from exc
+            detail = "; ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+            raise _PluginFault(f"invalid hook: {detail}") from exc
         except ValueError as exc:  # pluggy: the same object registered twice
             raise _PluginFault(str(exc)) from exc
         try:
