@@ -705,7 +705,7 @@ class PreparedSeries(PreparedData):
     def _target_block(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """``values[pos + h]`` for each sample and horizon step, as (N, horizon * T)."""
         steps = positions[:, None] + np.arange(self.options.horizon)
-        return values[steps].reshape(len(positions), -1)
+        return values[steps].reshape(len(positions), self.n_outputs)
 
     def to_original(self, y: torch.Tensor | np.ndarray, split: Split) -> np.ndarray:
         """Undo scaling, differencing and log: model outputs of ``split`` in original units.
@@ -753,12 +753,12 @@ class PreparedSeries(PreparedData):
         positions = self._positions(split)
         original, horizon = self._internals.original, self.options.horizon
         naive = np.repeat(original[positions - 1][:, None, :], horizon, axis=1)
-        result = {"naive": naive.reshape(len(positions), -1)}
+        result = {"naive": naive.reshape(len(positions), self.n_outputs)}
         m = self.season
         h = np.arange(horizon)
         seasonal_steps = positions[:, None] + h - m * (h // m + 1)
         if m > 1 and (len(positions) == 0 or seasonal_steps.min() >= 0):
-            result["seasonal_naive"] = original[seasonal_steps].reshape(len(positions), -1)
+            result["seasonal_naive"] = original[seasonal_steps].reshape(len(positions), self.n_outputs)
         return result
 
     def fitted_state(self) -> dict[str, Any]:
