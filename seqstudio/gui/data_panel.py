@@ -1,0 +1,397 @@
+"""The data panel: pick a source, set its options, see the table and the split.
+
+Every registered data source (built-in or plugin) is offered in one combo
+box; its declared options are rendered as a form. Each change re-prepares
+the data (debounced), redraws the series plot with the train / validation /
+test regions and one example window, and shows any :class:`SeqStudioError`
+inline: the window stays usable whatever the file holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.registry import Registry, SourceType
+
+from .forms import OptionForm
+from .plots import ACTUAL_COLOR, TEST_COLOR, TRAIN_COLOR, VAL_COLOR, make_plot_widget, time_values
+from .table_model import DataFrameModel
+
+SPLIT_BRUSHES = {"train": (31, 119, 180, 28), "val": (255, 127, 14, 36), "test": (214, 39, 40, 28)}
+SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
+
+
+def resolve_data_path(path: str) -> str:
+    """Turn an ``embedded:NAME`` path (files shipped with seqstudio) into a real file path."""
+    from seqstudio.core.project import resolve_data_path as core_resolve
+
+    return core_resolve(path) if path else path
+
+
+def error_text(exc: BaseException) -> str:
+    """The core's message for user errors, the type and message for anything else."""
+    if isinstance(exc, SeqStudioError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class DataPanel(QWidget):
+    """Source, options, preview and plots; emits ``dataChanged(PreparedData | None)``.
+
+    ``prepared`` is the last successfully prepared data, ``error`` the last
+    error text (empty when the current options load cleanly).
+    """
+
+    dataChanged = Signal(object)
+
+    def __init__(self, registry: Registry, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.registry = registry
+        self.prepared = None
+        self.error = ""
+        self._source: SourceType | None = None
+        self._form: OptionForm | None = None
+        self._preview_key: tuple | None = None
+
+        # -- left: source and options --------------------------------------------
+        self.source_combo = QComboBox(self)
+        self.source_combo.setObjectName("dataSourceCombo")
+        self.source_combo.setToolTip("Where the data comes from: built-in readers and plugin sources.")
+        for key, source in sorted(registry.sources.items()):
+            label = source.name if source.plugin in ("", "builtins") else f"{source.name}  [{source.plugin}]"
+            self.source_combo.addItem(label, key)
+            self.source_combo.setItemData(self.source_combo.count() - 1, source.description,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.open_button = QPushButton("Open CSV…", self)
+        self.open_button.setObjectName("openDataButton")
+        self.open_button.setToolTip("Choose a CSV file (you can also drop a file on the window).")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.description_label = QLabel(self)
+        self.description_label.setWordWrap(True)
+        self.description_label.setStyleSheet("color: #555;")
+
+        self.form_area = QScrollArea(self)
+        self.form_area.setWidgetResizable(True)
+        self.form_area.setFrameShape(QScrollArea.Shape.NoFrame)
+
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("dataError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #b00020; background: #fdecea; padding: 6px;"
+                                       " border-radius: 3px;")
+        self.error_label.hide()
+        self.leak_label = QLabel(self)
+        self.leak_label.setObjectName("leakWarning")
+        self.leak_label.setWordWrap(True)
+        self.leak_label.setStyleSheet("color: #8a5a00; background: #fff4d6; padding: 6px;"
+                                      " border-radius: 3px;")
+        self.leak_label.hide()
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("dataSummary")
+        self.summary_label.setWordWrap(True)
+
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Source", left))
+        row.addWidget(self.source_combo, 1)
+        left_layout.addLayout(row)
+        left_layout.addWidget(self.open_button)
+        left_layout.addWidget(self.description_label)
+        options_box = QGroupBox("Options", left)
+        box_layout = QVBoxLayout(options_box)
+        box_layout.addWidget(self.form_area)
+        left_layout.addWidget(options_box, 1)
+        left_layout.addWidget(self.error_label)
+        left_layout.addWidget(self.leak_label)
+        left_layout.addWidget(self.summary_label)
+        left.setMinimumWidth(330)
+        left.setMaximumWidth(440)
+
+        # -- right: table and plots ------------------------------------------------
+        self.table_model = DataFrameModel(parent=self)
+        self.table = QTableView(self)
+        self.table.setObjectName("dataTable")
+        self.table.setModel(self.table_model)
+        # fixed row heights: the view never measures a million rows
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setDefaultSectionSize(110)
+        self.table.setAlternatingRowColors(True)
+
+        self.series_plot = make_plot_widget("Series and split", "time", "value", date_axis=True,
+                                            object_name="seriesPlot")
+        self.length_plot = make_plot_widget("Review lengths (tokens)", "tokens", "reviews",
+                                            object_name="lengthHistogram")
+        self.example_text = QPlainTextEdit(self)
+        self.example_text.setObjectName("textExample")
+        self.example_text.setReadOnly(True)
+        text_view = QSplitter(Qt.Orientation.Vertical, self)
+        text_view.addWidget(self.length_plot)
+        text_view.addWidget(self.example_text)
+        self.plot_stack = QStackedWidget(self)
+        self.plot_stack.addWidget(self.series_plot)
+        self.plot_stack.addWidget(text_view)
+
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        right.addWidget(self.plot_stack)
+        right.addWidget(self.table)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+
+        layout = QHBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(150)  # coalesce a burst of spin-box steps into one reload
+        self._reload_timer.timeout.connect(self.reload)
+        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        if self.source_combo.count():
+            self._on_source_changed()
+
+    # -- public -----------------------------------------------------------------
+    @property
+    def source(self) -> SourceType | None:
+        return self._source
+
+    def options(self) -> dict[str, Any]:
+        """The current option values of the selected source."""
+        return self._form.values() if self._form else {}
+
+    def set_source(self, name: str, options: dict[str, Any] | None = None, *, reload: bool = True) -> None:
+        """Select source ``name`` (key or short name) and show ``options``; reloads now."""
+        source = self.registry.source(name)
+        index = self.source_combo.findData(source.key)
+        with QSignalBlocker(self.source_combo):
+            self.source_combo.setCurrentIndex(index)
+        self._build_form(source, options)
+        if reload:
+            self.reload()
+
+    def load_path(self, path: str) -> None:
+        """Open ``path`` with the selected source, guessing column choices afresh."""
+        source = self._source
+        if source is None:
+            return
+        values = self.options()
+        values["path"] = path
+        for name, fresh in (("target", []), ("features", []), ("date_col", "auto"),
+                            ("text_col", None), ("label_col", None)):
+            if name in values and name in {o.name for o in source.options}:
+                default = next(o.default for o in source.options if o.name == name)
+                values[name] = default if default is not None else fresh
+        self._build_form(source, values)
+        self.reload()
+
+    def reload(self) -> None:
+        """Prepare the data from the current options; show the result or the error inline."""
+        self._reload_timer.stop()
+        source = self._source
+        if source is None:
+            return
+        options = self.options()
+        if "path" in options:
+            options["path"] = resolve_data_path(options["path"])
+        self._update_preview(source, options)
+        try:
+            prepared = source.load(options)
+        except Exception as exc:  # show any failure inline; the window stays usable
+            self._show_error(error_text(exc))
+            self.prepared = None
+            self.dataChanged.emit(None)
+            return
+        self._show_error("")
+        self.prepared = prepared
+        self._show_prepared(prepared)
+        self.dataChanged.emit(prepared)
+
+    # -- building the form ---------------------------------------------------------
+    def _on_source_changed(self, *_args) -> None:
+        key = self.source_combo.currentData()
+        source = self.registry.sources.get(key)
+        if source is None:
+            return
+        carried = {}
+        if self._form is not None and "path" in self.options():
+            carried["path"] = self.options()["path"]
+        self._build_form(source, carried)
+        self._schedule_reload()
+
+    def _build_form(self, source: SourceType, values: dict[str, Any] | None) -> None:
+        self._source = source
+        self.description_label.setText(source.description)
+        self.plot_stack.setCurrentIndex(1 if source.kind == "text" else 0)
+        form = OptionForm(source.options, values or {})
+        form.setObjectName("sourceOptions")
+        form.changed.connect(self._on_options_edited)
+        self._form = form
+        self._preview_key = None
+        self.form_area.setWidget(form)
+
+    def _on_options_edited(self, _values: dict) -> None:
+        self._schedule_reload()
+
+    def _schedule_reload(self) -> None:
+        self._reload_timer.start()
+
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open data file", "",
+                                              "CSV files (*.csv *.tsv *.txt);;All files (*)")
+        if path:
+            self.load_path(path)
+
+    # -- preview table -----------------------------------------------------------------
+    def _update_preview(self, source: SourceType, options: dict[str, Any]) -> None:
+        path = options.get("path") or ""
+        key = (source.key, path, options.get("date_col"), options.get("date_format"))
+        if key == self._preview_key or not path or not Path(path).is_file():
+            return
+        self._preview_key = key
+        frame = None
+        try:
+            if source.kind == "series":
+                from seqstudio.core.series import read_series_csv
+
+                loaded = read_series_csv(path, date_col=options.get("date_col", "auto"),
+                                         date_format=options.get("date_format"))
+                frame = loaded.frame
+            elif path.lower().endswith((".csv", ".tsv")):
+                frame = pd.read_csv(path, sep=None, engine="python", nrows=100_000)
+        except Exception:
+            # the loader reports the same problem with the core's message just after this
+            try:
+                frame = pd.read_csv(path, sep=None, engine="python", nrows=100_000)
+            except Exception:
+                frame = None
+        if frame is None:
+            self.table_model.set_frame(pd.DataFrame())
+            return
+        self.table_model.set_frame(frame)
+        if self._form is not None:
+            self._form.set_columns([str(c) for c in frame.columns])
+
+    # -- plots -----------------------------------------------------------------------
+    def _show_error(self, text: str) -> None:
+        self.error = text
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+        if text:
+            self.leak_label.hide()
+
+    def _show_prepared(self, data) -> None:
+        counts = ", ".join(f"{SPLIT_LABELS[s]} {len(data.split(s)[0])}" for s in ("train", "val", "test"))
+        self.summary_label.setText(f"{data.description}\nsamples: {counts}; input shape "
+                                   f"{data.input_shape}; outputs {data.n_outputs} ({data.task})")
+        if hasattr(data, "series"):
+            self._plot_series(data)
+        elif hasattr(data, "length_histogram"):
+            self._plot_text(data)
+        leak = getattr(data, "window_leak", None)
+        self.leak_label.setText(f"Leak: {leak}" if leak else "")
+        self.leak_label.setVisible(bool(leak))
+
+    def _plot_series(self, data) -> None:
+        item = self.series_plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        series: pd.DataFrame = data.series
+        x, is_date = time_values(series.index)
+        item.setLabel("bottom", "time" if is_date else "step")
+        targets = list(getattr(data.options, "target", []) or []) or [series.columns[-1]]
+        colors = [ACTUAL_COLOR, "#8c564b", "#9467bd", "#17becf"]
+        for i, column in enumerate([c for c in targets if c in series.columns][:4]):
+            item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(colors[i], width=1.5),
+                      name=str(column))
+        for split, (first, last) in (getattr(data, "split_times", {}) or {}).items():
+            if split not in SPLIT_BRUSHES or first is None:
+                continue
+            (x0, x1), _ = time_values(pd.Index([first, last]))
+            region = pg.LinearRegionItem((x0, x1), movable=False, brush=SPLIT_BRUSHES[split],
+                                         pen=pg.mkPen(None))
+            region.setZValue(-10)
+            item.addItem(region)
+            label = pg.TextItem(SPLIT_LABELS[split], color="#555", anchor=(0, 0))
+            label.setPos(x0, float(np.nanmax(series.to_numpy(dtype=float, na_value=np.nan))))
+            item.addItem(label)
+        self._plot_example_window(data, series, x, targets)
+
+    def _plot_example_window(self, data, series: pd.DataFrame, x: np.ndarray, targets) -> None:
+        """Mark one sample: its input window and the steps it must predict (first test window)."""
+        item = self.series_plot.getPlotItem()
+        split = "test" if len(data.split("test")[0]) else "train"
+        try:
+            first_target = data.target_times(split)[0]
+            position = series.index.get_loc(first_target)
+        except Exception:  # noqa: BLE001 - the example is decoration; never break the panel for it
+            return
+        if not isinstance(position, int | np.integer):
+            return
+        options = data.options
+        column = targets[0] if targets and targets[0] in series.columns else series.columns[-1]
+        y = series[column].to_numpy(dtype=float)
+        start = max(0, position - int(options.look_back))
+        stop = min(len(y), position + int(options.horizon))
+        item.plot(x[start:position], y[start:position], pen=None, symbol="s", symbolSize=8,
+                  symbolBrush=TRAIN_COLOR, name=f"example input ({options.look_back} steps)")
+        item.plot(x[position:stop], y[position:stop], pen=None, symbol="t", symbolSize=10,
+                  symbolBrush=TEST_COLOR, name=f"its horizon ({options.horizon})")
+
+    def _plot_text(self, data) -> None:
+        item = self.length_plot.getPlotItem()
+        item.clear()
+        try:
+            counts, edges = data.length_histogram()
+            counts, edges = np.asarray(counts, dtype=float), np.asarray(edges, dtype=float)
+            bars = pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=TRAIN_COLOR,
+                                   pen=pg.mkPen("w"))
+            item.addItem(bars)
+            max_len = getattr(getattr(data, "options", None), "max_len", None)
+            if max_len:
+                line = pg.InfiniteLine(pos=max_len, angle=90, pen=pg.mkPen(VAL_COLOR, width=2),
+                                       label=f"max_len {max_len}", labelOpts={"color": VAL_COLOR})
+                item.addItem(line)
+        except Exception as exc:  # noqa: BLE001 - keep the panel alive, say why the plot is empty
+            item.setTitle(f"no length histogram: {exc}")
+        try:
+            example = data.example(0)
+            lines = []
+            for key, value in example.items():
+                if isinstance(value, np.ndarray | list | tuple):
+                    value = list(np.asarray(value).tolist())
+                    shown = value if len(value) <= 40 else [*value[:20], "…", *value[-20:]]
+                    value = f"{shown}  (length {len(value)})"
+                lines.append(f"{key}:\n  {value}")
+            self.example_text.setPlainText("\n\n".join(lines))
+        except Exception as exc:  # noqa: BLE001
+            self.example_text.setPlainText(f"no example: {exc}")

@@ -1,0 +1,257 @@
+"""A form rendered from declared options (:class:`~seqstudio.core.registry.OptionSpec`).
+
+Data sources (built-in and plugin), layer arguments and the train settings all
+describe their options the same way, so one widget renders all of them: a
+spin box for numbers, a check box for flags, a combo box for choices and
+columns, a checkable list for several columns, a line edit with a browse
+button for paths. Every field's tooltip is the option's help sentence.
+
+>>> from seqstudio.core.registry import OptionSpec
+>>> form = OptionForm((OptionSpec("look_back", "int", 1, help="Steps of history"),))  # doctest: +SKIP
+>>> form.values()                                                                       # doctest: +SKIP
+{'look_back': 1}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from seqstudio.core.registry import OptionSpec
+
+_NONE_TEXT = "(none)"
+
+
+class _PathEdit(QWidget):
+    """A line edit with a browse button (a file dialog for CSV and text files)."""
+
+    editingFinished = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.line = QLineEdit(self)
+        self.browse = QPushButton("Browse…", self)
+        layout.addWidget(self.line, 1)
+        layout.addWidget(self.browse)
+        self.line.editingFinished.connect(self.editingFinished)
+        self.browse.clicked.connect(self._on_browse_clicked)
+
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open data file", self.line.text(),
+                                              "Data (*.csv *.txt *.tsv *.gz);;All files (*)")
+        if path:
+            self.line.setText(path)
+            self.editingFinished.emit()
+
+
+class OptionForm(QWidget):
+    """Editable form for a tuple of :class:`OptionSpec`; emits ``changed`` with all values.
+
+    ``set_columns(names)`` fills the column pickers once a file is read.
+    Values round-trip: ``set_values(form.values())`` changes nothing.
+    """
+
+    changed = Signal(dict)
+
+    def __init__(self, options: Iterable[OptionSpec], values: Mapping[str, Any] | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.options = tuple(options)
+        self._widgets: dict[str, QWidget] = {}
+        self._columns: list[str] = []
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for option in self.options:
+            widget = self._make_widget(option)
+            widget.setObjectName(f"option_{option.name}")
+            if option.help:
+                widget.setToolTip(option.help)
+            self._widgets[option.name] = widget
+            label = option.name.replace("_", " ")
+            layout.addRow(label + ("*" if option.required else ""), widget)
+            field_label = layout.labelForField(widget)
+            if field_label is not None and option.help:
+                field_label.setToolTip(option.help)
+        self.set_values({o.name: o.default for o in self.options})
+        if values:
+            self.set_values(values)
+
+    # -- building -----------------------------------------------------------
+    def _make_widget(self, option: OptionSpec) -> QWidget:
+        kind = option.type
+        if kind == "int":
+            w = QSpinBox(self)
+            low = int(option.minimum) if option.minimum is not None else -1_000_000_000
+            if option.default is None and not option.required:
+                # an optional int (None = "decide for me") shows "auto" at one below the minimum
+                low -= 1
+                w.setSpecialValueText("auto")
+                w.setProperty("nullable", True)
+            w.setRange(low, int(option.maximum) if option.maximum is not None else 1_000_000_000)
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(self._emit_changed)
+            return w
+        if kind == "float":
+            w = QDoubleSpinBox(self)
+            w.setDecimals(6)
+            w.setRange(option.minimum if option.minimum is not None else -1e12,
+                       option.maximum if option.maximum is not None else 1e12)
+            w.setSingleStep(0.01 if (option.maximum or 0) <= 1 else 1.0)
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(self._emit_changed)
+            return w
+        if kind == "bool":
+            w = QCheckBox(self)
+            w.toggled.connect(self._emit_changed)
+            return w
+        if kind in ("choice", "column"):
+            w = QComboBox(self)
+            w.setEditable(kind == "column")
+            for choice in option.choices:
+                w.addItem(_NONE_TEXT if choice is None else str(choice), choice)
+            w.currentIndexChanged.connect(self._emit_changed)
+            if w.isEditable():
+                w.lineEdit().editingFinished.connect(self._emit_changed)
+            return w
+        if kind == "columns":
+            w = QListWidget(self)
+            w.setMaximumHeight(90)
+            w.itemChanged.connect(self._emit_changed)
+            return w
+        if kind == "path":
+            w = _PathEdit(self)
+            w.editingFinished.connect(self._emit_changed)
+            return w
+        w = QLineEdit(self)
+        w.editingFinished.connect(self._emit_changed)
+        return w
+
+    def _emit_changed(self, *_args) -> None:
+        self.changed.emit(self.values())
+
+    # -- reading and writing --------------------------------------------------
+    def widget(self, name: str) -> QWidget:
+        """The editor widget of option ``name`` (tests and tooltips use it)."""
+        return self._widgets[name]
+
+    def values(self) -> dict[str, Any]:
+        """Every option's current value, typed as its :class:`OptionSpec` says."""
+        out: dict[str, Any] = {}
+        for option in self.options:
+            w = self._widgets[option.name]
+            if isinstance(w, QSpinBox):
+                nullable = w.property("nullable") and w.value() == w.minimum()
+                out[option.name] = None if nullable else w.value()
+            elif isinstance(w, QDoubleSpinBox):
+                out[option.name] = w.value()
+            elif isinstance(w, QCheckBox):
+                out[option.name] = w.isChecked()
+            elif isinstance(w, QComboBox):
+                text = w.currentText()
+                data = w.currentData()
+                if w.isEditable():
+                    out[option.name] = None if text in ("", _NONE_TEXT) else text
+                else:
+                    out[option.name] = data
+            elif isinstance(w, QListWidget):
+                out[option.name] = [w.item(i).text() for i in range(w.count())
+                                    if w.item(i).checkState() == Qt.CheckState.Checked]
+            elif isinstance(w, _PathEdit):
+                out[option.name] = w.line.text()
+            else:
+                text = w.text()
+                out[option.name] = _parse_text(text, option.default)
+        return out
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Show ``values`` without emitting ``changed`` (no model/view echo)."""
+        for option in self.options:
+            if option.name not in values:
+                continue
+            value = values[option.name]
+            w = self._widgets[option.name]
+            with QSignalBlocker(w):
+                if isinstance(w, QSpinBox):
+                    w.setValue(int(value) if value is not None else w.minimum())
+                elif isinstance(w, QDoubleSpinBox):
+                    w.setValue(float(value) if value is not None and not math.isnan(value) else 0.0)
+                elif isinstance(w, QCheckBox):
+                    w.setChecked(bool(value))
+                elif isinstance(w, QComboBox):
+                    index = w.findData(value)
+                    if index < 0 and value is not None:
+                        index = w.findText(str(value))
+                    if index < 0 and w.isEditable():
+                        w.setEditText("" if value is None else str(value))
+                    elif index >= 0:
+                        w.setCurrentIndex(index)
+                elif isinstance(w, QListWidget):
+                    self._fill_column_list(w, self._columns, list(value or []))
+                elif isinstance(w, _PathEdit):
+                    with QSignalBlocker(w.line):
+                        w.line.setText("" if value is None else str(value))
+                else:
+                    w.setText(_format_text(value))
+
+    def set_columns(self, columns: Iterable[str]) -> None:
+        """Offer ``columns`` in every column picker, keeping the current choices."""
+        self._columns = [str(c) for c in columns]
+        current = self.values()
+        for option in self.options:
+            w = self._widgets[option.name]
+            if option.type == "column" and isinstance(w, QComboBox):
+                with QSignalBlocker(w):
+                    w.clear()
+                    for choice in (*option.choices, *self._columns):
+                        w.addItem(_NONE_TEXT if choice is None else str(choice), choice)
+            elif option.type == "columns" and isinstance(w, QListWidget):
+                with QSignalBlocker(w):
+                    self._fill_column_list(w, self._columns, list(current.get(option.name) or []))
+        self.set_values({k: v for k, v in current.items()
+                         if k in {o.name for o in self.options if o.type == "column"}})
+
+    @staticmethod
+    def _fill_column_list(w: QListWidget, columns: list[str], checked: list[str]) -> None:
+        w.clear()
+        for name in dict.fromkeys([*columns, *checked]):
+            item = QListWidgetItem(name, w)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
+
+
+def _format_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _parse_text(text: str, default: Any) -> Any:
+    """Read a line edit back in the type of its default (lists are comma separated)."""
+    text = text.strip()
+    if isinstance(default, list | tuple):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if text == "" and default is None:
+        return None
+    return text

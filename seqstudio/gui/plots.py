@@ -1,0 +1,267 @@
+"""Plot widgets: the live loss plot and helpers shared by the series plots.
+
+The live loss plot follows pyqtgraph's advice for streaming data: the curves
+are created once, the numbers live in growing numpy buffers, and a ~33 ms
+QTimer calls ``setData`` only when something new arrived, so a batch-size-1
+run never redraws once per batch. Peak downsampling and clip-to-view keep a
+10,000-epoch run smooth.
+
+>>> plot = LossPlot()                           # doctest: +SKIP
+>>> plot.append_epochs([1, 2], [0.5, 0.4], [0.6, float("nan")])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#222")
+
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#ff7f0e"
+TEST_COLOR = "#d62728"
+FUTURE_COLOR = "#2ca02c"
+ACTUAL_COLOR = "#333333"
+REDRAW_MS = 33
+
+
+class _GrowingBuffer:
+    """An append-only float64 buffer that doubles its capacity (amortised O(1) appends)."""
+
+    def __init__(self, capacity: int = 1024):
+        self._data = np.empty(capacity, dtype=np.float64)
+        self.size = 0
+
+    def extend(self, values: Sequence[float] | np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        needed = self.size + len(values)
+        if needed > len(self._data):
+            grown = np.empty(max(needed, 2 * len(self._data)), dtype=np.float64)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size:needed] = values
+        self.size = needed
+
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool = False,
+                     object_name: str = "") -> pg.PlotWidget:
+    """A white plot with labelled axes, a grid and a legend (``date_axis`` for time stamps)."""
+    axis_items = {"bottom": pg.DateAxisItem()} if date_axis else None
+    widget = pg.PlotWidget(axisItems=axis_items)
+    if object_name:
+        widget.setObjectName(object_name)
+    item = widget.getPlotItem()
+    item.setTitle(title, size="11pt")
+    item.setLabel("bottom", x_label)
+    item.setLabel("left", y_label)
+    item.showGrid(x=True, y=True, alpha=0.25)
+    item.addLegend(offset=(10, 10))
+    widget.setMinimumHeight(220)
+    return widget
+
+
+def time_values(index) -> tuple[np.ndarray, bool]:
+    """Turn a time index (dates or plain positions) into plot x values.
+
+    Returns ``(x, is_date)``: seconds since the epoch for dates (pyqtgraph's
+    DateAxisItem shows them as dates), plain floats otherwise.
+    """
+    values = pd.Index(index) if not isinstance(index, pd.Index) else index
+    if isinstance(values, pd.PeriodIndex):
+        values = values.to_timestamp()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.DatetimeIndex(values)
+        if stamps.tz is not None:
+            stamps = stamps.tz_convert(None)
+        return stamps.asi8.astype(np.float64) / 1e9 if stamps.unit == "ns" else \
+            stamps.as_unit("ns").asi8.astype(np.float64) / 1e9, True
+    try:
+        return np.asarray(values, dtype=np.float64), False
+    except (TypeError, ValueError):
+        return np.arange(len(values), dtype=np.float64), False
+
+
+def export_plot_png(widget: pg.PlotWidget, path: str) -> None:
+    """Write what ``widget`` shows to a PNG file (used by every Export button)."""
+    widget.grab().save(path, "PNG")
+
+
+def ask_export_png(widget: pg.PlotWidget, parent: QWidget, default_name: str) -> str | None:
+    """Ask for a file name and export ``widget`` there; returns the path or None."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Export plot as PNG", default_name,
+                                          "PNG image (*.png)")
+    if path:
+        export_plot_png(widget, path)
+        return path
+    return None
+
+
+def smooth_ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard-style exponential moving average (``weight`` 0 = raw), NaN-safe."""
+    if weight <= 0 or values.size == 0:
+        return values
+    out = np.empty_like(values)
+    last = np.nan
+    for i, v in enumerate(values):
+        if np.isfinite(v):
+            last = v if not np.isfinite(last) else weight * last + (1 - weight) * v
+        out[i] = last
+    return out
+
+
+class LossPlot(QWidget):
+    """Train and validation loss per epoch, a faint per-batch curve, and its controls.
+
+    Feed it with :meth:`append_batches` and :meth:`append_epochs` at any rate;
+    it redraws at most every ``REDRAW_MS`` milliseconds. ``batch_x`` are
+    fractional epochs so both curves share the epoch axis.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = make_plot_widget("Loss", "epoch", "loss", object_name="lossPlot")
+        item = self.plot.getPlotItem()
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
+        self._batch_curve = item.plot([], [], pen=pg.mkPen((31, 119, 180, 60), width=1),
+                                      name="batch loss")
+        self._train_curve = item.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), name="train loss",
+                                      symbol="o", symbolSize=4, symbolBrush=TRAIN_COLOR,
+                                      symbolPen=None)
+        self._val_curve = item.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), name="validation loss",
+                                    symbol="o", symbolSize=4, symbolBrush=VAL_COLOR, symbolPen=None)
+        for curve in (self._batch_curve, self._train_curve, self._val_curve):
+            curve.setSkipFiniteCheck(False)  # losses can be NaN: keep pyqtgraph's finite check on
+
+        self._batch_x, self._batch_y = _GrowingBuffer(), _GrowingBuffer()
+        self._epoch_x, self._train_y, self._val_y = _GrowingBuffer(), _GrowingBuffer(), _GrowingBuffer()
+        self._dirty = False
+        self.redraw_count = 0
+
+        self.log_check = QCheckBox("log scale", self)
+        self.log_check.setObjectName("lossLogScale")
+        self.log_check.setToolTip("Show the loss on a logarithmic axis (useful when it falls by decades).")
+        self.log_check.toggled.connect(self._on_log_toggled)
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.smooth_slider.setObjectName("lossSmoothing")
+        self.smooth_slider.setRange(0, 99)
+        self.smooth_slider.setToolTip("Exponential smoothing of the per-batch curve (0 = raw).")
+        self.smooth_slider.setMaximumWidth(160)
+        self.smooth_slider.valueChanged.connect(self._on_smoothing_changed)
+        self.readout = QLabel("", self)
+        self.readout.setObjectName("lossReadout")
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.log_check)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("smoothing", self))
+        controls.addWidget(self.smooth_slider)
+        controls.addStretch(1)
+        controls.addWidget(self.readout)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(controls)
+
+        self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                     slot=self._on_mouse_moved)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw_if_dirty)
+        self._timer.start()
+
+    # -- feeding --------------------------------------------------------------
+    def clear(self) -> None:
+        for buf in (self._batch_x, self._batch_y, self._epoch_x, self._train_y, self._val_y):
+            buf.clear()
+        self._dirty = True
+
+    def append_batches(self, x: Sequence[float], losses: Sequence[float]) -> None:
+        if len(x):
+            self._batch_x.extend(x)
+            self._batch_y.extend(losses)
+            self._dirty = True
+
+    def append_epochs(self, epochs: Sequence[float], train: Sequence[float],
+                      val: Sequence[float | None]) -> None:
+        if len(epochs):
+            self._epoch_x.extend(epochs)
+            self._train_y.extend(train)
+            self._val_y.extend([np.nan if v is None else v for v in val])
+            self._dirty = True
+
+    @property
+    def epoch_count(self) -> int:
+        return self._epoch_x.size
+
+    def curve_data(self) -> dict[str, np.ndarray]:
+        """The buffered numbers (tests and CSV export read them)."""
+        return {"epoch": self._epoch_x.view().copy(), "train_loss": self._train_y.view().copy(),
+                "val_loss": self._val_y.view().copy(), "batch_x": self._batch_x.view().copy(),
+                "batch_loss": self._batch_y.view().copy()}
+
+    # -- drawing --------------------------------------------------------------
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self.redraw()
+
+    def redraw(self) -> None:
+        self._dirty = False
+        self.redraw_count += 1
+        weight = self.smooth_slider.value() / 100.0
+        log = self.log_check.isChecked()
+        self._set_curve(self._batch_curve, self._batch_x.view(),
+                        smooth_ema(self._batch_y.view(), weight), log)
+        self._set_curve(self._train_curve, self._epoch_x.view(), self._train_y.view(), log)
+        val = self._val_y.view()
+        if np.isfinite(val).any():
+            self._set_curve(self._val_curve, self._epoch_x.view(), val, log)
+        else:
+            self._val_curve.setData([], [])
+
+    @staticmethod
+    def _set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, log: bool) -> None:
+        if log:
+            # non-positive losses have no logarithm: hide them rather than break the axis
+            y = np.where(y > 0, y, np.nan)
+        curve.setData(x, y, connect="finite")
+
+    def _on_log_toggled(self, checked: bool) -> None:
+        self.plot.getPlotItem().setLogMode(y=checked)
+        self.redraw()
+
+    def _on_smoothing_changed(self, _value: int) -> None:
+        self._dirty = True
+
+    def _on_mouse_moved(self, event) -> None:
+        pos = event[0]
+        item = self.plot.getPlotItem()
+        if not item.sceneBoundingRect().contains(pos) or self._epoch_x.size == 0:
+            return
+        x = item.vb.mapSceneToView(pos).x()
+        epochs = self._epoch_x.view()
+        i = int(np.clip(np.searchsorted(epochs, x), 0, epochs.size - 1))
+        val = self._val_y.view()[i]
+        text = f"epoch {epochs[i]:g}: train {self._train_y.view()[i]:.5g}"
+        if np.isfinite(val):
+            text += f", validation {val:.5g}"
+        self.readout.setText(text)

@@ -1,0 +1,327 @@
+"""Results: the lecture's forecast plot, metrics against baselines, residuals; text metrics.
+
+For a series the forecast plot shows the actual series, the prediction on the
+training part and on the test part in original units with the split marked,
+plus N future steps; the metrics table puts RMSE / MAE / MAPE of the model
+beside the naive and seasonal-naive baselines. For text it shows the metrics,
+the confusion matrix and a box that scores a review live as you type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .data_panel import error_text
+from .plots import (
+    ACTUAL_COLOR,
+    FUTURE_COLOR,
+    TEST_COLOR,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    ask_export_png,
+    make_plot_widget,
+    time_values,
+)
+
+SPLIT_COLORS = {"train": TRAIN_COLOR, "val": VAL_COLOR, "test": TEST_COLOR}
+SPLIT_NAMES = {"train": "training part", "val": "validation part", "test": "test part"}
+
+
+def _table(parent: QWidget, object_name: str) -> QTableWidget:
+    table = QTableWidget(0, 0, parent)
+    table.setObjectName(object_name)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+def _fill_table(table: QTableWidget, rows: list[str], columns: list[str],
+                values: list[list[Any]]) -> None:
+    table.clear()
+    table.setRowCount(len(rows))
+    table.setColumnCount(len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setVerticalHeaderLabels(rows)
+    for r, row in enumerate(values):
+        for c, value in enumerate(row):
+            text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            item = QTableWidgetItem(text)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(r, c, item)
+
+
+class ResultsPanel(QWidget):
+    """Shows what a trained model does; ``futureStepsChanged(int)`` asks for a new forecast."""
+
+    futureStepsChanged = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = None
+        self.data = None
+        self.results: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+
+        # -- series page ----------------------------------------------------------
+        self.forecast_plot = make_plot_widget("Forecast", "time", "value", date_axis=True,
+                                              object_name="forecastPlot")
+        self.residual_plot = make_plot_widget("Residuals (actual − predicted)", "time", "residual",
+                                              date_axis=True, object_name="residualPlot")
+        self.residual_plot.setMinimumHeight(150)
+        self.metrics_table = _table(self, "metricsTable")
+        self.future_spin = QSpinBox(self)
+        self.future_spin.setObjectName("futureSteps")
+        self.future_spin.setRange(0, 10_000)
+        self.future_spin.setValue(24)
+        self.future_spin.setToolTip("How many steps beyond the end of the data to forecast "
+                                    "(each step feeds the previous prediction back in).")
+        self.future_spin.setKeyboardTracking(False)
+        self.future_spin.valueChanged.connect(self.futureStepsChanged)
+        self.export_plot_button = QPushButton("Export plot…", self)
+        self.export_plot_button.setObjectName("exportPlotButton")
+        self.export_plot_button.clicked.connect(
+            lambda: ask_export_png(self.forecast_plot, self, "forecast.png"))
+        self.export_csv_button = QPushButton("Export predictions…", self)
+        self.export_csv_button.setObjectName("exportCsvButton")
+        self.export_csv_button.clicked.connect(self._on_export_csv_clicked)
+        self.note_label = QLabel("Train a model to see its forecast.", self)
+        self.note_label.setObjectName("resultsNote")
+        self.note_label.setWordWrap(True)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("future steps", self))
+        controls.addWidget(self.future_spin)
+        controls.addStretch(1)
+        controls.addWidget(self.export_plot_button)
+        controls.addWidget(self.export_csv_button)
+        metrics_box = QGroupBox("Metrics (original units)", self)
+        metrics_layout = QVBoxLayout(metrics_box)
+        metrics_layout.addWidget(self.metrics_table)
+        metrics_layout.addWidget(self.note_label)
+        lower = QSplitter(Qt.Orientation.Horizontal, self)
+        lower.addWidget(metrics_box)
+        lower.addWidget(self.residual_plot)
+        lower.setSizes([560, 600])
+        series_split = QSplitter(Qt.Orientation.Vertical, self)
+        series_split.addWidget(self.forecast_plot)
+        series_split.addWidget(lower)
+        series_split.setSizes([460, 260])
+        series_page = QWidget(self)
+        series_layout = QVBoxLayout(series_page)
+        series_layout.setContentsMargins(0, 0, 0, 0)
+        series_layout.addLayout(controls)
+        series_layout.addWidget(series_split, 1)
+
+        # -- text page ----------------------------------------------------------------
+        self.text_metrics_table = _table(self, "textMetricsTable")
+        self.confusion_table = _table(self, "confusionMatrix")
+        self.review_edit = QPlainTextEdit(self)
+        self.review_edit.setObjectName("tryReviewEdit")
+        self.review_edit.setPlaceholderText("Type a review here; the model scores it as you type.")
+        self.review_result = QLabel("", self)
+        self.review_result.setObjectName("tryReviewResult")
+        self.review_result.setStyleSheet("font-size: 14pt;")
+        self._review_timer = QTimer(self)
+        self._review_timer.setSingleShot(True)
+        self._review_timer.setInterval(120)
+        self._review_timer.timeout.connect(self.score_review)
+        self.review_edit.textChanged.connect(self._review_timer.start)
+        text_page = QWidget(self)
+        text_layout = QHBoxLayout(text_page)
+        left = QVBoxLayout()
+        box = QGroupBox("Metrics", self)
+        QVBoxLayout(box).addWidget(self.text_metrics_table)
+        left.addWidget(box, 1)
+        box = QGroupBox("Confusion matrix (rows: true, columns: predicted) — test part", self)
+        QVBoxLayout(box).addWidget(self.confusion_table)
+        left.addWidget(box, 1)
+        text_layout.addLayout(left, 1)
+        box = QGroupBox("Try a review", self)
+        review_layout = QVBoxLayout(box)
+        review_layout.addWidget(self.review_edit, 1)
+        review_layout.addWidget(self.review_result)
+        text_layout.addWidget(box, 1)
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(series_page)
+        self.pages.addWidget(text_page)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages)
+
+    # -- series ------------------------------------------------------------------
+    def show_series(self, data, results: dict[str, Any], metrics: dict[str, Any] | None = None) -> None:
+        """Plot ``results`` (see :func:`~seqstudio.gui.worker.series_results`) and the metrics."""
+        self.pages.setCurrentIndex(0)
+        self.data, self.results = data, results
+        if metrics is not None:
+            self.metrics = metrics
+        item = self.forecast_plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        series: pd.DataFrame = data.series
+        x, is_date = time_values(series.index)
+        item.setLabel("bottom", "time" if is_date else "step")
+        self.residual_plot.getPlotItem().setLabel("bottom", "time" if is_date else "step")
+        targets = list(getattr(data.options, "target", []) or []) or [series.columns[-1]]
+        column = targets[0] if targets[0] in series.columns else series.columns[-1]
+        item.setLabel("left", str(column))
+        item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(ACTUAL_COLOR, width=1.5),
+                  name="actual")
+        residual_item = self.residual_plot.getPlotItem()
+        residual_item.clear()
+        if residual_item.legend is not None:
+            residual_item.legend.clear()
+        residual_item.addItem(pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen("#999")))
+        for split in ("train", "val", "test"):
+            if split not in results:
+                continue
+            times, predicted = results[split]
+            px, _ = time_values(pd.Index(times))
+            py = np.asarray(predicted, dtype=float).reshape(len(px), -1)[:, 0]
+            item.plot(px, py, pen=pg.mkPen(SPLIT_COLORS[split], width=2),
+                      name=f"prediction, {SPLIT_NAMES[split]}")
+            try:
+                actual = np.asarray(data.actual(split), dtype=float).reshape(len(px), -1)[:, 0]
+                residual_item.plot(px, actual - py, pen=None, symbol="o", symbolSize=5,
+                                   symbolBrush=SPLIT_COLORS[split], symbolPen=None, name=split)
+            except Exception:  # noqa: BLE001 - residuals are optional decoration
+                pass
+        if "future" in results:
+            ftimes, fvalues = results["future"]
+            fx, _ = time_values(pd.Index(ftimes))
+            fy = np.asarray(fvalues, dtype=float).reshape(len(fx), -1)[:, 0]
+            item.plot(fx, fy, pen=pg.mkPen(FUTURE_COLOR, width=2, style=Qt.PenStyle.DashLine),
+                      name=f"forecast, {len(fx)} future steps")
+        split_times = getattr(data, "split_times", {}) or {}
+        for split in ("val", "test"):
+            if split in split_times and split_times[split][0] is not None:
+                (sx,), _ = time_values(pd.Index([split_times[split][0]]))
+                line = pg.InfiniteLine(pos=sx, angle=90, pen=pg.mkPen("#777", style=Qt.PenStyle.DotLine),
+                                       label=f"{SPLIT_NAMES[split]} →",
+                                       labelOpts={"position": 0.95, "color": "#555"})
+                item.addItem(line)
+        note = results.get("future_error")
+        self._fill_series_metrics(note)
+
+    def _fill_series_metrics(self, note: str | None = None) -> None:
+        metrics = self.metrics or {}
+        splits = [s for s in ("train", "test") if isinstance(metrics.get(s), dict)]
+        if not splits:
+            self.metrics_table.setRowCount(0)
+            self.note_label.setText(note or "Metrics appear when training finishes.")
+            return
+        names = ("rmse", "mae", "mape")
+        columns = [f"{n.upper()} {s}" for n in names for s in splits]
+        rows = ["model"]
+        baseline_names: list[str] = []
+        for s in splits:
+            for b in (metrics[s].get("baselines") or {}):
+                if b not in baseline_names:
+                    baseline_names.append(b)
+        rows += [f"{b.replace('_', '-')} baseline" for b in baseline_names]
+        values = []
+        for row_name in ["model", *baseline_names]:
+            row = []
+            for n in names:
+                for s in splits:
+                    source = metrics[s] if row_name == "model" else \
+                        (metrics[s].get("baselines") or {}).get(row_name, {})
+                    value = source.get(n)
+                    row.append(None if value is None else float(value))
+            values.append(row)
+        _fill_table(self.metrics_table, rows, columns, values)
+        text = "MAPE in percent. A model worth keeping beats the baselines on the test part."
+        self.note_label.setText(f"{text}\n{note}" if note else text)
+
+    def _on_export_csv_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", "predictions.csv",
+                                              "CSV (*.csv)")
+        if path:
+            self.export_predictions_csv(path)
+
+    def export_predictions_csv(self, path: str) -> None:
+        """Write the predictions (series: time, split, actual, predicted) to ``path``."""
+        frames = []
+        for split in ("train", "val", "test", "future"):
+            if split not in self.results:
+                continue
+            times, predicted = self.results[split]
+            predicted = np.asarray(predicted, dtype=float).reshape(len(times), -1)
+            frame = pd.DataFrame({"time": list(times), "split": split})
+            if split != "future" and self.data is not None:
+                actual = np.asarray(self.data.actual(split), dtype=float).reshape(len(times), -1)
+                for j in range(actual.shape[1]):
+                    frame[f"actual_{j}" if actual.shape[1] > 1 else "actual"] = actual[:, j]
+            for j in range(predicted.shape[1]):
+                frame[f"predicted_{j}" if predicted.shape[1] > 1 else "predicted"] = predicted[:, j]
+            frames.append(frame)
+        if "text_test" in self.results:
+            frames.append(pd.DataFrame(self.results["text_test"]))
+        pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+
+    # -- text ------------------------------------------------------------------------
+    def show_text(self, model, data, metrics: dict[str, Any]) -> None:
+        """Show classification metrics and the confusion matrix; enable the review box."""
+        self.pages.setCurrentIndex(1)
+        self.model, self.data, self.metrics = model, data, metrics or {}
+        splits = [s for s in ("train", "val", "test") if isinstance(self.metrics.get(s), dict)]
+        names = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
+        values = [[self.metrics[s].get(n) for s in splits] for n in names]
+        values = [[None if v is None else float(v) for v in row] for row in values]
+        _fill_table(self.text_metrics_table, list(names), splits, values)
+        split = "test" if "test" in splits else (splits[-1] if splits else None)
+        matrix = self.metrics.get(split, {}).get("confusion_matrix") if split else None
+        classes = list(getattr(data, "class_names", []) or [])
+        if matrix:
+            matrix = np.asarray(matrix)
+            labels = classes if len(classes) == len(matrix) else [str(i) for i in range(len(matrix))]
+            _fill_table(self.confusion_table, labels, labels, matrix.astype(int).tolist())
+        self.score_review()
+
+    def score_review(self) -> None:
+        """Score the text in the review box with the current model (probability of each class)."""
+        text = self.review_edit.toPlainText().strip()
+        if not text or self.model is None or not hasattr(self.data, "encode_texts"):
+            self.review_result.setText("" if text else "")
+            return
+        try:
+            from seqstudio.core.training import predict
+
+            output = np.asarray(predict(self.model, self.data.encode_texts([text])))[0]
+            classes = list(getattr(self.data, "class_names", []) or [])
+            if output.size == 1:
+                p = float(output.reshape(-1)[0])
+                positive = classes[1] if len(classes) > 1 else "positive"
+                self.review_result.setText(f"P({positive}) = {p:.3f}")
+            else:
+                e = np.exp(output - output.max())
+                probs = e / e.sum()
+                best = int(probs.argmax())
+                name = classes[best] if best < len(classes) else str(best)
+                self.review_result.setText(f"{name}: {probs[best]:.3f}")
+        except Exception as exc:  # noqa: BLE001 - say why instead of breaking the box
+            self.review_result.setText(error_text(exc))

@@ -1,0 +1,333 @@
+"""The train panel: settings, Train / Pause / Resume / Stop, progress and the loss plot.
+
+The panel owns the :class:`~seqstudio.gui.worker.TrainingThread` of a run and
+one ~33 ms timer that drains the thread's feed into the progress bar and the
+loss plot, so the GUI never handles one signal per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from seqstudio.core.registry import OptionSpec
+
+from .forms import OptionForm
+from .plots import REDRAW_MS, LossPlot
+from .worker import TrainingFeed, TrainingThread
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LOSSES = ("mse", "mae", "huber", "bce", "cross_entropy")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+_HELP = {
+    "epochs": "How many passes over the training samples.",
+    "batch_size": "Samples per optimizer step (the lecture's airline model uses 1).",
+    "optimizer": "The update rule: Adam is a safe default; SGD uses the momentum below.",
+    "learning_rate": "Step size of the optimizer (Adam's usual value is 0.001).",
+    "momentum": "Momentum of SGD (ignored by the other optimizers).",
+    "weight_decay": "L2 penalty on the weights (0 = none).",
+    "loss": "What training minimises: mse/mae/huber for values, bce for yes/no, cross_entropy for classes.",
+    "validation_fraction": "Last part of the training samples held out to watch over-fitting "
+                           "(used only when the data has no validation split).",
+    "shuffle": "Shuffle the training samples every epoch.",
+    "seed": "Random seed: the same seed on CPU gives the same losses.",
+    "device": "Where to train: auto picks a GPU when there is one.",
+    "grad_clip": "Clip the gradient norm to this value (0 or empty = no clipping).",
+    "early_stopping_patience": "Stop after this many epochs without a better validation loss (0 = off).",
+    "restore_best": "At the end keep the weights of the best validation epoch.",
+    "keep_best_checkpoint": "Keep a copy of the best weights while training.",
+    "threads": "CPU threads for torch (0 = chosen by model size).",
+}
+
+
+def train_options(defaults: dict[str, Any]) -> tuple[OptionSpec, ...]:
+    """Option specs for every TrainConfig field, typed from its default values."""
+    options = []
+    for name, value in defaults.items():
+        help_text = _HELP.get(name, "")
+        if name == "optimizer":
+            options.append(OptionSpec(name, "choice", value, help_text, choices=OPTIMIZERS))
+        elif name == "loss":
+            options.append(OptionSpec(name, "choice", value, help_text, choices=LOSSES))
+        elif name == "device":
+            options.append(OptionSpec(name, "choice", value, help_text, choices=DEVICES))
+        elif name in ("grad_clip",):
+            options.append(OptionSpec(name, "float", value or 0.0, help_text, minimum=0.0, maximum=1e6))
+        elif name == "threads":
+            options.append(OptionSpec(name, "int", value or 0, help_text, minimum=0, maximum=256))
+        elif isinstance(value, bool):
+            options.append(OptionSpec(name, "bool", value, help_text))
+        elif isinstance(value, int):
+            options.append(OptionSpec(name, "int", value, help_text, minimum=0, maximum=10_000_000))
+        elif isinstance(value, float):
+            options.append(OptionSpec(name, "float", value, help_text, minimum=0.0,
+                                      maximum=1.0 if "fraction" in name else 1e6))
+        else:
+            options.append(OptionSpec(name, "str", value, help_text))
+    return tuple(options)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class TrainPanel(QWidget):
+    """Train settings and live progress; the main window hands it the model and data.
+
+    Signals: ``trainRequested(bool)`` (True = continue from the current
+    weights), and for each run ``snapshotReady(dict)``, ``runStopped(object)``,
+    ``runFinished(object)``, ``runFailed(str)``, then ``runEnded()`` once the
+    thread has exited.
+    """
+
+    trainRequested = Signal(bool)
+    snapshotReady = Signal(dict)
+    runStopped = Signal(object)
+    runFinished = Signal(object)
+    runFailed = Signal(str)
+    runEnded = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        from seqstudio.core.training import TrainConfig
+
+        self._defaults = TrainConfig().to_dict()
+        self.thread: TrainingThread | None = None
+        self.feed = TrainingFeed()
+        self.epochs_done = 0
+        self._can_train = False
+        self._train_reason = "load data first"
+        self._has_weights = False
+
+        self.form = OptionForm(train_options(self._defaults))
+        self.form.setObjectName("trainSettings")
+        self.snapshot_spin = QSpinBox(self)
+        self.snapshot_spin.setObjectName("forecastEvery")
+        self.snapshot_spin.setRange(0, 100_000)
+        self.snapshot_spin.setValue(10)
+        self.snapshot_spin.setToolTip("Update the forecast plot every N epochs while training (0 = only at the end).")
+        settings_box = QGroupBox("Settings", self)
+        settings_layout = QVBoxLayout(settings_box)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        settings_layout.addWidget(scroll, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("forecast every", self))
+        row.addWidget(self.snapshot_spin)
+        row.addWidget(QLabel("epochs", self))
+        settings_layout.addLayout(row)
+        settings_box.setMinimumWidth(300)
+        settings_box.setMaximumWidth(400)
+
+        self.train_button = QPushButton("Train", self)
+        self.train_button.setObjectName("trainButton")
+        self.continue_button = QPushButton("Continue training", self)
+        self.continue_button.setObjectName("continueButton")
+        self.continue_button.setToolTip("Train more epochs starting from the current weights.")
+        self.pause_button = QPushButton("Pause", self)
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current batch; the weights so far are kept.")
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setObjectName("progressBar")
+        self.progress_bar.setTextVisible(True)
+        self.progress_label = QLabel("", self)
+        self.progress_label.setObjectName("progressLabel")
+        self.status_label = QLabel("", self)
+        self.status_label.setObjectName("trainStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.loss_plot = LossPlot(self)
+
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.progress_bar)
+        right_layout.addWidget(self.progress_label)
+        right_layout.addWidget(self.status_label)
+        right_layout.addWidget(self.loss_plot, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(settings_box)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.train_button.clicked.connect(lambda: self.trainRequested.emit(False))
+        self.continue_button.clicked.connect(lambda: self.trainRequested.emit(True))
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self.stop_button.clicked.connect(self.stop)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._drain_feed)
+        self._update_buttons()
+
+    # -- settings ------------------------------------------------------------------
+    def config(self):
+        """The TrainConfig the form shows (the core validates it)."""
+        from seqstudio.core.training import TrainConfig
+
+        values = self.form.values()
+        if not values.get("grad_clip"):
+            values["grad_clip"] = None
+        if not values.get("threads"):
+            values["threads"] = None
+        return TrainConfig.from_dict({k: v for k, v in values.items() if k in self._defaults})
+
+    def set_config(self, config_or_dict) -> None:
+        values = config_or_dict if isinstance(config_or_dict, dict) else config_or_dict.to_dict()
+        self.form.set_values({**self._defaults, **values})
+
+    def set_trainable(self, ok: bool, reason: str = "") -> None:
+        """Enable Train only when data and model are valid; the reason shows on the button."""
+        self._can_train, self._train_reason = ok, reason
+        self._update_buttons()
+
+    def set_has_weights(self, has: bool) -> None:
+        self._has_weights = has
+        self._update_buttons()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def _update_buttons(self) -> None:
+        running = self.running
+        self.train_button.setEnabled(self._can_train and not running)
+        self.train_button.setToolTip("Train a fresh model with these settings." if self._can_train
+                                     else f"Cannot train: {self._train_reason}")
+        self.continue_button.setEnabled(self._can_train and not running and self._has_weights)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.form.setEnabled(not running)
+        if not running:
+            self.status_label.setText(self.status_label.text() if self._can_train
+                                      else f"Cannot train: {self._train_reason}")
+
+    # -- running ---------------------------------------------------------------------
+    def start_run(self, model, data, config, *, start_epoch: int = 0) -> TrainingThread:
+        """Train ``model`` in place on a new thread; returns the thread (already started)."""
+        if self.running:
+            raise RuntimeError("a run is already in progress")
+        if start_epoch == 0:
+            self.loss_plot.clear()
+        self.feed = TrainingFeed()
+        thread = TrainingThread(model, data, config, start_epoch=start_epoch,
+                                snapshot_every=self.snapshot_spin.value(), feed=self.feed)
+        thread.snapshotReady.connect(self.snapshotReady)
+        thread.runStopped.connect(self._on_run_stopped)
+        thread.runFinished.connect(self._on_run_finished)
+        thread.runFailed.connect(self._on_run_failed)
+        thread.finished.connect(self._on_thread_finished)
+        self.thread = thread
+        self._start_time = time.perf_counter()
+        self.progress_bar.setRange(0, max(1, config.epochs))
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Training…")
+        with_signals_blocked(self.pause_button, False)
+        self._update_buttons()
+        thread.start()
+        self._timer.start()
+        return thread
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.request_stop()
+            self.status_label.setText("Stopping after the current batch…")
+
+    def _on_pause_toggled(self, paused: bool) -> None:
+        if self.thread is None:
+            return
+        if paused:
+            self.thread.request_pause()
+            self.pause_button.setText("Resume")
+            self.status_label.setText("Paused (the training thread is waiting; no CPU used).")
+        else:
+            self.thread.request_resume()
+            self.pause_button.setText("Pause")
+            self.status_label.setText("Training…")
+
+    def _drain_feed(self) -> None:
+        snap = self.feed.drain()
+        self.loss_plot.append_batches(snap.batch_x, snap.batch_losses)
+        self.loss_plot.append_epochs(snap.epochs, snap.train_losses, snap.val_losses)
+        if snap.epochs:
+            self.epochs_done = snap.epochs[-1]
+        total = max(1, snap.epochs_total - snap.first_epoch + 1)
+        done_epochs = max(0, snap.epoch - snap.first_epoch)
+        fraction = (done_epochs + (snap.step / snap.batches if snap.batches else 0)) / total
+        fraction = min(max(fraction, 0.0), 1.0)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(int(fraction * 1000))
+        self.progress_bar.setFormat(f"epoch {snap.epoch}/{snap.epochs_total}  ({fraction:.0%})")
+        elapsed = time.perf_counter() - snap.started_at
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.001 else float("nan")
+        eta_text = format_seconds(eta) if eta == eta else "…"
+        self.progress_label.setText(f"epoch {snap.epoch} of {snap.epochs_total}, batch {snap.step} of "
+                                    f"{snap.batches}   elapsed {format_seconds(elapsed)}   ETA {eta_text}")
+
+    def _on_run_stopped(self, event) -> None:
+        reasons = {"user": "Stopped by you", "nan": "Stopped: the loss became NaN or infinite",
+                   "early_stopping": "Early stopping", "error": "Stopped by an error"}
+        text = reasons.get(event.reason, f"Stopped ({event.reason})")
+        message = f"{text} at epoch {event.epoch}. {event.message}".strip()
+        if event.reason in ("nan", "error"):
+            message += "\nThe last good weights are kept."
+        self.status_label.setText(message)
+        self.runStopped.emit(event)
+
+    def _on_run_finished(self, result) -> None:
+        if self.thread is not None and self.thread.stopped_event is None:
+            self.status_label.setText(f"Finished {result.epochs_run} epochs in "
+                                      f"{result.seconds:.1f} s on {result.device}.")
+        self.runFinished.emit(result)
+
+    def _on_run_failed(self, message: str) -> None:
+        self.status_label.setText(f"Training failed: {message}\nThe last good weights are kept.")
+        self.runFailed.emit(message)
+
+    def _on_thread_finished(self) -> None:
+        self._timer.stop()
+        self._drain_feed()
+        self.loss_plot.redraw()
+        thread = self.thread
+        self.thread = None
+        with_signals_blocked(self.pause_button, False)
+        self.pause_button.setText("Pause")
+        self._update_buttons()
+        if thread is not None:
+            thread.deleteLater()
+        self.runEnded.emit()
+
+
+def with_signals_blocked(button: QPushButton, checked: bool) -> None:
+    was = button.blockSignals(True)
+    button.setChecked(checked)
+    button.blockSignals(was)

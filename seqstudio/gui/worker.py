@@ -1,0 +1,200 @@
+"""The training thread: iterates the core's ``train()`` generator and reports back.
+
+The worker only forwards what the core yields. Per-batch numbers never become
+one Qt signal each (a batch-size-1 run makes thousands per second): they go
+into a lock-protected :class:`TrainingFeed` that the window drains on its own
+~33 ms timer. Signals are kept for the rare events: a forecast snapshot every
+few epochs, the stop reason, the end of the run, a crash.
+
+Stop and pause go through the core's ``TrainControl``: stop takes effect at
+the next batch boundary, pause blocks the thread on an Event (no CPU burnt).
+
+>>> feed = TrainingFeed()
+>>> feed.add_batch(epoch=1, step=1, batches=4, loss=0.5)
+>>> feed.drain().batch_losses
+[0.5]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+
+@dataclass
+class FeedSnapshot:
+    """What arrived since the last drain, plus the latest position in the run."""
+
+    batch_x: list[float] = field(default_factory=list)     # fractional epochs
+    batch_losses: list[float] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    val_losses: list[float | None] = field(default_factory=list)
+    epoch: int = 0
+    epochs_total: int = 0
+    step: int = 0
+    batches: int = 0
+    started_at: float = 0.0
+    first_epoch: int = 1
+
+
+class TrainingFeed:
+    """Thread-safe mailbox from the training thread to the window's redraw timer."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending = FeedSnapshot(started_at=time.perf_counter())
+
+    def start(self, first_epoch: int, epochs_total: int) -> None:
+        with self._lock:
+            self._pending = FeedSnapshot(started_at=time.perf_counter(), first_epoch=first_epoch,
+                                         epochs_total=epochs_total, epoch=first_epoch - 1)
+
+    def add_batch(self, *, epoch: int, step: int, batches: int, loss: float) -> None:
+        with self._lock:
+            p = self._pending
+            p.batch_x.append(epoch - 1 + step / max(batches, 1))
+            p.batch_losses.append(loss)
+            p.epoch, p.step, p.batches = epoch, step, batches
+
+    def set_position(self, *, epoch: int, epochs_total: int, step: int, batches: int) -> None:
+        with self._lock:
+            p = self._pending
+            p.epoch, p.epochs_total, p.step, p.batches = epoch, epochs_total, step, batches
+
+    def add_epoch(self, *, epoch: int, train_loss: float, val_loss: float | None) -> None:
+        with self._lock:
+            p = self._pending
+            p.epochs.append(epoch)
+            p.train_losses.append(train_loss)
+            p.val_losses.append(val_loss)
+
+    def drain(self) -> FeedSnapshot:
+        """Take the pending numbers; the position fields carry over to the next snapshot."""
+        with self._lock:
+            taken = self._pending
+            self._pending = FeedSnapshot(epoch=taken.epoch, epochs_total=taken.epochs_total,
+                                         step=taken.step, batches=taken.batches,
+                                         started_at=taken.started_at, first_epoch=taken.first_epoch)
+            return taken
+
+
+def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
+    """Predictions of a series model in original units, for the forecast plot.
+
+    Returns ``{"train": (times, predicted), "test": ..., "val": ..., "future": (times, values)}``;
+    entries are left out when a split is empty or a forecast is impossible (``future_error``
+    then says why).
+    """
+    from seqstudio.core.training import predict
+
+    out: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        x, _y = data.split(split)
+        if len(x) == 0:
+            continue
+        predicted = data.to_original(predict(model, x), split)
+        out[split] = (np.asarray(data.target_times(split)), predicted)
+    if future_steps > 0 and hasattr(data, "forecast"):
+        import torch
+
+        from seqstudio.core.training import predict as _predict
+
+        def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
+            return _predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
+
+        try:
+            out["future"] = data.forecast(predict_fn, future_steps)
+        except Exception as exc:  # a recursive forecast is impossible with extra inputs
+            out["future_error"] = str(exc)
+    return out
+
+
+class TrainingThread(QThread):
+    """Runs ``core.training.train`` on a model in place; see the module docstring.
+
+    Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
+    :func:`series_results` every ``snapshot_every`` epochs (series only),
+    ``runStopped(object)`` with the core's ``Stopped`` event,
+    ``runFinished(object)`` with the ``TrainResult``, ``runFailed(str)``
+    when the generator itself raises (the model keeps its last good weights).
+    """
+
+    snapshotReady = Signal(dict)
+    runStopped = Signal(object)
+    runFinished = Signal(object)
+    runFailed = Signal(str)
+
+    def __init__(self, model, data, config, *, start_epoch: int = 0, snapshot_every: int = 10,
+                 feed: TrainingFeed | None = None, parent=None):
+        super().__init__(parent)
+        from seqstudio.core.training import TrainControl
+
+        self.model = model
+        self.data = data
+        self.config = config
+        self.start_epoch = start_epoch
+        self.snapshot_every = max(0, int(snapshot_every))
+        self.control = TrainControl()
+        self.feed = feed or TrainingFeed()
+        self.result = None
+        self.stopped_event = None
+
+    # -- control from the GUI thread -------------------------------------------
+    def request_stop(self) -> None:
+        self.control.stop()
+        if getattr(self.control, "paused", False):
+            self.control.resume()  # a paused thread must wake up to see the stop
+
+    def request_pause(self) -> None:
+        self.control.pause()
+
+    def request_resume(self) -> None:
+        self.control.resume()
+
+    # -- the thread --------------------------------------------------------------
+    def run(self) -> None:  # runs in the training thread
+        from seqstudio.core.training import (
+            BatchEnded,
+            EpochEnded,
+            EpochStarted,
+            Finished,
+            Stopped,
+            train,
+        )
+
+        self.feed.start(self.start_epoch + 1, self.start_epoch + self.config.epochs)
+        is_series = hasattr(self.data, "target_times")
+        try:
+            for event in train(self.model, self.data, self.config, self.control,
+                               start_epoch=self.start_epoch):
+                if isinstance(event, BatchEnded):
+                    self.feed.add_batch(epoch=event.epoch, step=event.step, batches=event.batches,
+                                        loss=float(event.loss))
+                elif isinstance(event, EpochStarted):
+                    self.feed.set_position(epoch=event.epoch, epochs_total=event.epochs, step=0,
+                                           batches=event.batches)
+                elif isinstance(event, EpochEnded):
+                    self.feed.add_epoch(epoch=event.epoch, train_loss=float(event.train_loss),
+                                        val_loss=None if event.val_loss is None
+                                        else float(event.val_loss))
+                    if (is_series and self.snapshot_every
+                            and event.epoch % self.snapshot_every == 0
+                            and event.epoch < event.epochs):
+                        self.snapshotReady.emit(series_results(self.model, self.data,
+                                                               future_steps=0))
+                elif isinstance(event, Stopped):
+                    self.stopped_event = event
+                    self.runStopped.emit(event)
+                elif isinstance(event, Finished):
+                    self.result = event.result
+                    self.runFinished.emit(event.result)
+        except Exception as exc:  # the window must survive anything the run raises
+            message = str(exc) or type(exc).__name__
+            self.runFailed.emit(f"{message}\n\n{traceback.format_exc(limit=3)}")

@@ -1,0 +1,186 @@
+"""The window driven through its real widgets (pytest-qt, offscreen).
+
+Each test checks what a user would see against an independent reference:
+numpy for the metrics, the core called directly for the error messages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from seqstudio.core.errors import SeqStudioError
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def _set_train(window, **values):
+    form = window.train_panel.form
+    form.set_values(values)
+
+
+def _train_and_wait(qtbot, window, button=None):
+    panel = window.train_panel
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(button or panel.train_button, Qt.MouseButton.LeftButton)
+
+
+def test_default_start_shows_airline_and_the_lecture_model(window):
+    data = window.data_panel.prepared
+    assert window.data_panel.error == ""
+    assert window.data_panel.table_model.rowCount() == 144           # the whole airline file
+    assert window.data_panel.table_model.data(window.data_panel.table_model.index(0, 0)) == "112"
+    assert data.input_shape == (1, 1)                                 # look_back 1, one feature
+    assert [window.model_editor.stack_list.item(i).data(Qt.ItemDataRole.UserRole).type_name
+            for i in range(window.model_editor.stack_list.count())] == ["LSTM", "Dense"]
+    # Keras counts LSTM(4) on 1 feature as 96 and Dense(1) on 4 as 5; torch's LSTM has a
+    # second bias vector (+16). The summary must equal the built module's parameters.
+    module = window.model_editor.model_spec().build(data.input_shape, registry=window.registry)
+    total = sum(p.numel() for p in module.parameters())
+    assert window.model_editor.summary.total_params == total
+    assert window.model_editor.summary_table.item(2, 2).text() == f"{total:,}"
+    assert window.train_panel.train_button.isEnabled()
+    assert window.data_panel.series_plot.getPlotItem().listDataItems()    # series drawn
+
+
+def test_train_two_epochs_fills_loss_plot_forecast_and_metrics(qtbot, window):
+    _set_train(window, epochs=2)
+    _train_and_wait(qtbot, window)
+    result = window.last_result
+    assert result is not None and result.epochs_run == 2
+    curves = window.train_panel.loss_plot.curve_data()
+    np.testing.assert_allclose(curves["epoch"], [1, 2])
+    np.testing.assert_allclose(curves["train_loss"], [h["train_loss"] for h in result.history])
+    # batch size 1 on 95 training windows: every batch loss reached the buffer
+    assert curves["batch_loss"].size == 2 * len(window.data.x_train)
+
+    names = [item.name() for item in window.results_panel.forecast_plot.getPlotItem().listDataItems()]
+    assert "actual" in names
+    assert any("training part" in n for n in names) and any("test part" in n for n in names)
+    assert any("future" in n for n in names)
+
+    # the metrics table's RMSE on the test part equals numpy's on the plotted predictions
+    table = window.results_panel.metrics_table
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    rows = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
+    assert rows[0] == "model" and "naive baseline" in rows
+    times, predicted = window.results_panel.results["test"]
+    actual = window.data.actual("test")
+    rmse = float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))
+    shown = float(table.item(0, headers.index("RMSE test")).text())
+    assert shown == pytest.approx(rmse, rel=1e-3)
+    assert window.train_panel.continue_button.isEnabled()
+
+
+def test_continue_training_numbers_epochs_on(qtbot, window):
+    _set_train(window, epochs=1)
+    _train_and_wait(qtbot, window)
+    first_weights = {k: v.clone() for k, v in window.model.state_dict().items()}
+    model_before = window.model
+    _train_and_wait(qtbot, window, window.train_panel.continue_button)
+    assert window.model is model_before                       # same module, trained further
+    assert window.epochs_trained == 2
+    np.testing.assert_allclose(window.train_panel.loss_plot.curve_data()["epoch"], [1, 2])
+    changed = any(not np.allclose(first_weights[k], v) for k, v in window.model.state_dict().items())
+    assert changed
+
+
+def test_stop_mid_run_keeps_the_window_usable(qtbot, window):
+    _set_train(window, epochs=500)
+    panel = window.train_panel
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.loss_plot.curve_data()["batch_loss"].size > 0,
+                        timeout=RUN_TIMEOUT_MS)
+        assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    result = window.last_result
+    assert result.stopped_reason == "user"
+    assert result.epochs_run < 500
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert "Stopped by you" in panel.status_label.text()
+
+
+def test_pause_blocks_then_resume_finishes(qtbot, window):
+    _set_train(window, epochs=3)
+    panel = window.train_panel
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        assert panel.thread.control.paused
+        assert panel.pause_button.text() == "Resume"
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        assert not panel.thread.control.paused
+    assert window.last_result.epochs_run == 3
+
+
+def test_impossible_stack_disables_train_with_the_core_message(qtbot, window):
+    from seqstudio.core.layers import LSTM
+    from seqstudio.core.model import ModelSpec
+
+    editor = window.model_editor
+    editor.insert_layer(LSTM(4), row=1)     # LSTM -> LSTM without return_sequences -> Dense
+    spec = ModelSpec([LSTM(4), LSTM(4), *editor.model_spec().layers[2:]])
+    with pytest.raises(SeqStudioError) as info:
+        spec.check_data(window.data, registry=window.registry)
+    expected = str(info.value)
+    assert not window.train_panel.train_button.isEnabled()
+    assert expected in window.train_panel.train_button.toolTip()
+    assert editor.error_label.text() == expected
+    assert editor.error_index == getattr(info.value, "layer_index", None)
+    if editor.error_index is not None:
+        assert editor.stack_list.item(editor.error_index).background().color().name() == "#fdecea"
+    # fixing it (remove the extra layer) enables Train again
+    editor.stack_list.setCurrentRow(1)
+    qtbot.mouseClick(editor.remove_button, Qt.MouseButton.LeftButton)
+    assert window.train_panel.train_button.isEnabled()
+
+
+def test_editing_a_layer_argument_updates_the_summary(qtbot, window):
+    editor = window.model_editor
+    editor.stack_list.setCurrentRow(0)
+    units = editor._form.widget("units")
+    units.setValue(8)
+    lstm = editor.model_spec().layers[0]
+    assert lstm.units == 8
+    # LSTM(8) on 1 feature in torch: 4 gates * (8*1 + 8*8 + 2*8) = 352; Dense(1) on 8: 9
+    module = editor.model_spec().build(window.data.input_shape, registry=window.registry)
+    assert editor.summary.total_params == sum(p.numel() for p in module.parameters())
+    assert units.toolTip()      # every argument explains itself
+
+
+def test_bad_csv_shows_the_core_error_and_the_window_recovers(qtbot, window, tmp_path, data_dir):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Month,Passengers\n1949-01,112\n1949-02,abc\n1949-03,x\n")
+    source = window.data_panel.source
+    options = {**window.data_panel.options(), "path": str(bad), "target": [], "date_col": "auto"}
+    with pytest.raises(SeqStudioError) as info:
+        source.load(options)
+    window.open_data_file(str(bad))
+    assert window.data_panel.error == str(info.value)
+    assert window.data_panel.error_label.isVisibleTo(window)
+    assert not window.train_panel.train_button.isEnabled()
+    # the window stays usable: a good file loads and Train comes back
+    window.open_data_file(str(data_dir / "airline-passengers.csv"))
+    assert window.data_panel.error == ""
+    assert not window.data_panel.error_label.isVisibleTo(window)
+    assert window.train_panel.train_button.isEnabled()
+
+
+def test_changing_look_back_reshapes_the_data_live(qtbot, window):
+    form = window.data_panel._form
+    with qtbot.waitSignal(window.data_panel.dataChanged, timeout=5_000):
+        form.widget("look_back").setValue(3)
+    assert window.data.input_shape == (3, 1)
+    assert window.model_editor.valid
+
+
+def test_every_documented_object_name_exists(window):
+    from PySide6.QtWidgets import QWidget
+
+    names = ["dataSourceCombo", "dataTable", "seriesPlot", "layerList", "layerPalette",
+             "summaryTable", "trainButton", "pauseButton", "stopButton", "progressBar", "lossPlot",
+             "forecastPlot", "metricsTable"]
+    for name in names:
+        assert window.findChild(QWidget, name) is not None, name
