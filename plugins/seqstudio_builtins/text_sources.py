@@ -53,7 +53,7 @@ _IMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 # --------------------------------------------------------------------------- options
 def _encoding_options(max_len: int = 200, num_words: int | None = 10000) -> tuple[OptionSpec, ...]:
     return (
-        OptionSpec("num_words", "int", num_words, "keep ids below this: the num_words-3 most "
+        OptionSpec("num_words", "int", num_words, "keep ids below this: the num_words-4 most "
                    "frequent training words (0 = all words)", minimum=0),
         OptionSpec("max_len", "int", max_len, "pad / cut each text to this many ids", minimum=1),
         OptionSpec("level", "choice", "word", "word or character tokens", choices=("word", "char")),

@@ -17,7 +17,8 @@ id    meaning
       the most frequent word of the *training* part
 ====  =========================================================
 
-With ``num_words = N`` only ids ``< N`` are kept (so ``N - 3`` real words) and
+With ``num_words = N`` only ids ``< N`` are kept (so the ``N - 4`` most frequent
+words: id 3 is never a word, since ranks start at 1) and
 every other word becomes 2, exactly like ``imdb.load_data(num_words=N)``; the
 embedding then needs ``vocab_size = N`` rows.
 
@@ -451,7 +452,7 @@ class TextOptions:
     test_path
         A separate test CSV; without it ``test_frac`` of the rows are held out.
     num_words
-        Keep ids below this (``num_words - 3`` most frequent training words);
+        Keep ids below this (the ``num_words - 4`` most frequent training words);
         None keeps every word.
     max_len
         Pad / cut every text to this many ids (the start id included).
