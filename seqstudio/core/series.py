@@ -55,6 +55,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -288,7 +289,8 @@ class LoadedSeries:
         rows = np.arange(len(frame)) + 2
         frame, rows = _sort_and_check_time(frame, rows, report)
         _count_missing(frame, report)
-        return cls(frame=frame, time_col=frame.index.name, path=name, report=report, row_numbers=rows,
+        time_col = frame.index.name or "time" if isinstance(frame.index, pd.DatetimeIndex) else None
+        return cls(frame=frame, time_col=time_col, path=name, report=report, row_numbers=rows,
                    numeric_columns=[c for c in frame.columns if _is_numeric(frame[c])])
 
 
@@ -491,8 +493,12 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     delimiter = _sniff_delimiter(sample)
     decimal = _sniff_decimal(sample, delimiter)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True)
-    except (pd.errors.ParserError, ValueError) as exc:
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header is an error, not a silent index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
+                                index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         raise DataError(f"cannot parse the CSV: {exc}", where=path,
                         fix="check that every row has the same number of fields") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -696,6 +702,11 @@ class PreparedSeries(PreparedData):
     report: SeriesReport = field(default_factory=SeriesReport)
     _internals: _SeriesInternals | None = field(default=None, repr=False)
 
+    @property
+    def target_names(self) -> list[str]:
+        """Alias of ``target_columns`` (the resolved targets, also when the option was empty)."""
+        return list(self.target_columns)
+
     # -- shapes -----------------------------------------------------------
     def _positions(self, split: Split) -> np.ndarray:
         if split not in SPLITS:
@@ -829,7 +840,8 @@ def _describe_rows(loaded: LoadedSeries, frame: pd.DataFrame, mask: np.ndarray) 
     rows = loaded.row_numbers
     lines = [str(int(rows[i])) if rows is not None else str(i) for i in where[:5]]
     more = f" and {len(where) - 5} more" if len(where) > 5 else ""
-    return f"file lines {', '.join(lines)}{more}; first at {positions[where[0]]}"
+    first = f"; first at {positions[where[0]]}" if isinstance(positions, pd.DatetimeIndex) else ""
+    return f"file line{'s' if len(where) > 1 else ''} {', '.join(lines)}{more}{first}"
 
 
 def _numeric_column(loaded: LoadedSeries, frame: pd.DataFrame, col: str, role: str) -> pd.Series:
@@ -868,11 +880,16 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
 
     # -- columns ---------------------------------------------------------
     targets = list(options.target)
-    if not targets:
-        if not loaded.numeric_columns:
+    if not targets and loaded.numeric_columns:
+        targets = [loaded.numeric_columns[-1]]
+    elif not targets:
+        # A column of mostly numbers with some text gets the precise "not numeric" error below.
+        almost = [c for c in frame.columns
+                  if pd.to_numeric(frame[c], errors="coerce").notna().sum() >= 0.5 * frame[c].notna().sum() > 0]
+        if not almost:
             raise DataError("the file has no numeric column to forecast", where=path,
                             fix="choose a file with numbers, or check the delimiter and decimal mark")
-        targets = [loaded.numeric_columns[-1]]
+        targets = [almost[-1]]
     _require_columns(frame, targets, path, "target")
     features = [c for c in dict.fromkeys(options.features) if c not in targets]
     _require_columns(frame, features, path, "features")

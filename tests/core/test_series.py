@@ -548,3 +548,14 @@ def test_registered_source_loads_with_form_defaults(registry, data_dir):
     assert source.kind == "series"
     data = source.load({**source.defaults(), "path": str(data_dir / "airline-passengers.csv")})
     assert data.x_train.shape == (95, 1, 1)
+
+
+def test_ragged_rows_and_text_in_a_number_column(tmp_path):
+    with pytest.raises(DataError, match="cannot parse the CSV") as err:
+        read_series_csv(write(tmp_path, "a,b\n1,2,3\n4,5\n", "ragged.csv"))
+    assert "same number of fields" in err.value.fix
+    path = write(tmp_path, "Date,v\n2020-01-01,1\n2020-01-02,x\n2020-01-03,3\n", "text.csv")
+    with pytest.raises(DataError, match="target column 'v' is not numeric: it holds values such as 'x'") \
+            as err:
+        prepare_series(SeriesOptions(path=str(path)))
+    assert "file line 3" in err.value.where
