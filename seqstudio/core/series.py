@@ -238,7 +238,7 @@ class SeriesReport:
     delimiter: str = ","
     decimal: str = "."
     n_rows: int = 0
-    #: "monthly", "daily", "hourly", "yearly", "quarterly", "weekly", "irregular" or "index".
+    #: "minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular" or "index".
     step: str = "index"
     #: Time stamps that occur more than once (as text, first 20).
     duplicates: list[str] = field(default_factory=list)
@@ -348,8 +348,12 @@ def _parse_times(values: pd.Series, date_format: str | None) -> pd.DatetimeIndex
     else:
         text = values.astype(str).str.strip()
         formats = [date_format] if date_format else list(_AUTO_FORMATS)
+    head = text[values.notna()].iloc[:200]
     for fmt in formats:
         try:
+            # a cheap look at the first values rules most formats out before the full parse
+            if pd.to_datetime(head, format=fmt, errors="coerce").isna().any():
+                continue
             parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         except (ValueError, TypeError):
             continue
@@ -402,7 +406,7 @@ def _classify_step(index: pd.Index) -> str:
     if len(deltas) == 0:
         return "irregular"
     days = float(np.median(deltas)) / 86400e9
-    for name, low, high in (("hourly", 1 / 24 - 1e-9, 1 / 24 + 1e-9), ("daily", 1 - 1e-9, 1 + 1e-9),
+    for name, low, high in (("minutely", 1 / 1440 - 1e-9, 1 / 1440 + 1e-9), ("hourly", 1 / 24 - 1e-9, 1 / 24 + 1e-9), ("daily", 1 - 1e-9, 1 + 1e-9),
                             ("weekly", 7 - 1e-9, 7 + 1e-9), ("monthly", 28, 31),
                             ("quarterly", 89, 92), ("yearly", 365, 366)):
         if low <= days <= high:
@@ -410,7 +414,7 @@ def _classify_step(index: pd.Index) -> str:
     return "irregular"
 
 
-_PERIOD_FREQ = {"hourly": "h", "daily": "D", "weekly": "W", "monthly": "M", "quarterly": "Q",
+_PERIOD_FREQ = {"minutely": "min", "hourly": "h", "daily": "D", "weekly": "W", "monthly": "M", "quarterly": "Q",
                 "yearly": "Y"}
 
 
