@@ -31,6 +31,12 @@ persistence (naive) forecast then scores RMSE 48.53 and the seasonal-naive
 (lag 12) forecast 42.05 passengers, the issue's reference figures 48.5 and
 42.0 (the lecture's 46 samples would give 48.66 and 42.32).
 
+Because windows stay inside their part, ``window_leak`` only reports a
+leak that comes from elsewhere: ``missing="interpolate"`` filling the last
+values of a part from the first observed value of the next part. Gaps in the
+time grid (missing rows, e.g. two days of daily-min-temperatures) are
+reported in :class:`SeriesReport`, not filled: windows run across them.
+
 Scaling (min-max to [0, 1] or standardisation) is fitted on the train part
 only, per input column, so validation and test values may fall outside
 [0, 1]. ``log`` and differencing apply to the target columns; extra feature
