@@ -19,6 +19,7 @@ whose loader returns a :class:`~seqstudio.core.text.PreparedText`:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import tarfile
@@ -303,8 +304,8 @@ def download_file(url: str, dest: str | Path, *, sha256: str | None = None,
                     done += len(chunk)
                     if progress:
                         progress(done, total)
-        except OSError as exc:
-            raise DataError(f"the download stopped after {done} bytes: {exc}", where=url,
+        except (OSError, http.client.HTTPException) as exc:  # reset, timeout, IncompleteRead
+            raise DataError(f"the download stopped after {done} bytes: {exc!r}", where=url,
                             fix="try again: the download resumes where it stopped") from exc
     if total is not None and done < total:
         raise DataError(f"the download stopped after {done} of {total} bytes", where=url,
