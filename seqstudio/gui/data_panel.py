@@ -144,8 +144,9 @@ class DataPanel(QWidget):
         self.table.horizontalHeader().setDefaultSectionSize(110)
         self.table.setAlternatingRowColors(True)
 
+        # legend bottom right: a growing series leaves that corner empty
         self.series_plot = make_plot_widget("Series and split", "time", "value", date_axis=True,
-                                            object_name="seriesPlot")
+                                            object_name="seriesPlot", legend_offset=(-10, -10))
         self.length_plot = make_plot_widget("Review lengths (tokens)", "tokens", "reviews",
                                             object_name="lengthHistogram")
         self.example_text = QPlainTextEdit(self)
@@ -161,8 +162,7 @@ class DataPanel(QWidget):
         right = QSplitter(Qt.Orientation.Vertical, self)
         right.addWidget(self.plot_stack)
         right.addWidget(self.table)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
+        right.setSizes([470, 230])
 
         layout = QHBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -306,7 +306,12 @@ class DataPanel(QWidget):
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
         if text:
+            # never leave the previous file's plot up as if it belonged to the failed one
             self.leak_label.hide()
+            self.summary_label.setText("")
+            self.series_plot.getPlotItem().clear()
+            self.length_plot.getPlotItem().clear()
+            self.example_text.setPlainText("")
 
     def _show_prepared(self, data) -> None:
         counts = ", ".join(f"{SPLIT_LABELS[s]} {len(data.split(s)[0])}" for s in ("train", "val", "test"))

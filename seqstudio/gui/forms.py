@@ -39,6 +39,13 @@ from seqstudio.core.registry import OptionSpec
 _NONE_TEXT = "(none)"
 
 
+class _FloatSpinBox(QDoubleSpinBox):
+    """A double spin box that shows 0.001 rather than 0.001000 (six decimals kept for input)."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return f"{value:.6g}"
+
+
 class _PathEdit(QWidget):
     """A line edit with a browse button (a file dialog for CSV and text files)."""
 
@@ -112,7 +119,7 @@ class OptionForm(QWidget):
             w.valueChanged.connect(self._emit_changed)
             return w
         if kind == "float":
-            w = QDoubleSpinBox(self)
+            w = _FloatSpinBox(self)
             w.setDecimals(6)
             w.setRange(option.minimum if option.minimum is not None else -1e12,
                        option.maximum if option.maximum is not None else 1e12)
@@ -127,8 +134,10 @@ class OptionForm(QWidget):
         if kind in ("choice", "column"):
             w = QComboBox(self)
             w.setEditable(kind == "column")
+            # None in a yes/no choice means "decide for me"; elsewhere it means "none"
+            none_text = "auto" if True in option.choices else _NONE_TEXT
             for choice in option.choices:
-                w.addItem(_NONE_TEXT if choice is None else str(choice), choice)
+                w.addItem(none_text if choice is None else str(choice), choice)
             w.currentIndexChanged.connect(self._emit_changed)
             if w.isEditable():
                 w.lineEdit().editingFinished.connect(self._emit_changed)

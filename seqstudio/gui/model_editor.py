@@ -414,7 +414,11 @@ class ModelEditor(QWidget):
     def validate(self) -> bool:
         """Recompute the summary; on failure highlight the layer and report the reason."""
         for i in range(self.stack_list.count()):
-            self.stack_list.item(i).setBackground(QBrush())
+            item = self.stack_list.item(i)
+            item.setBackground(QBrush())
+            item.setForeground(QBrush())
+            item.setToolTip("")
+            item.setText(item.text().removeprefix("⚠ "))
         if self.stack_list.count() == 0:
             self.summary_table.setRowCount(0)
             return self._show_invalid("the model has no layers", None)
@@ -445,6 +449,8 @@ class ModelEditor(QWidget):
         if index is not None and 0 <= index < self.stack_list.count():
             item = self.stack_list.item(index)
             item.setBackground(ERROR_BRUSH)
+            item.setForeground(QBrush(QColor("#b00020")))
+            item.setText("⚠ " + item.text())
             item.setToolTip(message)
         return self._report(False, message)
 

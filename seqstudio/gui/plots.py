@@ -63,7 +63,7 @@ class _GrowingBuffer:
 
 
 def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool = False,
-                     object_name: str = "") -> pg.PlotWidget:
+                     object_name: str = "", legend_offset=(10, 10)) -> pg.PlotWidget:
     """A white plot with labelled axes, a grid and a legend (``date_axis`` for time stamps)."""
     axis_items = {"bottom": pg.DateAxisItem()} if date_axis else None
     widget = pg.PlotWidget(axisItems=axis_items)
@@ -74,7 +74,7 @@ def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool 
     item.setLabel("bottom", x_label)
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.25)
-    item.addLegend(offset=(10, 10))
+    item.addLegend(offset=legend_offset)
     widget.setMinimumHeight(220)
     return widget
 
@@ -140,6 +140,7 @@ class LossPlot(QWidget):
         super().__init__(parent)
         self.plot = make_plot_widget("Loss", "epoch", "loss", object_name="lossPlot")
         item = self.plot.getPlotItem()
+        item.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" reads badly
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
         self._batch_curve = item.plot([], [], pen=pg.mkPen((31, 119, 180, 60), width=1),

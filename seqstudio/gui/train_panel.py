@@ -52,6 +52,8 @@ _HELP = {
     "restore_best": "At the end keep the weights of the best validation epoch.",
     "keep_best_checkpoint": "Keep a copy of the best weights while training.",
     "threads": "CPU threads for torch (0 = chosen by model size).",
+    "from_logits": "Whether the model's last layer outputs raw scores rather than probabilities "
+                   "(auto = read it from the model).",
 }
 
 
@@ -68,6 +70,8 @@ def train_options(defaults: dict[str, Any]) -> tuple[OptionSpec, ...]:
             options.append(OptionSpec(name, "choice", value, help_text, choices=DEVICES))
         elif name in ("grad_clip",):
             options.append(OptionSpec(name, "float", value or 0.0, help_text, minimum=0.0, maximum=1e6))
+        elif name == "from_logits":
+            options.append(OptionSpec(name, "choice", value, help_text, choices=(None, True, False)))
         elif name == "threads":
             options.append(OptionSpec(name, "int", value or 0, help_text, minimum=0, maximum=256))
         elif isinstance(value, bool):

@@ -1,0 +1,96 @@
+"""Render every panel of the window to PNG files: ``python -m seqstudio.gui.screenshots OUT_DIR``.
+
+Run it in a real (virtual) display so fonts and sizes are what a user sees::
+
+    xvfb-run -a -s '-screen 0 1280x800x24' python -m seqstudio.gui.screenshots shots/
+
+It opens the default window at 1280x800, trains the lecture's airline model
+(``--epochs``, default 100 at batch size 1 as in the lecture) and saves the
+Data, Model, Train and Results tabs, plus an impossible stack and a bad file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+SIZE = (1280, 800)
+
+
+def _settle(app: QApplication, ms: int = 150) -> None:
+    """Let layouts, the redraw timers and the paint events run."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+    app.processEvents()
+
+
+def _save(window, app: QApplication, out: Path, name: str) -> Path:
+    _settle(app)
+    path = out / f"{name}.png"
+    window.grab().save(str(path), "PNG")
+    print(path)
+    return path
+
+
+def render_all(out_dir: str | Path, *, epochs: int = 100) -> list[Path]:
+    """Write the screenshots into ``out_dir``; returns their paths."""
+    from .app import create_window
+    from .main_window import TAB_DATA, TAB_MODEL, TAB_RESULTS, TAB_TRAIN
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = create_window()
+    window.resize(*SIZE)
+    window.show()
+    paths = []
+    window.tabs.setCurrentIndex(TAB_DATA)
+    paths.append(_save(window, app, out, "1-data"))
+    window.tabs.setCurrentIndex(TAB_MODEL)
+    window.model_editor.stack_list.setCurrentRow(0)
+    paths.append(_save(window, app, out, "2-model"))
+
+    window.train_panel.form.set_values({"epochs": epochs})
+    window.tabs.setCurrentIndex(TAB_TRAIN)
+    loop = QEventLoop()
+    window.train_panel.runEnded.connect(loop.quit)
+    window.train_panel.train_button.click()
+    loop.exec()
+    paths.append(_save(window, app, out, "3-train"))
+    window.tabs.setCurrentIndex(TAB_RESULTS)
+    paths.append(_save(window, app, out, "4-results"))
+
+    # what goes wrong looks like this: an impossible stack, then a bad file
+    from seqstudio.core.layers import LSTM
+
+    window.tabs.setCurrentIndex(TAB_MODEL)
+    window.model_editor.insert_layer(LSTM(4), row=1)
+    paths.append(_save(window, app, out, "5-model-error"))
+    window.model_editor.remove_layer(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = Path(tmp) / "bad.csv"
+        bad.write_text("Month,Passengers\n1949-01,112\n1949-02,abc\n1949-03,x\n")
+        window.open_data_file(str(bad))
+        paths.append(_save(window, app, out, "6-data-error"))
+    window.close()
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seqstudio.gui.screenshots")
+    parser.add_argument("out_dir")
+    parser.add_argument("--epochs", type=int, default=100,
+                        help="epochs for the trained airline forecast (default: the lecture's 100)")
+    args = parser.parse_args(argv)
+    render_all(args.out_dir, epochs=args.epochs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
