@@ -422,6 +422,10 @@ class PluginManager:
     def _merge(self, staged: dict[str, list], info: PluginInfo) -> None:
         """Add a healthy plugin's contributions; a duplicate name is a warning, the first one kept."""
         reg = self.registry
+        # plugin -> distribution, so a project can name what to install (when the registry has the table)
+        table = getattr(reg, "distributions", None)
+        if isinstance(table, dict) and info.distribution:
+            table[info.name] = info.distribution
         check = _conformance_checker()
         for source in staged["sources"]:
             self._add(info, info.sources, lambda s=source: reg.add_source(info.name, s))
