@@ -108,12 +108,27 @@ def _layer_base() -> type | None:
     return LayerSpec
 
 
+#: id(cell) -> (cell, verdict). A plugin module imported once hands back the same CellType
+#: objects on every reload, so their check (~0.1 s each) runs once per process; the cell is
+#: kept in the value so its id cannot be reused by another object.
+_conformance_verdicts: dict[int, tuple[CellType, str | None]] = {}
+
+
 def _conformance_checker() -> Callable[[CellType], str | None] | None:
     try:
         from seqstudio.core.cells import conformance_check
     except ImportError:
         return None
-    return conformance_check
+
+    def check_once(cell: CellType) -> str | None:
+        hit = _conformance_verdicts.get(id(cell))
+        if hit is not None and hit[0] is cell:
+            return hit[1]
+        verdict = conformance_check(cell)
+        _conformance_verdicts[id(cell)] = (cell, verdict)
+        return verdict
+
+    return check_once
 
 
 def _import_folder_plugin(path: Path, name: str) -> ModuleType:
