@@ -482,7 +482,7 @@ def test_grad_clip_limits_the_first_sgd_step():
 def test_model_stays_on_its_device_and_global_settings_are_restored():
     threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
     model = TinyRegressor()
-    events = run_all(model, series_data(8), TrainConfig(epochs=1, batch_size=4))
+    events = run_all(model, series_data(8), TrainConfig(epochs=1, batch_size=4, device="cpu"))
     result = events[-1].result
     assert result.threads == 1  # a tiny model trains on one thread
     assert torch.get_num_threads() == threads and torch.backends.mkldnn.enabled == onednn
@@ -592,3 +592,43 @@ def test_probabilities_outside_unit_interval_are_rejected_before_training():
 
     with pytest.raises(TrainingError, match="from_logits=True"):
         train(Custom(), binary_data(), TrainConfig(loss="bce", device="cpu"))
+
+
+# --------------------------------------------------------------------------- CUDA (where present)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_training_on_cuda_returns_the_model_to_its_device():
+    data = series_data(16, val=4, test=4)
+    model = TinyRegressor()
+    events = run_all(model, data, TrainConfig(epochs=3, batch_size=4, device="cuda"))
+    result = events[-1].result
+    assert result.device.startswith("cuda") and result.stopped_reason is None
+    assert next(model.parameters()).device.type == "cpu"
+    assert set(result.metrics) == {"train", "val", "test"}
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert evaluate(model, data, "test")["loss"] == pytest.approx(result.metrics["test"]["loss"], rel=1e-4)
+
+
+@needs_cuda
+def test_nan_on_cuda_keeps_the_last_good_weights():
+    data = series_data(8)
+    model = NanAfter(good_steps=4 + 1)
+    saved = {}
+    events = []
+    for event in train(model, data, TrainConfig(epochs=4, batch_size=2, device="cuda")):
+        events.append(event)
+        if isinstance(event, EpochEnded):
+            saved[event.epoch] = {k: v.cpu() for k, v in state_of(model).items()}
+    assert events[-2].reason == "nan"
+    assert next(model.parameters()).device.type == "cpu"
+    assert_same_state(model, saved[1])
+
+
+@needs_cuda
+def test_predict_on_cuda_matches_cpu():
+    model = TinyRegressor()
+    x = torch.rand(50, 2, 1)
+    np.testing.assert_allclose(predict(model, x, device="cuda"), predict(model, x), rtol=1e-5, atol=1e-6)
+    assert next(model.parameters()).device.type == "cpu"
