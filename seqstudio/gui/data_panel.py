@@ -58,6 +58,31 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _short_list(values, keep: int = 24) -> str:
+    values = list(np.asarray(values).tolist())
+    if len(values) <= 2 * keep:
+        return str(values)
+    head = ", ".join(map(str, values[:keep]))
+    tail = ", ".join(map(str, values[-keep:]))
+    return f"[{head}, … {len(values) - 2 * keep} more …, {tail}]"
+
+
+def format_text_example(example: dict[str, Any]) -> str:
+    """The lecture's demo of one review: label, text, ids, padded model input, decoded back."""
+    text = str(example.get("text", ""))
+    if len(text) > 400:
+        text = text[:400] + " …"
+    ids = example.get("ids", [])
+    padded = example.get("padded", [])
+    return "\n".join([
+        f"label: {example.get('label_name', example.get('label', '?'))}",
+        f"text: {text}",
+        f"encoded ({len(ids)} ids, 1 = start, 2 = out of vocabulary): {_short_list(ids)}",
+        f"padded to max_len ({len(padded)}, 0 = padding): {_short_list(padded)}",
+        f"decoded back ('?' = unknown word): {example.get('decoded', '')}",
+    ])
+
+
 class DataPanel(QWidget):
     """Source, options, preview and plots; emits ``dataChanged(PreparedData | None)``.
 
@@ -389,14 +414,11 @@ class DataPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - keep the panel alive, say why the plot is empty
             item.setTitle(f"no length histogram: {exc}")
         try:
-            example = data.example(0)
-            lines = []
-            for key, value in example.items():
-                if isinstance(value, np.ndarray | list | tuple):
-                    value = list(np.asarray(value).tolist())
-                    shown = value if len(value) <= 40 else [*value[:20], "…", *value[-20:]]
-                    value = f"{shown}  (length {len(value)})"
-                lines.append(f"{key}:\n  {value}")
-            self.example_text.setPlainText("\n\n".join(lines))
+            coverage = data.coverage()
+            item.setTitle(f"Review lengths (tokens): {coverage:.0%} fit in max_len uncut", size="11pt")
+        except Exception:  # noqa: BLE001 - the title is a hint only
+            item.setTitle("Review lengths (tokens)", size="11pt")
+        try:
+            self.example_text.setPlainText(format_text_example(data.example(0)))
         except Exception as exc:  # noqa: BLE001
             self.example_text.setPlainText(f"no example: {exc}")

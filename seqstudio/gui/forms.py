@@ -186,7 +186,8 @@ class OptionForm(QWidget):
                 out[option.name] = [w.item(i).text() for i in range(w.count())
                                     if w.item(i).checkState() == Qt.CheckState.Checked]
             elif isinstance(w, _PathEdit):
-                out[option.name] = w.line.text()
+                text = w.line.text().strip()
+                out[option.name] = None if text == "" and option.default is None else text
             else:
                 text = w.text()
                 out[option.name] = _parse_text(text, option.default)
