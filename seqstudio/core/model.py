@@ -76,11 +76,10 @@ class ModelSummary:
         """A Keras-like table (output shapes shown with ``None`` for the batch axis).
 
         >>> print(ModelSummary([SummaryRow(0, "dense", "Dense", (1,), 5)], 5, 5).format())
-        ... # doctest: +NORMALIZE_WHITESPACE
-        Layer (type)              Output Shape            Param #
-        ==========================================================
-        dense (Dense)             (None, 1)                     5
-        ==========================================================
+        Layer (type)     Output Shape    Param #
+        ========================================
+        dense (Dense)    (None, 1)             5
+        ========================================
         Total params: 5
         Trainable params: 5
         Non-trainable params: 0
