@@ -175,3 +175,26 @@ def test_failed_and_non_plugin_installs_leave_the_environment_as_it_was(scratch_
                    env, ok=False)
     assert refused.returncode == 2 and "not a seqstudio plugin" in refused.stderr
     assert json.loads(_run(snapshot, env).stdout) == before
+
+
+@pytest.mark.slow
+def test_an_installed_plugin_loads_without_restarting(scratch_env, tmp_path):
+    python, env = scratch_env
+    wheel = _build_wheel(EXAMPLE_PROJECT, tmp_path)
+    script = textwrap.dedent(f"""
+        import json
+        from seqstudio.pluginapi.install import install
+        from seqstudio.pluginapi.manager import PluginManager
+        pm = PluginManager()
+        pm.load()
+        before = [p.name for p in pm.plugins()]
+        result = install({str(wheel)!r}, on_output=lambda line: None)
+        pm.reload()  # the same process: no restart
+        print(json.dumps({{"before": before, "ok": result.ok, "plugins": result.plugins,
+                          "restart": result.restart_needed, "status": pm.plugin("example").status,
+                          "cells": sorted(pm.registry.cells)}}))
+        """)
+    got = json.loads(_run([python, "-c", script], env).stdout.strip().splitlines()[-1])
+    assert got["before"] == ["builtins"]
+    assert (got["ok"], got["plugins"], got["restart"], got["status"]) == (True, ["example"], False, "active")
+    assert {"example>lecture_lstm", "example>indrnn"} <= set(got["cells"])

@@ -310,3 +310,48 @@ def test_missing_plugin_errors_name_what_to_do(make_manager, write_plugin):
     err = pm.missing_plugin_error("example>lecture_lstm", distribution="seqstudio-example-plugin")
     assert "not installed" in err.what and "seqstudio plugins install seqstudio-example-plugin" in err.fix
     assert pm.distributions()["builtins"] == "seqstudio"
+
+
+LAYER_PLUGIN = '''
+from dataclasses import dataclass
+from typing import ClassVar
+from torch import nn
+from seqstudio.core.layers import LayerSpec
+from seqstudio.pluginapi import hookimpl
+
+@dataclass
+class Scale(LayerSpec):
+    factor: float = 2.0
+    type_name: ClassVar[str] = "Scale"
+
+    def build(self, input_shape, registry):
+        class Mul(nn.Module):
+            def forward(inner, x):
+                return x * self.factor
+        return Mul()
+
+@hookimpl
+def seqstudio_layers():
+    return [Scale]
+'''
+
+
+def test_a_plugin_layer_type_is_found_by_layer_from_dict(make_manager, write_plugin):
+    from seqstudio.core.layers import layer_from_dict
+
+    write_plugin("layerplug", LAYER_PLUGIN)
+    pm = make_manager()
+    assert _info(pm, "layerplug").layers == ["layerplug>Scale"]
+    spec = layer_from_dict({"type": "Scale", "factor": 3.0}, pm.registry)
+    assert spec.get_config() == {"factor": 3.0}
+    assert torch.equal(spec.build((2,), pm.registry)(torch.ones(1, 2)), torch.full((1, 2), 3.0))
+
+
+def test_a_layer_hook_returning_a_non_layer_breaks_only_that_plugin(make_manager, write_plugin):
+    write_plugin("good", GOOD_PLUGIN)
+    write_plugin("badlayer", "from seqstudio.pluginapi import hookimpl\n"
+                             "@hookimpl\ndef seqstudio_layers():\n    return [int]\n")
+    pm = make_manager()
+    assert _info(pm, "badlayer").error == (
+        "seqstudio_layers returned a type at position 0; expected LayerSpec subclass")
+    _assert_rest_works(pm)
