@@ -76,44 +76,62 @@ def _input_mask(x: torch.Tensor, rate: float) -> torch.Tensor:
 class _StepRunner:
     """Calls a one-step module, compiled when possible, falling back to eager.
 
-    Compilation is attempted lazily on the first call (it needs a sample input):
-    ``"script"``/``"auto"`` traces the step with TorchScript and keeps the trace only
-    if it reproduces the eager output; ``"compile"`` wraps it in ``torch.compile``.
-    Any failure falls back to the eager module with a warning.
+    ``"script"`` / ``"auto"``: the step is traced with TorchScript on its first
+    input and the trace is kept only if it reproduces the eager output. A trace
+    can bake in shapes, devices and dtypes, so one trace is kept per
+    ``(device, dtype, batch size)`` (a smaller last batch gets its own), and a trace
+    that raises sends the cell back to eager for good. ``"compile"`` wraps the step
+    in ``torch.compile``. Cells with dropout or batch norm inside run eagerly (a
+    trace would freeze their train/eval behaviour). Any failure falls back to the
+    eager module with a warning.
     """
+
+    _MAX_TRACES = 8
 
     def __init__(self, step: nn.Module, mode: CompileMode):
         self.step = step
         self.mode = mode
+        self._eager_only = mode == "eager" or _training_dependent(step)
+        self._traces: dict[tuple, Callable | None] = {}
         self._compiled: Callable | None = None
-        self._tried = mode == "eager"
 
-    def _try_compile(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]) -> None:
-        self._tried = True
-        try:
-            if self.mode == "compile":
+    def _fail(self, exc: Exception) -> None:
+        warnings.warn(f"running cell {type(self.step).__name__} eagerly: compiling failed ({exc})",
+                      RuntimeWarning, stacklevel=4)
+        self._eager_only = True
+
+    def _trace(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]) -> Callable | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(self.step, (x_t.detach(), tuple(s.detach() for s in state)),
+                                     check_trace=False)
+        with torch.no_grad():
+            ref_h, ref_state = self.step(x_t, state)
+            got_h, got_state = traced(x_t, tuple(state))
+        same = torch.allclose(ref_h, got_h) and len(ref_state) == len(got_state) and all(
+            torch.allclose(a, b) for a, b in zip(ref_state, got_state, strict=True))
+        return traced if same else None
+
+    def _compiled_for(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]) -> Callable | None:
+        if self.mode == "compile":
+            if self._compiled is None:
                 self._compiled = torch.compile(self.step, dynamic=True)
-                return
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(self.step, (x_t.detach(), tuple(s.detach() for s in state)),
-                                         check_trace=False)
-            with torch.no_grad():
-                ref_h, ref_state = self.step(x_t, state)
-                got_h, got_state = traced(x_t, state)
-            same = torch.allclose(ref_h, got_h) and len(ref_state) == len(got_state) and all(
-                torch.allclose(a, b) for a, b in zip(ref_state, got_state, strict=True))
-            self._compiled = traced if same else None
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means "run eagerly"
-            warnings.warn(f"running cell {type(self.step).__name__} eagerly: compiling failed ({exc})",
-                          RuntimeWarning, stacklevel=3)
-            self._compiled = None
+            return self._compiled
+        key = (x_t.device, x_t.dtype, x_t.shape[0])
+        if key not in self._traces:
+            if len(self._traces) >= self._MAX_TRACES:
+                return None
+            self._traces[key] = self._trace(x_t, state)
+        return self._traces[key]
 
     def __call__(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]):
-        if not self._tried:
-            self._try_compile(x_t, state)
-        if self._compiled is not None and not self.step.training_dependent:
-            return self._compiled(x_t, state)
+        if not self._eager_only:
+            try:
+                compiled = self._compiled_for(x_t, state)
+                if compiled is not None:
+                    return compiled(x_t, state)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure means "run eagerly"
+                self._fail(exc)
         return self.step(x_t, state)
 
 
@@ -182,8 +200,6 @@ class RecurrentLayer(nn.Module):
         if self.fused is None:
             self.steps = nn.ModuleList(cell.step_factory(input_size, units, **params)
                                        for _ in range(self.directions))
-            for step in self.steps:
-                step.training_dependent = _training_dependent(step)
             self._runners = [_StepRunner(step, compile_mode) for step in self.steps]
 
     @property

@@ -296,3 +296,26 @@ def test_conformance_checks_fused_shape(builtins):
     good = builtins.cell("gru")
     bad = dataclasses.replace(good, fused_factory=lambda i, h, bidirectional: nn.GRU(i, h, batch_first=True))
     assert "fused implementation (bidirectional=True)" in conformance_check(bad)
+
+
+def test_traced_step_follows_a_smaller_last_batch():
+    class ShapeBaking(nn.Module):
+        """Uses the batch size as a Python int, which a trace turns into a constant."""
+
+        def __init__(self, i, h):
+            super().__init__()
+            self.lin = nn.Linear(i + h, h)
+
+        def forward(self, x, state):
+            bias = torch.ones(int(x.shape[0]), 1)
+            h = torch.tanh(self.lin(torch.cat([x, state[0]], 1)) + bias)
+            return h, (h,)
+
+    cell = CellType("baking", "test", ShapeBaking)
+    torch.manual_seed(0)
+    traced = RecurrentLayer(cell, 2, 3, compile_mode="auto")
+    eager = RecurrentLayer(cell, 2, 3, compile_mode="eager")
+    eager.load_state_dict(traced.state_dict())
+    for batch in (4, 3, 4):
+        x = torch.randn(batch, 5, 2)
+        torch.testing.assert_close(traced(x), eager(x))
