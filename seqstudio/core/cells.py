@@ -50,6 +50,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -94,6 +95,17 @@ class _StepRunner:
         self._eager_only = mode == "eager" or _training_dependent(step)
         self._traces: dict[tuple, Callable | None] = {}
         self._compiled: Callable | None = None
+
+    # Traces hold their own view of the parameters: a copy (deepcopy, pickle) of the
+    # layer must trace its own step again, never reuse the original's traces.
+    def __deepcopy__(self, memo: dict) -> _StepRunner:
+        return _StepRunner(copy.deepcopy(self.step, memo), self.mode)
+
+    def __getstate__(self) -> dict:
+        return {"step": self.step, "mode": self.mode}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["step"], state["mode"])
 
     def _fail(self, exc: Exception) -> None:
         warnings.warn(f"running cell {type(self.step).__name__} eagerly: compiling failed ({exc})",

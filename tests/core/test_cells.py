@@ -319,3 +319,19 @@ def test_traced_step_follows_a_smaller_last_batch():
     for batch in (4, 3, 4):
         x = torch.randn(batch, 5, 2)
         torch.testing.assert_close(traced(x), eager(x))
+
+
+def test_copies_of_a_step_layer_use_their_own_weights(builtins):
+    import copy
+    import pickle
+
+    cell = dataclasses.replace(builtins.cell("lstm"), fused_factory=None)
+    layer = RecurrentLayer(cell, 3, 4)
+    x = torch.randn(2, 5, 3)
+    before = layer(x)  # traces the step
+    for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        with torch.no_grad():
+            clone.steps[0].weight_hh.zero_()
+            clone.steps[0].weight_ih.zero_()
+        assert not torch.allclose(clone(x), before)
+        torch.testing.assert_close(layer(x), before)
