@@ -291,11 +291,11 @@ def format_metrics(report: dict) -> str:
     splits = report.get("splits", {})
     keys = ["loss", "rmse", "mae", "mape", "accuracy", "precision", "recall", "f1", "roc_auc"]
     shown = [k for k in keys if any(isinstance(m.get(k), int | float) for m in splits.values())]
-    lines.append("split".ljust(10) + "".join(k.rjust(12) for k in shown))
+    lines.append("split".ljust(16) + "".join(k.rjust(12) for k in shown))
     for split, m in splits.items():
-        lines.append(split.ljust(10) + "".join(_num(m.get(k)).rjust(12) for k in shown))
+        lines.append(split.ljust(16) + "".join(_num(m.get(k)).rjust(12) for k in shown))
         for name, b in (m.get("baselines") or {}).items():
-            lines.append(f"  {name}".ljust(10) + "".join(_num(b.get(k)).rjust(12) for k in shown))
+            lines.append(f"  {name}".ljust(16) + "".join(_num(b.get(k)).rjust(12) for k in shown))
     lines.append(f"epochs run: {report.get('epochs_run')}   seconds: {report.get('seconds', 0):.2f}"
                  f"   device: {report.get('device')}")
     return "\n".join(lines)
