@@ -96,8 +96,10 @@ class Registry:
     sources: dict[str, SourceType] = field(default_factory=dict)
     cells: dict[str, CellType] = field(default_factory=dict)
     layers: dict[str, type[LayerSpec]] = field(default_factory=dict)
-    #: key -> plugin distribution name, to name what to install when a key is missing.
+    #: Clashes reported while registering ("cell 'x>y' is registered twice").
     clashes: list[str] = field(default_factory=list)
+    #: plugin name -> distribution that provides it, to name what to install when one is missing.
+    distributions: dict[str, str] = field(default_factory=dict)
 
     # -- adding -----------------------------------------------------------
     def _add(self, table: dict, plugin: str, name: str, value: Any, what: str) -> str:

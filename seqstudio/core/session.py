@@ -120,7 +120,7 @@ class TrainingSession:
                     pass
         for name in used:
             if name and name != "builtins":
-                self.project.plugins.setdefault(name, name)
+                self.project.plugins[name] = self.registry.distributions.get(name) or name
 
     def metrics_report(self, result=None) -> dict[str, Any]:
         """Final metrics of every non-empty split, with baselines, plus run facts."""
