@@ -1,7 +1,7 @@
 """The train panel: settings, Train / Pause / Resume / Stop, progress and the loss plot.
 
 The panel owns the :class:`~seqstudio.gui.worker.TrainingThread` of a run and
-one ~33 ms timer that drains the thread's feed into the progress bar and the
+one ~50 ms timer that drains the thread's feed into the progress bar and the
 loss plot, so the GUI never handles one signal per batch.
 """
 

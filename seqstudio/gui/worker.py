@@ -3,7 +3,7 @@
 The worker only forwards what the core yields. Per-batch numbers never become
 one Qt signal each (a batch-size-1 run makes thousands per second): they go
 into a lock-protected :class:`TrainingFeed` that the window drains on its own
-~33 ms timer. Signals are kept for the rare events: a forecast snapshot every
+~50 ms timer. Signals are kept for the rare events: a forecast snapshot every
 few epochs, the stop reason, the end of the run, a crash.
 
 Stop and pause go through the core's ``TrainControl``: stop takes effect at
@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
+
+#: Forecast snapshots come at most this often: replotting costs the GUI thread ~20 ms.
+SNAPSHOT_MIN_SECONDS = 1.0
 
 
 @dataclass
@@ -171,6 +174,7 @@ class TrainingThread(QThread):
 
         self.feed.start(self.start_epoch + 1, self.start_epoch + self.config.epochs)
         is_series = hasattr(self.data, "target_times")
+        last_snapshot = float("-inf")
         try:
             for event in train(self.model, self.data, self.config, self.control,
                                start_epoch=self.start_epoch):
@@ -184,9 +188,12 @@ class TrainingThread(QThread):
                     self.feed.add_epoch(epoch=event.epoch, train_loss=float(event.train_loss),
                                         val_loss=None if event.val_loss is None
                                         else float(event.val_loss))
+                    now = time.perf_counter()
                     if (is_series and self.snapshot_every
                             and event.epoch % self.snapshot_every == 0
-                            and event.epoch < event.epochs):
+                            and event.epoch < event.epochs
+                            and now - last_snapshot >= SNAPSHOT_MIN_SECONDS):
+                        last_snapshot = now
                         self.snapshotReady.emit(series_results(self.model, self.data,
                                                                future_steps=0))
                 elif isinstance(event, Stopped):
