@@ -174,7 +174,9 @@ class LossPlot(QWidget):
         self.smooth_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.smooth_slider.setObjectName("lossSmoothing")
         self.smooth_slider.setRange(0, 99)
-        self.smooth_slider.setToolTip("Exponential smoothing of the per-batch curve (0 = raw).")
+        self.smooth_slider.setValue(60)  # TensorBoard's default: batch-size-1 losses are very noisy
+        self.smooth_slider.setToolTip("Exponential smoothing of the faint per-batch curve "
+                                      "(left = raw, right = smooth).")
         self.smooth_slider.setMaximumWidth(160)
         self.smooth_slider.valueChanged.connect(self._on_smoothing_changed)
         self.readout = QLabel("", self)
@@ -246,8 +248,10 @@ class LossPlot(QWidget):
         val = self._val_y.view()
         if np.isfinite(val).any():
             self._set_curve(self._val_curve, self._epoch_x.view(), val, log)
+            self._show_in_legend(self._val_curve, "validation loss", True)
         else:
             self._val_curve.setData([], [])
+            self._show_in_legend(self._val_curve, "validation loss", False)
         if self.plot.isVisible():
             # Paint now to measure what a redraw costs, then space redraws so that they take at
             # most ~1/MAX_DUTY of the GUI thread: pyqtgraph paints in Python, holding the GIL
@@ -255,6 +259,15 @@ class LossPlot(QWidget):
             self.plot.viewport().repaint()
         cost = time.perf_counter() - started
         self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost * 1000 * MAX_DUTY))))
+
+    def _show_in_legend(self, curve, name: str, shown: bool) -> None:
+        """List ``curve`` in the legend only while it has data (no validation split, no entry)."""
+        legend = self.plot.getPlotItem().legend
+        listed = any(sample.item is curve for sample, _label in legend.items)
+        if shown and not listed:
+            legend.addItem(curve, name)
+        elif not shown and listed:
+            legend.removeItem(curve)
 
     @staticmethod
     def _set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, log: bool) -> None:

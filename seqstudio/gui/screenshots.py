@@ -6,12 +6,14 @@ Run it in a real (virtual) display so fonts and sizes are what a user sees::
 
 It opens the default window at 1280x800, trains the lecture's airline model
 (``--epochs``, default 100 at batch size 1 as in the lecture) and saves the
-Data, Model, Train and Results tabs, plus an impossible stack and a bad file.
+Data, Model, Train and Results tabs, plus an impossible stack and a bad file;
+with ``--data-dir`` (the IMDB sample CSVs) also the text data and text results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -30,16 +32,58 @@ def _settle(app: QApplication, ms: int = 150) -> None:
     app.processEvents()
 
 
-def _save(window, app: QApplication, out: Path, name: str) -> Path:
-    _settle(app)
+def _save(window, app: QApplication, out: Path, name: str, ms: int = 150) -> Path:
+    _settle(app, ms)
     path = out / f"{name}.png"
     window.grab().save(str(path), "PNG")
     print(path)
     return path
 
 
-def render_all(out_dir: str | Path, *, epochs: int = 100) -> list[Path]:
-    """Write the screenshots into ``out_dir``; returns their paths."""
+def _run_training(window) -> None:
+    loop = QEventLoop()
+    window.train_panel.runEnded.connect(loop.quit)
+    window.train_panel.train_button.click()
+    loop.exec()
+    window.train_panel.runEnded.disconnect(loop.quit)
+
+
+def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs: int) -> list[Path]:
+    """The IMDB sample: data panel, then a small Embedding-LSTM trained briefly, and its results.
+
+    The lecture's LSTM(128) takes minutes per epoch on a laptop CPU; a 32-unit one
+    shows the same panels in seconds.
+    """
+    from seqstudio.core.layers import LSTM, Dense, Embedding
+    from seqstudio.core.model import ModelSpec
+
+    from .main_window import TAB_DATA, TAB_RESULTS, TAB_TRAIN
+
+    window.apply_preset("imdb-lstm")
+    window.data_panel.set_source("text-csv", {
+        **window.data_panel.options(), "path": str(data_dir / "imdb-reviews-train-part1.csv"),
+        "test_path": str(data_dir / "imdb-reviews-test.csv")})
+    window.tabs.setCurrentIndex(TAB_DATA)
+    paths = [_save(window, app, out, "7-text-data")]
+    window.model_editor.set_model_spec(ModelSpec([Embedding(10000, 32), LSTM(32),
+                                                  Dense(1, activation="sigmoid")]))
+    window.train_panel.form.set_values({"epochs": epochs})
+    window.tabs.setCurrentIndex(TAB_TRAIN)
+    _run_training(window)
+    window.tabs.setCurrentIndex(TAB_RESULTS)
+    window.results_panel.review_edit.setPlainText(
+        "One of the best films of the year: a wonderful cast and a moving story.")
+    paths.append(_save(window, app, out, "8-text-results", ms=400))
+    return paths
+
+
+def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path | None = None,
+               text_epochs: int = 3) -> list[Path]:
+    """Write the screenshots into ``out_dir``; returns their paths.
+
+    With ``data_dir`` (a folder holding ``imdb-reviews-train-part1.csv`` and
+    ``imdb-reviews-test.csv``) the text panels are rendered too.
+    """
     from .app import create_window
     from .main_window import TAB_DATA, TAB_MODEL, TAB_RESULTS, TAB_TRAIN
 
@@ -58,10 +102,7 @@ def render_all(out_dir: str | Path, *, epochs: int = 100) -> list[Path]:
 
     window.train_panel.form.set_values({"epochs": epochs})
     window.tabs.setCurrentIndex(TAB_TRAIN)
-    loop = QEventLoop()
-    window.train_panel.runEnded.connect(loop.quit)
-    window.train_panel.train_button.click()
-    loop.exec()
+    _run_training(window)
     paths.append(_save(window, app, out, "3-train"))
     window.tabs.setCurrentIndex(TAB_RESULTS)
     paths.append(_save(window, app, out, "4-results"))
@@ -78,6 +119,8 @@ def render_all(out_dir: str | Path, *, epochs: int = 100) -> list[Path]:
         bad.write_text("Month,Passengers\n1949-01,112\n1949-02,abc\n1949-03,x\n")
         window.open_data_file(str(bad))
         paths.append(_save(window, app, out, "6-data-error"))
+    if data_dir is not None:
+        paths += render_text(window, app, out, Path(data_dir), epochs=text_epochs)
     window.close()
     return paths
 
@@ -87,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir")
     parser.add_argument("--epochs", type=int, default=100,
                         help="epochs for the trained airline forecast (default: the lecture's 100)")
+    parser.add_argument("--data-dir", default=os.environ.get("SEQSTUDIO_TEST_DATA"),
+                        help="folder with the IMDB sample CSVs, to render the text panels too "
+                             "(default: $SEQSTUDIO_TEST_DATA)")
+    parser.add_argument("--text-epochs", type=int, default=3)
     args = parser.parse_args(argv)
-    render_all(args.out_dir, epochs=args.epochs)
+    render_all(args.out_dir, epochs=args.epochs, data_dir=args.data_dir, text_epochs=args.text_epochs)
     return 0
 
 

@@ -184,3 +184,53 @@ def test_every_documented_object_name_exists(window):
              "forecastPlot", "metricsTable"]
     for name in names:
         assert window.findChild(QWidget, name) is not None, name
+
+
+def test_dropping_a_csv_on_the_window_opens_it(qtbot, window, data_dir):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(data_dir / "daily-total-female-births.csv"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.data_panel.error == ""
+    assert window.data_panel.table_model.rowCount() == 365          # the births file, per SOURCES.md
+    assert window.data_panel.options()["target"] in ([], ["Births"])
+    assert window.train_panel.train_button.isEnabled()
+
+
+def test_dragging_a_layer_reorders_the_stack(qtbot, window):
+    from PySide6.QtCore import QModelIndex
+
+    editor = window.model_editor
+    types = lambda: [s.type_name for s in editor.model_spec().layers]  # noqa: E731
+    assert types() == ["LSTM", "Dense"]
+    # what an internal drag-and-drop does to the list's model: move row 1 above row 0
+    with qtbot.waitSignal(editor.specChanged):
+        assert editor.stack_list.model().moveRow(QModelIndex(), 1, QModelIndex(), 0)
+    assert types() == ["Dense", "LSTM"]
+    assert not window.train_panel.train_button.isEnabled()   # Dense(1) then LSTM cannot work
+    with qtbot.waitSignal(editor.specChanged):
+        editor.stack_list.model().moveRow(QModelIndex(), 1, QModelIndex(), 0)
+    assert types() == ["LSTM", "Dense"] and window.train_panel.train_button.isEnabled()
+
+
+def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypatch):
+    import seqstudio.core.training as training
+
+    def nan_run(model, data, config, control=None, *, start_epoch=0):
+        yield training.EpochStarted(epoch=1, epochs=1, batches=1)
+        yield training.BatchEnded(epoch=1, step=1, batches=1, loss=float("nan"), global_step=1)
+        yield training.Stopped(reason="nan", message="the loss became nan at batch 1", epoch=1)
+        yield training.Finished(training.TrainResult(history=[], epochs_run=0, best_epoch=None,
+                                                     stopped_reason="nan", seconds=0.0,
+                                                     device="cpu", threads=1))
+
+    monkeypatch.setattr(training, "train", nan_run)
+    _set_train(window, epochs=1)
+    _train_and_wait(qtbot, window)
+    text = window.train_panel.status_label.text()
+    assert "NaN" in text and "last good weights are kept" in text
+    assert window.train_panel.train_button.isEnabled()
