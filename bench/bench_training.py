@@ -213,6 +213,9 @@ def run(args: argparse.Namespace) -> str:
         for job in order:
             job()
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        # Written after every round, so a run cut short still leaves its numbers.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report(rows, threads_seen, args))
     return report(rows, threads_seen, args)
 
 
