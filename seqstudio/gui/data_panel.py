@@ -322,6 +322,11 @@ class DataPanel(QWidget):
             self.table_model.set_frame(pd.DataFrame())
             return
         self.table_model.set_frame(frame)
+        header = self.table.horizontalHeader()
+        header.setResizeContentsPrecision(50)  # measure 50 rows, never a million
+        self.table.resizeColumnsToContents()
+        for column in range(self.table_model.columnCount()):
+            header.resizeSection(column, min(max(header.sectionSize(column), 80), 360))
         if self._form is not None:
             self._form.set_columns([str(c) for c in frame.columns])
 

@@ -6,7 +6,10 @@ numpy for the metrics, the core called directly for the error messages.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
@@ -234,3 +237,63 @@ def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypat
     text = window.train_panel.status_label.text()
     assert "NaN" in text and "last good weights are kept" in text
     assert window.train_panel.train_button.isEnabled()
+
+
+def test_a_leak_into_the_test_part_is_warned_about(qtbot, window, tmp_path):
+    values = np.arange(1, 31, dtype=float)
+    values[19] = np.nan                      # the last training value: interpolated from the test part
+    path = tmp_path / "leaky.csv"
+    pd.DataFrame({"t": pd.date_range("2000-01-01", periods=30, freq="D").strftime("%Y-%m-%d"),
+                  "y": values}).to_csv(path, index=False)
+    window.open_data_file(str(path))
+    assert "missing" in window.data_panel.error      # the default policy refuses NaNs
+    with qtbot.waitSignal(window.data_panel.dataChanged, timeout=5_000):
+        window.data_panel._form.widget("missing").setCurrentText("interpolate")
+    leak = window.data.window_leak
+    assert leak and window.data_panel.leak_label.text() == f"Leak: {leak}"
+    assert window.data_panel.leak_label.isVisibleTo(window)
+
+
+def test_plugin_source_renders_its_options_and_disabled_cells_are_greyed(qtbot, registry):
+    import torch
+
+    from seqstudio.core.data import PreparedData
+    from seqstudio.core.errors import DataError
+    from seqstudio.core.registry import CellType, OptionSpec, SourceType
+    from seqstudio.gui.app import create_window
+
+    def load(options):
+        if options["length"] < 10:
+            raise DataError(f"length must be at least 10, got {options['length']}",
+                            fix="choose a longer series")
+        n = options["length"] - 3
+        x = torch.linspace(0, 1, n * 3).reshape(n, 3, 1)
+        return PreparedData(task="regression", x_train=x, y_train=x[:, -1], x_val=x[:0],
+                            y_val=x[:0, -1], x_test=x[:0], y_test=x[:0, -1], n_outputs=1)
+
+    registry.add_source("demo", SourceType(
+        name="ramp", description="a ramp", load=load, kind="other",
+        options=(OptionSpec("length", "int", 50, help="How many steps.", minimum=1),
+                 OptionSpec("shape", "choice", "linear", choices=("linear", "saw")))))
+    registry.add_cell("demo", CellType(name="broken", description="fails its check",
+                                       step_factory=lambda i, h: None))
+    key = "demo>broken"
+    registry.cells[key] = dataclasses.replace(registry.cells[key],
+                                              disabled_reason="state has the wrong shape")
+    window = create_window(registry=registry)
+    qtbot.addWidget(window)
+    combo = window.data_panel.source_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert "ramp  [demo]" in labels
+    window.data_panel.set_source("demo>ramp", {"length": 50})
+    form = window.data_panel._form
+    assert form.widget("length").toolTip() == "How many steps."
+    assert window.data.input_shape == (3, 1) and window.data_panel.error == ""
+    form.widget("length").setValue(5)
+    window.data_panel.reload()
+    assert window.data_panel.error.startswith("length must be at least 10, got 5")
+    palette = window.model_editor.palette_list
+    item = next(palette.item(i) for i in range(palette.count()) if palette.item(i).text().startswith("broken"))
+    assert "[demo]" in item.text()
+    assert not item.flags() & Qt.ItemFlag.ItemIsEnabled
+    assert "state has the wrong shape" in item.toolTip()
