@@ -632,6 +632,7 @@ class _Run:
         self.device = device
         self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
         self.has_val = len(x_val) > 0
+        self._epoch = start_epoch  # the epoch under way, for Stopped events
         self.probabilities = _outputs_are_probabilities(model, config)
         self.loss_fn = _make_loss(config.loss, self.probabilities)
 
@@ -685,14 +686,15 @@ class _Run:
                 threads, onednn = _choose_cpu_settings(model, config)
                 torch.set_num_threads(threads)
                 torch.backends.mkldnn.enabled = onednn
-            model.to(self.device)
-            self.last_good = _snapshot(model)
             try:
+                model.to(self.device)
+                self.last_good = _snapshot(model)
                 stopped = yield from self._epochs()
             except Exception as exc:  # out of memory, a plugin cell raising...
                 message = f"{type(exc).__name__}: {exc}".strip()
                 stopped = Stopped("error", message, self._epoch)
-                model.load_state_dict(self.last_good)
+                if self.last_good is not None:
+                    model.load_state_dict(self.last_good)
             except KeyboardInterrupt:  # Ctrl+C in the CLI lands here: stop like the user asked
                 stopped = Stopped("user", "interrupted", self._epoch)
             if stopped is not None:
@@ -869,6 +871,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
         raise TrainingError(f"batch_size must be a positive integer, got {batch_size!r}")
     x = torch.as_tensor(x)
     home = _model_device(model)
+    weights_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if x.is_floating_point() and weights_dtype is not None and x.dtype != weights_dtype:
+        x = x.to(weights_dtype)  # e.g. a float64 numpy window fed to a float32 model
     target = resolve_device(device) if isinstance(device, str) else (device or home)
     was_training = model.training
     if target != home:

@@ -508,6 +508,8 @@ def test_predict_matches_the_module_and_restores_training_mode():
     with torch.no_grad():
         expected = model(x).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-6)
+    # float64 numpy input is cast to the weights' dtype
+    np.testing.assert_allclose(predict(model, x.double().numpy()), expected, rtol=1e-6)
 
 
 class ScaledSeries(PreparedData):
@@ -632,3 +634,15 @@ def test_predict_on_cuda_matches_cpu():
     x = torch.rand(50, 2, 1)
     np.testing.assert_allclose(predict(model, x, device="cuda"), predict(model, x), rtol=1e-5, atol=1e-6)
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_ctrl_c_inside_a_batch_ends_like_a_user_stop():
+    class Interrupted(ExplodesAtEpoch2):
+        def forward(self, x):
+            if self.training and self.calls == 2:
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    events = run_all(Interrupted(), series_data(4), TrainConfig(epochs=3, batch_size=2, device="cpu"))
+    assert [type(e).__name__ for e in events[-2:]] == ["Stopped", "Finished"]
+    assert events[-2].reason == "user" and events[-1].result.stopped_reason == "user"
