@@ -20,16 +20,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 
-def _registry():
-    """The registry of the process-wide plugin manager (built-ins only if it is unavailable)."""
-    try:
-        from seqstudio.pluginapi.manager import default_manager
+def _default_manager():
+    """The process-wide plugin manager, loaded (every installed plugin; broken ones recorded)."""
+    from seqstudio.pluginapi.manager import default_manager
 
-        return default_manager().registry
-    except ImportError:
-        from seqstudio.pluginapi.manager import builtin_registry
-
-        return builtin_registry()
+    manager = default_manager()
+    manager.ensure_loaded()
+    return manager
 
 
 def create_window(project=None, *, registry=None, preset: str | None = None):
@@ -55,7 +52,11 @@ def create_window(project=None, *, registry=None, preset: str | None = None):
 
     from .main_window import MainWindow
 
-    window = MainWindow(registry if registry is not None else _registry())
+    manager = None
+    if registry is None:
+        manager = _default_manager()
+        registry = manager.registry
+    window = MainWindow(registry, plugin_manager=manager)
     if project is not None:
         if isinstance(project, str | os.PathLike):
             from seqstudio.core.project import Project

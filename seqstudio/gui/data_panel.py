@@ -105,11 +105,7 @@ class DataPanel(QWidget):
         self.source_combo = QComboBox(self)
         self.source_combo.setObjectName("dataSourceCombo")
         self.source_combo.setToolTip("Where the data comes from: built-in readers and plugin sources.")
-        for key, source in sorted(registry.sources.items()):
-            label = source.name if source.plugin in ("", "builtins") else f"{source.name}  [{source.plugin}]"
-            self.source_combo.addItem(label, key)
-            self.source_combo.setItemData(self.source_combo.count() - 1, source.description,
-                                          Qt.ItemDataRole.ToolTipRole)
+        self._fill_source_combo()
         self.open_button = QPushButton("Open CSV…", self)
         self.open_button.setObjectName("openDataButton")
         self.open_button.setToolTip("Choose a CSV file (you can also drop a file on the window).")
@@ -204,7 +200,28 @@ class DataPanel(QWidget):
         if self.source_combo.count():
             self._on_source_changed()
 
+    def _fill_source_combo(self) -> None:
+        with QSignalBlocker(self.source_combo):
+            self.source_combo.clear()
+            for key, source in sorted(self.registry.sources.items()):
+                label = source.name if source.plugin in ("", "builtins") else \
+                    f"{source.name}  [{source.plugin}]"
+                self.source_combo.addItem(label, key)
+                self.source_combo.setItemData(self.source_combo.count() - 1, source.description,
+                                              Qt.ItemDataRole.ToolTipRole)
+
     # -- public -----------------------------------------------------------------
+    def set_registry(self, registry: Registry) -> None:
+        """Offer the sources of ``registry`` (after plugins changed), keeping the current choice."""
+        current, options = (self._source.key if self._source else None), self.options()
+        self.registry = registry
+        self._fill_source_combo()
+        if current in registry.sources:
+            self.set_source(current, options)
+        elif self.source_combo.count():
+            self.source_combo.setCurrentIndex(0)
+            self._on_source_changed()
+
     @property
     def source(self) -> SourceType | None:
         return self._source

@@ -29,9 +29,10 @@ TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS = range(4)
 class MainWindow(QMainWindow):
     """The studio window; build it with :func:`seqstudio.gui.app.create_window`."""
 
-    def __init__(self, registry: Registry, parent=None):
+    def __init__(self, registry: Registry, parent=None, *, plugin_manager=None):
         super().__init__(parent)
         self.registry = registry
+        self.plugin_manager = plugin_manager
         self.model = None            # the trained nn.Module (None until the first run)
         self.model_signature = None  # (layers, input shape) the model was built for
         self.epochs_trained = 0
@@ -84,6 +85,10 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        plugins_action = QAction("Plugins…", self)
+        plugins_action.setObjectName("pluginsAction")
+        plugins_action.triggered.connect(self.show_plugin_dialog)
+        file_menu.insertAction(quit_action, plugins_action)
         presets_menu = self.menuBar().addMenu("&Presets")
         try:
             from seqstudio.core.presets import PRESETS
@@ -127,6 +132,26 @@ class MainWindow(QMainWindow):
             self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
             self.train_panel.set_has_weights(True)
             self.show_results()
+
+    def show_plugin_dialog(self):
+        """Open the Plugins dialog (status, errors, enable / disable, install)."""
+        from .plugin_dialog import PluginDialog
+
+        manager = self.plugin_manager
+        if manager is None:
+            from seqstudio.pluginapi.manager import default_manager
+
+            manager = self.plugin_manager = default_manager()
+        dialog = PluginDialog(manager, self)
+        dialog.pluginsChanged.connect(self.set_registry)
+        dialog.show()
+        return dialog
+
+    def set_registry(self, registry: Registry) -> None:
+        """Use ``registry`` from now on (plugins were enabled, disabled or installed)."""
+        self.registry = registry
+        self.data_panel.set_registry(registry)
+        self.model_editor.set_registry(registry)
 
     @property
     def data(self):

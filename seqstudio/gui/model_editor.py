@@ -239,6 +239,13 @@ class ModelEditor(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(outer)
 
+    def set_registry(self, registry: Registry) -> None:
+        """Offer the cells and layers of ``registry`` (after plugins changed) and re-validate."""
+        self.registry = registry
+        self.palette_list.clear()
+        self._fill_palette()
+        self.validate()
+
     # -- palette -----------------------------------------------------------------
     def _fill_palette(self) -> None:
         bold = QFont()
