@@ -104,8 +104,16 @@ class OptionForm(QWidget):
             self.set_values(values)
 
     # -- building -----------------------------------------------------------
+    @staticmethod
+    def _kind(option: OptionSpec) -> str:
+        # a free-text "..._col" option (e.g. date_col: a column, "auto" or "year,month,day")
+        # still deserves a picker of the file's columns; the combo stays editable
+        if option.type == "str" and option.name.endswith("_col"):
+            return "column"
+        return option.type
+
     def _make_widget(self, option: OptionSpec) -> QWidget:
-        kind = option.type
+        kind = self._kind(option)
         if kind == "int":
             w = QSpinBox(self)
             low = int(option.minimum) if option.minimum is not None else -1_000_000_000
@@ -229,16 +237,17 @@ class OptionForm(QWidget):
         current = self.values()
         for option in self.options:
             w = self._widgets[option.name]
-            if option.type == "column" and isinstance(w, QComboBox):
+            if self._kind(option) == "column" and isinstance(w, QComboBox):
                 with QSignalBlocker(w):
                     w.clear()
-                    for choice in (*option.choices, *self._columns):
+                    extra = (option.default,) if option.type == "str" and option.default else ()
+                    for choice in dict.fromkeys((*extra, *option.choices, *self._columns)):
                         w.addItem(_NONE_TEXT if choice is None else str(choice), choice)
             elif option.type == "columns" and isinstance(w, QListWidget):
                 with QSignalBlocker(w):
                     self._fill_column_list(w, self._columns, list(current.get(option.name) or []))
         self.set_values({k: v for k, v in current.items()
-                         if k in {o.name for o in self.options if o.type == "column"}})
+                         if k in {o.name for o in self.options if self._kind(o) == "column"}})
 
     @staticmethod
     def _fill_column_list(w: QListWidget, columns: list[str], checked: list[str]) -> None:

@@ -297,3 +297,19 @@ def test_plugin_source_renders_its_options_and_disabled_cells_are_greyed(qtbot, 
     assert "[demo]" in item.text()
     assert not item.flags() & Qt.ItemFlag.ItemIsEnabled
     assert "state has the wrong shape" in item.toolTip()
+
+
+def test_main_paints_and_returns(qtbot, monkeypatch, registry):
+    import seqstudio.gui.app as app
+
+    monkeypatch.setenv("SEQSTUDIO_EXIT_AFTER_START", "1")
+    monkeypatch.setattr(app, "_default_manager", lambda: _FixedManager(registry))
+    assert app.main(["--startup-time", "--preset", "airline-gru"]) == 0
+
+
+class _FixedManager:
+    def __init__(self, registry):
+        self.registry = registry
+
+    def ensure_loaded(self):
+        pass
