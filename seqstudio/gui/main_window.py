@@ -198,7 +198,8 @@ class MainWindow(QMainWindow):
             self.train_panel.status_label.setText(error_text(exc))
             return
         start = self.epochs_trained if continue_run else 0
-        self.train_panel.start_run(self.model, data, config, start_epoch=start)
+        self.train_panel.start_run(self.model, data, config, start_epoch=start,
+                                   future_steps=self.results_panel.future_spin.value())
 
     def _on_snapshot_ready(self, results: dict) -> None:
         data = self.data_panel.prepared
@@ -209,17 +210,20 @@ class MainWindow(QMainWindow):
         self.last_result = result
         self.epochs_trained += int(getattr(result, "epochs_run", 0) or 0)
         self.train_panel.set_has_weights(True)
-        self.show_results()
+        thread = self.train_panel.thread
+        self.show_results(thread.final_results if thread is not None else None)
 
-    def show_results(self) -> None:
-        """Recompute predictions of the current model and show them on the Results tab."""
+    def show_results(self, results: dict | None = None) -> None:
+        """Show the current model's predictions on the Results tab (computed here unless given)."""
         data, model = self.data_panel.prepared, self.model
         if data is None or model is None:
             return
         metrics = dict(getattr(self.last_result, "metrics", None) or {})
         try:
             if hasattr(data, "series"):
-                results = series_results(model, data, future_steps=self.results_panel.future_spin.value())
+                if results is None:
+                    results = series_results(model, data,
+                                             future_steps=self.results_panel.future_spin.value())
                 self.results_panel.show_series(data, results, metrics)
             else:
                 self.results_panel.show_text(model, data, metrics)

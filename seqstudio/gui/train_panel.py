@@ -239,7 +239,8 @@ class TrainPanel(QWidget):
                                       else f"Cannot train: {self._train_reason}")
 
     # -- running ---------------------------------------------------------------------
-    def start_run(self, model, data, config, *, start_epoch: int = 0) -> TrainingThread:
+    def start_run(self, model, data, config, *, start_epoch: int = 0,
+                  future_steps: int = 0) -> TrainingThread:
         """Train ``model`` in place on a new thread; returns the thread (already started)."""
         if self.running:
             raise RuntimeError("a run is already in progress")
@@ -247,7 +248,8 @@ class TrainPanel(QWidget):
             self.loss_plot.clear()
         self.feed = TrainingFeed()
         thread = TrainingThread(model, data, config, start_epoch=start_epoch,
-                                snapshot_every=self.snapshot_spin.value(), feed=self.feed)
+                                snapshot_every=self.snapshot_spin.value(),
+                                future_steps=future_steps, feed=self.feed)
         thread.snapshotReady.connect(self.snapshotReady)
         thread.runStopped.connect(self._on_run_stopped)
         thread.runFinished.connect(self._on_run_finished)

@@ -122,7 +122,9 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
 class TrainingThread(QThread):
     """Runs ``core.training.train`` on a model in place; see the module docstring.
 
-    Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
+    With a series, the final predictions (:func:`series_results` with
+    ``future_steps``) are computed on this thread into ``final_results``
+    before ``runFinished``. Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
     :func:`series_results` every ``snapshot_every`` epochs (series only),
     ``runStopped(object)`` with the core's ``Stopped`` event,
     ``runFinished(object)`` with the ``TrainResult``, ``runFailed(str)``
@@ -135,7 +137,7 @@ class TrainingThread(QThread):
     runFailed = Signal(str)
 
     def __init__(self, model, data, config, *, start_epoch: int = 0, snapshot_every: int = 10,
-                 feed: TrainingFeed | None = None, parent=None):
+                 future_steps: int = 0, feed: TrainingFeed | None = None, parent=None):
         super().__init__(parent)
         from seqstudio.core.training import TrainControl
 
@@ -148,6 +150,9 @@ class TrainingThread(QThread):
         self.feed = feed or TrainingFeed()
         self.result = None
         self.stopped_event = None
+        self.future_steps = future_steps
+        #: series_results() of the trained model, computed here so the GUI thread only plots
+        self.final_results: dict[str, Any] | None = None
 
     # -- control from the GUI thread -------------------------------------------
     def request_stop(self) -> None:
@@ -201,6 +206,12 @@ class TrainingThread(QThread):
                     self.runStopped.emit(event)
                 elif isinstance(event, Finished):
                     self.result = event.result
+                    if is_series:
+                        try:
+                            self.final_results = series_results(self.model, self.data,
+                                                                future_steps=self.future_steps)
+                        except Exception:  # noqa: BLE001 - the window recomputes and reports it
+                            self.final_results = None
                     self.runFinished.emit(event.result)
         except Exception as exc:  # the window must survive anything the run raises
             message = str(exc) or type(exc).__name__
