@@ -235,39 +235,51 @@ class RecurrentLayer(nn.Module):
             out = self.fused(x)
         return out[0] if isinstance(out, tuple) else out
 
-    def _run_steps(self, x: torch.Tensor, direction: int) -> torch.Tensor:
-        batch, steps = x.shape[0], x.shape[1]
+    def _run_steps(self, x: torch.Tensor, direction: int, keep_all: bool) -> torch.Tensor:
+        """Run direction ``direction`` over time; all hidden states, or only the final one.
+
+        ``unbind`` splits the sequence in one operation whose backward is one ``stack``
+        (indexing ``x[:, t]`` 200 times would build 200 full-size zero gradients), and
+        states that nobody reads are never stacked.
+        """
+        batch = x.shape[0]
+        inputs = x.unbind(1)
+        if direction == 1:
+            inputs = inputs[::-1]
         state = tuple(x.new_zeros(batch, self.units) for _ in range(self.n_states))
         h_mask = None
         if self.training and self.recurrent_dropout > 0:
             keep = 1.0 - self.recurrent_dropout
             h_mask = torch.bernoulli(x.new_full((batch, self.units), keep)) / keep
         run = self._runners[direction]
-        outputs = []
-        for t in range(steps):
+        outputs: list[torch.Tensor] = []
+        h = state[0]
+        for x_t in inputs:
             if h_mask is not None:
                 state = (state[0] * h_mask, *state[1:])
-            h, state = run(x[:, t], state)
-            outputs.append(h)
+            h, state = run(x_t, state)
+            if keep_all:
+                outputs.append(h)
+        if not keep_all:
+            return h
+        if direction == 1:
+            outputs.reverse()
         return torch.stack(outputs, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.dropout > 0:
             x = x * _input_mask(x, self.dropout)
-        if self.fused is not None:
-            out = self._run_fused(x)
-        else:
-            forward = self._run_steps(x, 0)
-            if self.directions == 2:
-                backward = self._run_steps(x.flip(1), 1).flip(1)
-                out = torch.cat([forward, backward], dim=2)
-            else:
-                out = forward
+        if self.fused is None:
+            keep_all = self.return_sequences
+            outs = [self._run_steps(x, d, keep_all) for d in range(self.directions)]
+            # Either (B, T, H * dirs) or, per direction, its final state: the backward
+            # direction ends at time step 0 (Keras's Bidirectional).
+            return outs[0] if self.directions == 1 else torch.cat(outs, dim=-1)
+        out = self._run_fused(x)
         if self.return_sequences:
             return out
         if self.directions == 1:
             return out[:, -1]
-        # The backward direction ends at time step 0 (Keras's Bidirectional).
         return torch.cat([out[:, -1, :self.units], out[:, 0, self.units:]], dim=1)
 
 
