@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.train_panel.snapshotReady.connect(self._on_snapshot_ready)
         self.train_panel.runFinished.connect(self._on_run_finished)
         self.train_panel.runFailed.connect(self._on_run_failed)
+        self.train_panel.runEnded.connect(self._on_run_ended)
         self.results_panel.futureStepsChanged.connect(self._on_future_steps_changed)
 
     # -- menus ------------------------------------------------------------------
@@ -198,6 +199,10 @@ class MainWindow(QMainWindow):
             self.train_panel.status_label.setText(error_text(exc))
             return
         start = self.epochs_trained if continue_run else 0
+        # the run owns this data and stack until it ends: editing them mid-run would leave
+        # results computed from a model that no longer matches what the panels show
+        self.data_panel.setEnabled(False)
+        self.model_editor.setEnabled(False)
         self.train_panel.start_run(self.model, data, config, start_epoch=start,
                                    future_steps=self.results_panel.future_spin.value())
 
@@ -233,6 +238,10 @@ class MainWindow(QMainWindow):
     def _on_future_steps_changed(self, _steps: int) -> None:
         if self.model is not None and not self.train_panel.running:
             self.show_results()
+
+    def _on_run_ended(self) -> None:
+        self.data_panel.setEnabled(True)
+        self.model_editor.setEnabled(True)
 
     def _on_run_failed(self, message: str) -> None:
         self.statusBar().showMessage("training failed: " + message.splitlines()[0])
