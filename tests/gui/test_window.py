@@ -315,3 +315,18 @@ class _FixedManager:
 
     def ensure_loaded(self):
         pass
+
+
+def test_forecast_updates_during_training(qtbot, window, monkeypatch):
+    import seqstudio.gui.worker as worker
+
+    monkeypatch.setattr(worker, "SNAPSHOT_MIN_SECONDS", 0.0)
+    window.train_panel.snapshot_spin.setValue(1)
+    _set_train(window, epochs=3)
+    snapshots = []
+    window.train_panel.snapshotReady.connect(snapshots.append)
+    _train_and_wait(qtbot, window)
+    assert len(snapshots) == 2                   # after epochs 1 and 2; the end brings the final one
+    assert {"train", "test"} <= set(snapshots[0])
+    times, predicted = snapshots[0]["test"]
+    assert len(times) == len(window.data.x_test) == len(predicted)
