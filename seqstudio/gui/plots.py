@@ -124,17 +124,19 @@ def ask_export_png(widget: pg.PlotWidget, parent: QWidget, default_name: str) ->
     return None
 
 
-def smooth_ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard-style exponential moving average (``weight`` 0 = raw), NaN-safe."""
+def smooth_ema(values: np.ndarray, weight: float, seed: float = np.nan) -> np.ndarray:
+    """TensorBoard-style exponential moving average (``weight`` 0 = raw), NaN-safe, vectorised.
+
+    ``seed`` is the smoothed value just before ``values`` (NaN: start fresh), so a growing
+    buffer can be smoothed a tail at a time: ``smooth_ema(b, w, smooth_ema(a, w)[-1])``
+    continues ``smooth_ema(a, w)``. A NaN input repeats the previous smoothed value.
+    """
+    values = np.asarray(values, dtype=np.float64)
     if weight <= 0 or values.size == 0:
         return values
-    out = np.empty_like(values)
-    last = np.nan
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            last = v if not np.isfinite(last) else weight * last + (1 - weight) * v
-        out[i] = last
-    return out
+    series = pd.Series(np.concatenate([[seed], values]))
+    smoothed = series.ewm(alpha=1.0 - weight, adjust=False, ignore_na=True).mean().to_numpy()
+    return smoothed[1:]
 
 
 class LossPlot(QWidget):
@@ -163,6 +165,9 @@ class LossPlot(QWidget):
             curve.setSkipFiniteCheck(False)  # losses can be NaN: keep pyqtgraph's finite check on
 
         self._batch_x, self._batch_y = _GrowingBuffer(), _GrowingBuffer()
+        # the smoothed batch curve, extended by the new tail at each redraw (O(new points))
+        self._batch_smooth = _GrowingBuffer()
+        self._smooth_weight = -1.0
         self._epoch_x, self._train_y, self._val_y = _GrowingBuffer(), _GrowingBuffer(), _GrowingBuffer()
         self._dirty = False
         self.redraw_count = 0
@@ -203,7 +208,8 @@ class LossPlot(QWidget):
 
     # -- feeding --------------------------------------------------------------
     def clear(self) -> None:
-        for buf in (self._batch_x, self._batch_y, self._epoch_x, self._train_y, self._val_y):
+        for buf in (self._batch_x, self._batch_y, self._batch_smooth, self._epoch_x,
+                    self._train_y, self._val_y):
             buf.clear()
         self._dirty = True
 
@@ -242,8 +248,7 @@ class LossPlot(QWidget):
         self.redraw_count += 1
         weight = self.smooth_slider.value() / 100.0
         log = self.log_check.isChecked()
-        self._set_curve(self._batch_curve, self._batch_x.view(),
-                        smooth_ema(self._batch_y.view(), weight), log)
+        self._set_curve(self._batch_curve, self._batch_x.view(), self._smoothed_batches(weight), log)
         self._set_curve(self._train_curve, self._epoch_x.view(), self._train_y.view(), log)
         val = self._val_y.view()
         if np.isfinite(val).any():
@@ -259,6 +264,17 @@ class LossPlot(QWidget):
             self.plot.viewport().repaint()
         cost = time.perf_counter() - started
         self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost * 1000 * MAX_DUTY))))
+
+    def _smoothed_batches(self, weight: float) -> np.ndarray:
+        raw = self._batch_y.view()
+        if weight != self._smooth_weight:
+            self._batch_smooth.clear()
+            self._smooth_weight = weight
+        done = self._batch_smooth.size
+        if done < raw.size:
+            seed = self._batch_smooth.view()[-1] if done else np.nan
+            self._batch_smooth.extend(smooth_ema(raw[done:], weight, seed))
+        return self._batch_smooth.view()
 
     def _show_in_legend(self, curve, name: str, shown: bool) -> None:
         """List ``curve`` in the legend only while it has data (no validation split, no entry)."""

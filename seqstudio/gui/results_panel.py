@@ -84,6 +84,8 @@ class ResultsPanel(QWidget):
         self.data = None
         self.results: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
+        #: split -> (prediction curve, residual curve) of the plot now shown
+        self._prediction_curves: dict[str, tuple] = {}
 
         # -- series page ----------------------------------------------------------
         self.forecast_plot = make_plot_widget("Forecast", "time", "value", date_axis=True,
@@ -173,7 +175,23 @@ class ResultsPanel(QWidget):
 
     # -- series ------------------------------------------------------------------
     def show_series(self, data, results: dict[str, Any], metrics: dict[str, Any] | None = None) -> None:
-        """Plot ``results`` (see :func:`~seqstudio.gui.worker.series_results`) and the metrics."""
+        """Plot ``results`` (see :func:`~seqstudio.gui.worker.series_results`) and the metrics.
+
+        A snapshot during training (same data, no metrics, no future) only moves the
+        prediction curves: rebuilding the plot would hold the GUI thread ~20 ms.
+        """
+        splits = [s for s in ("train", "val", "test") if s in results]
+        if (data is self.data and metrics is None and "future" not in results
+                and splits and sorted(splits) == sorted(self._prediction_curves)):
+            self.results = results
+            for split in splits:
+                px, py, residual = self._prediction_xy(data, split, results[split])
+                curve, residual_curve = self._prediction_curves[split]
+                curve.setData(px, py)
+                if residual_curve is not None and residual is not None:
+                    residual_curve.setData(px, residual)
+            return
+        self._prediction_curves = {}
         self.pages.setCurrentIndex(0)
         self.data, self.results = data, results
         if metrics is not None:
@@ -199,17 +217,15 @@ class ResultsPanel(QWidget):
         for split in ("train", "val", "test"):
             if split not in results:
                 continue
-            times, predicted = results[split]
-            px, _ = time_values(pd.Index(times))
-            py = np.asarray(predicted, dtype=float).reshape(len(px), -1)[:, 0]
-            item.plot(px, py, pen=pg.mkPen(SPLIT_COLORS[split], width=2),
-                      name=f"prediction, {SPLIT_NAMES[split]}")
-            try:
-                actual = np.asarray(data.actual(split), dtype=float).reshape(len(px), -1)[:, 0]
-                residual_item.plot(px, actual - py, pen=None, symbol="o", symbolSize=5,
-                                   symbolBrush=SPLIT_COLORS[split], symbolPen=None, name=split)
-            except Exception:  # noqa: BLE001 - residuals are optional decoration
-                pass
+            px, py, residual = self._prediction_xy(data, split, results[split])
+            curve = item.plot(px, py, pen=pg.mkPen(SPLIT_COLORS[split], width=2),
+                              name=f"prediction, {SPLIT_NAMES[split]}")
+            residual_curve = None
+            if residual is not None:
+                residual_curve = residual_item.plot(px, residual, pen=None, symbol="o", symbolSize=5,
+                                                    symbolBrush=SPLIT_COLORS[split], symbolPen=None,
+                                                    name=split)
+            self._prediction_curves[split] = (curve, residual_curve)
         if "future" in results:
             ftimes, fvalues = results["future"]
             fx, _ = time_values(pd.Index(ftimes))
@@ -226,6 +242,19 @@ class ResultsPanel(QWidget):
                 item.addItem(line)
         note = results.get("future_error")
         self._fill_series_metrics(note)
+
+    @staticmethod
+    def _prediction_xy(data, split: str, times_and_values):
+        """Plot x, the first predicted step, and actual − predicted (None when unavailable)."""
+        times, predicted = times_and_values
+        px, _ = time_values(pd.Index(times))
+        py = np.asarray(predicted, dtype=float).reshape(len(px), -1)[:, 0]
+        try:
+            actual = np.asarray(data.actual(split), dtype=float).reshape(len(px), -1)[:, 0]
+            residual = actual - py
+        except Exception:  # noqa: BLE001 - residuals are optional decoration
+            residual = None
+        return px, py, residual
 
     def _fill_series_metrics(self, note: str | None = None) -> None:
         metrics = self.metrics or {}
