@@ -43,7 +43,7 @@ STEP_ONLY = dataclasses.replace(LSTM_CELL, name="lecture_lstm", fused_factory=No
 
 
 class LSTMCellLoop(nn.Module):
-    """The plain baseline: torch.nn.LSTMCell called once per time step."""
+    """The plain baseline as usually written: torch.nn.LSTMCell on x[:, t], once per time step."""
 
     def __init__(self, input_size: int, units: int):
         super().__init__()

@@ -124,37 +124,51 @@ def test_lstm_initialisation_follows_keras(builtins):
     torch.testing.assert_close(w_hh @ w_hh.T, torch.eye(4), atol=1e-5, rtol=0)
 
 
-def test_recurrent_dropout_is_weight_drop_on_the_fused_kernel(builtins):
-    cell = builtins.cell("lstm")
-    layer = RecurrentLayer(cell, 3, 5, return_sequences=True, recurrent_dropout=0.4)
+class _SubclassedLSTM(nn.LSTM):
+    """A fused module the direct kernel call does not know: weight-drop goes through functional_call."""
+
+
+@pytest.mark.parametrize("name, bidirectional, subclass", [
+    ("lstm", False, False), ("lstm", True, False), ("gru", True, False), ("simple_rnn", False, False),
+    ("lstm", True, True),
+])
+def test_recurrent_dropout_is_weight_drop_on_the_fused_kernel(builtins, name, bidirectional, subclass):
+    cell = builtins.cell(name)
+    if subclass:
+        cell = dataclasses.replace(cell, fused_factory=lambda i, h, bi: _SubclassedLSTM(
+            i, h, batch_first=True, bidirectional=bi))
+    layer = RecurrentLayer(cell, 3, 5, return_sequences=True, bidirectional=bidirectional,
+                           recurrent_dropout=0.4)
     assert layer.uses_fused
     x = torch.randn(2, 6, 3)
     layer.train()
     torch.manual_seed(7)
     got = layer(x)
-    # Reference: torch's LSTM with one dropout mask drawn on W_hh, same for all steps and samples.
+    # Reference: torch's own module with one dropout mask drawn on each W_hh (in parameter
+    # order), the same for every time step and every sequence of the batch.
+    ref = TORCH_MODULES[name](3, 5, batch_first=True, bidirectional=bidirectional)
+    ours = dict(layer.fused.named_parameters())
     torch.manual_seed(7)
-    dropped = F.dropout(layer.fused.weight_hh_l0.detach(), 0.4, True)
-    ref = nn.LSTM(3, 5, batch_first=True)
     with torch.no_grad():
-        ref.weight_ih_l0.copy_(layer.fused.weight_ih_l0)
-        ref.weight_hh_l0.copy_(dropped)
-        ref.bias_ih_l0.copy_(layer.fused.bias_ih_l0)
-        ref.bias_hh_l0.zero_()
+        for pname, p in ref.named_parameters():
+            if pname not in ours:
+                p.zero_()  # ours keeps Keras's single bias: b_hh is a constant zero
+                continue
+            source = ours[pname].detach()
+            p.copy_(F.dropout(source, 0.4, True) if pname.startswith("weight_hh") else source)
         want = ref(x)[0]
     torch.testing.assert_close(got.detach(), want)
     got.sum().backward()
-    assert layer.fused.weight_hh_l0.grad is not None
-    assert torch.count_nonzero(layer.fused.weight_hh_l0.grad) > 0
+    for pname in layer._hh_names:
+        grad = layer.fused.get_parameter(pname).grad
+        assert grad is not None and torch.count_nonzero(grad) > 0
     # Eval uses the weights as they are; the module's weights were never overwritten.
     layer.eval()
-    ref_eval = nn.LSTM(3, 5, batch_first=True)
     with torch.no_grad():
-        ref_eval.weight_ih_l0.copy_(layer.fused.weight_ih_l0)
-        ref_eval.weight_hh_l0.copy_(layer.fused.weight_hh_l0)
-        ref_eval.bias_ih_l0.copy_(layer.fused.bias_ih_l0)
-        ref_eval.bias_hh_l0.zero_()
-        torch.testing.assert_close(layer(x), ref_eval(x)[0])
+        for pname, p in ref.named_parameters():
+            if pname in ours:
+                p.copy_(ours[pname])
+        torch.testing.assert_close(layer(x), ref(x)[0])
 
 
 def test_input_dropout_uses_one_mask_per_sequence(builtins):
@@ -313,7 +327,7 @@ def test_traced_step_follows_a_smaller_last_batch():
 
     cell = CellType("baking", "test", ShapeBaking)
     torch.manual_seed(0)
-    traced = RecurrentLayer(cell, 2, 3, compile_mode="auto")
+    traced = RecurrentLayer(cell, 2, 3, compile_mode="script")
     eager = RecurrentLayer(cell, 2, 3, compile_mode="eager")
     eager.load_state_dict(traced.state_dict())
     for batch in (4, 3, 4):
@@ -326,7 +340,7 @@ def test_copies_of_a_step_layer_use_their_own_weights(builtins):
     import pickle
 
     cell = dataclasses.replace(builtins.cell("lstm"), fused_factory=None)
-    layer = RecurrentLayer(cell, 3, 4)
+    layer = RecurrentLayer(cell, 3, 4, compile_mode="script")
     x = torch.randn(2, 5, 3)
     before = layer(x)  # traces the step
     for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
