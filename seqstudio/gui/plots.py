@@ -201,23 +201,24 @@ class LossPlot(QWidget):
 
         self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._on_mouse_moved)
+        # single-shot, armed by new data: an idle plot never wakes the GUI thread
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw_if_dirty)
-        self._timer.start()
 
     # -- feeding --------------------------------------------------------------
     def clear(self) -> None:
         for buf in (self._batch_x, self._batch_y, self._batch_smooth, self._epoch_x,
                     self._train_y, self._val_y):
             buf.clear()
-        self._dirty = True
+        self._mark_dirty()
 
     def append_batches(self, x: Sequence[float], losses: Sequence[float]) -> None:
         if len(x):
             self._batch_x.extend(x)
             self._batch_y.extend(losses)
-            self._dirty = True
+            self._mark_dirty()
 
     def append_epochs(self, epochs: Sequence[float], train: Sequence[float],
                       val: Sequence[float | None]) -> None:
@@ -225,7 +226,7 @@ class LossPlot(QWidget):
             self._epoch_x.extend(epochs)
             self._train_y.extend(train)
             self._val_y.extend([np.nan if v is None else v for v in val])
-            self._dirty = True
+            self._mark_dirty()
 
     @property
     def epoch_count(self) -> int:
@@ -238,6 +239,11 @@ class LossPlot(QWidget):
                 "batch_loss": self._batch_y.view().copy()}
 
     # -- drawing --------------------------------------------------------------
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
             self.redraw()
@@ -297,7 +303,7 @@ class LossPlot(QWidget):
         self.redraw()
 
     def _on_smoothing_changed(self, _value: int) -> None:
-        self._dirty = True
+        self._mark_dirty()
 
     def _on_mouse_moved(self, event) -> None:
         pos = event[0]

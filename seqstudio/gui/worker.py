@@ -3,7 +3,7 @@
 The worker only forwards what the core yields. Per-batch numbers never become
 one Qt signal each (a batch-size-1 run makes thousands per second): they go
 into a lock-protected :class:`TrainingFeed` that the window drains on its own
-100 ms timer. Signals are kept for the rare events: a forecast snapshot every
+200 ms timer. Signals are kept for the rare events: a forecast snapshot every
 few epochs, the stop reason, the end of the run, a crash.
 
 Stop and pause go through the core's ``TrainControl``: stop takes effect at
