@@ -10,7 +10,7 @@ Two numbers, for the lecture's airline recipe (LSTM(4) -> Dense(1), batch size 1
 Headless and window runs are interleaved (``--rounds``) so that drift of a
 shared machine hits both alike. Writes ``bench/out/gui.md``.
 
-    QT_QPA_PLATFORM=offscreen python bench/bench_gui.py --epochs 20 --rounds 3
+    QT_QPA_PLATFORM=offscreen python bench/bench_gui.py --epochs 100 --rounds 3
     python bench/bench_gui.py --epochs 2 --rounds 1     # a quick check that it runs
 """
 
@@ -93,7 +93,7 @@ def window_run(epochs: int, interval_ms: int = 5, *, probe: bool = True) -> tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=100)  # the lecture's run
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "gui.md"))
     args = parser.parse_args(argv)
