@@ -68,6 +68,12 @@ from .registry import CellType
 
 CompileMode = Literal["auto", "script", "compile", "eager"]
 
+# Weight-drop hands cuDNN a freshly masked W_hh that is, by design, not part of the
+# module's flattened weight buffer; cuDNN then compacts the weights for that call and
+# says so at every batch. Expected here, so silenced for calls from this module only.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous",
+                        category=UserWarning, module=__name__)
+
 __all__ = ["RecurrentLayer", "conformance_check", "CompileMode"]
 
 
