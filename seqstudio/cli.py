@@ -161,9 +161,11 @@ def project_from_args(args: argparse.Namespace):
         project.name = Path(args.csv).stem
         for key in ("target", "date_col"):
             project.data_options.pop(key, None)
-    d = project.data_options
-    if args.source:
+    if args.source and args.source != project.source:
+        # Another source takes other options: start from its defaults, not the preset's.
         project.source = args.source
+        project.data_options = {}
+    d = project.data_options
     if args.csv:
         d["path"] = str(Path(args.csv).resolve())
     if args.text_csv:
