@@ -172,11 +172,11 @@ class LayerSpec:
     def _check_input(self, input_shape: tuple[int, ...], input_is_ids: bool, index: int) -> None:
         name = self.type_name
         if input_is_ids:
-            raise _err(name, f"layer {index} ({name}) receives integer token ids, which only an "
+            raise _err(name, f"layer {index + 1} ({name}) receives integer token ids, which only an "
                              "Embedding can read", index=index,
                        fix="put an Embedding(input_dim=<vocabulary size>, output_dim=...) first")
         if self.input_ranks is not None and len(input_shape) not in self.input_ranks:
-            raise _err(name, f"layer {index} ({name}) receives a {len(input_shape)}-D output "
+            raise _err(name, f"layer {index + 1} ({name}) receives a {len(input_shape)}-D output "
                              f"{input_shape} but needs a sequence (time, features)", index=index,
                        fix="feed it a sequence: set return_sequences=True on the recurrent layer "
                            "before it, or remove the Flatten / global pooling before it")
@@ -217,7 +217,7 @@ class Embedding(LayerSpec):
 
     def output_shape(self, input_shape, *, input_is_ids, index, registry):
         if not input_is_ids:
-            raise _err("Embedding", f"layer {index} (Embedding) is fed float values {tuple(input_shape)}, "
+            raise _err("Embedding", f"layer {index + 1} (Embedding) is fed float values {tuple(input_shape)}, "
                                     "but it reads integer token ids", index=index,
                        fix="use an Embedding only on text data (token ids) and first in the stack; "
                            "for a numeric series start with a recurrent, Conv1D or Dense layer")
@@ -380,7 +380,7 @@ def _conv_length(layer: str, length: int, kernel: int, stride: int, padding: str
     if padding == "causal":
         return (length - 1) // stride + 1
     if length < kernel:
-        raise _err(layer, f"layer {index} ({layer}) window {kernel} is longer than the sequence "
+        raise _err(layer, f"layer {index + 1} ({layer}) window {kernel} is longer than the sequence "
                           f"({length} time steps)", index=index,
                    fix="reduce kernel_size / pool_size, or use padding='same'")
     return (length - kernel) // stride + 1

@@ -131,9 +131,9 @@ def _reducer_fix(layers: list[LayerSpec], index: int) -> str | None:
     for j in range(index - 1, -1, -1):
         prev = layers[j]
         if isinstance(prev, Recurrent) and not prev.return_sequences:
-            return f"set return_sequences=True on layer {j} ({prev.type_name})"
+            return f"set return_sequences=True on layer {j + 1} ({prev.type_name})"
         if isinstance(prev, Flatten | GlobalAveragePooling1D | GlobalMaxPooling1D):
-            return f"remove layer {j} ({prev.type_name}) or move it after layer {index}"
+            return f"remove layer {j + 1} ({prev.type_name}) or move it after layer {index + 1}"
     return None
 
 
@@ -179,7 +179,7 @@ class ModelSpec:
                 fix = _reducer_fix(self.layers, i)
                 if fix:
                     raise ModelSpecError(
-                        f"layer {i} ({layer.type_name}) receives a 1-D output {shape} but needs a "
+                        f"layer {i + 1} ({layer.type_name}) receives a 1-D output {shape} but needs a "
                         "sequence (time, features)", fix=fix, layer_index=i)
             try:
                 out = tuple(layer.output_shape(shape, input_is_ids=ids, index=i, registry=registry))
@@ -187,7 +187,7 @@ class ModelSpec:
             except SeqStudioError as exc:
                 raise self._at_layer(exc, i) from exc
             except (ValueError, TypeError, RuntimeError) as exc:
-                raise ModelSpecError(f"layer {i} ({layer.type_name}) cannot be built: {exc}",
+                raise ModelSpecError(f"layer {i + 1} ({layer.type_name}) cannot be built: {exc}",
                                      layer_index=i,
                                      fix="check the layer's arguments") from exc
             base = _keras_name(layer.type_name)
@@ -206,7 +206,7 @@ class ModelSpec:
     def _at_layer(exc: SeqStudioError, index: int) -> ModelSpecError:
         if isinstance(exc, ModelSpecError) and exc.layer_index is not None:
             return exc
-        return ModelSpecError(exc.what, where=exc.where or f"layer {index}", fix=exc.fix,
+        return ModelSpecError(exc.what, where=exc.where or f"layer {index + 1}", fix=exc.fix,
                               layer_index=index)
 
     @staticmethod
@@ -225,7 +225,7 @@ class ModelSpec:
     def _check_outputs(self, shape: tuple[int, ...], n_outputs: int) -> None:
         last = len(self.layers) - 1
         layer = self.layers[last]
-        where = f"layer {last} ({layer.type_name})"
+        where = f"layer {last + 1} ({layer.type_name})"
         if len(shape) != 1:
             fix = _sequence_output_fix(self.layers)
             raise ModelSpecError(
@@ -233,7 +233,7 @@ class ModelSpec:
                 "value(s) per sample", where=where, fix=fix, layer_index=last)
         if shape[0] != n_outputs:
             if isinstance(layer, Dense):
-                fix = f"set units={n_outputs} on layer {last} (Dense)"
+                fix = f"set units={n_outputs} on layer {last + 1} (Dense)"
             else:
                 fix = f"add Dense({n_outputs}) at the end"
             raise ModelSpecError(
@@ -271,7 +271,7 @@ class ModelSpec:
         if data.task == "binary" and isinstance(last, Dense) and last.activation == "softmax" \
                 and last.units == 1:
             index = len(self.layers) - 1
-            raise ModelSpecError(f"layer {index} (Dense) applies softmax to one unit, which is always 1",
+            raise ModelSpecError(f"layer {index + 1} (Dense) applies softmax to one unit, which is always 1",
                                  layer_index=index,
                                  fix="use activation='sigmoid' for a binary label")
         return summary
@@ -311,13 +311,13 @@ class ModelSpec:
             try:
                 specs.append(layer_from_dict(item, registry))
             except ModelSpecError as exc:
-                raise ModelSpecError(exc.what, where=f"layer {i}", fix=exc.fix, layer_index=i) from exc
+                raise ModelSpecError(exc.what, where=f"layer {i + 1}", fix=exc.fix, layer_index=i) from exc
         return cls(specs)
 
 
 def _sequence_output_fix(layers: list[LayerSpec]) -> str:
     for j in range(len(layers) - 1, -1, -1):
         if isinstance(layers[j], Recurrent) and layers[j].return_sequences:
-            return (f"set return_sequences=False on layer {j} ({layers[j].type_name}), or add "
+            return (f"set return_sequences=False on layer {j + 1} ({layers[j].type_name}), or add "
                     "Flatten / GlobalAveragePooling1D before the last Dense")
     return "add Flatten or GlobalAveragePooling1D before the last Dense"

@@ -100,23 +100,23 @@ def test_airline_model_builds_and_trains(builtins):
 @pytest.mark.parametrize("layers, input_shape, ids, n_outputs, index, words", [
     # a second LSTM after one without return_sequences
     ([LSTM(4), LSTM(4), Dense(1)], (5, 1), False, 1, 1,
-     ["layer 1 (LSTM)", "set return_sequences=True on layer 0 (LSTM)"]),
+     ["layer 2 (LSTM)", "set return_sequences=True on layer 1 (LSTM)"]),
     # a Dense whose output does not match the target
-    ([LSTM(4), Dense(3)], (5, 1), False, 1, 1, ["layer 1 (Dense) outputs 3", "set units=1 on layer 1"]),
+    ([LSTM(4), Dense(3)], (5, 1), False, 1, 1, ["layer 2 (Dense) outputs 3", "set units=1 on layer 2"]),
     # Embedding fed a float series
-    ([Embedding(100, 8), LSTM(4), Dense(1)], (5, 1), False, 1, 0, ["layer 0 (Embedding)", "float"]),
+    ([Embedding(100, 8), LSTM(4), Dense(1)], (5, 1), False, 1, 0, ["layer 1 (Embedding)", "float"]),
     # token ids straight into an LSTM
-    ([LSTM(4), Dense(1)], (200,), True, 1, 0, ["layer 0 (LSTM)", "token ids", "Embedding"]),
+    ([LSTM(4), Dense(1)], (200,), True, 1, 0, ["layer 1 (LSTM)", "token ids", "Embedding"]),
     # sequence output where one value per sample is expected
     ([LSTM(4, return_sequences=True), Dense(1)], (5, 1), False, 1, 1,
-     ["outputs a sequence", "return_sequences=False on layer 0 (LSTM)"]),
+     ["outputs a sequence", "return_sequences=False on layer 1 (LSTM)"]),
     # Conv1D window longer than the sequence
-    ([Conv1D(4, 7), Flatten(), Dense(1)], (5, 1), False, 1, 0, ["layer 0 (Conv1D)", "window 7"]),
+    ([Conv1D(4, 7), Flatten(), Dense(1)], (5, 1), False, 1, 0, ["layer 1 (Conv1D)", "window 7"]),
     # a Conv1D after a Flatten
-    ([Flatten(), Conv1D(4, 2), Dense(1)], (5, 2), False, 1, 1, ["layer 1 (Conv1D)", "layer 0 (Flatten)"]),
+    ([Flatten(), Conv1D(4, 2), Dense(1)], (5, 2), False, 1, 1, ["layer 2 (Conv1D)", "layer 1 (Flatten)"]),
     # pooling after the last recurrent state
     ([GRU(4), GlobalAveragePooling1D(), Dense(1)], (5, 2), False, 1, 1,
-     ["layer 1 (GlobalAveragePooling1D)", "return_sequences=True on layer 0 (GRU)"]),
+     ["layer 2 (GlobalAveragePooling1D)", "return_sequences=True on layer 1 (GRU)"]),
     # a cell from a plugin that is not installed
     ([RNN(4, cell="ghost>cell"), Dense(1)], (5, 1), False, 1, 0, ["ghost", "not installed"]),
     # the last layer is not a Dense and gives the wrong size
@@ -170,13 +170,13 @@ def test_check_data_rejects_ids_beyond_the_embedding(builtins):
 
 def test_check_data_rejects_a_float_series_into_an_embedding(builtins):
     data = _data(torch.rand(8, 5, 1), torch.rand(8, 1))
-    with pytest.raises(ModelSpecError, match="layer 0 \\(Embedding\\) is fed float"):
+    with pytest.raises(ModelSpecError, match="layer 1 \\(Embedding\\) is fed float"):
         ModelSpec([Embedding(50, 4), LSTM(3), Dense(1)]).check_data(data, registry=builtins)
 
 
 def test_check_data_rejects_a_class_count_mismatch(builtins):
     data = _data(torch.rand(8, 5, 2), torch.randint(0, 3, (8,)), task="multiclass", n_outputs=3)
-    with pytest.raises(ModelSpecError, match="set units=3 on layer 1") as info:
+    with pytest.raises(ModelSpecError, match="set units=3 on layer 2") as info:
         ModelSpec([LSTM(4), Dense(2, activation="softmax")]).check_data(data, registry=builtins)
     assert info.value.layer_index == 1
     ModelSpec([LSTM(4), Dense(3, activation="softmax")]).check_data(data, registry=builtins)
