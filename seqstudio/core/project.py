@@ -2,9 +2,11 @@
 
 A project is two files side by side: ``NAME.json`` (everything but the
 weights, with a schema version) and ``NAME.safetensors`` (the weights; never a
-pickle). Saves are atomic: each file is written to a temporary file in the same
-folder and moved over the old one with :func:`os.replace`, weights first, so
-that a crash mid-save leaves the previous project intact. The JSON records the
+pickle). The weights of past runs kept for "continue from this run" go into
+the same file under ``run.<run id>.<parameter>``. Saves are atomic: each file
+is written to a temporary file in the same folder and moved over the old one
+with :func:`os.replace`, weights first, so that a crash mid-save leaves the
+previous project intact. The JSON records the
 weights' SHA-256, so a weights file that does not belong to it is detected.
 
 >>> from seqstudio.core.project import Project
@@ -31,6 +33,8 @@ SCHEMA_VERSION = 1
 FORMAT = "seqstudio-project"
 #: Data options that hold file paths (made relative to the project on save).
 PATH_OPTIONS = ("path", "test_path")
+#: Keys of run weights in the .safetensors file: ``run.<run id>.<parameter name>``.
+RUN_WEIGHTS_PREFIX = "run."
 
 
 def resolve_data_path(value: str, base: Path | None = None) -> str:
@@ -90,6 +94,9 @@ class Project:
     #: plugin name -> distribution, for every plugin whose source/cell/layer the project uses.
     plugins: dict[str, str] = field(default_factory=dict)
     weights: dict[str, Any] | None = None
+    #: run id -> the weights that run ended with, for the runs that kept them
+    #: (saved in the same .safetensors file under ``run.<id>.<param>``).
+    run_weights: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
     #: The file this project was loaded from / saved to (not stored).
     path: Path | None = field(default=None, compare=False)
 
@@ -166,7 +173,59 @@ class Project:
         return module
 
     def set_weights(self, module) -> None:
-        self.weights = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+        self.weights = _cpu_copy(module.state_dict())
+
+    # -- run history ------------------------------------------------------
+    def add_run(self, record: dict[str, Any], weights: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append a run record (:func:`~seqstudio.core.runs.make_run_record`) and keep its weights.
+
+        ``weights`` (a state dict) are copied to the CPU and stored in
+        :attr:`run_weights` under the record's id; ``record["has_weights"]``
+        is set accordingly. Returns the record.
+        """
+        if weights:
+            self.run_weights[record["id"]] = _cpu_copy(weights)
+        record["has_weights"] = record["id"] in self.run_weights
+        self.runs.append(record)
+        return record
+
+    def remove_run(self, run_id: str) -> None:
+        """Forget a run and its weights (nothing happens for an unknown id)."""
+        self.runs = [r for r in self.runs if r.get("id") != run_id]
+        self.run_weights.pop(run_id, None)
+
+    def restore_run(self, run: dict[str, Any], *, with_weights: bool = False) -> None:
+        """Make a past run's data source, options, layers and train config the project's own.
+
+        With ``with_weights`` the project's weights become a copy of the ones
+        that run ended with, and ``results["epochs_total"]`` where it ended, so
+        the next training continues it (raises :class:`ProjectError` when the
+        run kept no weights). Without, the weights are dropped: the restored
+        layer stack may not fit them.
+        """
+        import copy
+
+        state = self.run_weights_of(run["id"]) if with_weights else None
+        self.source = run.get("source", self.source)
+        self.data_options = copy.deepcopy(run.get("data_options") or {})
+        self.model = copy.deepcopy(run.get("model") or {"layers": []})
+        self.train = copy.deepcopy(run.get("train") or {})
+        if state is not None:
+            self.weights = _cpu_copy(state)
+            self.results = {"splits": copy.deepcopy(run.get("metrics") or {}),
+                            "epochs_total": int(run.get("start_epoch", 0)) + int(run.get("epochs_run", 0))}
+        else:
+            self.weights = None
+            self.results = {}
+
+    def run_weights_of(self, run_id: str) -> dict[str, Any]:
+        """The weights a run ended with, to continue training from them."""
+        try:
+            return self.run_weights[run_id]
+        except KeyError:
+            raise ProjectError(f"run {run_id!r} has no saved weights", where=str(self.path or ""),
+                               fix="keep run weights when training, or restore the run's config "
+                                   "and train again") from None
 
     # -- JSON -------------------------------------------------------------
     def to_json_dict(self, *, base: Path | None = None, weights_sha256: str | None = None) -> dict:
@@ -213,15 +272,17 @@ class Project:
                     self.data_options[key] = resolve_data_path(v, self.path.parent)
         sha = None
         wpath = weights_path(path)
-        if self.weights:
+        tensors = self._tensors_to_save()
+        if tensors:
             from safetensors.torch import save as st_save
 
-            blob = st_save(self.weights, metadata={"format": FORMAT})
+            blob = st_save(tensors, metadata={"format": FORMAT})
             sha = hashlib.sha256(blob).hexdigest()
             _atomic_write_bytes(wpath, blob)
         doc = self.to_json_dict(base=path.parent.resolve(), weights_sha256=sha)
         if sha:
-            doc["weights"] = {"file": wpath.name, "sha256": sha}
+            doc["weights"] = {"file": wpath.name, "sha256": sha, "model": bool(self.weights),
+                              "runs": sorted(self.run_weights)}
         text = json.dumps(_finite(doc), indent=2, allow_nan=False, default=_json_default)
         _atomic_write_bytes(path, (text + "\n").encode("utf-8"))
         self.path = path
@@ -271,8 +332,44 @@ class Project:
         )
         weights = doc.get("weights")
         if weights:
-            project.weights = _load_weights(weights_path(path), weights.get("sha256"))
+            tensors = _load_weights(weights_path(path), weights.get("sha256"))
+            project._take_tensors(tensors, weights)
         return project
+
+    # -- weights file -----------------------------------------------------
+    def _tensors_to_save(self) -> dict[str, Any]:
+        """The model's weights and every kept run's, in one flat dict (run ones prefixed)."""
+        tensors = dict(self.weights or {})
+        kept = {r.get("id") for r in self.runs}
+        for run_id, state in self.run_weights.items():
+            if run_id not in kept:
+                continue  # a deleted run's weights are not worth the disk space
+            for key, value in state.items():
+                tensors[f"{RUN_WEIGHTS_PREFIX}{run_id}.{key}"] = value
+        return tensors
+
+    def _take_tensors(self, tensors: dict[str, Any], info: dict[str, Any]) -> None:
+        """Split a loaded weights file back into the model's weights and the runs' weights."""
+        run_ids = set(info.get("runs") or []) | {r.get("id") for r in self.runs if r.get("has_weights")}
+        run_ids.discard(None)
+        model: dict[str, Any] = {}
+        for key, value in tensors.items():
+            run_id = key[len(RUN_WEIGHTS_PREFIX):].split(".", 1)[0] if key.startswith(RUN_WEIGHTS_PREFIX) \
+                else None
+            if run_id in run_ids:
+                self.run_weights.setdefault(run_id, {})[key[len(RUN_WEIGHTS_PREFIX) + len(run_id) + 1:]] = value
+            else:
+                model[key] = value
+        # files written before run weights existed hold only the model's weights
+        self.weights = model or None
+        for run in self.runs:
+            if isinstance(run, dict) and "has_weights" in run:
+                run["has_weights"] = run.get("id") in self.run_weights
+
+
+def _cpu_copy(state) -> dict[str, Any]:
+    """A detached, contiguous CPU copy (safetensors refuses shared or strided storage)."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
 
 
 def _load_weights(wpath: Path, sha: str | None) -> dict:

@@ -18,7 +18,6 @@ metrics and a new entry in its run history.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,15 +27,18 @@ import torch
 from .data import SPLITS
 from .errors import SeqStudioError
 from .project import Project
+from .runs import make_run_record, next_run_number
 
 
 class TrainingSession:
     """Prepare a project's data and model, train it, and write the outcome back into it."""
 
-    def __init__(self, project: Project, registry, *, data=None):
+    def __init__(self, project: Project, registry, *, data=None, keep_run_weights: bool = False):
         self.project = project
         self.registry = registry
         self.data = data
+        #: Also keep each run's final weights in ``project.run_weights`` (to continue from any run).
+        self.keep_run_weights = keep_run_weights
         self.model: torch.nn.Module | None = None
         self.summary = None
         self.config = None
@@ -88,21 +90,12 @@ class TrainingSession:
         report["epochs_total"] = start_epoch + int(result.epochs_run)
         p.results = report
         self._note_plugins()
-        p.runs.append({
-            "id": uuid.uuid4().hex[:12],
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "source": p.source,
-            "data_options": dict(p.data_options),
-            "model": p.model,
-            "train": self.config.to_dict(),
-            "total_params": self.summary.total_params if self.summary else None,
-            "start_epoch": start_epoch,
-            "history": list(result.history),
-            "metrics": report["splits"],
-            "seconds": result.seconds,
-            "device": str(result.device),
-            "stopped_reason": result.stopped_reason,
-        })
+        record = make_run_record(
+            source=p.source, data_options=p.data_options, model=p.model, train=self.config.to_dict(),
+            result=result, summary=self.summary, start_epoch=start_epoch, started_at=started,
+            weights=p.weights if self.keep_run_weights else None, number=next_run_number(p.runs),
+            metrics=report["splits"])
+        p.add_run(record, p.weights if self.keep_run_weights else None)
 
     def _note_plugins(self) -> None:
         """Remember which plugins the project depends on, to name them if one goes missing."""
