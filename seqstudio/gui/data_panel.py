@@ -5,6 +5,10 @@ box; its declared options are rendered as a form. Each change re-prepares
 the data (debounced), redraws the series plot with the train / validation /
 test regions and one example window, and shows any :class:`SeqStudioError`
 inline: the window stays usable whatever the file holds.
+
+With ``set_undo_stack(stack)`` a source switch, an opened file and each
+option edit are commands on that ``QUndoStack`` (see :mod:`seqstudio.gui.undo`);
+``optionsChanged()`` fires after every change of the settings.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -39,6 +44,7 @@ from seqstudio.core.registry import Registry, SourceType
 from .forms import OptionForm
 from .plots import ACTUAL_COLOR, TEST_COLOR, TRAIN_COLOR, VAL_COLOR, make_plot_widget, time_values
 from .table_model import DataFrameModel
+from .undo import DataOptionCommand, DataSettingsCommand, changed_keys, is_recording
 
 SPLIT_BRUSHES = {"train": (31, 119, 180, 28), "val": (255, 127, 14, 36), "test": (214, 39, 40, 28)}
 SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
@@ -88,9 +94,15 @@ class DataPanel(QWidget):
 
     ``prepared`` is the last successfully prepared data, ``error`` the last
     error text (empty when the current options load cleanly).
+    ``optionsChanged()`` fires whenever the source or an option changes (the
+    user, undo / redo, ``set_source``, ``load_path``), before the data reloads.
+
+    >>> panel = DataPanel(builtin_registry())      # doctest: +SKIP
+    >>> panel.set_undo_stack(QUndoStack())         # doctest: +SKIP
     """
 
     dataChanged = Signal(object)
+    optionsChanged = Signal()
 
     def __init__(self, registry: Registry, parent: QWidget | None = None):
         super().__init__(parent)
@@ -100,6 +112,9 @@ class DataPanel(QWidget):
         self._source: SourceType | None = None
         self._form: OptionForm | None = None
         self._preview_key: tuple | None = None
+        self._undo_stack: QUndoStack | None = None
+        self._state: tuple[str, dict[str, Any]] | None = None  # "before" of the next command
+        self._applying = False
 
         # -- left: source and options --------------------------------------------
         self.source_combo = QComboBox(self)
@@ -197,8 +212,70 @@ class DataPanel(QWidget):
         self._reload_timer.setInterval(150)  # coalesce a burst of spin-box steps into one reload
         self._reload_timer.timeout.connect(self.reload)
         self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self._set_accessibility()
         if self.source_combo.count():
             self._on_source_changed()
+
+    def _set_accessibility(self) -> None:
+        for widget, name, description in (
+                (self.source_combo, "Data source", "Where the data comes from"),
+                (self.open_button, "Open data file", "Choose a CSV file"),
+                (self.form_area, "Data options", "Options of the selected source"),
+                (self.error_label, "Data error", "Why the data cannot be prepared"),
+                (self.leak_label, "Leak warning", ""),
+                (self.summary_label, "Data summary", "What was prepared"),
+                (self.table, "Data preview table", "The file's rows"),
+                (self.series_plot, "Series plot", "The series with its train, validation and test parts"),
+                (self.length_plot, "Review length histogram", ""),
+                (self.example_text, "Example review", "One review encoded, padded and decoded")):
+            widget.setAccessibleName(name)
+            if description:
+                widget.setAccessibleDescription(description)
+        chain = (self.source_combo, self.open_button, self.form_area, self.table)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+
+    # -- undo -------------------------------------------------------------------
+    def set_undo_stack(self, stack: QUndoStack | None) -> None:
+        """Record every later change of the data settings on ``stack`` (None: record nothing)."""
+        self._undo_stack = stack
+
+    @property
+    def undo_stack(self) -> QUndoStack | None:
+        return self._undo_stack
+
+    def settings_state(self) -> tuple[str, dict[str, Any]] | None:
+        """``(source key, options)`` as shown now."""
+        return (self._source.key, self.options()) if self._source is not None else None
+
+    def apply_data_state(self, source_key: str, options: dict[str, Any]) -> None:
+        """Show ``source_key`` with ``options`` and reload soon, recording nothing (undo / redo use it)."""
+        source = self.registry.sources.get(source_key)
+        if source is None:  # a plugin was disabled since: say so rather than fail
+            self._show_error(f"data source {source_key!r} is no longer available "
+                             "(its plugin was disabled or uninstalled)")
+            return
+        self._applying = True
+        try:
+            if self._source is not None and self._source.key == source_key and self._form is not None:
+                self._form.set_values(options)  # same source: keep the form (and the focused field)
+                self._state = (source_key, self._form.values())
+            else:
+                with QSignalBlocker(self.source_combo):
+                    self.source_combo.setCurrentIndex(self.source_combo.findData(source_key))
+                self._build_form(source, options)
+            self.optionsChanged.emit()
+            self._schedule_reload()
+        finally:
+            self._applying = False
+
+    def _record(self, command_type: type[DataSettingsCommand], text: str,
+                before: tuple[str, dict[str, Any]] | None, *, programmatic: bool = False) -> None:
+        stack, after = self._undo_stack, self._state
+        if (stack is None or self._applying or before is None or after is None or before == after
+                or (programmatic and not is_recording(stack))):
+            return
+        stack.push(command_type(self, text, before, after, applied=True))
 
     def _fill_source_combo(self) -> None:
         with QSignalBlocker(self.source_combo):
@@ -234,9 +311,12 @@ class DataPanel(QWidget):
         """Select source ``name`` (key or short name) and show ``options``; reloads now."""
         source = self.registry.source(name)
         index = self.source_combo.findData(source.key)
+        before = self._state
         with QSignalBlocker(self.source_combo):
             self.source_combo.setCurrentIndex(index)
         self._build_form(source, options)
+        self._record(DataSettingsCommand, f"Data source {source.name}", before, programmatic=True)
+        self.optionsChanged.emit()
         if reload:
             self.reload()
 
@@ -252,7 +332,10 @@ class DataPanel(QWidget):
             if name in values and name in {o.name for o in source.options}:
                 default = next(o.default for o in source.options if o.name == name)
                 values[name] = default if default is not None else fresh
+        before = self._state
         self._build_form(source, values)
+        self._record(DataSettingsCommand, f"Open {Path(path).name}", before)
+        self.optionsChanged.emit()
         self.reload()
 
     def reload(self) -> None:
@@ -286,7 +369,10 @@ class DataPanel(QWidget):
         carried = {}
         if self._form is not None and "path" in self.options():
             carried["path"] = self.options()["path"]
+        before = self._state
         self._build_form(source, carried)
+        self._record(DataSettingsCommand, f"Data source {source.name}", before)
+        self.optionsChanged.emit()
         self._schedule_reload()
 
     def _build_form(self, source: SourceType, values: dict[str, Any] | None) -> None:
@@ -299,8 +385,20 @@ class DataPanel(QWidget):
         self._form = form
         self._preview_key = None
         self.form_area.setWidget(form)
+        self._state = (source.key, form.values())
 
-    def _on_options_edited(self, _values: dict) -> None:
+    def _on_options_edited(self, values: dict) -> None:
+        before = self._state
+        if self._source is not None:
+            self._state = (self._source.key, dict(values))
+            same_source = before is not None and before[0] == self._source.key
+            keys = changed_keys(before[1], values) if same_source else frozenset(values)
+            if same_source and not keys:  # editingFinished without an edit: nothing to record
+                self._schedule_reload()
+                return
+            if same_source:
+                self._record(DataOptionCommand, f"Edit {', '.join(sorted(keys))}", before)
+        self.optionsChanged.emit()
         self._schedule_reload()
 
     def _schedule_reload(self) -> None:

@@ -99,11 +99,24 @@ class OptionForm(QWidget):
             field_label = layout.labelForField(widget)
             if field_label is not None and option.help:
                 field_label.setToolTip(option.help)
+            self._set_accessible(widget, label, option.help)
         self.set_values({o.name: o.default for o in self.options})
         if values:
             self.set_values(values)
 
     # -- building -----------------------------------------------------------
+    @staticmethod
+    def _set_accessible(widget: QWidget, label: str, help_text: str) -> None:
+        """Screen readers read the option's label and help sentence for its field."""
+        targets = [widget]
+        if isinstance(widget, _PathEdit):
+            targets = [widget, widget.line]
+            widget.browse.setAccessibleName(f"Browse for {label}")
+        for target in targets:
+            target.setAccessibleName(label)
+            if help_text:
+                target.setAccessibleDescription(help_text)
+
     @staticmethod
     def _kind(option: OptionSpec) -> str:
         # a free-text "..._col" option (e.g. date_col: a column, "auto" or "year,month,day")

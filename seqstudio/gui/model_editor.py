@@ -6,6 +6,11 @@ argument) re-validates the whole stack against the current data through
 ``ModelSpec.check_data`` / ``summary``; the summary table shows the core's
 rows, and an impossible stack highlights the offending layer with the core's
 message and reports itself invalid (the window then disables Train).
+
+With ``set_undo_stack(stack)`` every change the user makes (add, remove,
+duplicate, move or drag, an argument edit, a preset) is a command on that
+``QUndoStack`` (see :mod:`seqstudio.gui.undo`). In the layer list Delete
+removes, Ctrl+D duplicates and Alt+Up / Alt+Down move the selected layer.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeyEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -38,6 +43,18 @@ from seqstudio.core.registry import OptionSpec, Registry
 
 from .data_panel import error_text
 from .forms import OptionForm
+from .undo import (
+    AddLayerCommand,
+    DuplicateLayerCommand,
+    EditLayerCommand,
+    LayerStackCommand,
+    MoveLayerCommand,
+    RemoveLayerCommand,
+    ReplaceLayersCommand,
+    changed_keys,
+    is_recording,
+    undo_macro,
+)
 
 ACTIVATIONS = (None, "linear", "relu", "tanh", "sigmoid", "softmax", "gelu", "elu", "selu", "softplus")
 PADDINGS = ("valid", "same", "causal")
@@ -123,7 +140,14 @@ def options_for_spec(spec, registry: Registry) -> tuple[OptionSpec, ...]:
 
 
 class ModelEditor(QWidget):
-    """Edit a layer stack; emits ``specChanged(ModelSpec)`` and ``validityChanged(bool, str)``."""
+    """Edit a layer stack; emits ``specChanged(ModelSpec)`` and ``validityChanged(bool, str)``.
+
+    ``specChanged`` fires after every change of the stack (user edits, undo / redo and
+    ``set_model_spec``): the window marks the project unsaved on it.
+
+    >>> editor = ModelEditor(builtin_registry())          # doctest: +SKIP
+    >>> editor.set_undo_stack(QUndoStack())               # doctest: +SKIP
+    """
 
     specChanged = Signal(object)
     validityChanged = Signal(bool, str)
@@ -137,6 +161,9 @@ class ModelEditor(QWidget):
         self.valid = False
         self.reason = "no layers yet"
         self.error_index: int | None = None
+        self._undo_stack: QUndoStack | None = None
+        self._recorded: tuple[list, int] = ([], -1)  # the stack as last committed: "before" of the next command
+        self._applying = False  # applying an undo / redo: record nothing
 
         # -- palette ------------------------------------------------------------
         self.palette_list = QListWidget(self)
@@ -186,6 +213,7 @@ class ModelEditor(QWidget):
         self.duplicate_button.clicked.connect(self._on_duplicate_clicked)
         self.up_button.clicked.connect(lambda: self._move_current(-1))
         self.down_button.clicked.connect(lambda: self._move_current(+1))
+        self._add_layer_actions()
         buttons = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.duplicate_button, self.up_button,
                   self.down_button):
@@ -238,6 +266,112 @@ class ModelEditor(QWidget):
         outer.setSizes([420, 300])
         layout = QVBoxLayout(self)
         layout.addWidget(outer)
+        self._set_accessibility()
+
+    # -- undo, keyboard, accessibility ---------------------------------------------
+    def set_undo_stack(self, stack: QUndoStack | None) -> None:
+        """Record every later change of the stack on ``stack`` (None: record nothing)."""
+        self._undo_stack = stack
+        self._recorded = (self.specs(), self.stack_list.currentRow())
+
+    @property
+    def undo_stack(self) -> QUndoStack | None:
+        return self._undo_stack
+
+    def apply_layers_state(self, specs: list, row: int) -> None:
+        """Show ``specs`` with ``row`` selected without recording a command (undo / redo use it)."""
+        self._applying = True
+        try:
+            current = self.specs()
+            same_shape = (len(current) == len(specs) and row == self.stack_list.currentRow()
+                          and [type(s) for s in current] == [type(s) for s in specs])
+            if same_shape:
+                # an argument edit: update the items and the open form in place, so the
+                # properties pane keeps its scroll position and the field its focus
+                for i, spec in enumerate(specs):
+                    self.stack_list.item(i).setData(SPEC_ROLE, spec)
+                if self._form is not None and 0 <= row < len(specs):
+                    self._form.set_values(specs[row].get_config())
+            else:
+                with QSignalBlocker(self.stack_list):
+                    self.stack_list.clear()
+                    for spec in specs:
+                        self._append_item(spec)
+                    self.stack_list.setCurrentRow(row if 0 <= row < len(specs) else -1)
+                self._on_selection_changed(self.stack_list.currentRow())
+            self._changed()
+        finally:
+            self._applying = False
+
+    def _commit(self, command_type: type[LayerStackCommand] | None, text: str = "", **extra) -> None:
+        """Re-validate after a change; record it on the undo stack as ``command_type``."""
+        before = self._recorded
+        self._changed()
+        after = self._recorded
+        stack = self._undo_stack
+        if command_type is None or stack is None or self._applying or before[0] == after[0]:
+            return
+        stack.push(command_type(self, text, before, after, applied=True, **extra))
+
+    def _add_layer_actions(self) -> None:
+        """Keyboard shortcuts of the layer list (also its context menu)."""
+        self.stack_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self._layer_actions: dict[str, Any] = {}
+        for text, keys, slot, name in (
+                ("Remove layer", QKeySequence(Qt.Key.Key_Delete), self._on_remove_clicked, "removeLayerAction"),
+                ("Duplicate layer", QKeySequence("Ctrl+D"), self._on_duplicate_clicked,
+                 "duplicateLayerAction"),
+                ("Move layer up", QKeySequence("Alt+Up"), lambda: self._move_current(-1), "moveLayerUpAction"),
+                ("Move layer down", QKeySequence("Alt+Down"), lambda: self._move_current(+1),
+                 "moveLayerDownAction")):
+            action = QAction(text, self.stack_list)
+            action.setObjectName(name)
+            action.setShortcut(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            action.triggered.connect(slot)
+            self.stack_list.addAction(action)
+            self._layer_actions[keys.toString()] = slot
+        # the same keys through an event filter too: QTest and some platforms deliver the key
+        # press straight to the list without going through the shortcut map
+        self.stack_list.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.stack_list and event.type() == QEvent.Type.KeyPress:
+            key_event: QKeyEvent = event  # type: ignore[assignment]
+            # arrow keys carry the keypad flag on some platforms; the shortcut ignores it
+            modifiers = key_event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            combo = QKeySequence(QKeyCombination(modifiers, Qt.Key(key_event.key()))).toString()
+            slot = self._layer_actions.get(combo)
+            if slot is not None:
+                slot()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _set_accessibility(self) -> None:
+        for widget, name, description in (
+                (self.palette_list, "Layer palette", "Layer types and cells; press Add to append one"),
+                (self.preset_combo, "Presets", "Load a complete recipe"),
+                (self.stack_list, "Layer stack",
+                 "Input at the top. Delete removes, Ctrl+D duplicates, Alt+Up and Alt+Down move"),
+                (self.add_button, "Add layer", "Append the selected palette entry"),
+                (self.remove_button, "Remove layer", "Remove the selected layer (Delete)"),
+                (self.duplicate_button, "Duplicate layer", "Copy the selected layer below it (Ctrl+D)"),
+                (self.up_button, "Move layer up", "Alt+Up"),
+                (self.down_button, "Move layer down", "Alt+Down"),
+                (self.properties_area, "Layer properties", "Arguments of the selected layer"),
+                (self.summary_table, "Model summary", "Layers, output shapes and parameter counts"),
+                (self.error_label, "Model error", "Why the stack cannot work")):
+            widget.setAccessibleName(name)
+            widget.setAccessibleDescription(description)
+        self.remove_button.setToolTip("Remove the selected layer (Delete).")
+        self.duplicate_button.setToolTip("Copy the selected layer below it (Ctrl+D).")
+        self.up_button.setToolTip("Move the selected layer up (Alt+Up).")
+        self.down_button.setToolTip("Move the selected layer down (Alt+Down).")
+        chain = (self.preset_combo, self.palette_list, self.add_button, self.stack_list,
+                 self.remove_button, self.duplicate_button, self.up_button, self.down_button,
+                 self.properties_area, self.summary_table)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def set_registry(self, registry: Registry) -> None:
         """Offer the cells and layers of ``registry`` (after plugins changed) and re-validate."""
@@ -292,7 +426,10 @@ class ModelEditor(QWidget):
     def _on_preset_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
         if name:
-            self.presetRequested.emit(name)
+            # the window applies the preset synchronously through the panels' setters; inside
+            # the macro each of them records, so one Ctrl+Z takes the whole preset back
+            with undo_macro(self._undo_stack, f"Load preset {name}"):
+                self.presetRequested.emit(name)
         with QSignalBlocker(self.preset_combo):
             self.preset_combo.setCurrentIndex(0)
 
@@ -306,14 +443,20 @@ class ModelEditor(QWidget):
         return ModelSpec(list(self.specs()))
 
     def set_model_spec(self, spec) -> None:
-        """Show ``spec``'s layers (replacing the stack) and validate."""
+        """Show ``spec``'s layers (replacing the stack) and validate.
+
+        Not recorded for undo, except inside :func:`~seqstudio.gui.undo.undo_macro`.
+        """
         with QSignalBlocker(self.stack_list):
             self.stack_list.clear()
             for layer in spec.layers:
                 self._append_item(layer)
         self.stack_list.setCurrentRow(0 if spec.layers else -1)
         self._on_selection_changed(self.stack_list.currentRow())
-        self._changed()
+        if is_recording(self._undo_stack):
+            self._commit(ReplaceLayersCommand, "Replace the layers")
+        else:
+            self._changed()
 
     def set_data(self, data) -> None:
         """Validate against ``data`` (a PreparedData, or None before data loads)."""
@@ -328,11 +471,13 @@ class ModelEditor(QWidget):
         item = self._make_item(spec)
         self.stack_list.insertItem(row, item)
         self.stack_list.setCurrentRow(row)
-        self._changed()
+        self._commit(AddLayerCommand, f"Add {spec.type_name}")
 
     def remove_layer(self, row: int) -> None:
-        self.stack_list.takeItem(row)
-        self._changed()
+        """Remove the layer at ``row`` (recorded for undo)."""
+        item = self.stack_list.takeItem(row)
+        name = item.data(SPEC_ROLE).type_name if item is not None else "layer"
+        self._commit(RemoveLayerCommand, f"Remove {name}")
 
     def _make_item(self, spec) -> QListWidgetItem:
         item = QListWidgetItem(describe_layer(spec))
@@ -357,7 +502,9 @@ class ModelEditor(QWidget):
         row = self.stack_list.currentRow()
         if row >= 0:
             spec = self.stack_list.item(row).data(SPEC_ROLE)
-            self.insert_layer(type(spec).from_config(spec.get_config()), row + 1)
+            self.stack_list.insertItem(row + 1, self._make_item(type(spec).from_config(spec.get_config())))
+            self.stack_list.setCurrentRow(row + 1)
+            self._commit(DuplicateLayerCommand, f"Duplicate {spec.type_name}")
 
     def _move_current(self, delta: int) -> None:
         row = self.stack_list.currentRow()
@@ -367,10 +514,11 @@ class ModelEditor(QWidget):
         item = self.stack_list.takeItem(row)
         self.stack_list.insertItem(target, item)
         self.stack_list.setCurrentRow(target)
-        self._changed()
+        self._commit(MoveLayerCommand,
+                     f"Move {item.data(SPEC_ROLE).type_name} {'up' if delta < 0 else 'down'}")
 
     def _on_rows_moved(self, *_args) -> None:
-        self._changed()
+        self._commit(MoveLayerCommand, "Move layer")
 
     # -- properties ---------------------------------------------------------------
     def _on_selection_changed(self, row: int) -> None:
@@ -410,13 +558,16 @@ class ModelEditor(QWidget):
             return
         item.setData(SPEC_ROLE, spec)
         item.setText(describe_layer(spec))
-        self._changed()
+        keys = changed_keys(old.get_config(), spec.get_config())
+        self._commit(EditLayerCommand, f"Edit {spec.type_name} {', '.join(sorted(keys))}",
+                     row=row, keys=keys)
 
     # -- validation -----------------------------------------------------------------
     def _changed(self) -> None:
         for i in range(self.stack_list.count()):
             item = self.stack_list.item(i)
             item.setText(f"{i + 1}. {describe_layer(item.data(SPEC_ROLE))}")
+        self._recorded = (self.specs(), self.stack_list.currentRow())
         self.validate()
         self.specChanged.emit(self.model_spec())
 

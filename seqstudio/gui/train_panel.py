@@ -3,6 +3,10 @@
 The panel owns the :class:`~seqstudio.gui.worker.TrainingThread` of a run and
 one 200 ms timer that drains the thread's feed into the progress bar and the
 loss plot, so the GUI never handles one signal per batch.
+
+``configChanged()`` fires when a setting changes; with ``set_undo_stack(stack)``
+each settings edit is an undoable command. ``request_train()`` and
+``request_stop()`` are the slots of the window's Ctrl+Return and Esc.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -28,6 +33,7 @@ from seqstudio.core.registry import OptionSpec
 
 from .forms import OptionForm
 from .plots import LossPlot
+from .undo import TrainSettingsCommand, changed_keys, is_recording
 from .worker import TrainingFeed, TrainingThread
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -103,10 +109,14 @@ class TrainPanel(QWidget):
     Signals: ``trainRequested(bool)`` (True = continue from the current
     weights), and for each run ``snapshotReady(dict)``, ``runStopped(object)``,
     ``runFinished(object)``, ``runFailed(str)``, then ``runEnded()`` once the
-    thread has exited.
+    thread has exited. ``configChanged()`` fires after any settings change.
+
+    >>> panel = TrainPanel(); panel.set_undo_stack(QUndoStack())   # doctest: +SKIP
+    >>> panel.request_train()     # what Ctrl+Return does: Train, when Train is enabled  # doctest: +SKIP
     """
 
     trainRequested = Signal(bool)
+    configChanged = Signal()
     snapshotReady = Signal(dict)
     runStopped = Signal(object)
     runFinished = Signal(object)
@@ -124,8 +134,11 @@ class TrainPanel(QWidget):
         self._can_train = False
         self._train_reason = "load data first"
         self._has_weights = False
+        self._undo_stack: QUndoStack | None = None
+        self._applying = False
 
         self.form = OptionForm(train_options(self._defaults))
+        self._values = self.form.values()  # "before" of the next settings command
         self.form.setObjectName("trainSettings")
         self.snapshot_spin = QSpinBox(self)
         self.snapshot_spin.setObjectName("forecastEvery")
@@ -195,7 +208,76 @@ class TrainPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(PROGRESS_MS)
         self._timer.timeout.connect(self._drain_feed)
+        self.form.changed.connect(self._on_settings_edited)
+        self.snapshot_spin.valueChanged.connect(self.configChanged)
+        self._set_accessibility()
         self._update_buttons()
+
+    def _set_accessibility(self) -> None:
+        for widget, name, description in (
+                (self.form, "Train settings", "Epochs, batch size, optimizer and the other settings"),
+                (self.snapshot_spin, "Forecast every N epochs", "0 = only at the end"),
+                (self.train_button, "Train", "Train a fresh model (Ctrl+Return)"),
+                (self.continue_button, "Continue training", "More epochs from the current weights"),
+                (self.pause_button, "Pause or resume", "Pause the run; press again to resume"),
+                (self.stop_button, "Stop", "Stop after the current batch (Esc)"),
+                (self.progress_bar, "Training progress", ""),
+                (self.progress_label, "Epoch, batch and time left", ""),
+                (self.status_label, "Training status", "The outcome or the error of the last run"),
+                (self.loss_plot, "Loss plot", "Training and validation loss per epoch")):
+            widget.setAccessibleName(name)
+            if description:
+                widget.setAccessibleDescription(description)
+        chain = (self.form, self.snapshot_spin, self.train_button, self.continue_button,
+                 self.pause_button, self.stop_button)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+
+    # -- undo and shortcuts ----------------------------------------------------------
+    def set_undo_stack(self, stack: QUndoStack | None) -> None:
+        """Record every later settings edit on ``stack`` (None: record nothing)."""
+        self._undo_stack = stack
+
+    @property
+    def undo_stack(self) -> QUndoStack | None:
+        return self._undo_stack
+
+    def apply_train_values(self, values: dict[str, Any]) -> None:
+        """Show ``values`` in the settings form without recording (undo / redo use it)."""
+        self._applying = True
+        try:
+            self.form.set_values(values)
+            self._values = self.form.values()
+            self.configChanged.emit()
+        finally:
+            self._applying = False
+
+    def _on_settings_edited(self, values: dict) -> None:
+        before, self._values = self._values, dict(values)
+        keys = changed_keys(before, values)
+        if not keys:
+            return
+        stack = self._undo_stack
+        if stack is not None and not self._applying:
+            stack.push(TrainSettingsCommand(self, f"Edit {', '.join(sorted(keys))}", before, values,
+                                            applied=True))
+        self.configChanged.emit()
+
+    @Slot()
+    def request_train(self) -> bool:
+        """Start a fresh run if Train is enabled (the window's Ctrl+Return); True when requested."""
+        if not self.train_button.isEnabled():
+            return False
+        self.trainRequested.emit(False)
+        return True
+
+    @Slot()
+    def request_stop(self) -> bool:
+        """Stop the running run after its current batch (the window's Esc); True when one runs."""
+        if not self.running:
+            return False
+        self.stop()
+        return True
 
     # -- settings ------------------------------------------------------------------
     def config(self):
@@ -210,8 +292,15 @@ class TrainPanel(QWidget):
         return TrainConfig.from_dict({k: v for k, v in values.items() if k in self._defaults})
 
     def set_config(self, config_or_dict) -> None:
+        """Show a TrainConfig (or its dict); recorded for undo only inside ``undo_macro``."""
         values = config_or_dict if isinstance(config_or_dict, dict) else config_or_dict.to_dict()
+        before = self._values
         self.form.set_values({**self._defaults, **values})
+        self._values = self.form.values()
+        stack = self._undo_stack
+        if is_recording(stack) and not self._applying and before != self._values:
+            stack.push(TrainSettingsCommand(self, "Train settings", before, self._values, applied=True))
+        self.configChanged.emit()
 
     def set_trainable(self, ok: bool, reason: str = "") -> None:
         """Enable Train only when data and model are valid; the reason shows on the button."""
