@@ -29,8 +29,12 @@ def _default_manager():
     return manager
 
 
-def create_window(project=None, *, registry=None, preset: str | None = None):
+def create_window(project=None, *, registry=None, preset: str | None = None,
+                  offer_recovery: bool = True):
     """Build the main window (not shown).
+
+    If an earlier session left an autosave copy (it crashed), the window
+    offers to restore it (``MainWindow.ask_restore_recovery``).
 
     Parameters
     ----------
@@ -41,6 +45,8 @@ def create_window(project=None, *, registry=None, preset: str | None = None):
         Sources, cells and layers to offer; default: every loaded plugin.
     preset : str, optional
         A preset name to start from instead of the default.
+    offer_recovery : bool
+        Look for an autosave copy left by a crash and offer to restore it.
 
     Examples
     --------
@@ -49,6 +55,7 @@ def create_window(project=None, *, registry=None, preset: str | None = None):
     True
     """
     from seqstudio.core.presets import DEFAULT_PRESET
+    from seqstudio.core.project import Project
 
     from .main_window import MainWindow
 
@@ -59,12 +66,14 @@ def create_window(project=None, *, registry=None, preset: str | None = None):
     window = MainWindow(registry, plugin_manager=manager)
     if project is not None:
         if isinstance(project, str | os.PathLike):
-            from seqstudio.core.project import Project
-
-            project = Project.load(project)
+            path = project
+            project = Project.load(path)
+            window.settings.add_recent_project(path)
         window.apply_project(project)
     else:
-        window.apply_preset(preset or DEFAULT_PRESET)
+        window.apply_project(Project.from_preset(preset or DEFAULT_PRESET))
+    if offer_recovery:
+        window.offer_recovery()
     return window
 
 
@@ -105,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("seqstudio")
+    from .settings import APPLICATION, ORGANISATION
+
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
     splash = _show_splash(app)
     first_paint = time.perf_counter() - started
 

@@ -1,43 +1,97 @@
-"""The main window: Data / Model / Train / Results tabs over one set of core objects.
+"""The main window: Data / Model / Train / Results / Runs tabs over one project.
 
-The window holds the current ``PreparedData`` (from the data panel), the
-``ModelSpec`` (from the layer editor), the trained ``nn.Module`` and the
-``TrainConfig`` (from the train panel), and wires them together: new data
-re-validates the stack; a valid stack with data enables Train; a finished run
-fills the results. Dropping a file anywhere on the window opens it.
+The window always holds a :class:`~seqstudio.core.project.Project`
+(``window.project``; File > New is the ``airline-lstm`` preset, as at start-up)
+and the objects the panels produce from it: the ``PreparedData`` (data panel),
+the ``ModelSpec`` (layer editor), the ``TrainConfig`` (train panel) and the
+trained ``nn.Module``. New data re-validates the stack; a valid stack with data
+enables Train; a finished run fills the results and is recorded in the
+project's run list. Dropping a file anywhere on the window opens it.
+
+The shell around the panels: File (New, Open, Save, Save As, Recent), Edit
+(Undo / Redo over one ``QUndoStack``), View (theme, autosave), Help (user
+guide, About); the title ``NAME[*] — seqstudio`` marks unsaved changes; an
+autosave copy (:mod:`seqstudio.gui.recovery`) survives a crash; geometry,
+layout, last folders and theme persist in :mod:`seqstudio.gui.settings`.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import Registry
 
 from .data_panel import DataPanel, error_text
 from .model_editor import ModelEditor
+from .recovery import Autosaver, RecoveryStore
 from .results_panel import ResultsPanel
+from .settings import GuiSettings, apply_theme
 from .train_panel import TrainPanel
 from .worker import series_results
 
-TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS = range(4)
+TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS = range(5)
+PROJECT_FILTER = "seqstudio project (*.json)"
+DATA_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
+#: Autosave intervals offered in View > Autosave (minutes; 0 = only after training runs).
+AUTOSAVE_CHOICES = (1, 3, 5, 10, 0)
+
+# Answers of :meth:`MainWindow.ask_save_changes`.
+SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
+
+
+def _undo_macro(stack, text: str):
+    """H9's undo_macro when present (loading a preset becomes one undo step), else nothing."""
+    try:
+        from .undo import undo_macro
+    except ImportError:  # pragma: no cover - the undo module ships with the gui
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return undo_macro(stack, text)
 
 
 class MainWindow(QMainWindow):
-    """The studio window; build it with :func:`seqstudio.gui.app.create_window`."""
+    """The studio window; build it with :func:`seqstudio.gui.app.create_window`.
 
-    def __init__(self, registry: Registry, parent=None, *, plugin_manager=None):
+    Parameters
+    ----------
+    registry : Registry
+        Sources, cells and layers to offer.
+    plugin_manager : PluginManager, optional
+        For the Plugins dialog (the default manager when None).
+    settings : GuiSettings, optional
+        Where geometry, recent projects and the theme persist.
+    recovery : RecoveryStore, optional
+        Where the autosave copy lives.
+    """
+
+    def __init__(self, registry: Registry, parent=None, *, plugin_manager=None,
+                 settings: GuiSettings | None = None, recovery: RecoveryStore | None = None):
         super().__init__(parent)
+        from seqstudio.core.presets import DEFAULT_PRESET
+        from seqstudio.core.project import Project
+
         self.registry = registry
         self.plugin_manager = plugin_manager
+        self.settings = settings if settings is not None else GuiSettings()
+        self.recovery = recovery if recovery is not None else RecoveryStore()
+        self.project = Project.from_preset(DEFAULT_PRESET)
         self.model = None            # the trained nn.Module (None until the first run)
         self.model_signature = None  # (layers, input shape) the model was built for
         self.epochs_trained = 0
         self.last_result = None
-        self.setWindowTitle("seqstudio")
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setObjectName("undoStack")
+        self._saved_state: str | None = None   # fingerprint of the editors at the last save / open
+        self._unsaved_run = False              # a run finished (or a recovery was restored) since
+        self._applying = 0                     # >0 while a project is being loaded into the panels
+        self._run_context: dict | None = None  # what the run under way was started with
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.resize(1280, 800)
@@ -48,10 +102,12 @@ class MainWindow(QMainWindow):
         self.results_panel = ResultsPanel(self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("mainTabs")
-        self.tabs.addTab(self.data_panel, "Data")
-        self.tabs.addTab(self.model_editor, "Model")
-        self.tabs.addTab(self.train_panel, "Train")
-        self.tabs.addTab(self.results_panel, "Results")
+        self.tabs.setAccessibleName("Studio tabs")
+        self.tabs.addTab(self.data_panel, "&Data")
+        self.tabs.addTab(self.model_editor, "&Model")
+        self.tabs.addTab(self.train_panel, "&Train")
+        self.tabs.addTab(self.results_panel, "&Results")
+        self.runs_panel = self._make_runs_panel()
         self.setCentralWidget(self.tabs)
         self.statusBar().setObjectName("statusBar")
         self._make_menus()
@@ -66,31 +122,99 @@ class MainWindow(QMainWindow):
         self.train_panel.runFailed.connect(self._on_run_failed)
         self.train_panel.runEnded.connect(self._on_run_ended)
         self.results_panel.futureStepsChanged.connect(self._on_future_steps_changed)
+        self._connect_change_tracking()
+        for panel in (self.model_editor, self.data_panel, self.train_panel):
+            if hasattr(panel, "set_undo_stack"):
+                panel.set_undo_stack(self.undo_stack)
+
+        self.autosaver = Autosaver(self.autosave, self.settings.autosave_minutes(), self)
+        self._name_splitters()
+        self.settings.restore_window(self)
+        self.theme = apply_theme(self.settings.theme(), self)
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):
+            hints.colorSchemeChanged.connect(self._on_system_colour_scheme_changed)
+        self._update_title()
 
     # -- menus ------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, *, name: str = "", tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if name:
+            action.setObjectName(name)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
     def _make_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("Open data…", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self.data_panel._on_open_clicked)
-        file_menu.addAction(open_action)
-        open_project = QAction("Open project…", self)
-        open_project.triggered.connect(self._on_open_project)
-        file_menu.addAction(open_project)
-        save_project = QAction("Save project…", self)
-        save_project.setShortcut(QKeySequence.StandardKey.Save)
-        save_project.triggered.connect(self._on_save_project)
-        file_menu.addAction(save_project)
+        menu_bar = self.menuBar()
+        file_menu = menu_bar.addMenu("&File")
+        self.new_action = self._action("&New project", self.new_project, QKeySequence.StandardKey.New,
+                                       name="newProjectAction", tip="Start again from the Airline LSTM")
+        self.open_project_action = self._action("&Open project…", self.open_project_dialog,
+                                                QKeySequence.StandardKey.Open, name="openProjectAction")
+        self.open_data_action = self._action("Open &data…", self.open_data_dialog, "Ctrl+Shift+O",
+                                             name="openDataAction", tip="Open a CSV file in the Data tab")
+        self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save,
+                                        name="saveAction")
+        self.save_as_action = self._action("Save &as…", self.save_as, "Ctrl+Shift+S",
+                                           name="saveAsAction")
+        plugins_action = self._action("&Plugins…", self.show_plugin_dialog, name="pluginsAction")
+        quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, name="quitAction")
+        file_menu.addAction(self.new_action)
+        file_menu.addAction(self.open_project_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setObjectName("recentProjectsMenu")
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
+        file_menu.addAction(self.open_data_action)
         file_menu.addSeparator()
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(plugins_action)
+        file_menu.addSeparator()
         file_menu.addAction(quit_action)
-        plugins_action = QAction("Plugins…", self)
-        plugins_action.setObjectName("pluginsAction")
-        plugins_action.triggered.connect(self.show_plugin_dialog)
-        file_menu.insertAction(quit_action, plugins_action)
-        presets_menu = self.menuBar().addMenu("&Presets")
+        self.fill_recent_menu()
+
+        edit_menu = menu_bar.addMenu("&Edit")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.undo_action.setObjectName("undoAction")
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.setObjectName("redoAction")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+
+        view_menu = menu_bar.addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        current = self.settings.theme()
+        for key, label in (("system", "Follow the &system"), ("light", "&Light"), ("dark", "&Dark")):
+            action = self._action(label, lambda k=key: self.set_theme(k), name=f"theme_{key}")
+            action.setCheckable(True)
+            action.setChecked(key == current)
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self.theme_actions[key] = action
+        autosave_menu = view_menu.addMenu("&Autosave")
+        autosave_group = QActionGroup(self)
+        minutes_now = self.settings.autosave_minutes()
+        for minutes in AUTOSAVE_CHOICES:
+            label = f"every {minutes} min" if minutes else "only after training runs"
+            action = self._action(label, lambda m=minutes: self.set_autosave_minutes(m),
+                                  name=f"autosave_{minutes}")
+            action.setCheckable(True)
+            action.setChecked(abs(minutes - minutes_now) < 1e-9)
+            autosave_group.addAction(action)
+            autosave_menu.addAction(action)
+
+        presets_menu = menu_bar.addMenu("&Presets")
         try:
             from seqstudio.core.presets import PRESETS
 
@@ -102,37 +226,146 @@ class MainWindow(QMainWindow):
         except ImportError:
             pass
 
+        run_menu = menu_bar.addMenu("&Run")
+        self.train_action = self._action("&Train", self.request_train, ["Ctrl+Return", "Ctrl+Enter"],
+                                         name="trainAction", tip="Train a fresh model")
+        self.continue_action = self._action("&Continue training", self.request_continue,
+                                            name="continueAction")
+        self.stop_action = self._action("&Stop", self.request_stop, "Esc", name="stopAction",
+                                        tip="Stop training after the current batch")
+        for action in (self.train_action, self.continue_action, self.stop_action):
+            run_menu.addAction(action)
+
+        help_menu = menu_bar.addMenu("&Help")
+        help_menu.addAction(self._action("&User guide", self.show_user_guide,
+                                         QKeySequence.StandardKey.HelpContents, name="userGuideAction"))
+        help_menu.addAction(self._action("&About seqstudio", self.show_about, name="aboutAction"))
+
+    def fill_recent_menu(self) -> list[str]:
+        """Rebuild File > Open recent from the settings (missing files pruned); returns the paths."""
+        self.recent_menu.clear()
+        paths = self.settings.recent_projects()
+        for i, path in enumerate(paths, start=1):
+            action = self._action(f"&{i} {Path(path).name}", lambda p=path: self.open_project(p))
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.setData(path)
+            self.recent_menu.addAction(action)
+        if paths:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction(self._action("Clear the list", self._clear_recent))
+        else:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        return paths
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_projects()
+        self.fill_recent_menu()
+
+    def _make_runs_panel(self):
+        try:
+            from .runs_panel import RunsPanel
+        except ImportError:  # the run history view is optional; runs are still recorded
+            return None
+        panel = RunsPanel(self)
+        self.tabs.addTab(panel, "R&uns")
+        panel.restoreRequested.connect(self.restore_run)
+        panel.continueRequested.connect(self.continue_run)
+        return panel
+
+    def _name_splitters(self) -> None:
+        """Give unnamed splitters stable names so their sizes can be remembered."""
+        counts: dict[str, int] = {}
+        panels = [self.data_panel, self.model_editor, self.train_panel, self.results_panel,
+                  self.runs_panel]
+        for splitter in self.findChildren(QSplitter):
+            if splitter.objectName():
+                continue
+            owner = splitter.parent()
+            while owner is not None and owner is not self and not any(owner is p for p in panels):
+                owner = owner.parent()
+            prefix = type(owner).__name__ if owner is not None else "window"
+            counts[prefix] = counts.get(prefix, 0) + 1
+            splitter.setObjectName(f"{prefix}Splitter{counts[prefix]}")
+
+    # -- shortcuts (window level: they work whatever tab has the focus) ----------------
+    def request_train(self) -> None:
+        """Train a fresh model (Ctrl+Return): what the Train button does, if it is enabled."""
+        if hasattr(self.train_panel, "request_train"):
+            self.train_panel.request_train()
+        elif self.train_panel.train_button.isEnabled():
+            self.train_panel.train_button.click()
+
+    def request_continue(self) -> None:
+        if self.train_panel.continue_button.isEnabled():
+            self.train_panel.continue_button.click()
+
+    def request_stop(self) -> None:
+        """Stop the run after the current batch (Esc); nothing when no run is under way."""
+        if hasattr(self.train_panel, "request_stop"):
+            self.train_panel.request_stop()
+        elif self.train_panel.running:
+            self.train_panel.stop()
+
     # -- public -----------------------------------------------------------------
     def apply_preset(self, name: str) -> None:
-        """Load a preset's data options, layers and train settings."""
+        """Load a preset's data options, layers and train settings into the current project (one undo step)."""
         from seqstudio.core.presets import get_preset
 
         preset = get_preset(name)
-        try:
-            self.model_editor.set_model_spec(preset.model_spec(self.registry))
-        except SeqStudioError as exc:
-            self.statusBar().showMessage(error_text(exc))
-        self.train_panel.set_config(preset.train)
-        self.data_panel.set_source(preset.source, preset.data_options)
+        with _undo_macro(self.undo_stack, f"Load preset {name}"):
+            try:
+                self.model_editor.set_model_spec(preset.model_spec(self.registry))
+            except SeqStudioError as exc:
+                self.statusBar().showMessage(error_text(exc))
+            self.train_panel.set_config(preset.train)
+            self.data_panel.set_source(preset.source, preset.data_options)
         self.statusBar().showMessage(f"preset {name}: {preset.description}", 8000)
 
     def apply_project(self, project) -> None:
-        """Show a loaded ``Project``: its data, layers, settings and saved weights."""
-        self.project = project
-        self.model_editor.set_model_spec(project.model_spec(self.registry))
-        self.train_panel.set_config(dict(project.train))
-        self.data_panel.set_source(project.source, project.resolved_data_options(self.registry))
-        data = self.data_panel.prepared
-        if project.weights and data is not None:
-            try:
-                module = project.build_model(data, self.registry)
-            except SeqStudioError as exc:
-                self.statusBar().showMessage(error_text(exc))
-                return
-            self._adopt_model(module, self.model_editor.model_spec(), data)
-            self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
-            self.train_panel.set_has_weights(True)
-            self.show_results()
+        """Make ``project`` the window's project: its data, layers, settings, weights and runs.
+
+        The undo history starts afresh and the project counts as saved.
+        """
+        self._applying += 1
+        try:
+            self.project = project
+            self.model = None
+            self.model_signature = None
+            self.last_result = None
+            self.epochs_trained = 0
+            self.train_panel.loss_plot.clear()
+            self.model_editor.set_model_spec(project.model_spec(self.registry))
+            self.train_panel.set_config(dict(project.train))
+            self.data_panel.set_source(project.source, self._panel_options(project))
+            data = self.data_panel.prepared
+            if project.weights and data is not None:
+                try:
+                    module = project.build_model(data, self.registry)
+                except SeqStudioError as exc:
+                    self.statusBar().showMessage(error_text(exc))
+                else:
+                    self._adopt_model(module, self.model_editor.model_spec(), data)
+                    self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
+                    self.show_results()
+            self._update_continue()
+            self._show_runs()
+        finally:
+            self._applying -= 1
+        self.undo_stack.clear()
+        self.mark_saved()
+
+    def _panel_options(self, project) -> dict:
+        """The project's data options for the data panel: defaults filled, relative paths made real."""
+        from seqstudio.core.presets import EMBEDDED
+        from seqstudio.core.project import PATH_OPTIONS
+
+        options = project.resolved_data_options(self.registry)
+        for key in PATH_OPTIONS:  # keep "embedded:NAME" so a re-save stays portable
+            raw = project.data_options.get(key)
+            if isinstance(raw, str) and raw.startswith(EMBEDDED):
+                options[key] = raw
+        return options
 
     def show_plugin_dialog(self):
         """Open the Plugins dialog (status, errors, enable / disable, install)."""
@@ -148,15 +381,335 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    def show_user_guide(self):
+        """Help > User guide: the guide in a non-modal dialog (returned)."""
+        from .help import show_user_guide
+
+        return show_user_guide(self)
+
+    def show_about(self):
+        """Help > About: versions of seqstudio, torch, Qt, pyqtgraph, Python and the device (returned)."""
+        from .help import show_about
+
+        return show_about(self)
+
     def set_registry(self, registry: Registry) -> None:
         """Use ``registry`` from now on (plugins were enabled, disabled or installed)."""
         self.registry = registry
         self.data_panel.set_registry(registry)
         self.model_editor.set_registry(registry)
 
+    def set_theme(self, theme: str) -> str:
+        """Switch to ``theme`` ("system", "light", "dark"), remember it; returns "light" or "dark"."""
+        self.settings.set_theme(theme)
+        if theme in getattr(self, "theme_actions", {}):
+            self.theme_actions[theme].setChecked(True)
+        self.theme = apply_theme(theme, self)
+        return self.theme
+
+    def _on_system_colour_scheme_changed(self, *_args) -> None:
+        if self.settings.theme() == "system":
+            self.theme = apply_theme("system", self)
+
+    def set_autosave_minutes(self, minutes: float) -> None:
+        self.settings.set_autosave_minutes(minutes)
+        self.autosaver.set_interval(minutes)
+
     @property
     def data(self):
         return self.data_panel.prepared
+
+    # -- unsaved changes ------------------------------------------------------------
+    def _connect_change_tracking(self) -> None:
+        """Every signal that may mean an edit re-checks the mark (connect the ones the panels have)."""
+        self.undo_stack.cleanChanged.connect(self._refresh_modified)
+        self.undo_stack.indexChanged.connect(self._refresh_modified)
+        self.data_panel.dataChanged.connect(self._refresh_modified)
+        self.model_editor.specChanged.connect(self._refresh_modified)
+        self.train_panel.form.changed.connect(self._refresh_modified)
+        for panel, signal in ((self.data_panel, "optionsChanged"), (self.train_panel, "configChanged")):
+            if hasattr(panel, signal):
+                getattr(panel, signal).connect(self._refresh_modified)
+
+    def _editor_state(self) -> str:
+        """What would be saved from the editors, as comparable text."""
+        source = self.data_panel.source
+        try:
+            model = self.model_editor.model_spec().to_dict()
+        except Exception:  # noqa: BLE001 - a half-edited stack still counts as a state
+            model = repr(self.model_editor.specs())
+        return json.dumps([source.key if source else "", self.data_panel.options(), model,
+                           self.train_panel.form.values()], sort_keys=True, default=str)
+
+    def _refresh_modified(self, *_args) -> None:
+        """Mark unsaved changes: the editors differ from the saved state, or a run finished since."""
+        if self._applying:
+            return
+        modified = self._unsaved_run or (self._saved_state is not None
+                                          and self._editor_state() != self._saved_state)
+        self.setWindowModified(modified)
+
+    def mark_saved(self) -> None:
+        """The editors now match the project on disk (after save or open)."""
+        self._saved_state = self._editor_state()
+        self._unsaved_run = False
+        self.undo_stack.setClean()
+        self.setWindowModified(False)
+        self._update_title()
+
+    def mark_modified(self) -> None:
+        """Something not visible in the editors changed (a run, a restored recovery copy)."""
+        self._unsaved_run = True
+        self.setWindowModified(True)
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.project.name}[*] — seqstudio")
+
+    def ask_save_changes(self) -> str:
+        """Ask Save / Discard / Cancel for unsaved changes; returns SAVE, DISCARD or CANCEL.
+
+        Tests replace this method (it opens a modal box).
+        """
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.project.name!r}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        return {QMessageBox.StandardButton.Save: SAVE,
+                QMessageBox.StandardButton.Discard: DISCARD}.get(answer, CANCEL)
+
+    def maybe_save(self) -> bool:
+        """Before the project is replaced or the window closes: True when it is fine to go on."""
+        if not self.isWindowModified():
+            return True
+        answer = self.ask_save_changes()
+        if answer == SAVE:
+            return self.save()
+        return answer == DISCARD
+
+    # -- projects ---------------------------------------------------------------------
+    def sync_project(self):
+        """Copy what the panels show into ``self.project`` and return it (nothing is written)."""
+        p = self.project
+        source = self.data_panel.source
+        data = self.data_panel.prepared
+        p.source = source.key if source else p.source
+        p.data_options = self.data_panel.options()
+        p.model = self.model_editor.model_spec().to_dict()
+        p.train = self.train_panel.config().to_dict()
+        if data is not None:
+            p.fitted = data.fitted_state()
+        if self._model_matches():
+            p.set_weights(self.model)
+            if self.last_result is not None:
+                p.results = {**(self.last_result_report() or {}), "epochs_total": self.epochs_trained}
+            else:
+                p.results = {**p.results, "epochs_total": self.epochs_trained}
+        else:  # weights of another stack would not load into this one
+            p.weights = None
+            p.results = {}
+        return p
+
+    def last_result_report(self) -> dict:
+        r = self.last_result
+        return {"splits": dict(getattr(r, "metrics", None) or {}),
+                "epochs_run": int(getattr(r, "epochs_run", 0) or 0),
+                "best_epoch": getattr(r, "best_epoch", None),
+                "stopped_reason": getattr(r, "stopped_reason", None),
+                "seconds": float(getattr(r, "seconds", 0.0) or 0.0),
+                "device": str(getattr(r, "device", "cpu")),
+                "history": list(getattr(r, "history", None) or [])}
+
+    def new_project(self) -> bool:
+        """File > New: the ``airline-lstm`` preset as a fresh, unsaved project (asks about unsaved changes)."""
+        from seqstudio.core.presets import DEFAULT_PRESET
+        from seqstudio.core.project import Project
+
+        if not self.maybe_save():
+            return False
+        project = Project.from_preset(DEFAULT_PRESET)
+        self.apply_project(project)
+        return True
+
+    def open_project(self, path) -> bool:
+        """Open the project at ``path`` (asks about unsaved changes first); False when not opened."""
+        from seqstudio.core.project import Project
+
+        if not self.maybe_save():
+            return False
+        try:
+            project = Project.load(path)
+            self.apply_project(project)
+        except Exception as exc:  # noqa: BLE001 - any failure is shown; the window stays usable
+            self.show_error("Cannot open project", error_text(exc))
+            return False
+        self.settings.add_recent_project(path)
+        self.settings.set_last_folder("project", path)
+        self.fill_recent_menu()
+        self.statusBar().showMessage(f"opened {path}", 5000)
+        return True
+
+    def open_project_dialog(self) -> bool:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self.settings.last_folder("project"),
+                                              PROJECT_FILTER)
+        return self.open_project(path) if path else False
+
+    def open_data_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open data file", self.settings.last_folder("data"),
+                                              DATA_FILTER)
+        if path:
+            self.settings.set_last_folder("data", path)
+            self.open_data_file(path)
+
+    def save(self) -> bool:
+        """File > Save: to the project's file, or Save As when it has none. True when saved."""
+        if self.project.path is None:
+            return self.save_as()
+        return self._save_reporting(self.project.path)
+
+    def save_as(self) -> bool:
+        """File > Save As…: ask for a file and save there. True when saved."""
+        folder = self.settings.last_folder("project")
+        start = str(self.project.path) if self.project.path else str(Path(folder or ".") /
+                                                                      f"{self.project.name}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, PROJECT_FILTER)
+        return self._save_reporting(path) if path else False
+
+    def _save_reporting(self, path) -> bool:
+        try:
+            written = self.save_project(path)
+        except Exception as exc:  # noqa: BLE001 - report, keep the window and the old file
+            self.show_error("Cannot save project", error_text(exc))
+            return False
+        self.statusBar().showMessage(f"saved {written}", 5000)
+        return True
+
+    def save_project(self, path) -> Path:
+        """Save the project to ``path`` (JSON + safetensors, atomic); no dialogs. Returns the file.
+
+        The project takes the file's name; it counts as saved, joins the recent
+        list, and the autosave copy is no longer needed.
+        """
+        project = self.sync_project()
+        project.name = Path(path).stem
+        written = project.save(path)
+        self.settings.add_recent_project(written)
+        self.settings.set_last_folder("project", written)
+        self.fill_recent_menu()
+        self.recovery.discard()
+        self.mark_saved()
+        return written
+
+    def show_error(self, title: str, text: str) -> None:
+        """A warning box (tests replace it; it is modal)."""
+        QMessageBox.warning(self, title, text)
+
+    # -- autosave and recovery ----------------------------------------------------------
+    def autosave(self) -> str | None:
+        """Write the recovery copy now if there are unsaved changes; returns its path (None: nothing)."""
+        if not self.isWindowModified() or self.train_panel.running:
+            return None
+        try:
+            project = self.sync_project()
+            path = self.recovery.save(project, original_path=project.path)
+        except Exception as exc:  # noqa: BLE001 - an autosave must never disturb the user
+            self.statusBar().showMessage(f"autosave failed: {error_text(exc)}", 8000)
+            return None
+        self.statusBar().showMessage("autosaved", 3000)
+        return str(path)
+
+    def ask_restore_recovery(self, marker: dict) -> bool:
+        """Ask whether to restore the autosave copy ``marker`` describes (tests replace this)."""
+        original = marker.get("original_path") or "a project that was never saved"
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            f"seqstudio did not close normally. An autosave of {marker.get('name', 'a project')!r} "
+            f"({original}) from {marker.get('saved_at', '?')} exists.\n\nRestore it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def offer_recovery(self) -> bool:
+        """If an earlier session left an autosave copy, offer to restore it; True when restored."""
+        marker = self.recovery.pending()
+        if marker is None:
+            return False
+        if not self.ask_restore_recovery(marker):
+            self.recovery.discard()
+            return False
+        try:
+            project = self.recovery.load()
+            self.apply_project(project)
+        except Exception as exc:  # noqa: BLE001 - keep the copy; the user may try again
+            self.show_error("Cannot restore the autosave", error_text(exc))
+            return False
+        self.mark_modified()  # the restored work is not in the project file yet
+        self.statusBar().showMessage("restored the autosaved project; save it to keep it", 10_000)
+        return True
+
+    # -- runs -------------------------------------------------------------------------
+    def _show_runs(self) -> None:
+        if self.runs_panel is not None:
+            self.runs_panel.set_runs(list(self.project.runs))
+
+    def _record_run(self, result) -> dict | None:
+        """Append the finished run to ``project.runs`` (and keep its weights in ``run_weights``)."""
+        context = self._run_context
+        if context is None or self.model is None:
+            return None
+        weights = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
+        try:
+            from seqstudio.core.runs import make_run_record, next_run_number
+
+            record = make_run_record(**context, result=result, weights=weights,
+                                     number=next_run_number(self.project.runs))
+        except ImportError:  # pragma: no cover - core.runs ships with the core
+            return None
+        self.project.runs.append(record)
+        run_weights = getattr(self.project, "run_weights", None)
+        if isinstance(run_weights, dict):
+            run_weights[record["id"]] = weights
+        self._show_runs()
+        return record
+
+    def restore_run(self, run: dict) -> None:
+        """Put a run's data source, options, layers and train settings into the editors (one undo step)."""
+        from seqstudio.core.model import ModelSpec
+
+        try:
+            with _undo_macro(self.undo_stack, f"Restore {run.get('name', 'run')}"):
+                self.model_editor.set_model_spec(ModelSpec.from_dict(run["model"], self.registry))
+                self.train_panel.set_config(dict(run.get("train") or {}))
+                self.data_panel.set_source(run["source"], dict(run.get("data_options") or {}))
+        except (SeqStudioError, KeyError) as exc:
+            self.statusBar().showMessage(f"cannot restore the run: {error_text(exc)}", 8000)
+            return
+        self.statusBar().showMessage(f"restored the settings of {run.get('name', 'the run')}", 5000)
+
+    def continue_run(self, run: dict) -> bool:
+        """Restore a run's settings and weights, then continue training it; False when impossible."""
+        weights = (getattr(self.project, "run_weights", None) or {}).get(run.get("id"))
+        if not weights:
+            self.statusBar().showMessage("this run's weights were not kept; restore it and train afresh",
+                                         8000)
+            return False
+        self.restore_run(run)
+        data = self.data_panel.prepared
+        if data is None:
+            return False
+        spec = self.model_editor.model_spec()
+        try:
+            module = spec.build(data.input_shape, registry=self.registry)
+            module.load_state_dict(weights)
+        except (SeqStudioError, RuntimeError) as exc:
+            self.statusBar().showMessage(f"cannot continue the run: {error_text(exc)}", 8000)
+            return False
+        self._adopt_model(module, spec, data)
+        self.epochs_trained = int(run.get("start_epoch", 0) or 0) + int(
+            run.get("epochs_run", len(run.get("history") or [])) or 0)
+        self._update_continue()
+        self.tabs.setCurrentIndex(TAB_TRAIN)
+        self._on_train_requested(True)
+        return True
 
     # -- reacting ----------------------------------------------------------------
     def _on_data_changed(self, data) -> None:
@@ -174,11 +727,14 @@ class MainWindow(QMainWindow):
     def _signature(self, spec, data) -> tuple:
         return (repr(spec.to_dict()), tuple(data.input_shape) if data is not None else None)
 
-    def _update_continue(self) -> None:
+    def _model_matches(self) -> bool:
+        """The trained model fits the stack and data the editors show now."""
         data = self.data_panel.prepared
-        same = (self.model is not None and data is not None
+        return (self.model is not None and data is not None
                 and self.model_signature == self._signature(self.model_editor.model_spec(), data))
-        self.train_panel.set_has_weights(same)
+
+    def _update_continue(self) -> None:
+        self.train_panel.set_has_weights(self._model_matches())
 
     def _adopt_model(self, module, spec, data) -> None:
         self.model = module
@@ -199,6 +755,13 @@ class MainWindow(QMainWindow):
             self.train_panel.status_label.setText(error_text(exc))
             return
         start = self.epochs_trained if continue_run else 0
+        source = self.data_panel.source
+        self._run_context = {
+            "source": source.key if source else self.project.source,
+            "data_options": self.data_panel.options(), "model": spec.to_dict(),
+            "train": config.to_dict(), "summary": self.model_editor.summary,
+            "start_epoch": start, "started_at": time.time(),
+        }
         # the run owns this data and stack until it ends: editing them mid-run would leave
         # results computed from a model that no longer matches what the panels show
         self.data_panel.setEnabled(False)
@@ -217,6 +780,8 @@ class MainWindow(QMainWindow):
         self.train_panel.set_has_weights(True)
         thread = self.train_panel.thread
         self.show_results(thread.final_results if thread is not None else None)
+        self._record_run(result)
+        self.mark_modified()
 
     def show_results(self, results: dict | None = None) -> None:
         """Show the current model's predictions on the Results tab (computed here unless given)."""
@@ -224,6 +789,8 @@ class MainWindow(QMainWindow):
         if data is None or model is None:
             return
         metrics = dict(getattr(self.last_result, "metrics", None) or {})
+        if not metrics and self.last_result is None:
+            metrics = dict(self.project.results.get("splits") or {})
         try:
             if hasattr(data, "series"):
                 if results is None:
@@ -242,53 +809,11 @@ class MainWindow(QMainWindow):
     def _on_run_ended(self) -> None:
         self.data_panel.setEnabled(True)
         self.model_editor.setEnabled(True)
+        self._run_context = None
+        self.autosaver.save()  # after each run: at most the editing since is lost in a crash
 
     def _on_run_failed(self, message: str) -> None:
         self.statusBar().showMessage("training failed: " + message.splitlines()[0])
-
-    # -- projects ---------------------------------------------------------------------
-    def _on_open_project(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "seqstudio project (*.json)")
-        if not path:
-            return
-        try:
-            from seqstudio.core.project import Project
-
-            self.apply_project(Project.load(path))
-        except Exception as exc:  # noqa: BLE001
-            QMessageBox.warning(self, "Cannot open project", error_text(exc))
-
-    def _on_save_project(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", "project.json",
-                                              "seqstudio project (*.json)")
-        if not path:
-            return
-        try:
-            self.save_project(path)
-            self.statusBar().showMessage(f"saved {path}", 5000)
-        except Exception as exc:  # noqa: BLE001
-            QMessageBox.warning(self, "Cannot save project", error_text(exc))
-
-    def save_project(self, path: str) -> None:
-        """Save data options, layers, settings, fitted transforms and weights to ``path``."""
-        from seqstudio.core.project import Project
-
-        source = self.data_panel.source
-        data = self.data_panel.prepared
-        project = Project(
-            name=Path(path).stem,
-            source=source.key if source else "",
-            data_options=self.data_panel.options(),
-            model=self.model_editor.model_spec().to_dict(),
-            train=self.train_panel.config().to_dict(),
-            fitted=data.fitted_state() if data is not None else {},
-            results={"splits": dict(getattr(self.last_result, "metrics", None) or {}),
-                     "epochs_total": self.epochs_trained},
-            runs=list(getattr(getattr(self, "project", None), "runs", []) or []),
-        )
-        if self.model is not None:
-            project.set_weights(self.model)
-        project.save(path)
 
     # -- drag and drop ----------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -298,17 +823,30 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.open_data_file(urls[0].toLocalFile())
+            path = urls[0].toLocalFile()
+            if path.lower().endswith(".json"):
+                self.open_project(path)
+            else:
+                self.open_data_file(path)
             event.acceptProposedAction()
 
     def open_data_file(self, path: str) -> None:
-        """Open ``path`` in the data panel (what a drop or File > Open does)."""
+        """Open ``path`` in the data panel (what a drop or File > Open data does)."""
         self.tabs.setCurrentIndex(TAB_DATA)
         self.data_panel.load_path(str(Path(path)))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if not self.maybe_save():
+            event.ignore()
+            return
         thread = self.train_panel.thread
         if thread is not None:
             thread.request_stop()
             thread.wait(5000)
+        self.autosaver.timer.stop()
+        try:
+            self.settings.save_window(self)
+        except Exception:  # noqa: BLE001, S110 - never block closing on a settings write
+            pass
+        self.recovery.discard()  # a clean close: nothing to recover next time
         super().closeEvent(event)

@@ -22,3 +22,25 @@ def window(qtbot, registry):
     if thread is not None:  # never leave a training thread behind a closed window
         thread.request_stop()
         thread.wait(10_000)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_state(tmp_path, monkeypatch):
+    """Settings, recent projects and autosave copies in a temporary folder; no modal prompts.
+
+    ``SEQSTUDIO_CONFIG_DIR`` moves gui.ini and the recovery folder (and the plugin
+    settings) away from the user's own; the window's questions answer Discard /
+    don't restore, and error boxes are collected in ``window.shown_errors``.
+    """
+    monkeypatch.setenv("SEQSTUDIO_CONFIG_DIR", str(tmp_path / "user-config"))
+    from seqstudio.gui import main_window
+
+    def record_error(self, title, text):
+        if not hasattr(self, "shown_errors"):
+            self.shown_errors = []
+        self.shown_errors.append((title, text))
+
+    monkeypatch.setattr(main_window.MainWindow, "ask_save_changes", lambda self: main_window.DISCARD)
+    monkeypatch.setattr(main_window.MainWindow, "ask_restore_recovery", lambda self, marker: False)
+    monkeypatch.setattr(main_window.MainWindow, "show_error", record_error)
+    return tmp_path / "user-config"
