@@ -1,0 +1,172 @@
+"""The Runs panel: comparing real training runs (the lecture's LSTM against GRU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton, QTableWidget, QWidget
+
+from seqstudio.core.project import Project
+from seqstudio.core.session import TrainingSession
+from seqstudio.gui.runs_panel import RunsPanel
+
+#: Keras's parameter counts for the airline models (look_back 1: one input feature, 4 units).
+LSTM_PARAMS = 4 * (4 * (1 + 4) + 4) + (4 + 1)          # 4 gates x (W, U, b) + Dense(1) = 101
+GRU_PARAMS = 3 * (4 * (1 + 4) + 2 * 4) + (4 + 1)       # reset_after=True: 2 biases per gate = 89
+
+
+@pytest.fixture(scope="module")
+def airline_runs():
+    """LSTM seed 0, GRU seed 0, LSTM seed 1: two epochs each on the embedded airline data.
+
+    The LSTM runs keep their weights, the GRU run does not.
+    """
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    registry = builtin_registry()
+    project = Project.from_preset("airline-lstm")
+    project.train["epochs"] = 2
+    for preset, seed in (("airline-lstm", 0), ("airline-gru", 0), ("airline-lstm", 1)):
+        recipe = Project.from_preset(preset)
+        project.model, project.train = recipe.model, {**recipe.train, "epochs": 2, "seed": seed}
+        project.weights = None  # a fresh model each time
+        for _event in TrainingSession(project, registry, keep_run_weights=(preset == "airline-lstm")).run():
+            pass
+    return project.runs
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = RunsPanel()
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def _column(table: QTableWidget, header: str) -> list[str]:
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    c = headers.index(header)
+    return [table.item(r, c).text() for r in range(table.rowCount())]
+
+
+def _row(table: QTableWidget, label: str) -> list[str]:
+    labels = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
+    r = labels.index(label)
+    return [table.item(r, c).text() for c in range(table.columnCount())]
+
+
+def test_child_widgets_have_the_agreed_names(panel):
+    assert panel.objectName() == "runsPanel"
+    for name in ("runsTable", "runsLossPlot", "runsMetricsTable", "exportRunsButton"):
+        assert panel.findChild(QWidget, name) is not None, name
+
+
+def test_lstm_against_gru_overlays_curves_and_metrics(panel, airline_runs):
+    lstm, gru = airline_runs[0], airline_runs[1]
+    panel.set_runs(airline_runs)
+    table = panel.findChild(QTableWidget, "runsTable")
+    assert table.rowCount() == 3
+    assert [table.item(r, 2).text() for r in range(3)] == [str(LSTM_PARAMS), str(GRU_PARAMS), str(LSTM_PARAMS)]
+    # tick LSTM and GRU by clicking their checkboxes like a user
+    for row in (0, 1):
+        item = table.item(row, 0)
+        if item.checkState() != Qt.CheckState.Checked:
+            item.setCheckState(Qt.CheckState.Checked)
+    table.item(2, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert [r["id"] for r in panel.selected_runs()] == [lstm["id"], gru["id"]]
+
+    curves = panel.curve_data()
+    assert set(curves) == {(lstm["id"], "train"), (gru["id"], "train")}  # no validation split
+    for run in (lstm, gru):
+        epochs, losses = curves[(run["id"], "train")]
+        np.testing.assert_array_equal(epochs, [1, 2])
+        np.testing.assert_allclose(losses, [h["train_loss"] for h in run["history"]])
+    plot_items = panel.findChild(QWidget, "runsLossPlot").getPlotItem().listDataItems()
+    assert len(plot_items) == 2
+    pens = {item.opts["pen"].color().name() for item in plot_items}
+    assert len(pens) == 2  # one colour per run
+
+    metrics = panel.findChild(QTableWidget, "runsMetricsTable")
+    assert metrics.columnCount() == 2  # two different models: no seed group
+    assert _row(metrics, "total params") == [str(LSTM_PARAMS), str(GRU_PARAMS)]
+    rmse = _row(metrics, "test RMSE")
+    assert rmse == [f"{lstm['metrics']['test']['rmse']:.4g}", f"{gru['metrics']['test']['rmse']:.4g}"]
+    naive = lstm["metrics"]["test"]["baselines"]["naive"]["rmse"]
+    assert _row(metrics, "test RMSE (naive baseline)")[0] == f"{naive:.4g}"
+
+
+def test_seed_group_gets_a_mean_column(panel, airline_runs):
+    lstm0, gru, lstm1 = airline_runs
+    panel.set_runs(airline_runs)
+    panel.set_checked([lstm0["id"], gru["id"], lstm1["id"]])
+    metrics = panel.findChild(QTableWidget, "runsMetricsTable")
+    header = metrics.horizontalHeaderItem(3).text()
+    assert metrics.columnCount() == 4 and "mean ± std (n=2)" in header and header.startswith("LSTM(4)")
+    values = np.array([lstm0["metrics"]["test"]["rmse"], lstm1["metrics"]["test"]["rmse"]])
+    expected = f"{values.mean():.4g} ± {values.std(ddof=1):.4g} (2)"
+    assert _column(metrics, header)[_labels(metrics).index("test RMSE")] == expected
+    assert _column(metrics, header)[_labels(metrics).index("total params")] == f"{LSTM_PARAMS:.4g} ± 0 (2)"
+
+
+def _labels(table: QTableWidget) -> list[str]:
+    return [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
+
+
+def test_buttons_emit_the_highlighted_run(panel, qtbot, airline_runs):
+    panel.set_runs(airline_runs)
+    table = panel.findChild(QTableWidget, "runsTable")
+    restore = panel.findChild(QPushButton, "restoreRunButton")
+    resume = panel.findChild(QPushButton, "continueRunButton")
+    table.setCurrentCell(1, 1)  # the GRU run kept no weights
+    assert restore.isEnabled() and not resume.isEnabled()
+    with qtbot.waitSignal(panel.restoreRequested) as signal:
+        qtbot.mouseClick(restore, Qt.MouseButton.LeftButton)
+    assert signal.args[0]["id"] == airline_runs[1]["id"]
+    table.setCurrentCell(0, 1)
+    assert resume.isEnabled()
+    with qtbot.waitSignal(panel.continueRequested) as signal:
+        qtbot.mouseClick(resume, Qt.MouseButton.LeftButton)
+    assert signal.args[0]["id"] == airline_runs[0]["id"]
+
+
+def test_export_and_delete(panel, qtbot, airline_runs, tmp_path):
+    panel.set_runs(airline_runs)
+    panel.set_checked([airline_runs[0]["id"], airline_runs[1]["id"]])
+    path = tmp_path / "runs.csv"
+    panel.export_csv(str(path))
+    frame = pd.read_csv(path)
+    assert frame["run_id"].unique().tolist() == [airline_runs[0]["id"], airline_runs[1]["id"]]
+    assert frame.groupby("run_id", sort=False)["total_params"].first().tolist() == [LSTM_PARAMS, GRU_PARAMS]
+
+    with qtbot.waitSignal(panel.runDeleted) as signal:
+        panel.delete_run(airline_runs[1])
+    assert signal.args[0]["id"] == airline_runs[1]["id"]
+    assert [r["id"] for r in panel.runs()] == [airline_runs[0]["id"], airline_runs[2]["id"]]
+    assert [r["id"] for r in panel.selected_runs()] == [airline_runs[0]["id"]]  # ticks survive
+    assert list(panel.curve_data()) == [(airline_runs[0]["id"], "train")]
+
+
+def test_empty_history(panel):
+    panel.set_runs([])
+    assert panel.selected_runs() == [] and panel.curve_data() == {}
+    assert not panel.findChild(QPushButton, "exportRunsButton").isEnabled()
+    assert not panel.findChild(QPushButton, "continueRunButton").isEnabled()
+
+
+def test_validation_curve_is_dashed_in_the_runs_colour(panel):
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.5 / e} for e in (1, 2, 3)]
+    runs = [{"id": rid, "name": rid, "history": history, "metrics": {}} for rid in ("a", "b")]
+    panel.set_runs(runs)
+    panel.set_checked(["a", "b"])
+    curves = panel._curves
+    assert set(curves) == {("a", "train"), ("a", "val"), ("b", "train"), ("b", "val")}
+    for rid in ("a", "b"):
+        train_pen, val_pen = curves[(rid, "train")].opts["pen"], curves[(rid, "val")].opts["pen"]
+        assert train_pen.color() == val_pen.color()
+        assert train_pen.style() == Qt.PenStyle.SolidLine and val_pen.style() == Qt.PenStyle.DashLine
+    assert curves[("a", "train")].opts["pen"].color() != curves[("b", "train")].opts["pen"].color()
+    np.testing.assert_allclose(panel.curve_data()[("b", "val")][1], [1.5, 0.75, 0.5])
+    legend = panel.loss_plot.getPlotItem().legend
+    assert sorted(label.text for _sample, label in legend.items) == ["a train", "a val", "b train", "b val"]
