@@ -1,10 +1,23 @@
-"""The Plugins dialog over a fresh plugin manager with drop-in plugins (one good, one broken)."""
+"""The Plugins dialog over a fresh plugin manager with drop-in plugins (one good, one broken).
+
+pip runs in the dialog's QProcess: stand-in commands (``sys.executable -c ...``) test the
+streaming, cancel and failure paths fast; the slow test installs the example plugin from its
+folder into a throw-away venv layered over this one (the shared environment never changes).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 import textwrap
+from pathlib import Path
 
 import pytest
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "plugins" / "seqstudio-example-plugin"
 
 GOOD = textwrap.dedent('''
     import torch
@@ -83,3 +96,177 @@ def test_disabling_a_plugin_removes_its_source_from_the_window(qtbot, manager):
     with qtbot.waitSignal(dialog.pluginsChanged):
         dialog.enable_button.click()
     assert "zeros  [goodplug]" in labels()
+
+
+# -- broken hooks, the report, pip in a QProcess ------------------------------------------------
+RAISING_HOOK = textwrap.dedent('''
+    from seqstudio.pluginapi import hookimpl
+
+    @hookimpl
+    def seqstudio_api_version():
+        return 1
+
+    @hookimpl
+    def seqstudio_cells():
+        raise RuntimeError("the cell table is corrupt")
+''')
+
+
+def test_a_plugin_whose_hook_raises_is_shown_with_its_traceback_while_the_rest_works(qtbot, tmp_path,
+                                                                                    monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+
+    from seqstudio.gui.plugin_dialog import PluginDialog
+    from seqstudio.pluginapi.manager import PluginManager
+    from seqstudio.pluginapi.settings import PluginSettings
+
+    folder = tmp_path / "dropins"
+    folder.mkdir()
+    (folder / "goodplug.py").write_text(GOOD)
+    (folder / "raisingplug.py").write_text(RAISING_HOOK)
+    monkeypatch.setenv("SEQSTUDIO_PLUGIN_PATH", str(folder))
+    monkeypatch.setenv("SEQSTUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    pm = PluginManager(settings=PluginSettings(tmp_path / "settings.json"))
+    pm.load()
+    dialog = PluginDialog(pm)
+    qtbot.addWidget(dialog)
+    dialog.select("raisingplug")
+    assert dialog.selected().status == "error"
+    assert "the cell table is corrupt" in dialog.details.toPlainText()
+    report = dialog.copy_report()
+    assert QGuiApplication.clipboard().text() == report
+    assert "RuntimeError: the cell table is corrupt" in report and "Traceback" in report
+    assert pm.plugin("goodplug").status == "active" and "goodplug>zeros" in pm.registry.sources
+    assert not dialog.uninstall_button.isEnabled()          # a drop-in file is not pip's to remove
+
+
+def _lines(dialog) -> list[str]:
+    return dialog.output.toPlainText().splitlines()
+
+
+def test_pip_output_streams_into_the_dialog(qtbot, manager):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    fake_pip = [sys.executable, "-c", "print('Collecting fake'); print('Successfully installed nothing')"]
+    with qtbot.waitSignal(dialog.installFinished, timeout=20_000) as finished:
+        assert dialog.install("fake", command=fake_pip)
+        assert dialog.running and dialog.cancel_button.isEnabled()
+        assert not dialog.install_name_button.isEnabled()
+    result = finished.args[0]
+    assert result.ok and result.message == "nothing changed: it is already installed"
+    assert ["Collecting fake", "Successfully installed nothing"] == _lines(dialog)[1:3]
+    assert not dialog.running and not dialog.cancel_button.isEnabled()
+
+
+def test_cancel_kills_pip_and_changes_nothing(qtbot, manager):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    before = [(p.name, p.status) for p in manager.plugins()]
+    hanging_pip = [sys.executable, "-c", "import time; print('Downloading', flush=True); time.sleep(120)"]
+    assert dialog.install("slow", command=hanging_pip)
+    qtbot.waitUntil(lambda: "Downloading" in _lines(dialog), timeout=20_000)
+    with qtbot.waitSignal(dialog.installFinished, timeout=20_000) as finished, \
+            qtbot.assertNotEmitted(dialog.pluginsChanged):
+        dialog.cancel_button.click()
+    result = finished.args[0]
+    assert not result.ok and result.message.startswith("cancelled")
+    assert not (result.added or result.changed)
+    assert dialog.process is None
+    assert [(p.name, p.status) for p in manager.plugins()] == before
+
+
+def test_a_failed_install_says_why_and_changes_nothing(qtbot, manager):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    failing_pip = [sys.executable, "-c",
+                   "import sys; print('ERROR: No matching distribution found for nosuch'); sys.exit(1)"]
+    with qtbot.waitSignal(dialog.installFinished, timeout=20_000) as finished, \
+            qtbot.assertNotEmitted(dialog.pluginsChanged):
+        dialog.install("nosuch", command=failing_pip)
+    assert not finished.args[0].ok
+    assert dialog.status_label.text() == \
+        "pip failed (exit status 1): ERROR: No matching distribution found for nosuch"
+    assert not dialog.install("missing/plugin-1.0-py3-none-any.whl")          # nothing is started
+    assert "no such file" in dialog.status_label.text() and dialog.process is None
+
+
+def test_the_builtins_cannot_be_uninstalled(qtbot, manager):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    dialog.select("builtins")
+    assert not dialog.uninstall_button.isEnabled()
+    assert not dialog.uninstall("builtins") and "part of seqstudio" in dialog.status_label.text()
+
+
+# -- the real thing: the example plugin from its folder, into a throw-away venv ----------------
+@pytest.fixture
+def scratch_venv(tmp_path, monkeypatch):
+    """(python, purelib): a venv layered over this one; its site-packages is on this process's path.
+
+    pip installs there and nowhere else; prepending its purelib lets this process import
+    what was installed, as if seqstudio ran inside that venv.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # addsitedir (not a bare path) so the parent's own .pth files, e.g. the editable seqstudio, apply
+    Path(purelib, "_parent_env.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n", encoding="utf-8")
+    monkeypatch.setenv("SEQSTUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("SEQSTUDIO_PLUGIN_PATH", raising=False)
+    monkeypatch.delenv("SEQSTUDIO_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.syspath_prepend(purelib)
+    yield str(python), purelib
+    for name in [m for m in sys.modules if m == "seqstudio_example" or m.startswith("seqstudio_example.")]:
+        del sys.modules[name]
+
+
+@pytest.mark.slow
+def test_install_the_example_plugin_from_its_folder_and_see_its_cell_in_the_palette(qtbot, tmp_path,
+                                                                                   scratch_venv):
+    from importlib import metadata
+
+    from seqstudio.gui.app import create_window
+    from seqstudio.pluginapi.manager import PluginManager
+    from seqstudio.pluginapi.settings import PluginSettings
+
+    python, purelib = scratch_venv
+    # install from a copy: pip builds in the folder and must not leave build/ or egg-info in the repo
+    project = tmp_path / "src" / EXAMPLE_PROJECT.name
+    shutil.copytree(EXAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    pm = PluginManager(plugin_paths=[], settings=PluginSettings(tmp_path / "settings.json"))
+    pm.load()
+    assert [p.name for p in pm.plugins()] == ["builtins"]
+    window = create_window(registry=pm.registry)
+    window.plugin_manager = pm
+    qtbot.addWidget(window)
+    palette = window.model_editor.palette_list
+    labels = lambda: [palette.item(i).text() for i in range(palette.count())]  # noqa: E731
+    assert "lecture_lstm  [example]" not in labels()
+
+    dialog = window.show_plugin_dialog()
+    qtbot.addWidget(dialog)
+    dialog.python, dialog.build_isolation = python, False
+    dialog.environment = {"PIP_NO_INDEX": "1"}              # offline: everything it needs is already here
+    with qtbot.waitSignal(dialog.installFinished, timeout=300_000) as finished:
+        assert dialog.install(str(project))
+    result = finished.args[0]
+    assert result.ok, dialog.output.toPlainText()
+    assert (result.plugins, result.added) == (["example"], {"seqstudio-example-plugin": "0.1.0"})
+    assert any("Successfully installed seqstudio-example-plugin-0.1.0" in line for line in _lines(dialog))
+    assert pm.plugin("example").status == "active"
+    assert {"lecture_lstm  [example]", "indrnn  [example]"} <= set(labels())
+    combo = window.data_panel.source_combo
+    assert any("[example]" in combo.itemText(i) for i in range(combo.count()))
+    assert Path(metadata.distribution("seqstudio-example-plugin").locate_file("")).resolve() == \
+        Path(purelib).resolve()                              # in the throw-away venv, not in .venv
