@@ -121,14 +121,16 @@ class RunsPanel(QWidget):
         self.runs_table.currentCellChanged.connect(self._on_current_run_changed)
 
         self.loss_plot = make_plot_widget("Loss per epoch (solid: training, dashed: validation)",
-                                          "epoch", "loss", object_name="runsLossPlot")
+                                          "epoch", "loss", object_name="runsLossPlot",
+                                          legend_offset=(-10, 10))  # top right: losses fall
         self.loss_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
 
         self.metrics_table = QTableWidget(0, 0, self)
         self.metrics_table.setObjectName("runsMetricsTable")
         self.metrics_table.setAccessibleName("Final metrics of the ticked runs")
         self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.metrics_table.setWordWrap(False)  # numbers on one line; the table scrolls sideways
+        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
         self.restore_button = self._button("Restore config", "restoreRunButton",
@@ -165,11 +167,11 @@ class RunsPanel(QWidget):
         lower = QSplitter(Qt.Orientation.Horizontal, self)
         lower.addWidget(self.loss_plot)
         lower.addWidget(metrics_box)
-        lower.setSizes([600, 560])
+        lower.setSizes([540, 620])
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(top)
         split.addWidget(lower)
-        split.setSizes([220, 460])
+        split.setSizes([180, 520])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
         self._update_buttons()
@@ -186,12 +188,17 @@ class RunsPanel(QWidget):
     def set_runs(self, runs: list[dict]) -> None:
         """Show ``runs`` (run records, oldest first); ticks survive for runs still present.
 
-        When no kept run is ticked, the newest one is, so a fresh history shows a curve.
+        Runs new since the last call are ticked too (a run just trained joins the
+        comparison); when no run ends up ticked, the newest one is, so a freshly
+        opened history shows a curve.
         """
         checked = {r["id"] for r in self.selected_runs()}
+        known = {r.get("id") for r in self._runs}
         self._runs = list(runs)
         ids = {r.get("id") for r in self._runs}
         checked &= ids
+        if known:
+            checked |= ids - known
         if not checked and self._runs:
             checked = {self._runs[-1].get("id")}
         with QSignalBlocker(self.runs_table):
@@ -293,8 +300,9 @@ class RunsPanel(QWidget):
             keys += [k for k in flat if k not in keys]
         rows = [(label, key) for label, key in _FACT_ROWS] + [(_metric_label(k), k) for k in keys]
         groups = seed_groups(runs)
-        headers = [r.get("name") or r.get("id", "") for r in runs]
-        headers += [f"{model_label(g[0].get('model') or {})}: mean ± std (n={len(g)})" for g in groups]
+        headers = [(r.get("name") or r.get("id", "")).replace(": ", "\n", 1) for r in runs]
+        headers += [f"{model_label(g[0].get('model') or {})}, {len(g)} seeds\nmean ± std (n={len(g)})"
+                    for g in groups]
         table.setRowCount(len(rows))
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
@@ -305,8 +313,9 @@ class RunsPanel(QWidget):
                 table.setItem(r, c, _item(_format(value), align_right=True))
             for g, group in enumerate(groups):
                 stats = aggregate(group, key)
-                text = "" if stats["n"] == 0 else \
-                    f"{_format(stats['mean'])} ± {_format(stats['std'])} ({stats['n']})"
+                text = "" if stats["n"] == 0 else f"{_format(stats['mean'])} ± {_format(stats['std'])}"
+                if 0 < stats["n"] < len(group):  # some runs lack this number
+                    text += f" (n={stats['n']})"
                 tip = "" if stats["n"] == 0 else \
                     f"min {_format(stats['min'])}, max {_format(stats['max'])} over {stats['n']} seeds"
                 table.setItem(r, len(runs) + g, _item(text, align_right=True, tooltip=tip))

@@ -103,11 +103,11 @@ def test_seed_group_gets_a_mean_column(panel, airline_runs):
     panel.set_checked([lstm0["id"], gru["id"], lstm1["id"]])
     metrics = panel.findChild(QTableWidget, "runsMetricsTable")
     header = metrics.horizontalHeaderItem(3).text()
-    assert metrics.columnCount() == 4 and "mean ± std (n=2)" in header and header.startswith("LSTM(4)")
+    assert metrics.columnCount() == 4 and header.endswith("mean ± std (n=2)") and header.startswith("LSTM(4)")
     values = np.array([lstm0["metrics"]["test"]["rmse"], lstm1["metrics"]["test"]["rmse"]])
-    expected = f"{values.mean():.4g} ± {values.std(ddof=1):.4g} (2)"
+    expected = f"{values.mean():.4g} ± {values.std(ddof=1):.4g}"
     assert _column(metrics, header)[_labels(metrics).index("test RMSE")] == expected
-    assert _column(metrics, header)[_labels(metrics).index("total params")] == f"{LSTM_PARAMS:.4g} ± 0 (2)"
+    assert _column(metrics, header)[_labels(metrics).index("total params")] == f"{LSTM_PARAMS} ± 0"
 
 
 def _labels(table: QTableWidget) -> list[str]:
@@ -146,6 +146,17 @@ def test_export_and_delete(panel, qtbot, airline_runs, tmp_path):
     assert [r["id"] for r in panel.runs()] == [airline_runs[0]["id"], airline_runs[2]["id"]]
     assert [r["id"] for r in panel.selected_runs()] == [airline_runs[0]["id"]]  # ticks survive
     assert list(panel.curve_data()) == [(airline_runs[0]["id"], "train")]
+
+
+def test_new_runs_join_the_comparison(panel, airline_runs):
+    panel.set_runs(airline_runs[:1])
+    assert [r["id"] for r in panel.selected_runs()] == [airline_runs[0]["id"]]  # the newest
+    panel.set_checked([])
+    panel.set_runs(airline_runs[:2])  # a run was trained: it is ticked, the unticked stays so
+    assert [r["id"] for r in panel.selected_runs()] == [airline_runs[1]["id"]]
+    panel.set_runs([])
+    panel.set_runs(airline_runs)  # a project opened: only its newest run
+    assert [r["id"] for r in panel.selected_runs()] == [airline_runs[2]["id"]]
 
 
 def test_empty_history(panel):
