@@ -19,6 +19,27 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+_NONE_PROTECTED = False
+
+
+def protect_none_refcount() -> None:
+    """Keep CPython < 3.12 from aborting with "none_dealloc" under PySide6 6.12.
+
+    PySide6 6.12.0 returns ``None`` from every void C++ method without adding
+    a reference, so on CPython 3.11 None's reference count drifts down with each
+    call (``widget.setWindowTitle``, ``QSettings.setValue``, ...) until the
+    interpreter aborts, typically at exit after a long session or test run.
+    CPython 3.12 made None immortal; this gives it a huge count once, which
+    is the same in effect. Idempotent; nothing happens on 3.12+.
+    """
+    global _NONE_PROTECTED
+    if _NONE_PROTECTED or sys.version_info >= (3, 12):
+        return
+    import ctypes
+
+    ctypes.c_ssize_t.from_address(id(None)).value += min(1 << 48, sys.maxsize >> 2)
+    _NONE_PROTECTED = True
+
 
 def _default_manager():
     """The process-wide plugin manager, loaded (every installed plugin; broken ones recorded)."""

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, 
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import Registry
 
+# PySide6 6.12 drops a reference to None on every void call; see protect_none_refcount.
+from .app import protect_none_refcount
 from .data_panel import DataPanel, error_text
 from .model_editor import ModelEditor
 from .recovery import Autosaver, RecoveryStore
@@ -35,6 +37,7 @@ from .settings import GuiSettings, apply_theme
 from .train_panel import TrainPanel
 from .worker import series_results
 
+protect_none_refcount()
 TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS = range(5)
 PROJECT_FILTER = "seqstudio project (*.json)"
 DATA_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
@@ -664,10 +667,10 @@ class MainWindow(QMainWindow):
                                      number=next_run_number(self.project.runs))
         except ImportError:  # pragma: no cover - core.runs ships with the core
             return None
-        self.project.runs.append(record)
-        run_weights = getattr(self.project, "run_weights", None)
-        if isinstance(run_weights, dict):
-            run_weights[record["id"]] = weights
+        if hasattr(self.project, "add_run"):  # keeps the weights in project.run_weights
+            self.project.add_run(record, weights)
+        else:
+            self.project.runs.append(record)
         self._show_runs()
         return record
 
