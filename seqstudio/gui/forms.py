@@ -85,6 +85,7 @@ class OptionForm(QWidget):
         self.options = tuple(options)
         self._widgets: dict[str, QWidget] = {}
         self._columns: list[str] = []
+        self._nullable: set[str] = set()  # int options whose minimum means None ("auto")
         layout = QFormLayout(self)
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -134,7 +135,7 @@ class OptionForm(QWidget):
                 # an optional int (None = "decide for me") shows "auto" at one below the minimum
                 low -= 1
                 w.setSpecialValueText("auto")
-                w.setProperty("nullable", True)
+                self._nullable.add(option.name)
             w.setRange(low, int(option.maximum) if option.maximum is not None else 1_000_000_000)
             w.setKeyboardTracking(False)
             w.valueChanged.connect(self._emit_changed)
@@ -190,7 +191,9 @@ class OptionForm(QWidget):
         for option in self.options:
             w = self._widgets[option.name]
             if isinstance(w, QSpinBox):
-                nullable = w.property("nullable") and w.value() == w.minimum()
+                # a Python set, not a Qt dynamic property: PySide6's QObject.property() returns an
+                # unset name's None without a reference, and enough calls abort the interpreter
+                nullable = option.name in self._nullable and w.value() == w.minimum()
                 out[option.name] = None if nullable else w.value()
             elif isinstance(w, QDoubleSpinBox):
                 out[option.name] = w.value()

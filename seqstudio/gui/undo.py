@@ -31,7 +31,10 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 EDIT_LAYER_ID = 6101
 DATA_OPTIONS_ID = 6102
 TRAIN_SETTINGS_ID = 6103
-_RECORDING = "seqstudioRecording"
+# A Python attribute, not a Qt dynamic property: PySide6 (6.x, Python 3.11) returns None from
+# QObject.property() for an unset name without taking a reference, and enough such calls
+# deallocate None and abort the interpreter.
+_RECORDING = "_seqstudio_recording_depth"
 
 
 @contextmanager
@@ -44,19 +47,19 @@ def undo_macro(stack: QUndoStack | None, text: str) -> Iterator[None]:
     if stack is None:
         yield
         return
-    depth = int(stack.property(_RECORDING) or 0)
+    depth = getattr(stack, _RECORDING, 0)
     stack.beginMacro(text)
-    stack.setProperty(_RECORDING, depth + 1)
+    setattr(stack, _RECORDING, depth + 1)
     try:
         yield
     finally:
-        stack.setProperty(_RECORDING, depth)
+        setattr(stack, _RECORDING, depth)
         stack.endMacro()
 
 
 def is_recording(stack: QUndoStack | None) -> bool:
     """Whether programmatic changes should be recorded (inside :func:`undo_macro`)."""
-    return stack is not None and bool(stack.property(_RECORDING))
+    return stack is not None and getattr(stack, _RECORDING, 0) > 0
 
 
 def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> frozenset[str]:
