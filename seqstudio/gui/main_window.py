@@ -274,6 +274,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(panel, "R&uns")
         panel.restoreRequested.connect(self.restore_run)
         panel.continueRequested.connect(self.continue_run)
+        if hasattr(panel, "runDeleted"):
+            panel.runDeleted.connect(self.delete_run)
         return panel
 
     def _name_splitters(self) -> None:
@@ -673,6 +675,15 @@ class MainWindow(QMainWindow):
             self.project.runs.append(record)
         self._show_runs()
         return record
+
+    def delete_run(self, run: dict) -> None:
+        """Forget a run and its kept weights (the Runs tab asked)."""
+        if hasattr(self.project, "remove_run"):
+            self.project.remove_run(run.get("id"))
+        else:
+            self.project.runs = [r for r in self.project.runs if r.get("id") != run.get("id")]
+        self._show_runs()
+        self.mark_modified()
 
     def restore_run(self, run: dict) -> None:
         """Put a run's data source, options, layers and train settings into the editors (one undo step)."""

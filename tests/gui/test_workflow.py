@@ -366,3 +366,35 @@ def test_none_survives_pyside_void_calls(window):
         window.setWindowTitle(window.windowTitle())
     assert sys.getrefcount(None) > 2000 or sys.version_info >= (3, 12)
     assert sys.getrefcount(None) >= before - 2000
+
+
+def test_continue_a_run_from_its_kept_weights_and_delete_one(qtbot, window, tmp_path):
+    from seqstudio.core.training import TrainConfig, train
+
+    _train(qtbot, window, epochs=1)
+    first = window.project.runs[0]
+    kept = {k: v.clone() for k, v in window.model.state_dict().items()}
+    window.train_panel.form.set_values({"epochs": 1, "learning_rate": 0.05})
+    _train(qtbot, window, epochs=1)                                   # a different second run
+    first_config = TrainConfig.from_dict(first["train"])
+
+    # reference: the core trains a copy of the first run's weights one more epoch
+    import copy
+
+    module = copy.deepcopy(window.model)
+    module.load_state_dict(kept)
+    events = list(train(module, window.data, first_config, start_epoch=1))
+    reference = events[-1].result.history
+
+    with qtbot.waitSignal(window.train_panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        assert window.continue_run(first)
+    assert window.train_panel.config() == first_config
+    assert [h["epoch"] for h in window.last_result.history] == [2]
+    assert window.last_result.history[0]["train_loss"] == pytest.approx(reference[0]["train_loss"],
+                                                                        rel=1e-5)
+    assert len(window.project.runs) == 3 and window.project.runs[-1]["start_epoch"] == 1
+
+    window.save_project(tmp_path / "p.json")
+    window.delete_run(first)
+    assert [r["id"] for r in window.project.runs].count(first["id"]) == 0
+    assert window.isWindowModified()
