@@ -110,6 +110,8 @@ class OptionForm(QWidget):
     def _set_accessible(widget: QWidget, label: str, help_text: str) -> None:
         """Screen readers read the option's label and help sentence for its field."""
         targets = [widget]
+        if isinstance(widget, QComboBox) and widget.lineEdit() is not None:
+            targets.append(widget.lineEdit())  # an editable column picker takes focus in its line edit
         if isinstance(widget, _PathEdit):
             targets = [widget, widget.line]
             widget.browse.setAccessibleName(f"Browse for {label}")

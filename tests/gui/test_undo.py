@@ -5,12 +5,14 @@ Expected stacks are built independently from the core's layer specs, never read 
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 
 from seqstudio.core.layers import GRU, LSTM, Dense
 from seqstudio.core.model import ModelSpec
+from seqstudio.gui.data_panel import resolve_data_path
 
 
 @pytest.fixture
@@ -203,3 +205,44 @@ def test_request_train_and_stop_slots(qtbot, window):
     with qtbot.waitSignal(panel.trainRequested) as requested:
         assert panel.request_train() is True
     assert requested.args == [False]
+
+
+def test_every_control_of_the_panels_has_an_accessible_name(window):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QWidget,
+    )
+
+    window.model_editor.stack_list.setCurrentRow(0)         # the properties form exists
+    unnamed = []
+    for panel in (window.data_panel, window.model_editor, window.train_panel):
+        for widget in panel.findChildren(QWidget):
+            # Qt's own parts of spin boxes, combo boxes and tables (line edit, popup, headers)
+            parents = [widget.parent(), widget.parent().parent() if widget.parent() else None]
+            inner = widget.objectName() == "qt_spinbox_lineedit" or any(
+                isinstance(p, QComboBox | QAbstractItemView) for p in parents)
+            if inner or not isinstance(widget, QAbstractButton | QComboBox | QAbstractSpinBox | QLineEdit
+                                       | QAbstractItemView):
+                continue
+            if not widget.accessibleName() and not (isinstance(widget, QAbstractButton) and widget.text()):
+                unnamed.append(f"{type(panel).__name__}: {type(widget).__name__} {widget.objectName()}")
+    assert unnamed == [], unnamed
+
+
+def test_opening_another_file_is_undoable(qtbot, window, stack, data_dir):
+    panel = window.data_panel
+    before = panel.options()
+    births = data_dir / "daily-total-female-births.csv"
+    with qtbot.waitSignal(panel.optionsChanged):
+        panel.load_path(str(births))
+    assert panel.options()["path"] == str(births) and panel.error == ""
+    assert panel.table_model.rowCount() == len(pd.read_csv(births))
+    assert stack.undoText() == "Open daily-total-female-births.csv"
+    with qtbot.waitSignal(panel.dataChanged, timeout=10_000):
+        stack.undo()
+    assert panel.options() == before and panel.error == ""
+    assert panel.table_model.rowCount() == len(pd.read_csv(resolve_data_path(before["path"])))
