@@ -33,7 +33,7 @@ from .data_panel import DataPanel, error_text
 from .model_editor import ModelEditor
 from .recovery import Autosaver, RecoveryStore
 from .results_panel import ResultsPanel
-from .settings import GuiSettings, apply_theme
+from .settings import GuiSettings, apply_theme, ask_open_path, ask_save_path
 from .train_panel import TrainPanel
 from .worker import series_results
 
@@ -554,15 +554,12 @@ class MainWindow(QMainWindow):
         return True
 
     def open_project_dialog(self) -> bool:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", self.settings.last_folder("project"),
-                                              PROJECT_FILTER)
+        path = ask_open_path(self, "project", "Open project", PROJECT_FILTER)
         return self.open_project(path) if path else False
 
     def open_data_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open data file", self.settings.last_folder("data"),
-                                              DATA_FILTER)
+        path = ask_open_path(self, "data", "Open data file", DATA_FILTER)
         if path:
-            self.settings.set_last_folder("data", path)
             self.open_data_file(path)
 
     def save(self) -> bool:
@@ -573,10 +570,12 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         """File > Save As…: ask for a file and save there. True when saved."""
-        folder = self.settings.last_folder("project")
-        start = str(self.project.path) if self.project.path else str(Path(folder or ".") /
-                                                                      f"{self.project.name}.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, PROJECT_FILTER)
+        if self.project.path is not None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(self.project.path),
+                                                  PROJECT_FILTER)
+        else:
+            path = ask_save_path(self, "project", "Save project as", f"{self.project.name}.json",
+                                 PROJECT_FILTER)
         return self._save_reporting(path) if path else False
 
     def _save_reporting(self, path) -> bool:

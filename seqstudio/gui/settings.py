@@ -142,6 +142,37 @@ class GuiSettings:
         return isinstance(geometry, QByteArray)
 
 
+# ------------------------------------------------------------------------------ file dialogs
+def ask_open_path(parent, kind: str, caption: str, file_filter: str) -> str:
+    """A file-open dialog starting in the last folder used for ``kind``; "" when cancelled.
+
+    >>> path = ask_open_path(window, "data", "Open data file", "CSV files (*.csv)")  # doctest: +SKIP
+    """
+    from PySide6.QtWidgets import QFileDialog
+
+    settings = GuiSettings()
+    path, _ = QFileDialog.getOpenFileName(parent, caption, settings.last_folder(kind), file_filter)
+    if path:
+        settings.set_last_folder(kind, path)
+    return path
+
+
+def ask_save_path(parent, kind: str, caption: str, default_name: str, file_filter: str) -> str:
+    """A file-save dialog proposing ``default_name`` in the last folder used for ``kind``; "" when cancelled.
+
+    >>> path = ask_save_path(panel, "export", "Export runs", "runs.csv", "CSV file (*.csv)")  # doctest: +SKIP
+    """
+    from PySide6.QtWidgets import QFileDialog
+
+    settings = GuiSettings()
+    folder = settings.last_folder(kind)
+    start = str(Path(folder) / default_name) if folder else default_name
+    path, _ = QFileDialog.getSaveFileName(parent, caption, start, file_filter)
+    if path:
+        settings.set_last_folder(kind, path)
+    return path
+
+
 # ------------------------------------------------------------------------------ theme
 def system_is_dark() -> bool:
     """True when the desktop asks for a dark colour scheme (Qt 6.5+ style hints)."""

@@ -398,3 +398,57 @@ def test_continue_a_run_from_its_kept_weights_and_delete_one(qtbot, window, tmp_
     window.delete_run(first)
     assert [r["id"] for r in window.project.runs].count(first["id"]) == 0
     assert window.isWindowModified()
+
+
+CHILD_THAT_CRASHES = """
+import os, signal
+from PySide6.QtWidgets import QApplication, QSpinBox
+app = QApplication([])
+from seqstudio.gui.app import create_window
+from seqstudio.pluginapi.manager import builtin_registry
+window = create_window(registry=builtin_registry(), offer_recovery=False)
+window.train_panel.form.findChild(QSpinBox, "option_epochs").setValue(17)
+assert window.autosave()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs POSIX kill -9")
+def test_kill_9_then_the_next_start_offers_the_autosave(qtbot, registry, isolated_user_state,
+                                                        monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from seqstudio.gui import main_window as mw
+
+    env = {**os.environ, "SEQSTUDIO_CONFIG_DIR": str(isolated_user_state), "QT_QPA_PLATFORM": "offscreen"}
+    child = subprocess.run([sys.executable, "-c", CHILD_THAT_CRASHES], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == -9, child.stderr
+    monkeypatch.setattr(mw.MainWindow, "ask_restore_recovery", lambda self, marker: True)
+    restored = _new_window(qtbot, registry)
+    assert restored.train_panel.config().epochs == 17
+    assert restored.isWindowModified() and restored.project.path is None
+
+
+def test_save_as_starts_in_the_last_project_folder_and_save_reuses_the_path(window, tmp_path,
+                                                                             monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+
+    def fake_dialog(parent, caption, start, file_filter):
+        asked.append(start)
+        return str(tmp_path / "chosen.json"), file_filter
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_dialog)
+    _user_sets_epochs(window, 4)
+    assert window.save()                                   # no path yet: Save As
+    assert asked == ["airline-lstm.json"] and window.project.path == tmp_path / "chosen.json"
+    _user_sets_epochs(window, 5)
+    assert window.save() and len(asked) == 1               # has a path: no dialog
+    assert Project.load(tmp_path / "chosen.json").train["epochs"] == 5
+    assert window.new_project()
+    assert window.save_as()
+    assert asked[-1] == str(tmp_path / "airline-lstm.json")  # the folder used last time
