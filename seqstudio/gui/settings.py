@@ -210,6 +210,21 @@ def dark_palette() -> QPalette:
     return p
 
 
+_PLATFORM_PALETTE: QPalette | None = None
+
+
+def _platform_palette(app) -> QPalette:
+    """The palette the platform gave the application (taken before seqstudio first changes it)."""
+    global _PLATFORM_PALETTE
+    if _PLATFORM_PALETTE is None:
+        _PLATFORM_PALETTE = QPalette(app.palette())
+    return _PLATFORM_PALETTE
+
+
+def _is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
 #: pyqtgraph (background, foreground) for each resolved theme.
 PLOT_COLOURS = {"light": ("w", "#222"), "dark": ("#1e1e20", "#ddd")}
 
@@ -226,7 +241,13 @@ def apply_theme(theme: str, root=None) -> str:
     resolved = resolve_theme(theme)
     app = QApplication.instance()
     if app is not None:
-        app.setPalette(dark_palette() if resolved == "dark" else app.style().standardPalette())
+        # the platform's own palette wins whenever it already has the wanted brightness:
+        # a desktop theme's colours are better than ours
+        platform_palette = _platform_palette(app)
+        if _is_dark(platform_palette) == (resolved == "dark"):
+            app.setPalette(platform_palette)
+        else:
+            app.setPalette(dark_palette() if resolved == "dark" else app.style().standardPalette())
     background, foreground = PLOT_COLOURS[resolved]
     pg.setConfigOptions(background=background, foreground=foreground)
     if root is not None:
