@@ -316,7 +316,8 @@ class DataPanel(QWidget):
             self.source_combo.setCurrentIndex(index)
         self._build_form(source, options)
         self._record(DataSettingsCommand, f"Data source {source.name}", before, programmatic=True)
-        self.optionsChanged.emit()
+        if self._state != before:  # e.g. set_registry re-showing the same settings is no edit
+            self.optionsChanged.emit()
         if reload:
             self.reload()
 

@@ -300,7 +300,8 @@ class TrainPanel(QWidget):
         stack = self._undo_stack
         if is_recording(stack) and not self._applying and before != self._values:
             stack.push(TrainSettingsCommand(self, "Train settings", before, self._values, applied=True))
-        self.configChanged.emit()
+        if before != self._values:
+            self.configChanged.emit()
 
     def set_trainable(self, ok: bool, reason: str = "") -> None:
         """Enable Train only when data and model are valid; the reason shows on the button."""

@@ -246,3 +246,15 @@ def test_opening_another_file_is_undoable(qtbot, window, stack, data_dir):
         stack.undo()
     assert panel.options() == before and panel.error == ""
     assert panel.table_model.rowCount() == len(pd.read_csv(resolve_data_path(before["path"])))
+
+
+def test_dirty_signals_fire_on_changes_only(qtbot, window):
+    panel = window.data_panel
+    with qtbot.assertNotEmitted(panel.optionsChanged):
+        panel.set_registry(window.registry)                  # same sources, same settings: no edit
+    with qtbot.assertNotEmitted(window.train_panel.configChanged):
+        window.train_panel.set_config(window.train_panel.config())
+    with qtbot.waitSignal(panel.optionsChanged):
+        panel.set_source(panel.source.key, {**panel.options(), "look_back": 2})
+    with qtbot.waitSignal(window.train_panel.configChanged):
+        window.train_panel.set_config({"epochs": window.train_panel.config().epochs + 1})
