@@ -35,6 +35,10 @@ def protect_none_refcount() -> None:
     global _NONE_PROTECTED
     if _NONE_PROTECTED or sys.version_info >= (3, 12):
         return
+    import PySide6
+
+    if PySide6.__version__ != "6.12.0":  # pyproject excludes it; this guards existing installs
+        return
     import ctypes
 
     ctypes.c_ssize_t.from_address(id(None)).value += min(1 << 48, sys.maxsize >> 2)

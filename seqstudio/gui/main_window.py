@@ -184,12 +184,20 @@ class MainWindow(QMainWindow):
         self.fill_recent_menu()
 
         edit_menu = menu_bar.addMenu("&Edit")
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        # Own actions rather than createUndoAction(): the stack would re-enable those
+        # by itself, and an undo during a run would edit the data the run is using.
+        self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
         self.undo_action.setObjectName("undoAction")
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.undo_action.triggered.connect(self._on_undo)
+        self.redo_action = QAction("&Redo", self)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.redo_action.setObjectName("redoAction")
+        self.redo_action.triggered.connect(self._on_redo)
+        for sig in (self.undo_stack.canUndoChanged, self.undo_stack.canRedoChanged,
+                    self.undo_stack.undoTextChanged, self.undo_stack.redoTextChanged):
+            sig.connect(self._refresh_undo_actions)
+        self._refresh_undo_actions()
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
 
@@ -779,6 +787,7 @@ class MainWindow(QMainWindow):
         # results computed from a model that no longer matches what the panels show
         self.data_panel.setEnabled(False)
         self.model_editor.setEnabled(False)
+        self._refresh_undo_actions(running=True)
         self.train_panel.start_run(self.model, data, config, start_epoch=start,
                                    future_steps=self.results_panel.future_spin.value())
 
@@ -819,9 +828,28 @@ class MainWindow(QMainWindow):
         if self.model is not None and not self.train_panel.running:
             self.show_results()
 
+    def _refresh_undo_actions(self, *_args, running: bool | None = None) -> None:
+        """Undo / Redo follow the stack, and are off while a run owns the data and layers."""
+        if running is None:
+            running = bool(getattr(self.train_panel, "running", False))
+        stack = self.undo_stack
+        self.undo_action.setEnabled(not running and stack.canUndo())
+        self.redo_action.setEnabled(not running and stack.canRedo())
+        self.undo_action.setText(f"&Undo {stack.undoText()}".rstrip())
+        self.redo_action.setText(f"&Redo {stack.redoText()}".rstrip())
+
+    def _on_undo(self) -> None:
+        if self.undo_action.isEnabled():
+            self.undo_stack.undo()
+
+    def _on_redo(self) -> None:
+        if self.redo_action.isEnabled():
+            self.undo_stack.redo()
+
     def _on_run_ended(self) -> None:
         self.data_panel.setEnabled(True)
         self.model_editor.setEnabled(True)
+        self._refresh_undo_actions()
         self._run_context = None
         self.autosaver.save()  # after each run: at most the editing since is lost in a crash
 

@@ -98,12 +98,15 @@ def test_stop_mid_run_keeps_the_window_usable(qtbot, window):
                         timeout=RUN_TIMEOUT_MS)
         assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
         assert not window.data_panel.isEnabled() and not window.model_editor.isEnabled()
+        # Undo would edit the data and layers the run is using: off while it runs.
+        assert not window.undo_action.isEnabled() and not window.redo_action.isEnabled()
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     result = window.last_result
     assert result.stopped_reason == "user"
     assert result.epochs_run < 500
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
     assert window.data_panel.isEnabled() and window.model_editor.isEnabled()
+    assert window.undo_action.isEnabled() == window.undo_stack.canUndo()
     assert "Stopped by you" in panel.status_label.text()
 
 
