@@ -24,6 +24,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Settings and autosave copies in a scratch folder: no recovery prompt, the user's own untouched.
+if "SEQSTUDIO_CONFIG_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["SEQSTUDIO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="seqstudio-bench-")
 
 
 def headless_seconds_per_epoch(epochs: int) -> float:
@@ -63,7 +68,8 @@ def window_run(epochs: int, interval_ms: int = 5, *, probe: bool = True) -> tupl
     from seqstudio.pluginapi.manager import builtin_registry
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = create_window(registry=builtin_registry())
+    window = create_window(registry=builtin_registry(), offer_recovery=False)
+    window.ask_save_changes = lambda: "discard"  # a benchmark never asks
     window.resize(1280, 800)
     window.show()
     window.tabs.setCurrentIndex(2)  # the Train tab: the loss plot is visible and redrawing

@@ -6,8 +6,10 @@ Run it in a real (virtual) display so fonts and sizes are what a user sees::
 
 It opens the default window at 1280x800, trains the lecture's airline model
 (``--epochs``, default 100 at batch size 1 as in the lecture) and saves the
-Data, Model, Train and Results tabs, plus an impossible stack and a bad file;
+Data, Model, Train and Results tabs, plus an impossible stack and a bad file,
+the Runs tab comparing the lecture's LSTM with a GRU, and the Plugins dialog;
 with ``--data-dir`` (the IMDB sample CSVs) also the text data and text results.
+Settings and autosave copies go to a temporary folder, so your own are untouched.
 """
 
 from __future__ import annotations
@@ -85,12 +87,15 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
     ``imdb-reviews-test.csv``) the text panels are rendered too.
     """
     from .app import create_window
-    from .main_window import TAB_DATA, TAB_MODEL, TAB_RESULTS, TAB_TRAIN
+    from .main_window import TAB_DATA, TAB_MODEL, TAB_RESULTS, TAB_RUNS, TAB_TRAIN
 
+    # A clean user state: no recovery prompt, no recent files, default theme.
+    os.environ.setdefault("SEQSTUDIO_CONFIG_DIR", tempfile.mkdtemp(prefix="seqstudio-shots-"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = create_window()
+    window = create_window(offer_recovery=False)
+    window.ask_save_changes = lambda: "discard"  # screenshots never ask on close
     window.resize(*SIZE)
     window.show()
     paths = []
@@ -119,6 +124,23 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
         bad.write_text("Month,Passengers\n1949-01,112\n1949-02,abc\n1949-03,x\n")
         window.open_data_file(str(bad))
         paths.append(_save(window, app, out, "6-data-error"))
+
+    # the lecture's comparison: the same recipe with a GRU, both runs overlaid
+    window.apply_preset("airline-gru")
+    window.train_panel.form.set_values({"epochs": epochs})
+    _run_training(window)
+    window.tabs.setCurrentIndex(TAB_RUNS)
+    runs = window.project.runs
+    window.runs_panel.set_checked([r["id"] for r in runs])
+    paths.append(_save(window, app, out, "9-runs", ms=300))
+    dialog = window.show_plugin_dialog()
+    dialog.resize(1000, 600)
+    _settle(app, 300)
+    path = out / "10-plugins.png"
+    dialog.grab().save(str(path), "PNG")
+    print(path)
+    paths.append(path)
+    dialog.close()
     if data_dir is not None:
         paths += render_text(window, app, out, Path(data_dir), epochs=text_epochs)
     window.close()
