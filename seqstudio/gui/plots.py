@@ -228,6 +228,16 @@ class LossPlot(QWidget):
             self._val_y.extend([np.nan if v is None else v for v in val])
             self._mark_dirty()
 
+    def set_epoch_span(self, first: float, last: float) -> None:
+        """Show the whole run's epochs on x from the start, as a training-progress plot does.
+
+        The x axis then stays still while the run fills it, so only the loss axis is
+        re-laid out on each redraw (axis layout is most of what a redraw costs).
+        """
+        item = self.plot.getPlotItem()
+        item.enableAutoRange(x=False)
+        item.setXRange(first, max(last, first + 1), padding=0.02)
+
     @property
     def epoch_count(self) -> int:
         return self._epoch_x.size
@@ -245,6 +255,14 @@ class LossPlot(QWidget):
             self._timer.start()
 
     def _redraw_if_dirty(self) -> None:
+        # A hidden plot (another tab in front) is not redrawn at all: setData on thousands of
+        # points is Python work that holds the GIL the training thread needs. It catches up
+        # in showEvent.
+        if self._dirty and self.isVisible():
+            self.redraw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
         if self._dirty:
             self.redraw()
 

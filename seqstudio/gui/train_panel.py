@@ -337,6 +337,7 @@ class TrainPanel(QWidget):
             raise RuntimeError("a run is already in progress")
         if start_epoch == 0:
             self.loss_plot.clear()
+        self.loss_plot.set_epoch_span(0, start_epoch + config.epochs)
         self.feed = TrainingFeed()
         thread = TrainingThread(model, data, config, start_epoch=start_epoch,
                                 snapshot_every=self.snapshot_spin.value(),

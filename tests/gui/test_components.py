@@ -32,6 +32,8 @@ def test_table_model_serves_a_million_rows_lazily(qtbot):
 def test_loss_plot_redraws_on_its_timer_not_per_append(qtbot):
     plot = LossPlot()
     qtbot.addWidget(plot)
+    plot.show()
+    qtbot.waitExposed(plot)
     before = plot.redraw_count
     for i in range(2000):                        # like a batch-size-1 run feeding every batch
         plot.append_batches([i / 100], [1.0 / (i + 1)])
@@ -39,6 +41,22 @@ def test_loss_plot_redraws_on_its_timer_not_per_append(qtbot):
     qtbot.waitUntil(lambda: plot.redraw_count > before, timeout=2_000)
     assert plot.redraw_count - before <= 2
     np.testing.assert_allclose(plot.curve_data()["batch_loss"], 1.0 / (np.arange(2000) + 1))
+
+
+def test_hidden_loss_plot_waits_and_catches_up_when_shown(qtbot):
+    from PySide6.QtCore import QTimer
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.append_batches([0.1, 0.2], [1.0, 0.5])
+    # Hidden (another tab in front): its timer fires but nothing is drawn.
+    with qtbot.waitSignal(plot._timer.timeout, timeout=2_000):
+        pass
+    assert plot.redraw_count == 0
+    QTimer.singleShot(0, plot.show)
+    qtbot.waitUntil(lambda: plot.redraw_count == 1, timeout=2_000)
+    x, y = plot._batch_curve.getOriginalDataset()
+    np.testing.assert_allclose(x, [0.1, 0.2])
 
 
 def test_loss_plot_keeps_nan_and_log_scale(qtbot):
