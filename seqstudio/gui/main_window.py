@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.model_editor.presetRequested.connect(self.apply_preset)
         self.train_panel.trainRequested.connect(self._on_train_requested)
         self.train_panel.snapshotReady.connect(self._on_snapshot_ready)
+        self.tabs.currentChanged.connect(self._show_pending_snapshot)
         self.train_panel.runFinished.connect(self._on_run_finished)
         self.train_panel.runFailed.connect(self._on_run_failed)
         self.train_panel.runEnded.connect(self._on_run_ended)
@@ -792,11 +793,21 @@ class MainWindow(QMainWindow):
                                    future_steps=self.results_panel.future_spin.value())
 
     def _on_snapshot_ready(self, results: dict) -> None:
+        # Drawn only where it is seen: plotting on a hidden tab would take the GIL from the
+        # training thread for nothing. The latest one is drawn when the Results tab opens.
+        self._pending_snapshot = results
+        if self.tabs.currentWidget() is self.results_panel:
+            self._show_pending_snapshot()
+
+    def _show_pending_snapshot(self, *_args) -> None:
+        results, self._pending_snapshot = getattr(self, "_pending_snapshot", None), None
         data = self.data_panel.prepared
-        if data is not None and hasattr(data, "series"):
+        if (results is not None and data is not None and hasattr(data, "series")
+                and self.tabs.currentWidget() is self.results_panel):
             self.results_panel.show_series(data, results, None)
 
     def _on_run_finished(self, result) -> None:
+        self._pending_snapshot = None  # the final results replace any mid-run forecast
         self.last_result = result
         self.epochs_trained += int(getattr(result, "epochs_run", 0) or 0)
         self.train_panel.set_has_weights(True)
