@@ -36,11 +36,13 @@ VAL_COLOR = "#ff7f0e"
 TEST_COLOR = "#d62728"
 FUTURE_COLOR = "#2ca02c"
 ACTUAL_COLOR = "#333333"
-#: Redraw period of live plots: 20 per second looks live and leaves the training thread the GIL.
-REDRAW_MS = 50
+#: Redraw period of live plots. pyqtgraph paints in Python, holding the GIL that the training
+#: thread needs: at 20 redraws a second the batch-size-1 airline recipe trained 1.08x slower in
+#: the window than headless, at 4 a second 1.04x (bench/bench_gui.py). 4 a second still reads live.
+REDRAW_MS = 250
 #: The slowest redraw period, and the ratio of period to redraw cost that sets it in between.
 MAX_REDRAW_MS = 1000
-MAX_DUTY = 30
+MAX_DUTY = 100
 
 
 class _GrowingBuffer:
