@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import Registry, SourceType
 
-from .forms import OptionForm
+from .forms import OptionForm, chain_tab_order, describe_widgets
 from .plots import ACTUAL_COLOR, TEST_COLOR, TRAIN_COLOR, VAL_COLOR, make_plot_widget, time_values
 from .table_model import DataFrameModel
 from .undo import DataOptionCommand, DataSettingsCommand, changed_keys, is_recording
@@ -217,7 +217,7 @@ class DataPanel(QWidget):
             self._on_source_changed()
 
     def _set_accessibility(self) -> None:
-        for widget, name, description in (
+        describe_widgets((
                 (self.source_combo, "Data source", "Where the data comes from"),
                 (self.open_button, "Open data file", "Choose a CSV file"),
                 (self.form_area, "Data options", "Options of the selected source"),
@@ -227,13 +227,8 @@ class DataPanel(QWidget):
                 (self.table, "Data preview table", "The file's rows"),
                 (self.series_plot, "Series plot", "The series with its train, validation and test parts"),
                 (self.length_plot, "Review length histogram", ""),
-                (self.example_text, "Example review", "One review encoded, padded and decoded")):
-            widget.setAccessibleName(name)
-            if description:
-                widget.setAccessibleDescription(description)
-        chain = (self.source_combo, self.open_button, self.form_area, self.table)
-        for first, second in zip(chain, chain[1:], strict=False):
-            QWidget.setTabOrder(first, second)
+                (self.example_text, "Example review", "One review encoded, padded and decoded")))
+        chain_tab_order(self.source_combo, self.open_button, self.form_area, self.table)
 
     # -- undo -------------------------------------------------------------------
     def set_undo_stack(self, stack: QUndoStack | None) -> None:

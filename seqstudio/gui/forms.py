@@ -292,3 +292,17 @@ def _parse_text(text: str, default: Any) -> Any:
     if text == "" and default is None:
         return None
     return text
+
+
+def describe_widgets(items: Iterable[tuple[QWidget, str, str]]) -> None:
+    """Give each widget its accessible name and (when not empty) description."""
+    for widget, name, description in items:
+        widget.setAccessibleName(name)
+        if description:
+            widget.setAccessibleDescription(description)
+
+
+def chain_tab_order(*widgets: QWidget) -> None:
+    """Tab moves through ``widgets`` in the order given."""
+    for first, second in zip(widgets, widgets[1:], strict=False):
+        QWidget.setTabOrder(first, second)

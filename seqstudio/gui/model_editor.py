@@ -42,7 +42,7 @@ from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import OptionSpec, Registry
 
 from .data_panel import error_text
-from .forms import OptionForm
+from .forms import OptionForm, chain_tab_order, describe_widgets
 from .undo import (
     AddLayerCommand,
     DuplicateLayerCommand,
@@ -348,7 +348,7 @@ class ModelEditor(QWidget):
         return super().eventFilter(watched, event)
 
     def _set_accessibility(self) -> None:
-        for widget, name, description in (
+        describe_widgets((
                 (self.palette_list, "Layer palette", "Layer types and cells; press Add to append one"),
                 (self.preset_combo, "Presets", "Load a complete recipe"),
                 (self.stack_list, "Layer stack",
@@ -360,18 +360,14 @@ class ModelEditor(QWidget):
                 (self.down_button, "Move layer down", "Alt+Down"),
                 (self.properties_area, "Layer properties", "Arguments of the selected layer"),
                 (self.summary_table, "Model summary", "Layers, output shapes and parameter counts"),
-                (self.error_label, "Model error", "Why the stack cannot work")):
-            widget.setAccessibleName(name)
-            widget.setAccessibleDescription(description)
+                (self.error_label, "Model error", "Why the stack cannot work")))
         self.remove_button.setToolTip("Remove the selected layer (Delete).")
         self.duplicate_button.setToolTip("Copy the selected layer below it (Ctrl+D).")
         self.up_button.setToolTip("Move the selected layer up (Alt+Up).")
         self.down_button.setToolTip("Move the selected layer down (Alt+Down).")
-        chain = (self.preset_combo, self.palette_list, self.add_button, self.stack_list,
+        chain_tab_order(self.preset_combo, self.palette_list, self.add_button, self.stack_list,
                  self.remove_button, self.duplicate_button, self.up_button, self.down_button,
                  self.properties_area, self.summary_table)
-        for first, second in zip(chain, chain[1:], strict=False):
-            QWidget.setTabOrder(first, second)
 
     def set_registry(self, registry: Registry) -> None:
         """Offer the cells and layers of ``registry`` (after plugins changed) and re-validate."""

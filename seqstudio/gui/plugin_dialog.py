@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from .data_panel import error_text
+from .forms import chain_tab_order
 
 COLUMNS = ("plugin", "version", "distribution", "from", "status", "problem")
 STATUS_COLORS = {"active": "#1b7f3b", "disabled": "#777777", "error": "#b00020"}
@@ -156,12 +156,10 @@ class PluginDialog(QDialog):
         layout.addWidget(self.status_label)
         layout.addLayout(row1)
         layout.addLayout(row2)
-        chain = (self.table, self.enable_button, self.disable_button, self.uninstall_button,
+        chain_tab_order(self.table, self.enable_button, self.disable_button, self.uninstall_button,
                  self.copy_report_button, self.install_file_button, self.install_folder_button,
                  self.package_edit, self.install_name_button, self.cancel_button, close,
                  self.details, self.output)
-        for first, second in zip(chain, chain[1:], strict=False):
-            QWidget.setTabOrder(first, second)
 
         self.table.currentCellChanged.connect(self._on_current_changed)
         self.enable_button.clicked.connect(lambda: self._set_enabled(True))

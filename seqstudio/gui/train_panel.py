@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from seqstudio.core.registry import OptionSpec
 
-from .forms import OptionForm
+from .forms import OptionForm, chain_tab_order, describe_widgets
 from .plots import LossPlot
 from .undo import TrainSettingsCommand, changed_keys, is_recording
 from .worker import TrainingFeed, TrainingThread
@@ -214,7 +214,7 @@ class TrainPanel(QWidget):
         self._update_buttons()
 
     def _set_accessibility(self) -> None:
-        for widget, name, description in (
+        describe_widgets((
                 (self.form, "Train settings", "Epochs, batch size, optimizer and the other settings"),
                 (self.snapshot_spin, "Forecast every N epochs", "0 = only at the end"),
                 (self.train_button, "Train", "Train a fresh model (Ctrl+Return)"),
@@ -224,14 +224,9 @@ class TrainPanel(QWidget):
                 (self.progress_bar, "Training progress", ""),
                 (self.progress_label, "Epoch, batch and time left", ""),
                 (self.status_label, "Training status", "The outcome or the error of the last run"),
-                (self.loss_plot, "Loss plot", "Training and validation loss per epoch")):
-            widget.setAccessibleName(name)
-            if description:
-                widget.setAccessibleDescription(description)
-        chain = (self.form, self.snapshot_spin, self.train_button, self.continue_button,
+                (self.loss_plot, "Loss plot", "Training and validation loss per epoch")))
+        chain_tab_order(self.form, self.snapshot_spin, self.train_button, self.continue_button,
                  self.pause_button, self.stop_button)
-        for first, second in zip(chain, chain[1:], strict=False):
-            QWidget.setTabOrder(first, second)
 
     # -- undo and shortcuts ----------------------------------------------------------
     def set_undo_stack(self, stack: QUndoStack | None) -> None:
