@@ -75,6 +75,7 @@ def window_run(epochs: int, interval_ms: int = 5, *, probe: bool = True,
     if imdb_csv:  # the lecture's IMDB model (LSTM(128), dropout and recurrent dropout) on real reviews
         window.apply_preset("imdb-lstm")
         window.data_panel.set_source("text-csv", {**window.data_panel.options(), "path": imdb_csv})
+        window.data_panel.wait_ready()  # large inputs are prepared in the background
     window.show()
     window.tabs.setCurrentIndex(2)  # the Train tab: the loss plot is visible and redrawing
     window.train_panel.form.set_values({"epochs": epochs})

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self._unsaved_run = False              # a run finished (or a recovery was restored) since
         self._applying = 0                     # >0 while a project is being loaded into the panels
         self._run_context: dict | None = None  # what the run under way was started with
+        self._after_data = None                # action waiting for data prepared in the background
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.resize(1280, 800)
@@ -116,6 +117,9 @@ class MainWindow(QMainWindow):
         self._make_menus()
 
         self.data_panel.dataChanged.connect(self._on_data_changed)
+        self.data_panel.busyChanged.connect(self._on_data_busy_changed)
+        self.data_panel.optionsChanged.connect(self._drop_after_data)
+        self.model_editor.specChanged.connect(self._drop_after_data)
         self.model_editor.validityChanged.connect(self._on_model_validity_changed)
         self.model_editor.specChanged.connect(self._on_model_spec_changed)
         self.model_editor.presetRequested.connect(self.apply_preset)
@@ -349,25 +353,50 @@ class MainWindow(QMainWindow):
             self.last_result = None
             self.epochs_trained = 0
             self.train_panel.loss_plot.clear()
+            self._pending_snapshot = None
+            self._after_data = None
+            if hasattr(self.results_panel, "clear"):  # never show the previous project's results
+                self.results_panel.clear()
             self.model_editor.set_model_spec(project.model_spec(self.registry))
             self.train_panel.set_config(dict(project.train))
             self.data_panel.set_source(project.source, self._panel_options(project))
-            data = self.data_panel.prepared
-            if project.weights and data is not None:
-                try:
-                    module = project.build_model(data, self.registry)
-                except SeqStudioError as exc:
-                    self.statusBar().showMessage(error_text(exc))
-                else:
-                    self._adopt_model(module, self.model_editor.model_spec(), data)
-                    self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
-                    self.show_results()
+            if project.weights:  # large data arrives later: the weights load when it does
+                self._when_data_ready(lambda data, p=project: self._adopt_project_weights(p, data))
             self._update_continue()
             self._show_runs()
         finally:
             self._applying -= 1
         self.undo_stack.clear()
         self.mark_saved()
+
+    def _adopt_project_weights(self, project, data) -> None:
+        """Build the project's model on ``data``, load its weights and show its results."""
+        try:
+            module = project.build_model(data, self.registry)
+        except SeqStudioError as exc:
+            self.statusBar().showMessage(error_text(exc))
+            return
+        self._adopt_model(module, self.model_editor.model_spec(), data)
+        self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
+        self.show_results()
+        self._update_continue()
+
+    def _when_data_ready(self, action) -> None:
+        """Call ``action(data)`` now, or when the data being prepared in the background arrives.
+
+        Dropped when the data options or the layers change first (the action was meant
+        for these settings) or when the data fails to load.
+        """
+        if not self.data_panel.busy:
+            self._after_data = None
+            if self.data_panel.prepared is not None:
+                action(self.data_panel.prepared)
+            return
+        self._after_data = action
+
+    def _drop_after_data(self, *_args) -> None:
+        if not self._applying:
+            self._after_data = None
 
     def _panel_options(self, project) -> dict:
         """The project's data options for the data panel: defaults filled, relative paths made real."""
@@ -503,6 +532,8 @@ class MainWindow(QMainWindow):
     # -- projects ---------------------------------------------------------------------
     def sync_project(self):
         """Copy what the panels show into ``self.project`` and return it (nothing is written)."""
+        if self.data_panel.busy:  # save what the options say, not the data they replaced
+            self.data_panel.reload(background=False)
         p = self.project
         source = self.data_panel.source
         data = self.data_panel.prepared
@@ -715,9 +746,15 @@ class MainWindow(QMainWindow):
                                          8000)
             return False
         self.restore_run(run)
+        if self.data_panel.busy:  # large data: continue once it is prepared
+            self._when_data_ready(lambda data: self._continue_with(run, weights, data))
+            return True
         data = self.data_panel.prepared
         if data is None:
             return False
+        return self._continue_with(run, weights, data)
+
+    def _continue_with(self, run: dict, weights: dict, data) -> bool:
         spec = self.model_editor.model_spec()
         try:
             module = spec.build(data.input_shape, registry=self.registry)
@@ -736,9 +773,17 @@ class MainWindow(QMainWindow):
     # -- reacting ----------------------------------------------------------------
     def _on_data_changed(self, data) -> None:
         self.model_editor.set_data(data)
+        action, self._after_data = self._after_data, None
+        if action is not None and data is not None and not self.data_panel.busy:
+            action(data)
+
+    def _on_data_busy_changed(self, _busy: bool) -> None:
+        self._on_model_validity_changed(self.model_editor.valid, self.model_editor.reason)
 
     def _on_model_validity_changed(self, valid: bool, reason: str) -> None:
-        if self.data_panel.prepared is None:
+        if self.data_panel.busy:
+            valid, reason = False, "the data is still being prepared"
+        elif self.data_panel.prepared is None:
             valid, reason = False, (self.data_panel.error or "load data first").splitlines()[0]
         self.train_panel.set_trainable(valid, reason)
         self._update_continue()

@@ -17,7 +17,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -40,13 +39,15 @@ from .plots import (
     TEST_COLOR,
     TRAIN_COLOR,
     VAL_COLOR,
-    ask_export_png,
+    export_plot_png,
     make_plot_widget,
     time_values,
 )
+from .settings import ask_save_path
 
 SPLIT_COLORS = {"train": TRAIN_COLOR, "val": VAL_COLOR, "test": TEST_COLOR}
 SPLIT_NAMES = {"train": "training part", "val": "validation part", "test": "test part"}
+NO_RESULTS_NOTE = "Train a model to see its forecast."
 
 
 def _table(parent: QWidget, object_name: str) -> QTableWidget:
@@ -104,12 +105,11 @@ class ResultsPanel(QWidget):
         self.future_spin.valueChanged.connect(self.futureStepsChanged)
         self.export_plot_button = QPushButton("Export plot…", self)
         self.export_plot_button.setObjectName("exportPlotButton")
-        self.export_plot_button.clicked.connect(
-            lambda: ask_export_png(self.forecast_plot, self, "forecast.png"))
+        self.export_plot_button.clicked.connect(self._on_export_plot_clicked)
         self.export_csv_button = QPushButton("Export predictions…", self)
         self.export_csv_button.setObjectName("exportCsvButton")
         self.export_csv_button.clicked.connect(self._on_export_csv_clicked)
-        self.note_label = QLabel("Train a model to see its forecast.", self)
+        self.note_label = QLabel(NO_RESULTS_NOTE, self)
         self.note_label.setObjectName("resultsNote")
         self.note_label.setWordWrap(True)
 
@@ -172,6 +172,30 @@ class ResultsPanel(QWidget):
         self.pages.addWidget(text_page)
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages)
+
+    def clear(self) -> None:
+        """Forget the shown model, forecast and metrics (File > New, another project opened).
+
+        >>> window.results_panel.clear()   # doctest: +SKIP
+        """
+        self._review_timer.stop()
+        self.model = None
+        self.data = None
+        self.results = {}
+        self.metrics = {}
+        self._prediction_curves = {}
+        for plot in (self.forecast_plot, self.residual_plot):
+            item = plot.getPlotItem()
+            item.clear()
+            if item.legend is not None:
+                item.legend.clear()
+        for table in (self.metrics_table, self.text_metrics_table, self.confusion_table):
+            table.clear()
+            table.setRowCount(0)
+            table.setColumnCount(0)
+        self.note_label.setText(NO_RESULTS_NOTE)
+        self.review_result.setText("")
+        self.pages.setCurrentIndex(0)
 
     # -- series ------------------------------------------------------------------
     def show_series(self, data, results: dict[str, Any], metrics: dict[str, Any] | None = None) -> None:
@@ -287,10 +311,14 @@ class ResultsPanel(QWidget):
         self.note_label.setText(f"{text}\n{note}" if note else text)
 
     def _on_export_csv_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", "predictions.csv",
-                                              "CSV (*.csv)")
+        path = ask_save_path(self, "export", "Export predictions as CSV", "predictions.csv", "CSV (*.csv)")
         if path:
             self.export_predictions_csv(path)
+
+    def _on_export_plot_clicked(self) -> None:
+        path = ask_save_path(self, "export", "Export plot as PNG", "forecast.png", "PNG image (*.png)")
+        if path:
+            export_plot_png(self.forecast_plot, path)
 
     def export_predictions_csv(self, path: str) -> None:
         """Write the predictions (series: time, split, actual, predicted) to ``path``."""
@@ -310,6 +338,8 @@ class ResultsPanel(QWidget):
             frames.append(frame)
         if "text_test" in self.results:
             frames.append(pd.DataFrame(self.results["text_test"]))
+        if not frames:  # nothing trained yet: the header alone rather than an error
+            frames.append(pd.DataFrame(columns=["time", "split", "actual", "predicted"]))
         pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
     # -- text ------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -52,6 +51,7 @@ from seqstudio.core.runs import (
 
 from .data_panel import error_text
 from .plots import make_plot_widget
+from .settings import ask_save_path
 
 #: One colour per checked run (matplotlib's tab10, as the other plots use).
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -338,7 +338,7 @@ class RunsPanel(QWidget):
         self.runDeleted.emit(run)
 
     def _on_export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export runs as CSV", "runs.csv", "CSV file (*.csv)")
+        path = ask_save_path(self, "export", "Export runs as CSV", "runs.csv", "CSV file (*.csv)")
         if not path:
             return
         try:

@@ -65,6 +65,7 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     window.data_panel.set_source("text-csv", {
         **window.data_panel.options(), "path": str(data_dir / "imdb-reviews-train-part1.csv"),
         "test_path": str(data_dir / "imdb-reviews-test.csv")})
+    window.data_panel.wait_ready()  # large inputs are prepared in the background
     window.tabs.setCurrentIndex(TAB_DATA)
     paths = [_save(window, app, out, "7-text-data")]
     window.model_editor.set_model_spec(ModelSpec([Embedding(10000, 32), LSTM(32),

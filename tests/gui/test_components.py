@@ -165,6 +165,7 @@ def test_text_data_trains_and_scores_a_typed_review(qtbot, window, data_dir):
     window.data_panel.set_source("text-csv", {
         **window.data_panel.options(), "path": str(data_dir / "imdb-reviews-train-part1.csv"),
         "test_path": str(data_dir / "imdb-reviews-test.csv"), "max_len": 40})
+    assert window.data_panel.wait_ready()             # 6.7 MB of reviews: prepared in the background
     data = window.data
     assert window.data_panel.error == "" and data.input_shape == (40,)
     assert "decoded back" in window.data_panel.example_text.toPlainText()
