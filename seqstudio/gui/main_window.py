@@ -650,8 +650,8 @@ class MainWindow(QMainWindow):
     # -- autosave and recovery ----------------------------------------------------------
     def autosave(self) -> str | None:
         """Write the recovery copy now if there are unsaved changes; returns its path (None: nothing)."""
-        if not self.isWindowModified() or self.train_panel.running:
-            return None
+        if not self.isWindowModified() or self.train_panel.running or self.data_panel.busy:
+            return None  # never during a run or a background load (the next one will do)
         try:
             project = self.sync_project()
             path = self.recovery.save(project, original_path=project.path)

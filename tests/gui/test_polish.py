@@ -170,6 +170,37 @@ def test_an_opened_project_gets_its_weights_once_background_data_arrives(qtbot, 
     assert window.results_panel.results and window.train_panel.continue_button.isEnabled()
 
 
+def test_continuing_a_run_waits_for_background_data(qtbot, window):
+    import copy
+
+    from seqstudio.core.training import TrainConfig, train
+
+    _train_one_epoch(qtbot, window)
+    first = window.project.runs[0]
+    # reference: the core trains a copy of the run's weights one more epoch
+    module = copy.deepcopy(window.model)
+    events = list(train(module, window.data, TrainConfig.from_dict(first["train"]), start_epoch=1))
+    reference = events[-1].result.history
+    window.data_panel.sync_load_bytes = 0          # the run's data comes back in the worker
+    with qtbot.waitSignal(window.train_panel.runEnded, timeout=60_000):
+        assert window.continue_run(first)
+        assert window.data_panel.busy and not window.train_panel.running
+    assert [h["epoch"] for h in window.last_result.history] == [2]
+    assert window.last_result.history[0]["train_loss"] == pytest.approx(reference[0]["train_loss"],
+                                                                        rel=1e-5)
+    assert window.project.runs[-1]["start_epoch"] == 1 and window.epochs_trained == 2
+
+
+def test_no_autosave_while_data_is_prepared_in_the_background(qtbot, window):
+    window.data_panel.sync_load_bytes = 0
+    window.data_panel._form.widget("look_back").setValue(2)
+    window.data_panel.reload()
+    assert window.data_panel.busy and window.isWindowModified()
+    assert window.autosave() is None               # an autosave never waits for the data
+    assert window.data_panel.wait_ready(10_000) and window.data.input_shape == (2, 1)
+    assert window.autosave() is not None
+
+
 # ------------------------------------------------------------------ Results cleared on New
 def test_new_project_clears_the_previous_results(qtbot, window):
     _train_one_epoch(qtbot, window)
