@@ -417,7 +417,11 @@ class DataPanel(QWidget):
         return self._form.values() if self._form else {}
 
     def set_source(self, name: str, options: dict[str, Any] | None = None, *, reload: bool = True) -> None:
-        """Select source ``name`` (key or short name) and show ``options``; reloads now."""
+        """Select source ``name`` (key or short name) and show ``options``; reloads now.
+
+        Large inputs are prepared in the background: call ``wait_ready()`` before
+        reading ``prepared`` when the next line needs the data.
+        """
         source = self.registry.source(name)
         index = self.source_combo.findData(source.key)
         before = self._state
@@ -431,7 +435,7 @@ class DataPanel(QWidget):
             self.reload()
 
     def load_path(self, path: str) -> None:
-        """Open ``path`` with the selected source, guessing column choices afresh."""
+        """Open ``path`` with the selected source, guessing column choices afresh (see ``wait_ready``)."""
         source = self._source
         if source is None:
             return
