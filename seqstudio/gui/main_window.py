@@ -49,13 +49,9 @@ SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 
 
 def _undo_macro(stack, text: str):
-    """H9's undo_macro when present (loading a preset becomes one undo step), else nothing."""
-    try:
-        from .undo import undo_macro
-    except ImportError:  # pragma: no cover - the undo module ships with the gui
-        from contextlib import nullcontext
+    """Group the changes made inside into one undo step (loading a preset is one step)."""
+    from .undo import undo_macro
 
-        return nullcontext()
     return undo_macro(stack, text)
 
 
