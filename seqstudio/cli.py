@@ -474,12 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=20, metavar="N", help="show the N most frequent words")
     p.set_defaults(func=cmd_vocab)
 
-    try:
-        from seqstudio.pluginapi.commands import add_plugin_commands
-    except ImportError:  # pragma: no cover - only while the plugin API is absent
-        pass
-    else:
-        add_plugin_commands(sub)
+    from seqstudio.pluginapi.commands import add_plugin_commands
+
+    add_plugin_commands(sub)
     return parser
 
 

@@ -25,7 +25,9 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, 
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.presets import PRESETS
 from seqstudio.core.registry import Registry
+from seqstudio.core.runs import make_run_record, next_run_number
 
 # PySide6 6.12 drops a reference to None on every void call; see protect_none_refcount.
 from .app import protect_none_refcount
@@ -33,6 +35,7 @@ from .data_panel import DataPanel, error_text
 from .model_editor import ModelEditor
 from .recovery import Autosaver, RecoveryStore
 from .results_panel import ResultsPanel
+from .runs_panel import RunsPanel
 from .settings import GuiSettings, apply_theme, ask_open_path, ask_save_path
 from .train_panel import TrainPanel
 from .worker import series_results
@@ -128,8 +131,7 @@ class MainWindow(QMainWindow):
         self.results_panel.futureStepsChanged.connect(self._on_future_steps_changed)
         self._connect_change_tracking()
         for panel in (self.model_editor, self.data_panel, self.train_panel):
-            if hasattr(panel, "set_undo_stack"):
-                panel.set_undo_stack(self.undo_stack)
+            panel.set_undo_stack(self.undo_stack)
 
         self.autosaver = Autosaver(self.autosave, self.settings.autosave_minutes(), self)
         self._name_splitters()
@@ -227,16 +229,11 @@ class MainWindow(QMainWindow):
             autosave_menu.addAction(action)
 
         presets_menu = menu_bar.addMenu("&Presets")
-        try:
-            from seqstudio.core.presets import PRESETS
-
-            for name, preset in PRESETS.items():
-                action = QAction(name, self)
-                action.setToolTip(preset.description)
-                action.triggered.connect(lambda _=False, n=name: self.apply_preset(n))
-                presets_menu.addAction(action)
-        except ImportError:
-            pass
+        for name, preset in PRESETS.items():
+            action = QAction(name, self)
+            action.setToolTip(preset.description)
+            action.triggered.connect(lambda _=False, n=name: self.apply_preset(n))
+            presets_menu.addAction(action)
 
         run_menu = menu_bar.addMenu("&Run")
         self.train_action = self._action("&Train", self.request_train, ["Ctrl+Return", "Ctrl+Enter"],
@@ -275,16 +272,11 @@ class MainWindow(QMainWindow):
         self.fill_recent_menu()
 
     def _make_runs_panel(self):
-        try:
-            from .runs_panel import RunsPanel
-        except ImportError:  # the run history view is optional; runs are still recorded
-            return None
         panel = RunsPanel(self)
         self.tabs.addTab(panel, "R&uns")
         panel.restoreRequested.connect(self.restore_run)
         panel.continueRequested.connect(self.continue_run)
-        if hasattr(panel, "runDeleted"):
-            panel.runDeleted.connect(self.delete_run)
+        panel.runDeleted.connect(self.delete_run)
         return panel
 
     def _name_splitters(self) -> None:
@@ -460,15 +452,14 @@ class MainWindow(QMainWindow):
 
     # -- unsaved changes ------------------------------------------------------------
     def _connect_change_tracking(self) -> None:
-        """Every signal that may mean an edit re-checks the mark (connect the ones the panels have)."""
+        """Every signal that may mean an edit re-checks the unsaved-changes mark."""
         self.undo_stack.cleanChanged.connect(self._refresh_modified)
         self.undo_stack.indexChanged.connect(self._refresh_modified)
         self.data_panel.dataChanged.connect(self._refresh_modified)
         self.model_editor.specChanged.connect(self._refresh_modified)
         self.train_panel.form.changed.connect(self._refresh_modified)
-        for panel, signal in ((self.data_panel, "optionsChanged"), (self.train_panel, "configChanged")):
-            if hasattr(panel, signal):
-                getattr(panel, signal).connect(self._refresh_modified)
+        self.data_panel.optionsChanged.connect(self._refresh_modified)
+        self.train_panel.configChanged.connect(self._refresh_modified)
 
     def _editor_state(self) -> str:
         """What would be saved from the editors, as comparable text."""
@@ -697,26 +688,15 @@ class MainWindow(QMainWindow):
         if context is None or self.model is None:
             return None
         weights = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
-        try:
-            from seqstudio.core.runs import make_run_record, next_run_number
-
-            record = make_run_record(**context, result=result, weights=weights,
-                                     number=next_run_number(self.project.runs))
-        except ImportError:  # pragma: no cover - core.runs ships with the core
-            return None
-        if hasattr(self.project, "add_run"):  # keeps the weights in project.run_weights
-            self.project.add_run(record, weights)
-        else:
-            self.project.runs.append(record)
+        record = make_run_record(**context, result=result, weights=weights,
+                                 number=next_run_number(self.project.runs))
+        self.project.add_run(record, weights)  # keeps the weights in project.run_weights
         self._show_runs()
         return record
 
     def delete_run(self, run: dict) -> None:
         """Forget a run and its kept weights (the Runs tab asked)."""
-        if hasattr(self.project, "remove_run"):
-            self.project.remove_run(run.get("id"))
-        else:
-            self.project.runs = [r for r in self.project.runs if r.get("id") != run.get("id")]
+        self.project.remove_run(run.get("id"))
         self._show_runs()
         self.mark_modified()
 

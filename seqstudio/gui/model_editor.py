@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.presets import PRESETS
 from seqstudio.core.registry import OptionSpec, Registry
 
 from .data_panel import error_text
@@ -175,15 +176,10 @@ class ModelEditor(QWidget):
         self.preset_combo.setObjectName("presetCombo")
         self.preset_combo.setToolTip("Load a complete recipe: data options, layers and train settings.")
         self.preset_combo.addItem("Presets…", None)
-        try:
-            from seqstudio.core.presets import PRESETS
-
-            for name, preset in PRESETS.items():
-                self.preset_combo.addItem(name, name)
-                self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description,
-                                              Qt.ItemDataRole.ToolTipRole)
-        except ImportError:
-            pass
+        for name, preset in PRESETS.items():
+            self.preset_combo.addItem(name, name)
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description,
+                                          Qt.ItemDataRole.ToolTipRole)
         self.preset_combo.activated.connect(self._on_preset_activated)
         palette_box = QGroupBox("Palette", self)
         palette_layout = QVBoxLayout(palette_box)

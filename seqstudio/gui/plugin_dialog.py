@@ -221,10 +221,8 @@ class PluginDialog(QDialog):
         info = info if info is not None else self.selected()
         if info is None:
             return ""
-        try:
-            from seqstudio import __version__ as seqstudio_version
-        except ImportError:  # pragma: no cover - a source tree without a version
-            seqstudio_version = "?"
+        from seqstudio import __version__ as seqstudio_version
+
         lines = [f"plugin: {info.name} {info.version}",
                  f"distribution: {info.distribution or '-'}",
                  f"from: {info.source}",
