@@ -31,7 +31,13 @@ from typing import Any
 
 from seqstudio.core.errors import DataError
 from seqstudio.core.registry import OptionSpec, SourceType
-from seqstudio.core.text import LabelledTexts, PreparedText, TextOptions, prepare_text
+from seqstudio.core.text import (
+    LabelledTexts,
+    PreparedText,
+    TextOptions,
+    prepare_text,
+    read_text_file,
+)
 
 __all__ = [
     "SOURCES", "IMDB_URL", "IMDB_SHA256", "IMDB_CLASS_NAMES", "TEXT_CSV_OPTIONS",
@@ -350,20 +356,9 @@ def read_rt_polarity(path: str | Path, encoding: str = "cp1252") -> LabelledText
     where: list[str] = []
     for suffix, label in (("neg", "negative"), ("pos", "positive")):
         f = folder / f"rt-polarity.{suffix}"
-        try:
-            raw = f.read_bytes()
-        except OSError as exc:
-            raise DataError(f"cannot read rt-polarity.{suffix}: {exc.strerror or exc}", where=str(f),
-                            fix="choose the folder holding rt-polarity.pos and rt-polarity.neg") from exc
-        try:
-            decoded = raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise DataError(f"rt-polarity.{suffix} is not valid {encoding}",
-                            where=f"{f}, line {line}, byte {exc.start}",
-                            fix="use encoding='cp1252' (the original files) or 'latin-1'") from exc
-        except LookupError as exc:
-            raise DataError(f"unknown text encoding {encoding!r}", fix="use 'cp1252'") from exc
+        decoded = read_text_file(
+            f, encoding, name=f"rt-polarity.{suffix}",
+            missing_fix="choose the folder holding rt-polarity.pos and rt-polarity.neg")
         for number, line in enumerate(decoded.split("\n"), start=1):
             if line.strip():
                 texts.append(line.strip())

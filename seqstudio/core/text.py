@@ -551,6 +551,32 @@ def _known_keys(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]
 
 
 # --------------------------------------------------------------------------- reading
+def read_text_file(path: str | Path, encoding: str = "utf-8", *, name: str = "the file",
+                   missing_fix: str = "check the path") -> str:
+    """Read and decode a whole text file; bad bytes are a DataError naming line and byte.
+
+    >>> read_text_file("no/such.txt")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    seqstudio.core.errors.DataError: cannot read the file: ...
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {name}: {exc.strerror or exc}", where=str(path),
+                        fix=missing_fix) from exc
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{name} is not valid {encoding}: byte 0x{raw[exc.start]:02x} "
+                        f"cannot be decoded", where=f"{path}, line {line}, byte {exc.start}",
+                        fix="set encoding='cp1252' (old Windows files) or 'latin-1', "
+                            "or re-save the file as UTF-8") from exc
+    except LookupError as exc:
+        raise DataError(f"unknown text encoding {encoding!r}", fix="use e.g. 'utf-8' or 'cp1252'") from exc
+
+
 def read_text_csv(path: str | Path, text_col: str, label_col: str,
                   encoding: str = "utf-8") -> LabelledTexts:
     """Read the text and label columns of a CSV file.
@@ -561,21 +587,7 @@ def read_text_csv(path: str | Path, text_col: str, label_col: str,
     import pandas as pd
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read the text file: {exc.strerror or exc}", where=str(path),
-                        fix="check the path") from exc
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"the file is not valid {encoding}: byte 0x{raw[exc.start]:02x} "
-                        f"cannot be decoded", where=f"{path}, line {line}, byte {exc.start}",
-                        fix="set encoding='cp1252' (old Windows files) or 'latin-1', "
-                            "or re-save the file as UTF-8") from exc
-    except LookupError as exc:
-        raise DataError(f"unknown text encoding {encoding!r}", fix="use e.g. 'utf-8' or 'cp1252'") from exc
+    text = read_text_file(path, encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
     import io
