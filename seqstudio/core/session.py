@@ -190,7 +190,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
 
     times, values = data.forecast(predict_fn, steps)
     values = np.asarray(values)
-    targets = list(getattr(data, "target_names", None) or data.options.target or ["value"])
+    targets = list(data.target_columns) or ["value"]
     if values.ndim == 1:
         values = values[:, None]
     frame = pd.DataFrame({"time": times})

@@ -680,7 +680,7 @@ class DataPanel(QWidget):
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
         item.setLabel("bottom", "time" if is_date else "step")
-        targets = list(getattr(data.options, "target", []) or []) or [series.columns[-1]]
+        targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         colors = [ACTUAL_COLOR, "#8c564b", "#9467bd", "#17becf"]
         for i, column in enumerate([c for c in targets if c in series.columns][:4]):
             item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(colors[i], width=1.5),

@@ -228,7 +228,7 @@ class ResultsPanel(QWidget):
         x, is_date = time_values(series.index)
         item.setLabel("bottom", "time" if is_date else "step")
         self.residual_plot.getPlotItem().setLabel("bottom", "time" if is_date else "step")
-        targets = list(getattr(data.options, "target", []) or []) or [series.columns[-1]]
+        targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         column = targets[0] if targets[0] in series.columns else series.columns[-1]
         item.setLabel("left", str(column))
         item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(ACTUAL_COLOR, width=1.5),
