@@ -35,3 +35,11 @@ def registry():
     from seqstudio.pluginapi.manager import builtin_registry
 
     return builtin_registry()
+
+
+@pytest.fixture(scope="session")
+def builtins():
+    """The built-in registry, built once per run (read-only use: tests that register must use ``registry``)."""
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    return builtin_registry()

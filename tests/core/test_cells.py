@@ -15,13 +15,6 @@ from seqstudio.core.registry import CellType
 TORCH_MODULES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-@pytest.fixture(scope="module")
-def builtins():
-    """The built-in registry, built once: building it runs every cell's conformance check."""
-    from seqstudio.pluginapi.manager import builtin_registry
-
-    return builtin_registry()
-
 
 def _reference(name: str, input_size: int, units: int, bidirectional: bool) -> nn.RNNBase:
     torch.manual_seed(123)

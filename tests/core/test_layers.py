@@ -30,15 +30,6 @@ from seqstudio.core.layers import (
     layer_to_dict,
 )
 
-
-@pytest.fixture(scope="module")
-def builtins():
-    """The built-in registry, built once (building it runs the cells' conformance checks)."""
-    from seqstudio.pluginapi.manager import builtin_registry
-
-    return builtin_registry()
-
-
 # One non-default instance of every built-in layer type.
 SAMPLES = [
     Embedding(10000, 128),

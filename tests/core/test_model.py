@@ -24,14 +24,6 @@ from seqstudio.core.layers import (
 from seqstudio.core.model import ModelSpec, SequenceModel
 
 
-@pytest.fixture(scope="module")
-def builtins():
-    """The built-in registry, built once (building it runs the cells' conformance checks)."""
-    from seqstudio.pluginapi.manager import builtin_registry
-
-    return builtin_registry()
-
-
 def imdb_spec() -> ModelSpec:
     return ModelSpec([Embedding(10000, 128), LSTM(128, dropout=0.2, recurrent_dropout=0.2),
                       Dense(1, activation="sigmoid")])
