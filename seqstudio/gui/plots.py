@@ -18,10 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QGraphicsItem,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -69,11 +71,45 @@ class _GrowingBuffer:
         self.size = 0
 
 
+class _PrepareBeforePaint(QObject):
+    """Viewport event filter doing what pyqtgraph's Python ``paintEvent`` does before a paint."""
+
+    def __init__(self, view: pg.GraphicsView):
+        super().__init__(view)
+        self._view = view
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint:
+            scene = self._view.scene()
+            if scene is not None:
+                scene.prepareForPaint()  # pending auto-range and view transforms
+        return False
+
+
+class PlotWidget(pg.PlotWidget):
+    """A ``pg.PlotWidget`` whose paint runs in Qt's C++ without holding Python's GIL.
+
+    PySide holds the GIL for the whole of a C++ call made from Python, and
+    pyqtgraph's ``GraphicsView.paintEvent`` is Python that calls the C++ paint: a
+    repaint of the plot held the GIL that a training thread needs for all of its
+    rasterising. Here the C++ ``QGraphicsView.paintEvent`` is called by Qt directly,
+    the preparation pyqtgraph did there comes from an event filter, and only the
+    pyqtgraph items' own ``paint`` methods take the GIL (the axes and their grid
+    lines, cached as pixmaps, not even those unless they changed).
+    """
+
+    paintEvent = QGraphicsView.paintEvent  # noqa: N815 - Qt's name; not a Python override
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.viewport().installEventFilter(_PrepareBeforePaint(self))
+
+
 def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool = False,
                      object_name: str = "", legend_offset=(10, 10)) -> pg.PlotWidget:
     """A white plot with labelled axes, a grid and a legend (``date_axis`` for time stamps)."""
     axis_items = {"bottom": pg.DateAxisItem()} if date_axis else None
-    widget = pg.PlotWidget(axisItems=axis_items)
+    widget = PlotWidget(axisItems=axis_items)
     if object_name:
         widget.setObjectName(object_name)
     item = widget.getPlotItem()
@@ -85,6 +121,8 @@ def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool 
         # major and minor grid lines only: the default third level doubles the lines, and
         # replaying them is most of a repaint (it held the GIL ~5 ms per axis while training)
         item.getAxis(axis).setStyle(maxTickLevel=1)
+        # repainted from a pixmap unless the axis itself changed (no Python, no GIL)
+        item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     item.addLegend(offset=legend_offset)
     widget.setMinimumHeight(220)
     return widget
@@ -283,11 +321,9 @@ class LossPlot(QWidget):
         else:
             self._val_curve.setData([], [])
             self._show_in_legend(self._val_curve, "validation loss", False)
-        if self.plot.isVisible():
-            # Paint now to measure what a redraw costs, then space redraws so that they take at
-            # most ~1/MAX_DUTY of the GUI thread: pyqtgraph paints in Python, holding the GIL
-            # the training thread needs, so a cheap machine redraws less often, never slower.
-            self.plot.viewport().repaint()
+        # The paint itself comes later from the event loop, mostly without the GIL (see
+        # PlotWidget). Redraws are spaced so that this Python part takes at most ~1/MAX_DUTY
+        # of the GUI thread: a slow machine redraws less often, never slower.
         cost = time.perf_counter() - started
         self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost * 1000 * MAX_DUTY))))
 

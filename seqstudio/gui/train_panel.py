@@ -122,6 +122,9 @@ class TrainPanel(QWidget):
     runFinished = Signal(object)
     runFailed = Signal(str)
     runEnded = Signal()
+    #: The progress bar's value, queued: QProgressBar.setValue repaints at once, and called
+    #: from Python that paint would hold the GIL the training thread needs.
+    _progressValue = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -174,6 +177,7 @@ class TrainPanel(QWidget):
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setObjectName("progressBar")
         self.progress_bar.setTextVisible(True)
+        self._progressValue.connect(self.progress_bar.setValue, Qt.ConnectionType.QueuedConnection)
         self.progress_label = QLabel("", self)
         self.progress_label.setObjectName("progressLabel")
         self.status_label = QLabel("", self)
@@ -381,7 +385,7 @@ class TrainPanel(QWidget):
         fraction = (done_epochs + (snap.step / snap.batches if snap.batches else 0)) / total
         fraction = min(max(fraction, 0.0), 1.0)
         self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(int(fraction * 1000))
+        self._progressValue.emit(int(fraction * 1000))
         self.progress_bar.setFormat(f"epoch {snap.epoch}/{snap.epochs_total}  ({fraction:.0%})")
         elapsed = time.perf_counter() - snap.started_at
         eta = elapsed * (1 - fraction) / fraction if fraction > 0.001 else float("nan")
