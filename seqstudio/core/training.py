@@ -287,6 +287,11 @@ class TrainControl:
         self._running = threading.Event()  # set = not paused
         self._running.set()
 
+    def reset(self) -> None:
+        """Clear stop and pause, for a new run."""
+        self._stop.clear()
+        self._running.set()
+
     def stop(self) -> None:
         """Ask the run to stop before its next batch (also wakes a paused run)."""
         self._stop.set()

@@ -1,0 +1,509 @@
+"""Training in a child process: the events of :func:`~seqstudio.core.training.train`, no shared GIL.
+
+A window trains in a background thread, and everything its GUI thread does
+in Python (drawing the loss plot, the progress bar) holds the interpreter lock
+that a training loop of tiny steps needs for every one of them: the lecture's
+batch-size-1 airline recipe ran 3-5 % slower in the window than headless.
+:class:`TrainingProcess` keeps one warm child process (started ahead of the
+first run with :meth:`TrainingProcess.start`) that runs ``train()`` on a copy
+of the model and data and streams the events back, so the window's process
+only reads them. The child is ``python -m seqstudio.core.trainproc`` with the
+parent's import path; messages are length-prefixed pickles over its standard
+input and output (its own prints go to standard error).
+
+It also keeps the window alive when training dies hard: a model too big for
+memory or a plugin cell that crashes the interpreter ends the child, not the
+studio, and the model keeps the last weights the child sent.
+
+The parent's model is updated in place, as ``train()`` does it, but at
+intervals: the child sends its weights with an epoch's end when
+:func:`weights_due` says so (and at the end of the run), and :meth:`run`
+loads them before it yields that :class:`~seqstudio.core.training.EpochEnded`;
+``fresh_weights`` then tells the caller that the model now matches that epoch.
+
+Anything that cannot go to a child process (an object pickle cannot copy, a
+plugin class the child cannot import) makes :meth:`run` train in the calling
+thread instead, with the same events; ``ran_in_child`` says which happened.
+
+>>> process = TrainingProcess()                                     # doctest: +SKIP
+>>> for event in process.run(model, data, TrainConfig(epochs=5)):   # doctest: +SKIP
+...     print(event)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import TrainingError
+from .training import (
+    BatchEnded,
+    EpochEnded,
+    Event,
+    Finished,
+    Stopped,
+    TrainConfig,
+    TrainControl,
+)
+
+#: Per-batch losses travel in chunks at most this old (a batch-size-1 run makes thousands a second).
+FLUSH_SECONDS = 0.1
+#: The child sends its weights at least this often, so a crash loses little.
+KEEP_WEIGHTS_SECONDS = 5.0
+
+
+def weights_due(epoch: int, last_epoch: int, every: int, seconds_since: float,
+                min_seconds: float) -> bool:
+    """Whether the weights after ``epoch`` are worth sending (a forecast snapshot is due).
+
+    Every ``every`` epochs (0 = never) but not at the run's last epoch, and at
+    most once per ``min_seconds``.
+
+    >>> weights_due(10, 100, 10, 2.0, 1.0), weights_due(10, 100, 10, 0.5, 1.0)
+    (True, False)
+    >>> weights_due(100, 100, 10, 2.0, 1.0), weights_due(7, 100, 0, 9.0, 1.0)
+    (False, False)
+    """
+    return bool(every) and epoch % every == 0 and epoch < last_epoch and seconds_since >= min_seconds
+
+
+class ProcessTrainControl(TrainControl):
+    """A :class:`TrainControl` whose stop / pause / resume also reach the child's run.
+
+    The parent's state is the base class's; each call is forwarded to the
+    child, where a reader thread applies it to the child's own ``TrainControl``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._forward = None  # set by TrainingProcess while a run is in the child
+
+    def stop(self) -> None:
+        super().stop()
+        self._send("stop")
+
+    def pause(self) -> None:
+        super().pause()
+        if self.paused:
+            self._send("pause")
+
+    def resume(self) -> None:
+        super().resume()
+        self._send("resume")
+
+    def _send(self, what: str) -> None:
+        forward = self._forward
+        if forward is not None:
+            forward(what)
+
+
+class _Unavailable(Exception):
+    """The run cannot go to the child process (train here instead)."""
+
+
+def _state(model) -> dict[str, Any]:
+    return {name: value.detach().cpu() for name, value in model.state_dict().items()}
+
+
+def _load_state(model, state: dict[str, Any]) -> None:
+    model.load_state_dict(state)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (the system ends a process this way when memory runs out)" if name == "SIGKILL" else ""
+        return f"it was killed by {name}{hint}"
+    return f"it exited with code {code}"
+
+
+_HEADER = struct.Struct("<Q")
+
+
+def _write(stream, message) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)  # an unbuffered pipe returns what is there, up to ``left``
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read(stream) -> bytes:
+    """The next message, or raise EOFError when the other side has gone."""
+    return _read_exactly(stream, _HEADER.unpack(_read_exactly(stream, _HEADER.size))[0])
+
+
+class TrainingProcess:
+    """One warm child process that trains for this one; one run at a time.
+
+    The child is started by :meth:`start` (cheap to call again) or by the first
+    :meth:`run`, and started again after it died. :meth:`close` ends it.
+    """
+
+    def __init__(self):
+        self._process: subprocess.Popen | None = None
+        self._ready = False
+        self._write_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._busy = threading.Lock()
+        #: True while the model holds the weights of the last EpochEnded that :meth:`run` yielded.
+        self.fresh_weights = False
+        #: Whether the last :meth:`run` trained in the child (False: in the calling thread).
+        self.ran_in_child = False
+        #: Why the last run could not go to the child ("" when it did).
+        self.fallback_reason = ""
+
+    # -- the child -------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the child now (it imports torch in the background); no-op when running."""
+        with self._start_lock:
+            if not self.alive:
+                self._start()
+
+    def _start(self) -> None:
+        self._discard()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "seqstudio.core.trainproc"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, bufsize=0)
+        self._ready = False
+
+    def close(self, timeout: float = 2.0) -> None:
+        """End the child (waits up to ``timeout`` seconds, then kills it)."""
+        process = self._process
+        if process is None:
+            return
+        self._forward("quit")
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+        self._discard()
+
+    def _forward(self, what: str, payload: bytes | None = None) -> bool:
+        process = self._process
+        if process is None:
+            return False
+        try:
+            with self._write_lock:
+                _write(process.stdin, (what, payload))
+            return True
+        except (OSError, ValueError):  # the child has gone
+            return False
+
+    def _exit_code(self, timeout: float = 2.0) -> int | None:
+        """The exit code of a child whose output ended (None: it hung and was killed)."""
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            return None
+
+    def _discard(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+    # -- a run --------------------------------------------------------------------------
+    def run(self, model, data, config: TrainConfig, control: ProcessTrainControl | None = None, *,
+            start_epoch: int = 0, weights_every: int = 0, weights_min_seconds: float = 1.0,
+            in_child: bool = True) -> Iterator[Event]:
+        """Train ``model`` on ``data``; yields what ``train()`` yields, the model updated in place.
+
+        ``control`` stops and pauses the run from any thread. ``in_child=False``
+        trains in the calling thread (the same events, no child involved).
+        ``weights_every`` / ``weights_min_seconds`` say which epochs the model
+        must be current after (see :func:`weights_due`); it always is after the
+        last event. Errors before the first epoch raise as ``train()`` raises
+        them; a child that dies mid-run raises :class:`TrainingError` saying
+        how, the model keeping the last weights it sent.
+        """
+        from . import training
+
+        control = control or ProcessTrainControl()
+        self.fresh_weights = False
+        busy = in_child and not self._busy.acquire(blocking=False)
+        if not in_child or busy:
+            self.ran_in_child = False
+            self.fallback_reason = ("another run is using the training process" if busy
+                                    else "asked to train in this process")
+            yield from self._run_here(training, model, data, config, control, start_epoch,
+                                      weights_every, weights_min_seconds)
+            return
+        try:
+            try:
+                payload = pickle.dumps((list(sys.path), model, data, config, start_epoch,
+                                        weights_every, weights_min_seconds),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
+                payload, self.fallback_reason = None, f"the model or data cannot be copied: {exc}"
+            events = self._run_in_child(model, payload, control) if payload is not None else None
+            try:
+                first = next(events) if events is not None else None
+            except _Unavailable as exc:
+                events, self.fallback_reason = None, str(exc)
+            except StopIteration:
+                return
+            if events is None:
+                self.ran_in_child = False
+                yield from self._run_here(training, model, data, config, control, start_epoch,
+                                          weights_every, weights_min_seconds)
+                return
+            self.ran_in_child, self.fallback_reason = True, ""
+            yield first
+            yield from events
+        finally:
+            control._forward = None
+            self._busy.release()
+
+    def _run_here(self, training, model, data, config, control, start_epoch, every, min_seconds):
+        last = time.perf_counter()
+        for event in training.train(model, data, config, control, start_epoch=start_epoch):
+            if isinstance(event, EpochEnded):
+                now = time.perf_counter()
+                self.fresh_weights = weights_due(event.epoch, event.epochs, every, now - last,
+                                                 min_seconds)
+                if self.fresh_weights:
+                    last = now
+            yield event
+
+    def _run_in_child(self, model, payload: bytes, control: ProcessTrainControl) -> Iterator[Event]:
+        for attempt in range(2):  # a child that died since the last run is started again once
+            try:
+                self.start()
+            except OSError as exc:
+                raise _Unavailable(f"the training process could not be started: {exc}") from None
+            if not self._ready:
+                try:
+                    _read(self._process.stdout)  # "ready": torch is imported
+                    self._ready = True
+                except (EOFError, OSError):
+                    code = self._exit_code()
+                    self._discard()
+                    raise _Unavailable(f"the training process did not start: "
+                                       f"{_describe_exit(code)}") from None
+            if self._forward("run", payload):
+                break
+            self._discard()
+            if attempt:
+                raise _Unavailable("the training process could not be reached")
+        control._forward = self._forward
+        if control.stopped:  # asked before the child was listening
+            self._forward("stop")
+        elif control.paused:
+            self._forward("pause")
+        finished = False
+        try:
+            while True:
+                message = self._receive()
+                kind = message[0]
+                if kind == "batches":
+                    _, epoch, first_step, batches, first_global, losses = message
+                    for i, loss in enumerate(losses):
+                        yield BatchEnded(epoch, first_step + i, batches, loss, first_global + i)
+                elif kind == "event":
+                    event, state = message[1], message[2]
+                    if state is not None:
+                        _load_state(model, state)
+                    if isinstance(event, EpochEnded):
+                        self.fresh_weights = state is not None and not message[3]
+                    if isinstance(event, Finished):
+                        finished = True
+                    yield event
+                    if finished:
+                        return
+                elif kind == "unavailable":
+                    finished = True
+                    raise _Unavailable(message[1])
+                elif kind == "error":
+                    finished = True
+                    _, error, state = message
+                    if state is not None:
+                        _load_state(model, state)
+                    raise error
+        finally:
+            if not finished and self._process is not None:
+                self._abandon()
+
+    def _receive(self):
+        try:
+            return pickle.loads(_read(self._process.stdout))
+        except (EOFError, OSError):
+            code = self._exit_code()
+            self._discard()
+            raise TrainingError(f"the training process ended unexpectedly: {_describe_exit(code)}",
+                                fix="the model keeps the last weights it received; try a "
+                                    "smaller batch size or model, or another cell") from None
+
+    def _abandon(self, timeout: float = 5.0) -> None:
+        """The caller left mid-run: stop the child's run and drop what it still sends."""
+        self._forward("stop")
+        watchdog = threading.Timer(timeout, self._process.kill)
+        watchdog.start()
+        try:
+            while True:
+                message = pickle.loads(_read(self._process.stdout))
+                if message[0] == "error" or (message[0] == "event"
+                                             and isinstance(message[1], Finished)):
+                    return
+        except (EOFError, OSError):
+            self._discard()  # killed by the watchdog: a fresh child next run
+        finally:
+            watchdog.cancel()
+
+
+# --------------------------------------------------------------------------- the child side
+def _child_main() -> None:
+    """The child: jobs and control messages on stdin, events on the original stdout."""
+    messages_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not break the stream
+    messages_in = sys.stdin.buffer
+    from . import training  # torch loads here, while the window is still starting
+
+    control = training.TrainControl()
+    jobs: queue.Queue = queue.Queue()
+
+    def read_messages() -> None:  # control messages act at once, even mid-run
+        try:
+            while True:
+                what, payload = pickle.loads(_read(messages_in))
+                if what == "stop":
+                    control.stop()
+                elif what == "pause":
+                    control.pause()
+                elif what == "resume":
+                    control.resume()
+                else:
+                    if what == "run":  # a fresh start; a stop sent after this message still counts
+                        control.reset()
+                    jobs.put((what, payload))
+                    if what == "quit":
+                        return
+        except (EOFError, OSError):  # the studio has gone: end the run too
+            control.stop()
+            jobs.put(("quit", None))
+
+    threading.Thread(target=read_messages, name="seqstudio-training-control", daemon=True).start()
+    _write(messages_out, ("ready",))
+    while True:
+        what, payload = jobs.get()
+        if what == "quit":
+            return
+        try:
+            path, *job = pickle.loads(payload)
+        except Exception as exc:  # noqa: BLE001 - e.g. a plugin class this process cannot import
+            _write(messages_out, ("unavailable", f"the training process cannot load the model: "
+                                                 f"{type(exc).__name__}: {exc}"))
+            continue
+        for entry in path:
+            if entry not in sys.path:
+                sys.path.append(entry)
+        _child_run(messages_out, control, *job)
+
+
+def _child_run(out, control, model, data, config, start_epoch, every, min_seconds) -> None:
+    from .training import train
+
+    chunk: list[float] = []
+    chunk_start: BatchEnded | None = None
+    flushed = time.perf_counter()
+    weights_sent = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal chunk, chunk_start, flushed
+        if chunk:
+            _write(out, ("batches", chunk_start.epoch, chunk_start.step, chunk_start.batches,
+                         chunk_start.global_step, chunk))
+        chunk, chunk_start, flushed = [], None, time.perf_counter()
+
+    try:
+        for event in train(model, data, config, control, start_epoch=start_epoch):
+            if isinstance(event, BatchEnded):
+                if chunk_start is None:
+                    chunk_start = event
+                chunk.append(float(event.loss))
+                if event.step == event.batches or time.perf_counter() - flushed >= FLUSH_SECONDS:
+                    flush()
+                continue
+            flush()
+            state, keep_only = None, False
+            if isinstance(event, EpochEnded):
+                since = time.perf_counter() - weights_sent
+                if weights_due(event.epoch, event.epochs, every, since, min_seconds):
+                    state = _state(model)
+                elif since >= KEEP_WEIGHTS_SECONDS:
+                    state, keep_only = _state(model), True  # for a crash, not a snapshot
+                if state is not None:
+                    weights_sent = time.perf_counter()
+            elif isinstance(event, (Finished, Stopped)):
+                state = _state(model)
+            _write(out, ("event", event, state, keep_only))
+    except Exception as exc:  # noqa: BLE001 - goes to the parent, which raises it
+        flush()
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception pickle cannot copy
+            exc = TrainingError(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=3)}")
+        try:
+            state = _state(model)
+        except Exception:  # noqa: BLE001
+            state = None
+        _write(out, ("error", exc, state))
+
+
+_SHARED: TrainingProcess | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_training_process() -> TrainingProcess:
+    """The process-wide :class:`TrainingProcess` (created on first use, not yet started)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            import atexit
+
+            _SHARED = TrainingProcess()
+            atexit.register(_SHARED.close)
+        return _SHARED
+
+
+if __name__ == "__main__":
+    _child_main()
