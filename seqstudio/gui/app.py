@@ -99,7 +99,24 @@ def create_window(project=None, *, registry=None, preset: str | None = None,
         window.apply_project(Project.from_preset(preset or DEFAULT_PRESET))
     if offer_recovery:
         window.offer_recovery()
+    _prewarm_training_process()
     return window
+
+
+#: The training process starts this long after the window is built, so its import of torch
+#: does not compete with the first paint; a Train click before then starts it at once.
+PREWARM_MS = 1500
+
+
+def _prewarm_training_process() -> None:
+    from PySide6.QtCore import QTimer
+
+    from .worker import IN_PROCESS_ENV
+
+    if os.environ.get(IN_PROCESS_ENV, "") in ("", "0"):
+        from seqstudio.core.trainproc import shared_training_process
+
+        QTimer.singleShot(PREWARM_MS, shared_training_process().start)
 
 
 def _show_splash(app: QApplication):

@@ -6,8 +6,14 @@ into a lock-protected :class:`TrainingFeed` that the window drains on its own
 200 ms timer. Signals are kept for the rare events: a forecast snapshot every
 few epochs, the stop reason, the end of the run, a crash.
 
-Stop and pause go through the core's ``TrainControl``: stop takes effect at
-the next batch boundary, pause blocks the thread on an Event (no CPU burnt).
+The run itself goes to the warm child process of
+:func:`seqstudio.core.trainproc.shared_training_process`, so that the GUI's
+Python never competes with the training loop for the interpreter lock; the
+thread only waits on its messages. A model that cannot go there (or
+``SEQSTUDIO_TRAIN_IN_PROCESS=1``) trains in this thread instead, with the same
+events. Stop and pause go through the run's ``TrainControl``: stop takes
+effect at the next batch boundary, pause blocks the run on an Event (no CPU
+burnt).
 
 >>> feed = TrainingFeed()
 >>> feed.add_batch(epoch=1, step=1, batches=4, loss=0.5)
@@ -17,6 +23,7 @@ the next batch boundary, pause blocks the thread on an Event (no CPU burnt).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -28,6 +35,8 @@ from PySide6.QtCore import QThread, Signal
 
 #: Forecast snapshots come at most this often: replotting costs the GUI thread ~20 ms.
 SNAPSHOT_MIN_SECONDS = 1.0
+#: Set to 1 to train in the window's own process (a thread) instead of the training process.
+IN_PROCESS_ENV = "SEQSTUDIO_TRAIN_IN_PROCESS"
 
 
 @dataclass
@@ -139,14 +148,14 @@ class TrainingThread(QThread):
     def __init__(self, model, data, config, *, start_epoch: int = 0, snapshot_every: int = 10,
                  future_steps: int = 0, feed: TrainingFeed | None = None, parent=None):
         super().__init__(parent)
-        from seqstudio.core.training import TrainControl
+        from seqstudio.core.trainproc import ProcessTrainControl
 
         self.model = model
         self.data = data
         self.config = config
         self.start_epoch = start_epoch
         self.snapshot_every = max(0, int(snapshot_every))
-        self.control = TrainControl()
+        self.control = ProcessTrainControl()
         self.feed = feed or TrainingFeed()
         self.result = None
         self.stopped_event = None
@@ -168,21 +177,19 @@ class TrainingThread(QThread):
 
     # -- the thread --------------------------------------------------------------
     def run(self) -> None:  # runs in the training thread
-        from seqstudio.core.training import (
-            BatchEnded,
-            EpochEnded,
-            EpochStarted,
-            Finished,
-            Stopped,
-            train,
-        )
+        from seqstudio.core.training import BatchEnded, EpochEnded, EpochStarted, Finished, Stopped
+        from seqstudio.core.trainproc import shared_training_process
 
         self.feed.start(self.start_epoch + 1, self.start_epoch + self.config.epochs)
         is_series = hasattr(self.data, "target_times")
-        last_snapshot = float("-inf")
+        runner = shared_training_process()
+        self.runner = runner
         try:
-            for event in train(self.model, self.data, self.config, self.control,
-                               start_epoch=self.start_epoch):
+            for event in runner.run(self.model, self.data, self.config, self.control,
+                                    start_epoch=self.start_epoch,
+                                    weights_every=self.snapshot_every if is_series else 0,
+                                    weights_min_seconds=SNAPSHOT_MIN_SECONDS,
+                                    in_child=os.environ.get(IN_PROCESS_ENV, "") in ("", "0")):
                 if isinstance(event, BatchEnded):
                     self.feed.add_batch(epoch=event.epoch, step=event.step, batches=event.batches,
                                         loss=float(event.loss))
@@ -193,12 +200,7 @@ class TrainingThread(QThread):
                     self.feed.add_epoch(epoch=event.epoch, train_loss=float(event.train_loss),
                                         val_loss=None if event.val_loss is None
                                         else float(event.val_loss))
-                    now = time.perf_counter()
-                    if (is_series and self.snapshot_every
-                            and event.epoch % self.snapshot_every == 0
-                            and event.epoch < event.epochs
-                            and now - last_snapshot >= SNAPSHOT_MIN_SECONDS):
-                        last_snapshot = now
+                    if runner.fresh_weights:  # a snapshot is due and the model is that epoch's
                         self.snapshotReady.emit(series_results(self.model, self.data,
                                                                future_steps=0))
                 elif isinstance(event, Stopped):

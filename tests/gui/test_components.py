@@ -198,6 +198,7 @@ def test_worker_failure_is_reported_and_the_window_survives(qtbot, window, monke
         yield  # pragma: no cover - makes this a generator
 
     monkeypatch.setattr(training, "train", broken_train)
+    monkeypatch.setenv("SEQSTUDIO_TRAIN_IN_PROCESS", "1")  # the fake runs in this process
     window.train_panel.form.set_values({"epochs": 1})
     with qtbot.waitSignal(window.train_panel.runEnded, timeout=10_000):
         window.train_panel.train_button.click()

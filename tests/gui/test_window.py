@@ -237,6 +237,7 @@ def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypat
                                                      device="cpu", threads=1))
 
     monkeypatch.setattr(training, "train", nan_run)
+    monkeypatch.setenv("SEQSTUDIO_TRAIN_IN_PROCESS", "1")  # the fake runs in this process
     _set_train(window, epochs=1)
     _train_and_wait(qtbot, window)
     text = window.train_panel.status_label.text()
