@@ -245,6 +245,29 @@ def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypat
     assert window.train_panel.train_button.isEnabled()
 
 
+def test_a_training_process_that_dies_is_explained_and_the_window_goes_on(qtbot, window):
+    import torch
+
+    from seqstudio.core.trainproc import shared_training_process
+
+    _set_train(window, epochs=100_000)
+    window.train_panel.snapshot_spin.setValue(1)
+    with qtbot.waitSignal(window.train_panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        window.train_panel.train_button.click()
+        qtbot.waitUntil(lambda: window.train_panel.epochs_done >= 3, timeout=RUN_TIMEOUT_MS)
+        runner = window.train_panel.thread.runner
+        assert runner.ran_in_child
+        shared_training_process()._process.kill()     # what the system does when memory runs out
+    text = window.train_panel.status_label.text()
+    assert "training process ended unexpectedly" in text and "last good weights are kept" in text
+    assert window.train_panel.train_button.isEnabled()
+    weights = {k: v.clone() for k, v in window.model.state_dict().items()}
+    assert any(torch.any(v != 0) for v in weights.values())
+    _set_train(window, epochs=1)                      # the next run starts a fresh process
+    _train_and_wait(qtbot, window)
+    assert window.last_result.epochs_run == 1 and shared_training_process().ran_in_child
+
+
 def test_a_leak_into_the_test_part_is_warned_about(qtbot, window, tmp_path):
     values = np.arange(1, 31, dtype=float)
     values[19] = np.nan                      # the last training value: interpolated from the test part
