@@ -270,9 +270,10 @@ class TrainingProcess:
             return
         try:
             try:
-                payload = pickle.dumps((list(sys.path), model, data, config, start_epoch,
-                                        weights_every, weights_min_seconds),
-                                       protocol=pickle.HIGHEST_PROTOCOL)
+                job = pickle.dumps((model, data, config, start_epoch, weights_every,
+                                    weights_min_seconds), protocol=pickle.HIGHEST_PROTOCOL)
+                # the import path first, apart: a plugin's folder may have joined it since
+                payload = pickle.dumps((list(sys.path), job), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
                 payload, self.fallback_reason = None, f"the model or data cannot be copied: {exc}"
             events = self._run_in_child(model, payload, control) if payload is not None else None
@@ -396,6 +397,8 @@ def _child_main() -> None:
     messages_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not break the stream
     messages_in = sys.stdin.buffer
+    import torch
+
     from . import training  # torch loads here, while the window is still starting
 
     control = training.TrainControl()
@@ -427,16 +430,20 @@ def _child_main() -> None:
         what, payload = jobs.get()
         if what == "quit":
             return
+        path, job = pickle.loads(payload)
+        for entry in path:
+            if entry not in sys.path:
+                sys.path.append(entry)
         try:
-            path, *job = pickle.loads(payload)
+            job = pickle.loads(job)
         except Exception as exc:  # noqa: BLE001 - e.g. a plugin class this process cannot import
             _write(messages_out, ("unavailable", f"the training process cannot load the model: "
                                                  f"{type(exc).__name__}: {exc}"))
             continue
-        for entry in path:
-            if entry not in sys.path:
-                sys.path.append(entry)
         _child_run(messages_out, control, *job)
+        del job, payload  # the model and data of a finished run are not kept
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
 
 
 def _child_run(out, control, model, data, config, start_epoch, every, min_seconds) -> None:

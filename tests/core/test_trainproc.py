@@ -165,6 +165,26 @@ def test_prints_in_the_child_do_not_break_its_messages(process):
     assert events[-1].result.epochs_run == 2
 
 
+def test_a_class_from_a_folder_added_to_the_path_later_reaches_the_child(process, tmp_path,
+                                                                        monkeypatch):
+    # plugins in SEQSTUDIO_PLUGIN_PATH join sys.path after the child has started
+    process.start()
+    (tmp_path / "late_plugin_cells.py").write_text(
+        "from torch import nn\n\n"
+        "class LateRegressor(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(2, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x.flatten(1))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from late_plugin_cells import LateRegressor
+
+    events = list(process.run(LateRegressor(), series_data(), _config(epochs=2)))
+    assert process.ran_in_child, process.fallback_reason
+    assert events[-1].result.epochs_run == 2
+
+
 def test_in_child_false_trains_in_this_thread(process):
     events = list(process.run(TinyRegressor(), series_data(), _config(epochs=2), in_child=False))
     assert not process.ran_in_child and isinstance(events[-1], Finished)
