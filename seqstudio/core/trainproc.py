@@ -371,8 +371,9 @@ class TrainingProcess:
             code = self._exit_code()
             self._discard()
             raise TrainingError(f"the training process ended unexpectedly: {_describe_exit(code)}",
-                                fix="the model keeps the last weights it received; try a "
-                                    "smaller batch size or model, or another cell") from None
+                                fix="try a smaller batch size or model (or another cell, if a "
+                                    "plugin cell crashed it); the model keeps the last weights "
+                                    "it received") from None
 
     def _abandon(self, timeout: float = 5.0) -> None:
         """The caller left mid-run: stop the child's run and drop what it still sends."""

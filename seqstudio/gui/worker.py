@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from seqstudio.core.errors import SeqStudioError
+
 #: Forecast snapshots come at most this often: replotting costs the GUI thread ~20 ms.
 SNAPSHOT_MIN_SECONDS = 1.0
 #: Set to 1 to train in the window's own process (a thread) instead of the training process.
@@ -215,6 +217,8 @@ class TrainingThread(QThread):
                         except Exception:  # noqa: BLE001 - the window recomputes and reports it
                             self.final_results = None
                     self.runFinished.emit(event.result)
+        except SeqStudioError as exc:  # says what, where and how to fix: no traceback needed
+            self.runFailed.emit(str(exc))
         except Exception as exc:  # the window must survive anything the run raises
             message = str(exc) or type(exc).__name__
             self.runFailed.emit(f"{message}\n\n{traceback.format_exc(limit=3)}")
