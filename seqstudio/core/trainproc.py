@@ -195,7 +195,9 @@ class TrainingProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "seqstudio.core.trainproc"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, bufsize=0)
+            stdout=subprocess.PIPE, env=env, bufsize=0,
+            # a windowed app may have no stderr for the child's own prints to go to
+            stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
         self._ready = False
 
     def close(self, timeout: float = 2.0) -> None:
