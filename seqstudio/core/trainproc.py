@@ -106,6 +106,42 @@ class ProcessTrainControl(TrainControl):
             forward(what)
 
 
+def _file_only_modules() -> dict[str, tuple[str, list[str] | None]]:
+    """Top-level modules imported from a file under a name the import path cannot find.
+
+    Plugins dropped in a folder are imported that way (under a private name);
+    the child imports them from the same files when a pickled model names them.
+    """
+    import importlib.machinery
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        if ("." in name or name == "__main__" or spec is None or not spec.has_location
+                or not spec.origin or spec.name != name):
+            continue
+        if importlib.machinery.PathFinder.find_spec(name) is None:
+            locations = spec.submodule_search_locations
+            found[name] = (spec.origin, list(locations) if locations is not None else None)
+    return found
+
+
+class _FileModuleFinder:
+    """In the child: finds the modules :func:`_file_only_modules` listed, at their files."""
+
+    known: dict[str, tuple[str, list[str] | None]] = {}
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in cls.known:
+            return None
+        import importlib.util
+
+        origin, locations = cls.known[name]
+        return importlib.util.spec_from_file_location(name, origin,
+                                                      submodule_search_locations=locations)
+
+
 class _Unavailable(Exception):
     """The run cannot go to the child process (train here instead)."""
 
@@ -275,7 +311,8 @@ class TrainingProcess:
                 job = pickle.dumps((model, data, config, start_epoch, weights_every,
                                     weights_min_seconds), protocol=pickle.HIGHEST_PROTOCOL)
                 # the import path first, apart: a plugin's folder may have joined it since
-                payload = pickle.dumps((list(sys.path), job), protocol=pickle.HIGHEST_PROTOCOL)
+                payload = pickle.dumps((list(sys.path), _file_only_modules(), job),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
                 payload, self.fallback_reason = None, f"the model or data cannot be copied: {exc}"
             events = self._run_in_child(model, payload, control) if payload is not None else None
@@ -433,10 +470,13 @@ def _child_main() -> None:
         what, payload = jobs.get()
         if what == "quit":
             return
-        path, job = pickle.loads(payload)
+        path, file_modules, job = pickle.loads(payload)
         for entry in path:
             if entry not in sys.path:
                 sys.path.append(entry)
+        _FileModuleFinder.known.update(file_modules)
+        if _FileModuleFinder not in sys.meta_path:
+            sys.meta_path.append(_FileModuleFinder)
         try:
             job = pickle.loads(job)
         except Exception as exc:  # noqa: BLE001 - e.g. a plugin class this process cannot import

@@ -185,6 +185,41 @@ def test_a_class_from_a_folder_added_to_the_path_later_reaches_the_child(process
     assert events[-1].result.epochs_run == 2
 
 
+def test_a_module_imported_from_a_file_under_a_private_name_reaches_the_child(process, tmp_path,
+                                                                             monkeypatch):
+    # how plugins dropped in a plugin folder are imported: no sys.path entry finds them
+    import importlib.util
+    import sys
+
+    folder = tmp_path / "dropped"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("from .cells import DroppedRegressor\n")
+    (folder / "cells.py").write_text(
+        "from torch import nn\n\n"
+        "class DroppedRegressor(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(2, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x.flatten(1))\n")
+    name = "private_dropin_for_test"
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+
+    torch.manual_seed(4)
+    here = module.DroppedRegressor()
+    there = copy.deepcopy(here)
+    expected = [e.train_loss for e in train(here, series_data(), _config())
+                if isinstance(e, EpochEnded)]
+    got = [e.train_loss for e in process.run(there, series_data(), _config())
+           if isinstance(e, EpochEnded)]
+    assert process.ran_in_child, process.fallback_reason
+    assert got == expected
+
+
 def test_in_child_false_trains_in_this_thread(process):
     events = list(process.run(TinyRegressor(), series_data(), _config(epochs=2), in_child=False))
     assert not process.ran_in_child and isinstance(events[-1], Finished)
