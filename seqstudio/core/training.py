@@ -384,6 +384,12 @@ class TrainResult:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     stopped_message: str = ""
     best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    #: The optimizer's state after the last epoch (see :func:`optimizer_state_dict`), for
+    #: continuing this run; None when the final weights are not the last epoch's (best
+    #: epoch restored, NaN or error reverted), since its moments would not fit them.
+    optimizer_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    #: Whether the run started from a given optimizer state (continued training).
+    optimizer_resumed: bool = False
 
 
 @dataclass(slots=True)
@@ -554,7 +560,8 @@ class _TorchSettings:
 
 # --------------------------------------------------------------------------- train
 def train(model: nn.Module, data: PreparedData, config: TrainConfig,
-          control: TrainControl | None = None, *, start_epoch: int = 0) -> Iterator[Event]:
+          control: TrainControl | None = None, *, start_epoch: int = 0,
+          optimizer_state: dict[str, torch.Tensor] | None = None) -> Iterator[Event]:
     """Train ``model`` in place on ``data``; a generator of events.
 
     Settings that cannot work (a loss that does not fit the task, a model whose
@@ -577,6 +584,11 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
     start_epoch
         Epochs already trained (continue training): epochs are numbered from
         ``start_epoch + 1`` to ``start_epoch + config.epochs``.
+    optimizer_state
+        ``TrainResult.optimizer_state`` of the run this one continues: Adam's
+        moments (or SGD's momentum) go on where they were, as in Keras's
+        repeated ``fit()``. Ignored, and the optimizer starts fresh, when it is
+        another optimizer's or does not fit the model's parameters.
 
     Yields
     ------
@@ -600,7 +612,7 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
     device = resolve_device(config.device)
     x_train, y_train, x_val, y_val = _train_val_tensors(data, config)
     run = _Run(model, data, config, control or TrainControl(), start_epoch, device,
-               x_train, y_train, x_val, y_val)
+               x_train, y_train, x_val, y_val, optimizer_state)
     run.check_output_shape()
     return run.events()
 
@@ -621,6 +633,47 @@ def _train_val_tensors(data: PreparedData, config: TrainConfig):
     return x_train, y_train, x_val, y_val
 
 
+def optimizer_state_dict(optimizer: torch.optim.Optimizer, name: str) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state as flat CPU tensors: ``"<name>.<param index>.<key>"``.
+
+    Flat and tensors only, so that it goes into a ``.safetensors`` file as it is
+    (e.g. ``adam.0.exp_avg``, ``adam.0.step``). The hyperparameters are not
+    kept: a continued run takes them from its own config.
+    """
+    flat = {}
+    for index, values in optimizer.state_dict()["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                flat[f"{name}.{index}.{key}"] = value.detach().cpu().clone()
+    return flat
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, flat: dict[str, torch.Tensor],
+                         name: str) -> bool:
+    """Load :func:`optimizer_state_dict`'s output into a fresh ``optimizer`` named ``name``.
+
+    Returns False (and changes nothing) when the state is another optimizer's
+    or its tensors do not fit the parameters.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        prefix, _, rest = key.partition(".")
+        index, _, field_name = rest.partition(".")
+        if prefix != name or not index.isdigit() or not field_name:
+            return False
+        i = int(index)
+        if i >= len(params) or (value.dim() > 0 and tuple(value.shape) != tuple(params[i].shape)):
+            return False
+        state.setdefault(i, {})[field_name] = value
+    if not state:
+        return False
+    full = optimizer.state_dict()
+    full["state"] = state
+    optimizer.load_state_dict(full)
+    return True
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -628,8 +681,12 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 class _Run:
     """State of one call to :func:`train` (the generator is :meth:`events`)."""
 
-    def __init__(self, model, data, config, control, start_epoch, device, x_train, y_train, x_val, y_val):
+    def __init__(self, model, data, config, control, start_epoch, device, x_train, y_train, x_val, y_val,
+                 optimizer_state=None):
         self.model = model
+        self.optimizer_state_in = optimizer_state
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer_resumed = False
         self.data = data
         self.config = config
         self.control = control
@@ -704,7 +761,14 @@ class _Run:
                 stopped = Stopped("user", "interrupted", self._epoch)
             if stopped is not None:
                 yield stopped
+            optimizer_state = None
+            if stopped is None or stopped.reason in ("user", "early_stopping"):
+                optimizer_state = (optimizer_state_dict(self.optimizer, config.optimizer)
+                                   if self.optimizer is not None else None)
             if config.restore_best and self.has_val and self.best_state is not None:
+                last_epoch = self.history[-1]["epoch"] if self.history else None
+                if stopped is not None or self.best_epoch != last_epoch:
+                    optimizer_state = None  # its moments belong to the weights being replaced
                 model.load_state_dict(self.best_state)
             final_metrics = self._final_metrics()
         finally:
@@ -724,6 +788,8 @@ class _Run:
             metrics=final_metrics,
             best_state=({k: v.cpu() for k, v in self.best_state.items()}
                         if config.keep_best_checkpoint and self.best_state is not None else None),
+            optimizer_state=optimizer_state,
+            optimizer_resumed=self.optimizer_resumed,
         )
         yield Finished(result)
 
@@ -733,6 +799,10 @@ class _Run:
         loss_fn = self.loss_fn
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = _make_optimizer(params, config, device)
+        self.optimizer = optimizer
+        if self.optimizer_state_in:
+            self.optimizer_resumed = load_optimizer_state(optimizer, self.optimizer_state_in,
+                                                          config.optimizer)
         clip = config.grad_clip
         torch.manual_seed(config.seed + self.start_epoch)  # dropout masks
         shuffler = torch.Generator().manual_seed(config.seed + self.start_epoch)

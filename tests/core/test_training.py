@@ -6,6 +6,7 @@ data is a hand-made PreparedData. References are torch.nn.functional and numpy.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 
@@ -646,3 +647,85 @@ def test_ctrl_c_inside_a_batch_ends_like_a_user_stop():
     events = run_all(Interrupted(), series_data(4), TrainConfig(epochs=3, batch_size=2, device="cpu"))
     assert [type(e).__name__ for e in events[-2:]] == ["Stopped", "Finished"]
     assert events[-2].reason == "user" and events[-1].result.stopped_reason == "user"
+
+
+# --------------------------------------------------------------------------- continuing a run
+def _no_shuffle(**kw) -> TrainConfig:
+    return TrainConfig(**{"batch_size": 4, "learning_rate": 0.05, "shuffle": False, "device": "cpu",
+                          **kw})
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_continuing_with_the_optimizer_state_equals_one_uninterrupted_run(optimizer):
+    data = series_data(12)
+    torch.manual_seed(5)
+    whole = TinyRegressor()
+    parts = copy.deepcopy(whole)
+    once = [e.train_loss for e in run_all(whole, data, _no_shuffle(epochs=4, optimizer=optimizer))
+            if isinstance(e, EpochEnded)]
+    first = run_all(parts, data, _no_shuffle(epochs=2, optimizer=optimizer))
+    state = first[-1].result.optimizer_state
+    second = run_all(parts, data, _no_shuffle(epochs=2, optimizer=optimizer), start_epoch=2,
+                     optimizer_state=state)
+    assert second[-1].result.optimizer_resumed
+    losses = [e.train_loss for e in first + second if isinstance(e, EpochEnded)]
+    np.testing.assert_allclose(losses, once, rtol=1e-6)
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(parts.state_dict()[name], value)
+
+
+def test_continuing_without_the_state_restarts_adam():
+    data = series_data(12)
+    torch.manual_seed(5)
+    a = TinyRegressor()
+    b = TinyRegressor()
+    b.load_state_dict(a.state_dict())
+    run_all(a, data, _no_shuffle(epochs=2))
+    run_all(b, data, _no_shuffle(epochs=2))
+    fresh = run_all(a, data, _no_shuffle(epochs=1), start_epoch=2)
+    assert not fresh[-1].result.optimizer_resumed
+    resumed = run_all(b, data, _no_shuffle(epochs=1), start_epoch=2,
+                      optimizer_state=fresh[-1].result.optimizer_state)  # any adam state fits
+    assert resumed[-1].result.optimizer_resumed
+    assert fresh[-1].result.history[0]["train_loss"] != resumed[-1].result.history[0]["train_loss"]
+
+
+def test_the_optimizer_state_is_torchs_adam_state_flattened():
+    data = series_data(12)
+    model = TinyRegressor()
+    reference = copy.deepcopy(model)
+    flat = run_all(model, data, _no_shuffle(epochs=2))[-1].result.optimizer_state
+    # the reference: a plain torch.optim.Adam loop over the same batches from the same start
+    adam = torch.optim.Adam(reference.parameters(), lr=0.05)
+    for _epoch in range(2):
+        for start in range(0, 12, 4):
+            adam.zero_grad()
+            F.mse_loss(reference(data.x_train[start:start + 4]), data.y_train[start:start + 4]).backward()
+            adam.step()
+    assert set(flat) == {f"adam.{i}.{k}" for i in (0, 1) for k in ("step", "exp_avg", "exp_avg_sq")}
+    for i, param in enumerate(reference.parameters()):
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(flat[f"adam.{i}.{key}"], adam.state[param][key])
+        assert float(flat[f"adam.{i}.step"]) == float(adam.state[param]["step"]) == 6
+
+
+@pytest.mark.parametrize("other", [
+    {"sgd.0.momentum_buffer": torch.zeros(1, 2)},          # another optimizer's
+    {"adam.0.exp_avg": torch.zeros(3, 3)},                 # does not fit the weights
+    {"adam.7.exp_avg": torch.zeros(1, 2)},                 # no such parameter
+])
+def test_an_optimizer_state_that_does_not_fit_is_ignored(other):
+    events = run_all(TinyRegressor(), series_data(12), _no_shuffle(epochs=1), optimizer_state=other)
+    assert not events[-1].result.optimizer_resumed
+    assert events[-1].result.optimizer_state is not None
+
+
+def test_no_optimizer_state_when_the_final_weights_are_not_the_last_epochs():
+    data = series_data(12)
+    nan = run_all(NanAfter(good_steps=4), data, _no_shuffle(epochs=3))
+    assert nan[-2].reason == "nan" and nan[-1].result.optimizer_state is None
+    stopped_early = run_all(TinyRegressor(), series_data(12, val=4),
+                            _no_shuffle(epochs=50, learning_rate=1.0, early_stopping_patience=1))
+    result = stopped_early[-1].result
+    if result.best_epoch != result.history[-1]["epoch"]:   # the best epoch's weights came back
+        assert result.optimizer_state is None
