@@ -282,11 +282,12 @@ class TrainingProcess:
 
     # -- a run --------------------------------------------------------------------------
     def run(self, model, data, config: TrainConfig, control: ProcessTrainControl | None = None, *,
-            start_epoch: int = 0, weights_every: int = 0, weights_min_seconds: float = 1.0,
-            in_child: bool = True) -> Iterator[Event]:
+            start_epoch: int = 0, optimizer_state=None, weights_every: int = 0,
+            weights_min_seconds: float = 1.0, in_child: bool = True) -> Iterator[Event]:
         """Train ``model`` on ``data``; yields what ``train()`` yields, the model updated in place.
 
-        ``control`` stops and pauses the run from any thread. ``in_child=False``
+        ``control`` stops and pauses the run from any thread; ``start_epoch`` and
+        ``optimizer_state`` are ``train()``'s. ``in_child=False``
         trains in the calling thread (the same events, no child involved).
         ``weights_every`` / ``weights_min_seconds`` say which epochs the model
         must be current after (see :func:`weights_due`); it always is after the
@@ -304,12 +305,13 @@ class TrainingProcess:
             self.fallback_reason = ("another run is using the training process" if busy
                                     else "asked to train in this process")
             yield from self._run_here(training, model, data, config, control, start_epoch,
-                                      weights_every, weights_min_seconds)
+                                      optimizer_state, weights_every, weights_min_seconds)
             return
         try:
             try:
-                job = pickle.dumps((model, data, config, start_epoch, weights_every,
-                                    weights_min_seconds), protocol=pickle.HIGHEST_PROTOCOL)
+                job = pickle.dumps((model, data, config, start_epoch, optimizer_state,
+                                    weights_every, weights_min_seconds),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
                 # the import path first, apart: a plugin's folder may have joined it since
                 payload = pickle.dumps((list(sys.path), _file_only_modules(), job),
                                        protocol=pickle.HIGHEST_PROTOCOL)
@@ -325,7 +327,7 @@ class TrainingProcess:
             if events is None:
                 self.ran_in_child = False
                 yield from self._run_here(training, model, data, config, control, start_epoch,
-                                          weights_every, weights_min_seconds)
+                                          optimizer_state, weights_every, weights_min_seconds)
                 return
             self.ran_in_child, self.fallback_reason = True, ""
             yield first
@@ -334,9 +336,11 @@ class TrainingProcess:
             control._forward = None
             self._busy.release()
 
-    def _run_here(self, training, model, data, config, control, start_epoch, every, min_seconds):
+    def _run_here(self, training, model, data, config, control, start_epoch, optimizer_state,
+                  every, min_seconds):
         last = time.perf_counter()
-        for event in training.train(model, data, config, control, start_epoch=start_epoch):
+        for event in training.train(model, data, config, control, start_epoch=start_epoch,
+                                    optimizer_state=optimizer_state):
             if isinstance(event, EpochEnded):
                 now = time.perf_counter()
                 self.fresh_weights = weights_due(event.epoch, event.epochs, every, now - last,
@@ -489,7 +493,8 @@ def _child_main() -> None:
             torch.cuda.empty_cache()
 
 
-def _child_run(out, control, model, data, config, start_epoch, every, min_seconds) -> None:
+def _child_run(out, control, model, data, config, start_epoch, optimizer_state, every,
+               min_seconds) -> None:
     from .training import train
 
     chunk: list[float] = []
@@ -505,7 +510,8 @@ def _child_run(out, control, model, data, config, start_epoch, every, min_second
         chunk, chunk_start, flushed = [], None, time.perf_counter()
 
     try:
-        for event in train(model, data, config, control, start_epoch=start_epoch):
+        for event in train(model, data, config, control, start_epoch=start_epoch,
+                           optimizer_state=optimizer_state):
             if isinstance(event, BatchEnded):
                 if chunk_start is None:
                     chunk_start = event

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -69,6 +70,22 @@ def test_a_child_run_yields_the_events_and_weights_of_a_run_here(process):
     assert got[-1].result.metrics == expected[-1].result.metrics
     for name, value in here.state_dict().items():   # the caller's model was trained in place
         assert torch.equal(there.state_dict()[name], value), name
+
+
+def test_continuing_in_the_child_carries_the_optimizer_state(process):
+    data = series_data(n=12)
+    torch.manual_seed(6)
+    here = TinyRegressor()
+    there = copy.deepcopy(here)
+    config = _config(epochs=4, shuffle=False)
+    once = [e.train_loss for e in train(here, data, config) if isinstance(e, EpochEnded)]
+    half = _config(epochs=2, shuffle=False)
+    first = list(process.run(there, data, half))
+    second = list(process.run(there, data, half, start_epoch=2,
+                              optimizer_state=first[-1].result.optimizer_state))
+    assert process.ran_in_child and second[-1].result.optimizer_resumed
+    np.testing.assert_allclose([e.train_loss for e in first + second if isinstance(e, EpochEnded)],
+                               once, rtol=1e-6)
 
 
 def test_weights_arrive_with_the_epochs_a_snapshot_is_due(process):
