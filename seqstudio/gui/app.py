@@ -99,8 +99,27 @@ def create_window(project=None, *, registry=None, preset: str | None = None,
         window.apply_project(Project.from_preset(preset or DEFAULT_PRESET))
     if offer_recovery:
         window.offer_recovery()
+    _collect_garbage_in_the_gui_thread()
     _prewarm_training_process()
     return window
+
+
+_GARBAGE_COLLECTOR = None
+
+
+def _collect_garbage_in_the_gui_thread() -> None:
+    """Run Python's cycle collector on a GUI-thread timer only (once per process).
+
+    Left automatic, it runs in whichever thread happens to allocate, and the
+    training thread allocates all the time: collecting a cycle that holds a Qt
+    object there destroys the object off the GUI thread, which can crash Qt or
+    deadlock it against the GIL. pyqtgraph's GarbageCollector is made for this.
+    """
+    global _GARBAGE_COLLECTOR
+    if _GARBAGE_COLLECTOR is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _GARBAGE_COLLECTOR = GarbageCollector(interval=1.0)
 
 
 #: The training process starts this long after the window is built, so its import of torch
