@@ -35,6 +35,9 @@ FORMAT = "seqstudio-project"
 PATH_OPTIONS = ("path", "test_path")
 #: Keys of run weights in the .safetensors file: ``run.<run id>.<parameter name>``.
 RUN_WEIGHTS_PREFIX = "run."
+#: Keys of the optimizer state that goes with the weights (continued training):
+#: ``optimizer.<optimizer>.<parameter index>.<key>``.
+OPTIMIZER_PREFIX = "optimizer."
 
 
 def resolve_data_path(value: str, base: Path | None = None) -> str:
@@ -97,6 +100,9 @@ class Project:
     #: run id -> the weights that run ended with, for the runs that kept them
     #: (saved in the same .safetensors file under ``run.<id>.<param>``).
     run_weights: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    #: The optimizer's state after the run that produced :attr:`weights`
+    #: (``TrainResult.optimizer_state``), so that continuing goes on where it was.
+    optimizer_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     #: The file this project was loaded from / saved to (not stored).
     path: Path | None = field(default=None, compare=False)
 
@@ -172,8 +178,10 @@ class Project:
                 ) from exc
         return module
 
-    def set_weights(self, module) -> None:
+    def set_weights(self, module, optimizer_state: dict[str, Any] | None = None) -> None:
+        """Keep ``module``'s weights (a CPU copy) and the optimizer state that goes with them."""
         self.weights = _cpu_copy(module.state_dict())
+        self.optimizer_state = _cpu_copy(optimizer_state) if optimizer_state else None
 
     # -- run history ------------------------------------------------------
     def add_run(self, record: dict[str, Any], weights: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -212,6 +220,7 @@ class Project:
         self.train = copy.deepcopy(run.get("train") or {})
         if state is not None:
             self.weights = _cpu_copy(state)
+            self.optimizer_state = None  # a run's optimizer state is not kept
             self.results = {"splits": copy.deepcopy(run.get("metrics") or {}),
                             "epochs_total": int(run.get("start_epoch", 0)) + int(run.get("epochs_run", 0))}
         else:
@@ -282,7 +291,8 @@ class Project:
         doc = self.to_json_dict(base=path.parent.resolve(), weights_sha256=sha)
         if sha:
             doc["weights"] = {"file": wpath.name, "sha256": sha, "model": bool(self.weights),
-                              "runs": sorted(self.run_weights)}
+                              "runs": sorted(self.run_weights),
+                              "optimizer": bool(self.weights and self.optimizer_state)}
         text = json.dumps(_finite(doc), indent=2, allow_nan=False, default=_json_default)
         _atomic_write_bytes(path, (text + "\n").encode("utf-8"))
         self.path = path
@@ -340,6 +350,8 @@ class Project:
     def _tensors_to_save(self) -> dict[str, Any]:
         """The model's weights and every kept run's, in one flat dict (run ones prefixed)."""
         tensors = dict(self.weights or {})
+        if self.weights and self.optimizer_state:
+            tensors.update({OPTIMIZER_PREFIX + k: v for k, v in self.optimizer_state.items()})
         kept = {r.get("id") for r in self.runs}
         for run_id, state in self.run_weights.items():
             if run_id not in kept:
@@ -353,7 +365,11 @@ class Project:
         run_ids = set(info.get("runs") or []) | {r.get("id") for r in self.runs if r.get("has_weights")}
         run_ids.discard(None)
         model: dict[str, Any] = {}
+        optimizer: dict[str, Any] = {}
         for key, value in tensors.items():
+            if info.get("optimizer") and key.startswith(OPTIMIZER_PREFIX):
+                optimizer[key[len(OPTIMIZER_PREFIX):]] = value
+                continue
             run_id = key[len(RUN_WEIGHTS_PREFIX):].split(".", 1)[0] if key.startswith(RUN_WEIGHTS_PREFIX) \
                 else None
             if run_id in run_ids:
@@ -362,6 +378,7 @@ class Project:
                 model[key] = value
         # files written before run weights existed hold only the model's weights
         self.weights = model or None
+        self.optimizer_state = optimizer if model and optimizer else None
         for run in self.runs:
             if isinstance(run, dict) and "has_weights" in run:
                 run["has_weights"] = run.get("id") in self.run_weights

@@ -76,7 +76,10 @@ class TrainingSession:
             self.config = config
         start_epoch = self.epochs_done()
         started = time.time()
-        for event in train(self.model, self.data, self.config, control, start_epoch=start_epoch):
+        # Adam's moments go on where the saved run left them, as in the window's Continue
+        optimizer_state = self.project.optimizer_state if start_epoch else None
+        for event in train(self.model, self.data, self.config, control, start_epoch=start_epoch,
+                           optimizer_state=optimizer_state):
             if isinstance(event, Finished):
                 self.result = event.result
                 self._record(event.result, started, start_epoch)
@@ -84,7 +87,7 @@ class TrainingSession:
 
     def _record(self, result, started: float, start_epoch: int) -> None:
         p = self.project
-        p.set_weights(self.model)
+        p.set_weights(self.model, result.optimizer_state)
         p.fitted = self.data.fitted_state()
         report = self.metrics_report(result)
         report["epochs_total"] = start_epoch + int(result.epochs_run)

@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.recovery = recovery if recovery is not None else RecoveryStore()
         self.project = Project.from_preset(DEFAULT_PRESET)
         self.model = None            # the trained nn.Module (None until the first run)
+        self.optimizer_state = None  # the optimizer state that goes with its weights
         self.model_signature = None  # (layers, input shape) the model was built for
         self.epochs_trained = 0
         self.last_result = None
@@ -337,6 +338,7 @@ class MainWindow(QMainWindow):
         try:
             self.project = project
             self.model = None
+            self.optimizer_state = None
             self.model_signature = None
             self.last_result = None
             self.epochs_trained = 0
@@ -364,7 +366,7 @@ class MainWindow(QMainWindow):
         except SeqStudioError as exc:
             self.statusBar().showMessage(error_text(exc))
             return
-        self._adopt_model(module, self.model_editor.model_spec(), data)
+        self._adopt_model(module, self.model_editor.model_spec(), data, project.optimizer_state)
         self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
         self.show_results()
         self._update_continue()
@@ -531,13 +533,13 @@ class MainWindow(QMainWindow):
         if data is not None:
             p.fitted = data.fitted_state()
         if self._model_matches():
-            p.set_weights(self.model)
+            p.set_weights(self.model, self.optimizer_state)
             if self.last_result is not None:
                 p.results = {**(self.last_result_report() or {}), "epochs_total": self.epochs_trained}
             else:
                 p.results = {**p.results, "epochs_total": self.epochs_trained}
         else:  # weights of another stack would not load into this one
-            p.weights = None
+            p.weights = p.optimizer_state = None
             p.results = {}
         return p
 
@@ -779,9 +781,11 @@ class MainWindow(QMainWindow):
     def _update_continue(self) -> None:
         self.train_panel.set_has_weights(self._model_matches())
 
-    def _adopt_model(self, module, spec, data) -> None:
+    def _adopt_model(self, module, spec, data, optimizer_state=None) -> None:
         self.model = module
         self.model_signature = self._signature(spec, data)
+        #: the optimizer state that goes with these weights (Continue carries it on)
+        self.optimizer_state = optimizer_state
 
     def _on_train_requested(self, continue_run: bool) -> None:
         data = self.data_panel.prepared
@@ -811,6 +815,7 @@ class MainWindow(QMainWindow):
         self.model_editor.setEnabled(False)
         self._refresh_undo_actions(running=True)
         self.train_panel.start_run(self.model, data, config, start_epoch=start,
+                                   optimizer_state=self.optimizer_state if continue_run else None,
                                    future_steps=self.results_panel.future_spin.value())
 
     def _on_snapshot_ready(self, results: dict) -> None:
@@ -830,6 +835,7 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, result) -> None:
         self._pending_snapshot = None  # the final results replace any mid-run forecast
         self.last_result = result
+        self.optimizer_state = getattr(result, "optimizer_state", None)
         self.epochs_trained += int(getattr(result, "epochs_run", 0) or 0)
         self.train_panel.set_has_weights(True)
         thread = self.train_panel.thread
@@ -886,6 +892,7 @@ class MainWindow(QMainWindow):
         self.autosaver.save()  # after each run: at most the editing since is lost in a crash
 
     def _on_run_failed(self, message: str) -> None:
+        self.optimizer_state = None  # its moments are from before the weights the run left
         self.statusBar().showMessage("training failed: " + message.splitlines()[0])
 
     # -- drag and drop ----------------------------------------------------------------

@@ -329,7 +329,7 @@ class TrainPanel(QWidget):
                                       else f"Cannot train: {self._train_reason}")
 
     # -- running ---------------------------------------------------------------------
-    def start_run(self, model, data, config, *, start_epoch: int = 0,
+    def start_run(self, model, data, config, *, start_epoch: int = 0, optimizer_state=None,
                   future_steps: int = 0) -> TrainingThread:
         """Train ``model`` in place on a new thread; returns the thread (already started)."""
         if self.running:
@@ -339,6 +339,7 @@ class TrainPanel(QWidget):
         self.loss_plot.set_epoch_span(0, start_epoch + config.epochs)
         self.feed = TrainingFeed()
         thread = TrainingThread(model, data, config, start_epoch=start_epoch,
+                                optimizer_state=optimizer_state,
                                 snapshot_every=self.snapshot_spin.value(),
                                 future_steps=future_steps, feed=self.feed)
         thread.snapshotReady.connect(self.snapshotReady)
@@ -405,8 +406,9 @@ class TrainPanel(QWidget):
 
     def _on_run_finished(self, result) -> None:
         if self.thread is not None and self.thread.stopped_event is None:
+            carried = " The optimizer went on from its saved state." if result.optimizer_resumed else ""
             self.status_label.setText(f"Finished {result.epochs_run} epochs in "
-                                      f"{result.seconds:.1f} s on {result.device}.")
+                                      f"{result.seconds:.1f} s on {result.device}.{carried}")
         self.runFinished.emit(result)
 
     def _on_run_failed(self, message: str) -> None:

@@ -147,8 +147,9 @@ class TrainingThread(QThread):
     runFinished = Signal(object)
     runFailed = Signal(str)
 
-    def __init__(self, model, data, config, *, start_epoch: int = 0, snapshot_every: int = 10,
-                 future_steps: int = 0, feed: TrainingFeed | None = None, parent=None):
+    def __init__(self, model, data, config, *, start_epoch: int = 0, optimizer_state=None,
+                 snapshot_every: int = 10, future_steps: int = 0, feed: TrainingFeed | None = None,
+                 parent=None):
         super().__init__(parent)
         from seqstudio.core.trainproc import ProcessTrainControl
 
@@ -156,6 +157,7 @@ class TrainingThread(QThread):
         self.data = data
         self.config = config
         self.start_epoch = start_epoch
+        self.optimizer_state = optimizer_state
         self.snapshot_every = max(0, int(snapshot_every))
         self.control = ProcessTrainControl()
         self.feed = feed or TrainingFeed()
@@ -189,6 +191,7 @@ class TrainingThread(QThread):
         try:
             for event in runner.run(self.model, self.data, self.config, self.control,
                                     start_epoch=self.start_epoch,
+                                    optimizer_state=self.optimizer_state,
                                     weights_every=self.snapshot_every if is_series else 0,
                                     weights_min_seconds=SNAPSHOT_MIN_SECONDS,
                                     in_child=os.environ.get(IN_PROCESS_ENV, "") in ("", "0")):

@@ -37,6 +37,49 @@ def test_save_load_round_trip_keeps_config_and_weights(tmp_path):
     assert doc["results"]["splits"]["test"]["loss"] is None
 
 
+def test_the_optimizer_state_is_saved_beside_the_weights_and_loaded_back(tmp_path):
+    from safetensors.torch import load_file
+
+    p = _project_with_weights()
+    p.optimizer_state = {"adam.0.exp_avg": torch.ones(16, 1), "adam.0.step": torch.tensor(7.0)}
+    path = p.save(tmp_path / "air.json")
+    assert set(load_file(weights_path(path))) == {"0.w", "1.b", "optimizer.adam.0.exp_avg",
+                                                  "optimizer.adam.0.step"}
+    q = Project.load(path)
+    assert set(q.weights) == {"0.w", "1.b"}                  # the model's weights stay apart
+    assert set(q.optimizer_state) == set(p.optimizer_state)
+    for k, v in p.optimizer_state.items():
+        assert torch.equal(q.optimizer_state[k], v)
+    # without weights there is nothing for an optimizer state to go with
+    q.weights = None
+    q.save(tmp_path / "bare.json")
+    assert Project.load(tmp_path / "bare.json").optimizer_state is None
+
+
+def test_a_session_continued_from_a_saved_project_equals_one_longer_run(tmp_path):
+    from seqstudio.core.session import TrainingSession
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    registry = builtin_registry()
+
+    def project(epochs):
+        p = Project.from_preset("airline-lstm")
+        p.train = {**p.train, "epochs": epochs, "shuffle": False}
+        return p
+
+    torch.manual_seed(0)                                      # the same initial weights
+    whole = TrainingSession(project(4), registry)
+    once = [e.train_loss for e in whole.run() if type(e).__name__ == "EpochEnded"]
+    torch.manual_seed(0)
+    first = TrainingSession(project(2), registry)
+    losses = [e.train_loss for e in first.run() if type(e).__name__ == "EpochEnded"]
+    first.project.save(tmp_path / "half.json")
+    second = TrainingSession(Project.load(tmp_path / "half.json"), registry)   # what `--project` does
+    losses += [e.train_loss for e in second.run() if type(e).__name__ == "EpochEnded"]
+    assert second.result.optimizer_resumed
+    assert losses == pytest.approx(once, rel=1e-6)
+
+
 def test_weights_are_safetensors_not_pickle(tmp_path):
     path = _project_with_weights().save(tmp_path / "p.json")
     blob = weights_path(path).read_bytes()

@@ -84,6 +84,8 @@ def test_continue_training_numbers_epochs_on(qtbot, window):
     _train_and_wait(qtbot, window, window.train_panel.continue_button)
     assert window.model is model_before                       # same module, trained further
     assert window.epochs_trained == 2
+    assert window.last_result.optimizer_resumed                # Adam went on, as a repeated fit()
+    assert "optimizer went on" in window.train_panel.status_label.text()
     np.testing.assert_allclose(window.train_panel.loss_plot.curve_data()["epoch"], [1, 2])
     changed = any(not np.allclose(first_weights[k], v) for k, v in window.model.state_dict().items())
     assert changed
@@ -228,7 +230,7 @@ def test_dragging_a_layer_reorders_the_stack(qtbot, window):
 def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypatch):
     import seqstudio.core.training as training
 
-    def nan_run(model, data, config, control=None, *, start_epoch=0):
+    def nan_run(model, data, config, control=None, *, start_epoch=0, optimizer_state=None):
         yield training.EpochStarted(epoch=1, epochs=1, batches=1)
         yield training.BatchEnded(epoch=1, step=1, batches=1, loss=float("nan"), global_step=1)
         yield training.Stopped(reason="nan", message="the loss became nan at batch 1", epoch=1)
