@@ -26,7 +26,6 @@ from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -41,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from .data_panel import error_text
 from .forms import chain_tab_order
+from .settings import ask_folder, ask_open_path
 
 COLUMNS = ("plugin", "version", "distribution", "from", "status", "problem")
 STATUS_COLORS = {"active": "#1b7f3b", "disabled": "#777777", "error": "#b00020"}
@@ -297,14 +297,13 @@ class PluginDialog(QDialog):
         return self.process is not None
 
     def _on_install_file_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Install a plugin", "",
-            "Python packages (*.whl *.tar.gz *.zip *.tgz *.tar.bz2);;All files (*)")
+        path = ask_open_path(self, "plugin", "Install a plugin",
+                             "Python packages (*.whl *.tar.gz *.zip *.tgz *.tar.bz2);;All files (*)")
         if path:
             self.install(path)
 
     def _on_install_folder_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Install a plugin project folder")
+        path = ask_folder(self, "plugin-project", "Install a plugin project folder")
         if path:
             self.install(path)
 

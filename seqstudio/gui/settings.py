@@ -157,6 +157,17 @@ def ask_open_path(parent, kind: str, caption: str, file_filter: str) -> str:
     return path
 
 
+def ask_folder(parent, kind: str, caption: str) -> str:
+    """A folder dialog starting in the last folder used for ``kind``; "" when cancelled."""
+    from PySide6.QtWidgets import QFileDialog
+
+    settings = GuiSettings()
+    path = QFileDialog.getExistingDirectory(parent, caption, settings.last_folder(kind))
+    if path:
+        settings.set_last_folder(kind, path)
+    return path
+
+
 def ask_save_path(parent, kind: str, caption: str, default_name: str, file_filter: str) -> str:
     """A file-save dialog proposing ``default_name`` in the last folder used for ``kind``; "" when cancelled.
 

@@ -270,3 +270,30 @@ def test_install_the_example_plugin_from_its_folder_and_see_its_cell_in_the_pale
     assert any("[example]" in combo.itemText(i) for i in range(combo.count()))
     assert Path(metadata.distribution("seqstudio-example-plugin").locate_file("")).resolve() == \
         Path(purelib).resolve()                              # in the throw-away venv, not in .venv
+
+
+def test_install_dialogs_start_in_the_last_folder_used(qtbot, manager, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    wheels = tmp_path / "wheels"
+    project = tmp_path / "projects" / "my-plugin"
+    project.mkdir(parents=True)
+    wheels.mkdir()
+    asked, answers = [], [str(wheels / "my_plugin-1.0-py3-none-any.whl"), ""]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(
+        lambda _parent, _caption, start, _filter, *a, **k: (asked.append(start), (answers.pop(0), ""))[1]))
+    folders = [str(project), ""]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(
+        lambda _parent, _caption, start, *a, **k: (asked.append(start), folders.pop(0))[1]))
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    installed = []
+    monkeypatch.setattr(dialog, "install", installed.append)       # no pip here
+    dialog.install_file_button.click()
+    dialog.install_file_button.click()                             # cancelled
+    dialog.install_folder_button.click()
+    dialog.install_folder_button.click()                           # cancelled
+    assert installed == [str(wheels / "my_plugin-1.0-py3-none-any.whl"), str(project)]
+    assert asked == ["", str(wheels), "", str(project)]
