@@ -249,13 +249,13 @@ class TrainingProcess:
             process.wait(timeout)
         self._discard()
 
-    def _forward(self, what: str, payload: bytes | None = None) -> bool:
+    def _forward(self, what: str, payload: bytes | None = None, state: str | None = None) -> bool:
         process = self._process
         if process is None:
             return False
         try:
             with self._write_lock:
-                _write(process.stdin, (what, payload))
+                _write(process.stdin, (what, payload, state))
             return True
         except (OSError, ValueError):  # the child has gone
             return False
@@ -364,13 +364,15 @@ class TrainingProcess:
                     self._discard()
                     raise _Unavailable(f"the training process did not start: "
                                        f"{_describe_exit(code)}") from None
-            if self._forward("run", payload):
+            # the run starts stopped or paused if asked already: applied before it begins
+            state = "stop" if control.stopped else "pause" if control.paused else None
+            if self._forward("run", payload, state):
                 break
             self._discard()
             if attempt:
                 raise _Unavailable("the training process could not be reached")
         control._forward = self._forward
-        if control.stopped:  # asked before the child was listening
+        if control.stopped:  # asked while the run was being sent
             self._forward("stop")
         elif control.paused:
             self._forward("pause")
@@ -451,7 +453,7 @@ def _child_main() -> None:
     def read_messages() -> None:  # control messages act at once, even mid-run
         try:
             while True:
-                what, payload = pickle.loads(_read(messages_in))
+                what, payload, state = pickle.loads(_read(messages_in))
                 if what == "stop":
                     control.stop()
                 elif what == "pause":
@@ -461,6 +463,10 @@ def _child_main() -> None:
                 else:
                     if what == "run":  # a fresh start; a stop sent after this message still counts
                         control.reset()
+                        if state == "stop":
+                            control.stop()
+                        elif state == "pause":
+                            control.pause()
                     jobs.put((what, payload))
                     if what == "quit":
                         return
