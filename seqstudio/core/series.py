@@ -58,6 +58,7 @@ expanded in place), so ``x[..., :n_targets]`` are the targets.
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import re
@@ -300,6 +301,33 @@ class LoadedSeries:
                    numeric_columns=[c for c in frame.columns if _is_numeric(frame[c])])
 
 
+def _looks_like_data(fields: list[str], decimal: str) -> bool:
+    """Whether a CSV's first row is data (numbers and time stamps) rather than column names.
+
+    >>> _looks_like_data(["1949-01", "112"], "."), _looks_like_data(["Month", "Passengers"], ".")
+    (True, False)
+    """
+    def number(text: str) -> bool:
+        try:
+            float(text.replace(",", ".") if decimal == "," else text)
+        except ValueError:
+            return False
+        return True
+
+    def time_stamp(text: str) -> bool:
+        for fmt in _AUTO_FORMATS[:-1]:  # not ISO8601: it reads "112" as a year
+            try:
+                pd.to_datetime(text, format=fmt)
+            except (ValueError, TypeError):
+                continue
+            return True
+        return False
+
+    cells = [f.strip() for f in fields]
+    return (bool(cells) and any(number(c) for c in cells)
+            and all(c and (number(c) or time_stamp(c)) for c in cells))
+
+
 def _is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
@@ -325,8 +353,14 @@ def _sniff_delimiter(lines: list[str]) -> str:
     best, best_count = ",", 0
     for delimiter in _DELIMITERS:
         counts = {line.count(delimiter) for line in unquoted}
-        if len(counts) == 1 and (count := counts.pop()) > best_count:
+        if len(counts) != 1:
+            continue
+        count = counts.pop()
+        if count > best_count:
             best, best_count = delimiter, count
+        elif (count and count == best_count and best == "," and delimiter == ";"
+              and _sniff_decimal(["", *lines], ";") == ","):
+            best = ";"  # "2000-01;1,5" on every line: the commas are decimal commas
     if best_count == 0:  # ragged sample: take the delimiter of the header line
         header_counts = [(unquoted[0].count(d), d) for d in _DELIMITERS]
         count, delimiter = max(header_counts)
@@ -511,12 +545,23 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         raise DataError(f"cannot parse the CSV: {exc}", where=path,
                         fix="check that every row has the same number of fields") from None
+    first_line = 2  # the header is line 1
+    header = next(csv.reader([sample[0]], delimiter=delimiter))
+    headerless = _looks_like_data(header, decimal)
+    if headerless:  # the first row is data: keep it, and name the columns
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
+                            index_col=False, header=None,
+                            names=[f"column{i + 1}" for i in range(len(frame.columns))])
+        first_line = 1
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise DataError("the file has a header but no data rows", where=path,
                         fix="add data rows below the header")
     report = SeriesReport(encoding=encoding, delimiter=delimiter, decimal=decimal, n_rows=len(frame))
-    rows = np.arange(len(frame)) + 2  # file line numbers: the header is line 1
+    if headerless:
+        report.notes.append(f"the first row holds data, not column names: the columns are called "
+                            f"column1 to column{len(frame.columns)} (add a header row to name them)")
+    rows = np.arange(len(frame)) + first_line  # file line numbers
 
     period = date_format if date_format and date_format.startswith("period:") else None
     strf = None if period else date_format

@@ -504,6 +504,30 @@ def test_unreadable_files(tmp_path):
         prepare_series(SeriesOptions())
 
 
+def test_a_file_without_a_header_row_keeps_its_first_row(data_dir, tmp_path):
+    lines = (data_dir / "airline-passengers.csv").read_text().splitlines()
+    headerless = read_series_csv(write(tmp_path, "\n".join(lines[1:]) + "\n"))
+    reference = read_series_csv(data_dir / "airline-passengers.csv")
+    assert headerless.time_col == "column1" and list(headerless.frame.columns) == ["column2"]
+    assert len(headerless.frame) == len(reference.frame) == 144     # 1949-01 is not lost
+    np.testing.assert_array_equal(headerless.frame["column2"].to_numpy(),
+                                  reference.frame["Passengers"].to_numpy())
+    assert headerless.report.step == "monthly"
+    assert any("first row holds data" in note for note in headerless.report.notes)
+    assert headerless.row_numbers[0] == 1                            # file lines count from the data
+    values = read_series_csv(write(tmp_path, "1,5\n2,3\n3,9\n4,6\n", name="plain.csv"), date_col=None)
+    assert list(values.frame.columns) == ["column1", "column2"] and len(values.frame) == 4
+    rows = "".join(f"2000-0{m};{m},5\n" for m in range(1, 7))      # decimal commas, ';' between
+    decimal_comma = read_series_csv(write(tmp_path, rows, name="dc.csv"))
+    assert decimal_comma.frame["column2"].tolist() == [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]
+
+
+@pytest.mark.parametrize("first_row", ["Month,Passengers", "t,2019", "date,value", "x,1e5"])
+def test_a_header_row_with_a_name_is_still_a_header(tmp_path, first_row):
+    loaded = read_series_csv(write(tmp_path, first_row + "\n2000-01,1\n2000-02,2\n"))
+    assert len(loaded.frame) == 2 and not any("first row" in n for n in loaded.report.notes)
+
+
 # ---------------------------------------------------------------------------
 # The six real files and the registered source
 # ---------------------------------------------------------------------------
