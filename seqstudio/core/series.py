@@ -1079,6 +1079,7 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
     description = (f"{name}: {n_rows} rows ({step}), target {', '.join(targets)}, "
                    f"{len(input_names)} input(s), look_back {options.look_back}, horizon "
                    f"{options.horizon}; train/val/test windows {counts}")
+    description += "".join(f"\nnote: {note}" for note in notes)  # what reading changed or guessed
     return PreparedSeries(
         task="regression",
         x_train=tensors["train"][0], y_train=tensors["train"][1],
