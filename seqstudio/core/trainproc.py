@@ -150,10 +150,6 @@ def _state(model) -> dict[str, Any]:
     return {name: value.detach().cpu() for name, value in model.state_dict().items()}
 
 
-def _load_state(model, state: dict[str, Any]) -> None:
-    model.load_state_dict(state)
-
-
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "it stopped answering"
@@ -295,49 +291,53 @@ class TrainingProcess:
         them; a child that dies mid-run raises :class:`TrainingError` saying
         how, the model keeping the last weights it sent.
         """
-        from . import training
-
         control = control or ProcessTrainControl()
         self.fresh_weights = False
-        busy = in_child and not self._busy.acquire(blocking=False)
-        if not in_child or busy:
-            self.ran_in_child = False
-            self.fallback_reason = ("another run is using the training process" if busy
-                                    else "asked to train in this process")
-            yield from self._run_here(training, model, data, config, control, start_epoch,
-                                      optimizer_state, weights_every, weights_min_seconds)
-            return
-        try:
+        if not in_child:
+            self.fallback_reason = "asked to train in this process"
+        elif not self._busy.acquire(blocking=False):
+            self.fallback_reason = "another run is using the training process"
+        else:
             try:
-                job = pickle.dumps((model, data, config, start_epoch, optimizer_state,
-                                    weights_every, weights_min_seconds),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-                # the import path first, apart: a plugin's folder may have joined it since
-                payload = pickle.dumps((list(sys.path), _file_only_modules(), job),
-                                       protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
-                payload, self.fallback_reason = None, f"the model or data cannot be copied: {exc}"
-            events = self._run_in_child(model, payload, control) if payload is not None else None
-            try:
-                first = next(events) if events is not None else None
-            except _Unavailable as exc:
-                events, self.fallback_reason = None, str(exc)
-            except StopIteration:
-                return
-            if events is None:
-                self.ran_in_child = False
-                yield from self._run_here(training, model, data, config, control, start_epoch,
-                                          optimizer_state, weights_every, weights_min_seconds)
-                return
-            self.ran_in_child, self.fallback_reason = True, ""
-            yield first
-            yield from events
-        finally:
-            control._forward = None
-            self._busy.release()
+                started = self._start_in_child(model, control, (
+                    model, data, config, start_epoch, optimizer_state, weights_every,
+                    weights_min_seconds))
+                if started is not None:
+                    self.ran_in_child, self.fallback_reason = True, ""
+                    first, events = started
+                    yield first
+                    yield from events  # closing run() closes the child's events at once
+                    return
+            finally:
+                control._forward = None
+                self._busy.release()
+        self.ran_in_child = False
+        yield from self._run_here(model, data, config, control, start_epoch, optimizer_state,
+                                  weights_every, weights_min_seconds)
 
-    def _run_here(self, training, model, data, config, control, start_epoch, optimizer_state,
-                  every, min_seconds):
+    def _start_in_child(self, model, control, job: tuple):
+        """``(first event, the rest)`` of the run in the child; None (and
+        ``fallback_reason`` says why) when the run cannot go there."""
+        try:
+            job_bytes = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            # the import path first, apart: a plugin's folder may have joined it since
+            payload = pickle.dumps((list(sys.path), _file_only_modules(), job_bytes),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
+            self.fallback_reason = f"the model or data cannot be copied: {exc}"
+            return None
+        events = self._run_in_child(model, payload, control)
+        try:
+            first = next(events)
+        except _Unavailable as exc:
+            self.fallback_reason = str(exc)
+            return None
+        return first, events
+
+    def _run_here(self, model, data, config, control, start_epoch, optimizer_state, every,
+                  min_seconds):
+        from . import training  # looked up now: tests replace train() in this process
+
         last = time.perf_counter()
         for event in training.train(model, data, config, control, start_epoch=start_epoch,
                                     optimizer_state=optimizer_state):
@@ -388,7 +388,7 @@ class TrainingProcess:
                 elif kind == "event":
                     event, state = message[1], message[2]
                     if state is not None:
-                        _load_state(model, state)
+                        model.load_state_dict(state)
                     if isinstance(event, EpochEnded):
                         self.fresh_weights = state is not None and not message[3]
                     if isinstance(event, Finished):
@@ -403,7 +403,7 @@ class TrainingProcess:
                     finished = True
                     _, error, state = message
                     if state is not None:
-                        _load_state(model, state)
+                        model.load_state_dict(state)
                     raise error
         finally:
             if not finished and self._process is not None:

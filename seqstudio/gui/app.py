@@ -130,9 +130,9 @@ PREWARM_MS = 1500
 def _prewarm_training_process() -> None:
     from PySide6.QtCore import QTimer
 
-    from .worker import IN_PROCESS_ENV
+    from .worker import trains_in_child
 
-    if os.environ.get(IN_PROCESS_ENV, "") in ("", "0"):
+    if trains_in_child():
         from seqstudio.core.trainproc import shared_training_process
 
         QTimer.singleShot(PREWARM_MS, shared_training_process().start)

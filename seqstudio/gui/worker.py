@@ -41,6 +41,11 @@ SNAPSHOT_MIN_SECONDS = 1.0
 IN_PROCESS_ENV = "SEQSTUDIO_TRAIN_IN_PROCESS"
 
 
+def trains_in_child() -> bool:
+    """Whether runs go to the training process (``SEQSTUDIO_TRAIN_IN_PROCESS`` unset or 0)."""
+    return os.environ.get(IN_PROCESS_ENV, "") in ("", "0")
+
+
 @dataclass
 class FeedSnapshot:
     """What arrived since the last drain, plus the latest position in the run."""
@@ -194,7 +199,7 @@ class TrainingThread(QThread):
                                     optimizer_state=self.optimizer_state,
                                     weights_every=self.snapshot_every if is_series else 0,
                                     weights_min_seconds=SNAPSHOT_MIN_SECONDS,
-                                    in_child=os.environ.get(IN_PROCESS_ENV, "") in ("", "0")):
+                                    in_child=trains_in_child()):
                 if isinstance(event, BatchEnded):
                     self.feed.add_batch(epoch=event.epoch, step=event.step, batches=event.batches,
                                         loss=float(event.loss))
