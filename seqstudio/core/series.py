@@ -536,23 +536,21 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
         raise DataError("the file is empty", where=path, fix="choose a CSV with a header row and data")
     delimiter = _sniff_delimiter(sample)
     decimal = _sniff_decimal(sample, delimiter)
+    header = next(csv.reader([sample[0]], delimiter=delimiter))
+    headerless = _looks_like_data(header, decimal)
+    # a first row of data is kept as data, and the columns get names
+    names = {"header": None, "names": [f"column{i + 1}" for i in range(len(header))]} \
+        if headerless else {}
     try:
         with warnings.catch_warnings():
             # index_col=False: a row with more fields than the header is an error, not a silent index.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
-                                index_col=False)
+                                index_col=False, **names)
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         raise DataError(f"cannot parse the CSV: {exc}", where=path,
                         fix="check that every row has the same number of fields") from None
-    first_line = 2  # the header is line 1
-    header = next(csv.reader([sample[0]], delimiter=delimiter))
-    headerless = _looks_like_data(header, decimal)
-    if headerless:  # the first row is data: keep it, and name the columns
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
-                            index_col=False, header=None,
-                            names=[f"column{i + 1}" for i in range(len(frame.columns))])
-        first_line = 1
+    first_line = 1 if headerless else 2  # file line of the first data row
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise DataError("the file has a header but no data rows", where=path,
