@@ -674,9 +674,7 @@ class DataPanel(QWidget):
 
     def _plot_series(self, data) -> None:
         item = self.series_plot.getPlotItem()
-        item.clear()
-        if item.legend is not None:
-            item.legend.clear()
+        item.clear()  # removes each curve's legend entry too
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
         item.setLabel("bottom", "time" if is_date else "step")

@@ -186,9 +186,7 @@ class ResultsPanel(QWidget):
         self._prediction_curves = {}
         for plot in (self.forecast_plot, self.residual_plot):
             item = plot.getPlotItem()
-            item.clear()
-            if item.legend is not None:
-                item.legend.clear()
+            item.clear()  # removes each curve's legend entry too
         for table in (self.metrics_table, self.text_metrics_table, self.confusion_table):
             table.clear()
             table.setRowCount(0)
@@ -221,9 +219,7 @@ class ResultsPanel(QWidget):
         if metrics is not None:
             self.metrics = metrics
         item = self.forecast_plot.getPlotItem()
-        item.clear()
-        if item.legend is not None:
-            item.legend.clear()
+        item.clear()  # removes each curve's legend entry too
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
         item.setLabel("bottom", "time" if is_date else "step")
