@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from seqstudio_builtins.cells import BUILTIN_CELLS  # noqa: E402
 
-from seqstudio.core.cells import RecurrentLayer  # noqa: E402
+from seqstudio.core.model.cells import RecurrentLayer  # noqa: E402
 from seqstudio.core.registry import CellType  # noqa: E402
 
 LSTM_CELL = next(c for c in BUILTIN_CELLS if c.name == "lstm")

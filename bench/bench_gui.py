@@ -38,7 +38,7 @@ def headless_seconds_per_epoch(epochs: int) -> tuple[float, float]:
     """Seconds per epoch (the core's timing) and the whole loop's wall seconds."""
     from seqstudio.core.presets import get_preset
     from seqstudio.core.project import Project
-    from seqstudio.core.training import train
+    from seqstudio.core.train.loop import train
     from seqstudio.pluginapi.manager import builtin_registry
 
     registry = builtin_registry()
@@ -47,7 +47,7 @@ def headless_seconds_per_epoch(epochs: int) -> tuple[float, float]:
     preset = get_preset("airline-lstm")
     model = preset.model_spec(registry).build(data.input_shape, registry=registry)
     config = preset.train_config(epochs=epochs)
-    from seqstudio.core.training import Finished
+    from seqstudio.core.train.loop import Finished
 
     result = None
     started = time.perf_counter()

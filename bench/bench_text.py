@@ -34,7 +34,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from seqstudio.core.text import (  # noqa: E402 (after the path tweak, to run from a checkout)
+from seqstudio.core.data.text import (  # noqa: E402 (after the path tweak, to run from a checkout)
     PreparedText,
     TextOptions,
     Tokenizer,

@@ -13,7 +13,7 @@ the order flipped every round, so that machine drift hits both alike):
 The hand loop is what a PyTorch user writes: ``torch.optim.Adam`` with its
 defaults, a shuffled index per epoch, ``model.train()``, zero_grad / backward /
 step, evaluation under ``torch.no_grad()``, torch's default thread settings.
-seqstudio runs :func:`seqstudio.core.training.train` on the same plain module
+seqstudio runs :func:`seqstudio.core.train.loop.train` on the same plain module
 ("engine") and, when the model builder is importable, on the module built from
 the layer specs ("full stack"). Timings are wall-clock seconds per epoch,
 median over rounds. The data is random with the recipes' shapes: the time per
@@ -45,8 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "plugins"))
 
-from seqstudio.core.data import PreparedData  # noqa: E402
-from seqstudio.core.training import EpochEnded, EpochStarted, TrainConfig, train  # noqa: E402
+from seqstudio.core.data.prepared import PreparedData  # noqa: E402
+from seqstudio.core.train.loop import EpochEnded, EpochStarted, TrainConfig, train  # noqa: E402
 
 IMDB_FULL_SEQUENCES = 25_000
 
@@ -82,8 +82,8 @@ class ImdbLSTM(nn.Module):
 def built_model(kind: str, input_shape: tuple[int, ...]) -> nn.Module | None:
     """The same recipe built from seqstudio's layer specs, or None when not importable."""
     try:
-        from seqstudio.core.layers import layer_from_dict
-        from seqstudio.core.model import ModelSpec
+        from seqstudio.core.model.layers import layer_from_dict
+        from seqstudio.core.model.spec import ModelSpec
         from seqstudio.pluginapi.manager import builtin_registry
 
         registry = builtin_registry()

@@ -45,7 +45,7 @@ def parse_layers(text: str) -> list[dict[str, Any]]:
             raise SeqStudioError("--layers JSON must be a list of objects with a 'type'",
                                  fix='write e.g. [{"type": "LSTM", "units": 4}]')
         return layers
-    from seqstudio.core.layers import LAYER_TYPES
+    from seqstudio.core.model.layers import LAYER_TYPES
 
     try:
         tree = ast.parse(f"[{text}]", mode="eval")
@@ -221,8 +221,8 @@ def _registry():
 
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from seqstudio.core.session import TrainingSession
-    from seqstudio.core.training import BatchEnded, EpochEnded, Finished, Stopped, TrainControl
+    from seqstudio.core.train.loop import BatchEnded, EpochEnded, Finished, Stopped, TrainControl
+    from seqstudio.core.train.session import TrainingSession
 
     project = project_from_args(args)
     session = TrainingSession(project, _registry())
@@ -320,7 +320,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from seqstudio.core.session import predict_project
+    from seqstudio.core.train.session import predict_project
 
     if not args.project:
         raise SeqStudioError("predict needs a trained project", fix="pass --project FILE (saved with --save)")
@@ -365,7 +365,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_layers(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from seqstudio.core.layers import LAYER_TYPES
+    from seqstudio.core.model.layers import LAYER_TYPES
 
     registry = _registry()
     print("Layers:")
@@ -391,7 +391,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_vocab(args: argparse.Namespace) -> int:
     from seqstudio.core.project import Project
-    from seqstudio.core.session import vocabulary_of
+    from seqstudio.core.train.session import vocabulary_of
 
     project = Project.load(args.project)
     vocab = vocabulary_of(project)

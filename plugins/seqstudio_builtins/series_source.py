@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from seqstudio.core.data.series import SERIES_OPTIONS, SeriesOptions, prepare_series
 from seqstudio.core.registry import SourceType
-from seqstudio.core.series import SERIES_OPTIONS, SeriesOptions, prepare_series
 
 SOURCES = [
     SourceType(

@@ -1,7 +1,7 @@
 """Built-in text data sources: a labelled text CSV, the IMDB review corpus, Pang & Lee polarity.
 
 Each source is a :class:`~seqstudio.core.registry.SourceType` with ``kind="text"``
-whose loader returns a :class:`~seqstudio.core.text.PreparedText`:
+whose loader returns a :class:`~seqstudio.core.data.text.PreparedText`:
 
 - ``text-csv``: any CSV with a text column and a label column (strings such as
   ``positive`` / ``negative``, or integers; two or more classes).
@@ -29,15 +29,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from seqstudio.core.errors import DataError
-from seqstudio.core.registry import OptionSpec, SourceType
-from seqstudio.core.text import (
+from seqstudio.core.data.text import (
     LabelledTexts,
     PreparedText,
     TextOptions,
     prepare_text,
     read_text_file,
 )
+from seqstudio.core.errors import DataError
+from seqstudio.core.registry import OptionSpec, SourceType
 
 __all__ = [
     "SOURCES", "IMDB_URL", "IMDB_SHA256", "IMDB_CLASS_NAMES", "TEXT_CSV_OPTIONS",
@@ -123,7 +123,7 @@ def _text_options(opts: Mapping[str, Any], defaults: tuple[OptionSpec, ...], **f
 
 # --------------------------------------------------------------------------- text CSV
 def load_text_csv(opts: Mapping[str, Any]) -> PreparedText:
-    """Loader of ``text-csv``: :func:`~seqstudio.core.text.prepare_text` on the CSV options."""
+    """Loader of ``text-csv``: :func:`~seqstudio.core.data.text.prepare_text` on the CSV options."""
     known = {o.name for o in TEXT_CSV_OPTIONS}
     data = {k: v for k, v in opts.items() if k in known}
     unknown = sorted(set(opts) - known)

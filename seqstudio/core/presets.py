@@ -18,7 +18,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SeqStudioError
+from seqstudio.core.errors import SeqStudioError
 
 #: Data paths starting with this prefix name a file shipped inside seqstudio.
 EMBEDDED = "embedded:"
@@ -37,15 +37,15 @@ class Preset:
     train: dict[str, Any] = field(default_factory=dict)
 
     def model_spec(self, registry=None):
-        """The layer stack as a :class:`~seqstudio.core.model.ModelSpec`."""
-        from .layers import layer_from_dict
-        from .model import ModelSpec
+        """The layer stack as a :class:`~seqstudio.core.model.spec.ModelSpec`."""
+        from seqstudio.core.model.layers import layer_from_dict
+        from seqstudio.core.model.spec import ModelSpec
 
         return ModelSpec([layer_from_dict(dict(d), registry) for d in self.layers])
 
     def train_config(self, **overrides):
-        """The train settings as a :class:`~seqstudio.core.training.TrainConfig`."""
-        from .training import TrainConfig
+        """The train settings as a :class:`~seqstudio.core.train.loop.TrainConfig`."""
+        from seqstudio.core.train.loop import TrainConfig
 
         return TrainConfig.from_dict({**self.train, **overrides})
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PluginError, ProjectError, SeqStudioError
-from .presets import EMBEDDED, get_preset
+from seqstudio.core.errors import PluginError, ProjectError, SeqStudioError
+from seqstudio.core.presets import EMBEDDED, get_preset
 
 SCHEMA_VERSION = 1
 FORMAT = "seqstudio-project"
@@ -120,12 +120,12 @@ class Project:
 
     # -- the core objects -------------------------------------------------
     def model_spec(self, registry=None):
-        from .model import ModelSpec
+        from seqstudio.core.model.spec import ModelSpec
 
         return ModelSpec.from_dict(self.model, registry)
 
     def train_config(self, **overrides):
-        from .training import TrainConfig
+        from seqstudio.core.train.loop import TrainConfig
 
         return TrainConfig.from_dict({**self.train, **overrides})
 
@@ -185,7 +185,7 @@ class Project:
 
     # -- run history ------------------------------------------------------
     def add_run(self, record: dict[str, Any], weights: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append a run record (:func:`~seqstudio.core.runs.make_run_record`) and keep its weights.
+        """Append a run record (:func:`~seqstudio.core.train.runs.make_run_record`) and keep its weights.
 
         ``weights`` (a state dict) are copied to the CPU and stored in
         :attr:`run_weights` under the record's id; ``record["has_weights"]``

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import PluginError
+from seqstudio.core.errors import PluginError
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from .data import PreparedData
-    from .layers import LayerSpec
+    from seqstudio.core.data.prepared import PreparedData
+    from seqstudio.core.model.layers import LayerSpec
 
 OptionType = Literal["str", "int", "float", "bool", "path", "choice", "column", "columns"]
 

@@ -133,7 +133,7 @@ def _prewarm_training_process() -> None:
     from .worker import trains_in_child
 
     if trains_in_child():
-        from seqstudio.core.trainproc import shared_training_process
+        from seqstudio.core.train.process import shared_training_process
 
         QTimer.singleShot(PREWARM_MS, shared_training_process().start)
 

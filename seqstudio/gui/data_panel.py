@@ -130,7 +130,7 @@ def read_preview(kind: str, options: dict[str, Any]) -> pd.DataFrame | None:
         return None
     try:
         if kind == "series":
-            from seqstudio.core.series import read_series_csv
+            from seqstudio.core.data.series import read_series_csv
 
             return read_series_csv(path, date_col=options.get("date_col", "auto"),
                                    date_format=options.get("date_format")).frame

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, 
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.presets import PRESETS
 from seqstudio.core.registry import Registry
-from seqstudio.core.runs import make_run_record, next_run_number
+from seqstudio.core.train.runs import make_run_record, next_run_number
 
 # PySide6 6.12 drops a reference to None on every void call; see protect_none_refcount.
 from .app import protect_none_refcount
@@ -704,7 +704,7 @@ class MainWindow(QMainWindow):
 
     def restore_run(self, run: dict) -> None:
         """Put a run's data source, options, layers and train settings into the editors (one undo step)."""
-        from seqstudio.core.model import ModelSpec
+        from seqstudio.core.model.spec import ModelSpec
 
         try:
             with _undo_macro(self.undo_stack, f"Restore {run.get('name', 'run')}"):

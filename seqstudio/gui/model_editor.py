@@ -64,7 +64,7 @@ ERROR_BRUSH = QBrush(QColor("#fdecea"))
 
 
 def _layer_types() -> dict[str, type]:
-    from seqstudio.core.layers import LAYER_TYPES
+    from seqstudio.core.model.layers import LAYER_TYPES
 
     return dict(LAYER_TYPES)
 
@@ -430,7 +430,7 @@ class ModelEditor(QWidget):
         return [self.stack_list.item(i).data(SPEC_ROLE) for i in range(self.stack_list.count())]
 
     def model_spec(self):
-        from seqstudio.core.model import ModelSpec
+        from seqstudio.core.model.spec import ModelSpec
 
         return ModelSpec(list(self.specs()))
 

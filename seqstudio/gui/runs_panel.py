@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from seqstudio.core.runs import (
+from seqstudio.core.train.runs import (
     aggregate,
     flatten_metrics,
     headline_metric,
@@ -324,7 +324,7 @@ class RunsPanel(QWidget):
     def export_csv(self, path: str, runs: list[dict] | None = None) -> None:
         """Write ``runs`` (default: the ticked ones, or all when none is ticked) as CSV to ``path``.
 
-        The layout is :func:`seqstudio.core.runs.runs_to_csv`'s: one row per
+        The layout is :func:`seqstudio.core.train.runs.runs_to_csv`'s: one row per
         (run, epoch) with the run's facts and final metrics as columns.
         """
         runs_to_csv(runs if runs is not None else (self.selected_runs() or self._runs), path)

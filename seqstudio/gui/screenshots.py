@@ -56,8 +56,8 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     The lecture's LSTM(128) takes minutes per epoch on a laptop CPU; a 32-unit one
     shows the same panels in seconds.
     """
-    from seqstudio.core.layers import LSTM, Dense, Embedding
-    from seqstudio.core.model import ModelSpec
+    from seqstudio.core.model.layers import LSTM, Dense, Embedding
+    from seqstudio.core.model.spec import ModelSpec
 
     from .main_window import TAB_DATA, TAB_RESULTS, TAB_TRAIN
 
@@ -114,7 +114,7 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
     paths.append(_save(window, app, out, "4-results"))
 
     # what goes wrong looks like this: an impossible stack, then a bad file
-    from seqstudio.core.layers import LSTM
+    from seqstudio.core.model.layers import LSTM
 
     window.tabs.setCurrentIndex(TAB_MODEL)
     window.model_editor.insert_layer(LSTM(4), row=1)

@@ -7,7 +7,7 @@ into a lock-protected :class:`TrainingFeed` that the window drains on its own
 few epochs, the stop reason, the end of the run, a crash.
 
 The run itself goes to the warm child process of
-:func:`seqstudio.core.trainproc.shared_training_process`, so that the GUI's
+:func:`seqstudio.core.train.process.shared_training_process`, so that the GUI's
 Python never competes with the training loop for the interpreter lock; the
 thread only waits on its messages. A model that cannot go there (or
 ``SEQSTUDIO_TRAIN_IN_PROCESS=1``) trains in this thread instead, with the same
@@ -111,7 +111,7 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
     entries are left out when a split is empty or a forecast is impossible (``future_error``
     then says why).
     """
-    from seqstudio.core.training import predict
+    from seqstudio.core.train.loop import predict
 
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
@@ -123,7 +123,7 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
     if future_steps > 0 and hasattr(data, "forecast"):
         import torch
 
-        from seqstudio.core.training import predict as _predict
+        from seqstudio.core.train.loop import predict as _predict
 
         def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
             return _predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
@@ -156,7 +156,7 @@ class TrainingThread(QThread):
                  snapshot_every: int = 10, future_steps: int = 0, feed: TrainingFeed | None = None,
                  parent=None):
         super().__init__(parent)
-        from seqstudio.core.trainproc import ProcessTrainControl
+        from seqstudio.core.train.process import ProcessTrainControl
 
         self.model = model
         self.data = data
@@ -186,8 +186,14 @@ class TrainingThread(QThread):
 
     # -- the thread --------------------------------------------------------------
     def run(self) -> None:  # runs in the training thread
-        from seqstudio.core.training import BatchEnded, EpochEnded, EpochStarted, Finished, Stopped
-        from seqstudio.core.trainproc import shared_training_process
+        from seqstudio.core.train.loop import (
+            BatchEnded,
+            EpochEnded,
+            EpochStarted,
+            Finished,
+            Stopped,
+        )
+        from seqstudio.core.train.process import shared_training_process
 
         self.feed.start(self.start_epoch + 1, self.start_epoch + self.config.epochs)
         is_series = hasattr(self.data, "target_times")

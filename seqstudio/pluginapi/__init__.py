@@ -14,7 +14,7 @@ discovery and isolation live in :mod:`seqstudio.pluginapi.manager`.
 
 from __future__ import annotations
 
-from seqstudio.core.data import PreparedData
+from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.errors import DataError, PluginError
 from seqstudio.core.registry import CellType, OptionSpec, SourceType
 

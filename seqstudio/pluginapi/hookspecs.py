@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from seqstudio.core.layers import LayerSpec
+    from seqstudio.core.model.layers import LayerSpec
     from seqstudio.core.registry import CellType, SourceType
 
 #: The pluggy project name; markers of any other project are ignored.
@@ -63,7 +63,7 @@ def seqstudio_data_sources() -> list[SourceType]:
     within the plugin), a one-line ``description``, typed ``options``
     (:class:`~seqstudio.core.registry.OptionSpec` with a default and help
     text, from which the window renders a form) and ``load(options)``
-    returning a :class:`~seqstudio.core.data.PreparedData`. ``load`` receives
+    returning a :class:`~seqstudio.core.data.prepared.PreparedData`. ``load`` receives
     every declared option with defaults filled in and raises
     :class:`~seqstudio.core.errors.DataError` for bad input.
 
@@ -97,7 +97,7 @@ def seqstudio_cells() -> list[CellType]:
 
 @hookspec
 def seqstudio_layers() -> list[type[LayerSpec]]:
-    """Return extra layer types (subclasses of ``seqstudio.core.layers.LayerSpec``).
+    """Return extra layer types (subclasses of ``seqstudio.core.model.layers.LayerSpec``).
 
     Each class is registered as ``"<plugin>><type_name>"``; its
     ``get_config()`` / ``from_config()`` must round-trip through JSON so that

@@ -102,7 +102,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _layer_base() -> type | None:
     try:
-        from seqstudio.core.layers import LayerSpec
+        from seqstudio.core.model.layers import LayerSpec
     except ImportError:  # layers are optional for the plugin machinery itself
         return None
     return LayerSpec
@@ -116,7 +116,7 @@ _conformance_verdicts: dict[int, tuple[CellType, str | None]] = {}
 
 def _conformance_checker() -> Callable[[CellType], str | None] | None:
     try:
-        from seqstudio.core.cells import conformance_check
+        from seqstudio.core.model.cells import conformance_check
     except ImportError:
         return None
 

@@ -116,7 +116,7 @@ def test_option_form_round_trips_every_type(qtbot):
 
 
 def test_exports_write_png_and_predictions_csv(qtbot, window, tmp_path):
-    from seqstudio.core.training import predict
+    from seqstudio.core.train.loop import predict
     from seqstudio.gui.plots import export_plot_png
 
     window.train_panel.form.set_values({"epochs": 1})
@@ -155,9 +155,9 @@ def test_project_saved_from_the_window_reopens_with_its_weights(qtbot, window, t
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_text_data_trains_and_scores_a_typed_review(qtbot, window, data_dir):
-    from seqstudio.core.layers import Dense, Embedding, GlobalAveragePooling1D
-    from seqstudio.core.model import ModelSpec
-    from seqstudio.core.training import predict
+    from seqstudio.core.model.layers import Dense, Embedding, GlobalAveragePooling1D
+    from seqstudio.core.model.spec import ModelSpec
+    from seqstudio.core.train.loop import predict
 
     window.apply_preset("imdb-lstm")
     assert window.data_panel.error                    # no file chosen yet: said inline
@@ -191,7 +191,7 @@ def test_text_data_trains_and_scores_a_typed_review(qtbot, window, data_dir):
 
 
 def test_worker_failure_is_reported_and_the_window_survives(qtbot, window, monkeypatch):
-    import seqstudio.core.training as training
+    import seqstudio.core.train.loop as training
 
     def broken_train(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")

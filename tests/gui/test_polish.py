@@ -17,7 +17,7 @@ import torch
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from seqstudio.core.data import PreparedData
+from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.registry import OptionSpec, SourceType
 
 CSV_KEY = "builtins>csv-series"
@@ -173,7 +173,7 @@ def test_an_opened_project_gets_its_weights_once_background_data_arrives(qtbot, 
 def test_continuing_a_run_waits_for_background_data(qtbot, window):
     import copy
 
-    from seqstudio.core.training import TrainConfig, train
+    from seqstudio.core.train.loop import TrainConfig, train
 
     _train_one_epoch(qtbot, window)
     first = window.project.runs[0]

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 
-from seqstudio.core.layers import GRU, LSTM, Dense
-from seqstudio.core.model import ModelSpec
+from seqstudio.core.model.layers import GRU, LSTM, Dense
+from seqstudio.core.model.spec import ModelSpec
 from seqstudio.gui.data_panel import resolve_data_path
 
 

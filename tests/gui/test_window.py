@@ -126,8 +126,8 @@ def test_pause_blocks_then_resume_finishes(qtbot, window):
 
 
 def test_impossible_stack_disables_train_with_the_core_message(qtbot, window):
-    from seqstudio.core.layers import LSTM
-    from seqstudio.core.model import ModelSpec
+    from seqstudio.core.model.layers import LSTM
+    from seqstudio.core.model.spec import ModelSpec
 
     editor = window.model_editor
     editor.insert_layer(LSTM(4), row=1)     # LSTM -> LSTM without return_sequences -> Dense
@@ -228,7 +228,7 @@ def test_dragging_a_layer_reorders_the_stack(qtbot, window):
 
 
 def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypatch):
-    import seqstudio.core.training as training
+    import seqstudio.core.train.loop as training
 
     def nan_run(model, data, config, control=None, *, start_epoch=0, optimizer_state=None):
         yield training.EpochStarted(epoch=1, epochs=1, batches=1)
@@ -250,7 +250,7 @@ def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypat
 def test_a_training_process_that_dies_is_explained_and_the_window_goes_on(qtbot, window):
     import torch
 
-    from seqstudio.core.trainproc import shared_training_process
+    from seqstudio.core.train.process import shared_training_process
 
     _set_train(window, epochs=100_000)
     window.train_panel.snapshot_spin.setValue(1)
@@ -288,7 +288,7 @@ def test_a_leak_into_the_test_part_is_warned_about(qtbot, window, tmp_path):
 def test_plugin_source_renders_its_options_and_disabled_cells_are_greyed(qtbot, registry):
     import torch
 
-    from seqstudio.core.data import PreparedData
+    from seqstudio.core.data.prepared import PreparedData
     from seqstudio.core.errors import DataError
     from seqstudio.core.registry import CellType, OptionSpec, SourceType
     from seqstudio.gui.app import create_window

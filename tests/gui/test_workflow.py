@@ -66,7 +66,7 @@ def test_new_window_holds_an_unmodified_project_named_in_the_title(window):
 
 
 def test_title_mark_follows_edits_undo_and_save(qtbot, window, tmp_path):
-    from seqstudio.core.layers import Dense
+    from seqstudio.core.model.layers import Dense
 
     _user_sets_epochs(window, 7)
     assert window.isWindowModified()
@@ -118,7 +118,7 @@ def test_save_then_reopen_gives_identical_config_weights_and_runs(qtbot, window,
 
 def test_window_project_trains_the_same_from_the_cli_and_back(qtbot, window, registry, tmp_path):
     from seqstudio import cli
-    from seqstudio.core.session import TrainingSession
+    from seqstudio.core.train.session import TrainingSession
 
     _train(qtbot, window, epochs=1)
     path = tmp_path / "win.json"
@@ -305,7 +305,7 @@ def test_about_names_the_versions_and_the_device(window):
     from PySide6.QtCore import qVersion
 
     import seqstudio
-    from seqstudio.core.training import resolve_device
+    from seqstudio.core.train.loop import resolve_device
 
     text = window.show_about().browser.toPlainText()
     for version in (seqstudio.__version__, torch.__version__, qVersion(), PySide6.__version__,
@@ -369,7 +369,7 @@ def test_none_survives_pyside_void_calls(window):
 
 
 def test_continue_a_run_from_its_kept_weights_and_delete_one(qtbot, window, tmp_path):
-    from seqstudio.core.training import TrainConfig, train
+    from seqstudio.core.train.loop import TrainConfig, train
 
     _train(qtbot, window, epochs=1)
     first = window.project.runs[0]

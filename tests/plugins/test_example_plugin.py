@@ -55,7 +55,7 @@ def test_lecture_lstm_equals_torch_lstm_with_the_same_weights(example):
 
 
 def test_lecture_lstm_through_the_core_recurrent_layer(example):
-    from seqstudio.core.cells import RecurrentLayer
+    from seqstudio.core.model.cells import RecurrentLayer
 
     torch.manual_seed(1)
     reference = nn.LSTM(2, 3, batch_first=True)
@@ -89,7 +89,7 @@ def test_indrnn_rejects_an_unknown_activation(example):
 
 
 def test_example_cells_pass_the_conformance_check(example):
-    from seqstudio.core.cells import conformance_check
+    from seqstudio.core.model.cells import conformance_check
 
     for cell in example.cells.CELLS:
         assert conformance_check(cell) is None, cell.name

@@ -211,7 +211,7 @@ def test_a_crashing_conformance_check_disables_only_that_cell(make_manager, writ
 
 
 def test_real_conformance_check_rejects_a_wrong_shape_cell(make_manager, write_plugin):
-    pytest.importorskip("seqstudio.core.cells").conformance_check  # noqa: B018
+    pytest.importorskip("seqstudio.core.model.cells").conformance_check  # noqa: B018
     write_plugin("good", GOOD_PLUGIN)
     write_plugin("badshape", """
         import torch
@@ -316,7 +316,7 @@ LAYER_PLUGIN = '''
 from dataclasses import dataclass
 from typing import ClassVar
 from torch import nn
-from seqstudio.core.layers import LayerSpec
+from seqstudio.core.model.layers import LayerSpec
 from seqstudio.pluginapi import hookimpl
 
 @dataclass
@@ -337,7 +337,7 @@ def seqstudio_layers():
 
 
 def test_a_plugin_layer_type_is_found_by_layer_from_dict(make_manager, write_plugin):
-    from seqstudio.core.layers import layer_from_dict
+    from seqstudio.core.model.layers import layer_from_dict
 
     write_plugin("layerplug", LAYER_PLUGIN)
     pm = make_manager()

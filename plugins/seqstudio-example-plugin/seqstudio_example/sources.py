@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seqstudio.core.series import Scaler, make_windows
+from seqstudio.core.data.series import Scaler, make_windows
 from seqstudio.pluginapi import DataError, OptionSpec, PreparedData, SourceType
 
 

@@ -72,9 +72,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import SPLITS, PreparedData, Split
-from .errors import DataError
-from .registry import OptionSpec
+from seqstudio.core.data.prepared import SPLITS, PreparedData, Split
+from seqstudio.core.errors import DataError
+from seqstudio.core.registry import OptionSpec
 
 MISSING_POLICIES = ("error", "drop", "ffill", "interpolate")
 CATEGORICAL_POLICIES = ("error", "onehot", "drop")

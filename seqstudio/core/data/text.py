@@ -47,8 +47,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .data import PreparedData
-from .errors import DataError
+from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.errors import DataError
 
 __all__ = [
     "PAD_ID", "START_ID", "OOV_ID", "INDEX_FROM",

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from seqstudio.core.data import PreparedData
+from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.errors import ModelSpecError
-from seqstudio.core.layers import (
+from seqstudio.core.model.layers import (
     GRU,
     LSTM,
     RNN,
@@ -21,7 +21,7 @@ from seqstudio.core.layers import (
     GlobalAveragePooling1D,
     MaxPooling1D,
 )
-from seqstudio.core.model import ModelSpec, SequenceModel
+from seqstudio.core.model.spec import ModelSpec, SequenceModel
 
 
 def imdb_spec() -> ModelSpec:

@@ -14,8 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqstudio.core.errors import DataError
-from seqstudio.core.text import (
+from seqstudio.core.data.text import (
     INDEX_FROM,
     OOV_ID,
     PAD_ID,
@@ -29,6 +28,7 @@ from seqstudio.core.text import (
     pad_sequences,
     prepare_text,
 )
+from seqstudio.core.errors import DataError
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqstudio.core import metrics
-from seqstudio.core.data import PreparedData
+from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.errors import TrainingError
-from seqstudio.core.training import (
+from seqstudio.core.train import metrics
+from seqstudio.core.train.loop import (
     BatchEnded,
     EpochEnded,
     EpochStarted,

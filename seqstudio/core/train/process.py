@@ -1,4 +1,4 @@
-"""Training in a child process: the events of :func:`~seqstudio.core.training.train`, no shared GIL.
+"""Training in a child process: the events of :func:`~seqstudio.core.train.loop.train`, no shared GIL.
 
 A window trains in a background thread, and everything its GUI thread does
 in Python (drawing the loss plot, the progress bar) holds the interpreter lock
@@ -7,7 +7,7 @@ batch-size-1 airline recipe ran 3-5 % slower in the window than headless.
 :class:`TrainingProcess` keeps one warm child process (started ahead of the
 first run with :meth:`TrainingProcess.start`) that runs ``train()`` on a copy
 of the model and data and streams the events back, so the window's process
-only reads them. The child is ``python -m seqstudio.core.trainproc`` with the
+only reads them. The child is ``python -m seqstudio.core.train.process`` with the
 parent's import path; messages are length-prefixed pickles over its standard
 input and output (its own prints go to standard error).
 
@@ -18,7 +18,7 @@ studio, and the model keeps the last weights the child sent.
 The parent's model is updated in place, as ``train()`` does it, but at
 intervals: the child sends its weights with an epoch's end when
 :func:`weights_due` says so (and at the end of the run), and :meth:`run`
-loads them before it yields that :class:`~seqstudio.core.training.EpochEnded`;
+loads them before it yields that :class:`~seqstudio.core.train.loop.EpochEnded`;
 ``fresh_weights`` then tells the caller that the model now matches that epoch.
 
 Anything that cannot go to a child process (an object pickle cannot copy, a
@@ -44,8 +44,8 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import TrainingError
-from .training import (
+from seqstudio.core.errors import TrainingError
+from seqstudio.core.train.loop import (
     BatchEnded,
     EpochEnded,
     Event,
@@ -226,7 +226,7 @@ class TrainingProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "seqstudio.core.trainproc"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "seqstudio.core.train.process"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=env, bufsize=0,
             # a windowed app may have no stderr for the child's own prints to go to
             stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
@@ -336,7 +336,9 @@ class TrainingProcess:
 
     def _run_here(self, model, data, config, control, start_epoch, optimizer_state, every,
                   min_seconds):
-        from . import training  # looked up now: tests replace train() in this process
+        from seqstudio.core.train import (
+            loop as training,  # looked up now: tests replace train() here
+        )
 
         last = time.perf_counter()
         for event in training.train(model, data, config, control, start_epoch=start_epoch,
@@ -445,7 +447,9 @@ def _child_main() -> None:
     messages_in = sys.stdin.buffer
     import torch
 
-    from . import training  # torch loads here, while the window is still starting
+    from seqstudio.core.train import (
+        loop as training,  # torch loads here, while the window is still starting
+    )
 
     control = training.TrainControl()
     jobs: queue.Queue = queue.Queue()
@@ -501,7 +505,7 @@ def _child_main() -> None:
 
 def _child_run(out, control, model, data, config, start_epoch, optimizer_state, every,
                min_seconds) -> None:
-    from .training import train
+    from seqstudio.core.train.loop import train
 
     chunk: list[float] = []
     chunk_start: BatchEnded | None = None

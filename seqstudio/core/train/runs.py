@@ -3,7 +3,7 @@
 A *run record* is what a project keeps of each training run (``Project.runs``):
 its data source and options, layer stack, train config, parameter count,
 per-epoch curves, final metrics per split, duration, device and why it
-stopped. The CLI (through :class:`~seqstudio.core.session.TrainingSession`)
+stopped. The CLI (through :class:`~seqstudio.core.train.session.TrainingSession`)
 and the window both make records with :func:`make_run_record`, so a run looks
 the same wherever it was trained. A run's weights, when kept, live in
 ``Project.run_weights[record["id"]]`` (saved in the project's ``.safetensors``
@@ -68,9 +68,9 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         (``ModelSpec.to_dict()``) and train config (``TrainConfig.to_dict()``)
         as they were for this run; they are deep-copied.
     result
-        The run's :class:`~seqstudio.core.training.TrainResult`.
+        The run's :class:`~seqstudio.core.train.loop.TrainResult`.
     summary
-        The model's :class:`~seqstudio.core.model.ModelSummary` (for
+        The model's :class:`~seqstudio.core.model.spec.ModelSummary` (for
         ``total_params``); without it the parameter count is the number of
         elements in ``weights`` when given, else None.
     start_epoch
@@ -95,7 +95,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         ``train``, ``total_params``, ``start_epoch``, ``history`` (one dict per
         epoch: ``epoch``, ``train_loss``, ``val_loss``, ``seconds`` and
         accuracies for classifiers), ``metrics`` (split -> name -> value, as
-        :func:`~seqstudio.core.training.evaluate` returns them), ``epochs_run``,
+        :func:`~seqstudio.core.train.loop.evaluate` returns them), ``epochs_run``,
         ``best_epoch``, ``seconds``, ``device``, ``stopped_reason`` (None when
         every epoch ran), ``stopped_message``, ``has_weights``. Infinite or NaN
         numbers become None (JSON has no NaN), so a record compares equal to
@@ -103,7 +103,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
 
     Examples
     --------
-    >>> from seqstudio.core.training import TrainResult
+    >>> from seqstudio.core.train.loop import TrainResult
     >>> result = TrainResult(history=[{"epoch": 1, "train_loss": 0.5, "val_loss": None}],
     ...                      epochs_run=1, best_epoch=1, stopped_reason=None, seconds=0.1,
     ...                      device="cpu", threads=1, metrics={"test": {"rmse": 3.0}})

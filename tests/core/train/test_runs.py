@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from seqstudio.core.project import Project, weights_path
-from seqstudio.core.runs import (
+from seqstudio.core.train.loop import Finished, TrainResult
+from seqstudio.core.train.runs import (
     aggregate,
     flatten_metrics,
     headline_metric,
@@ -21,8 +22,7 @@ from seqstudio.core.runs import (
     runs_to_csv,
     seed_groups,
 )
-from seqstudio.core.session import TrainingSession
-from seqstudio.core.training import Finished, TrainResult
+from seqstudio.core.train.session import TrainingSession
 
 
 def _train(project: Project, registry, *, keep_run_weights: bool = False) -> TrainingSession:

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ModelSpecError, PluginError
-from .registry import CellType, Registry
+from seqstudio.core.errors import ModelSpecError, PluginError
+from seqstudio.core.registry import CellType, Registry
 
 __all__ = [
     "ACTIVATIONS", "LAYER_TYPES", "LayerSpec", "Embedding", "Recurrent", "SimpleRNN", "LSTM", "GRU",
@@ -290,7 +290,7 @@ class Recurrent(LayerSpec):
         return (input_shape[0], out) if self.return_sequences else (out,)
 
     def build(self, input_shape, registry):
-        from .cells import RecurrentLayer
+        from seqstudio.core.model.cells import RecurrentLayer
 
         return RecurrentLayer(self.find_cell(registry), int(input_shape[-1]), self.units,
                               return_sequences=self.return_sequences,

@@ -3,7 +3,7 @@
 The CLI and the window's worker both use :class:`TrainingSession` so that a
 run behaves the same everywhere: the data is prepared through the project's
 registered source, the stack is validated against it before any training,
-the core's :func:`~seqstudio.core.training.train` generator runs, and when it
+the core's :func:`~seqstudio.core.train.loop.train` generator runs, and when it
 finishes the project receives the weights, the fitted transforms, the final
 metrics and a new entry in its run history.
 
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import SPLITS
-from .errors import SeqStudioError
-from .project import Project
-from .runs import make_run_record, next_run_number
+from seqstudio.core.data.prepared import SPLITS
+from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.project import Project
+from seqstudio.core.train.runs import make_run_record, next_run_number
 
 
 class TrainingSession:
@@ -68,7 +68,7 @@ class TrainingSession:
     # -- training ---------------------------------------------------------
     def run(self, control=None, *, config=None) -> Iterator[Any]:
         """Iterate the core's training events; the project is updated on ``Finished``."""
-        from .training import Finished, train
+        from seqstudio.core.train.loop import Finished, train
 
         if self.model is None:
             self.prepare()
@@ -120,7 +120,7 @@ class TrainingSession:
 
     def metrics_report(self, result=None) -> dict[str, Any]:
         """Final metrics of every non-empty split, with baselines, plus run facts."""
-        from .training import evaluate
+        from seqstudio.core.train.loop import evaluate
 
         result = result if result is not None else self.result
         splits: dict[str, Any] = {}
@@ -143,7 +143,7 @@ class TrainingSession:
 
 # --------------------------------------------------------------------------- using a trained project
 def _text_encoder(project: Project):
-    from .text import PreparedText
+    from seqstudio.core.data.text import PreparedText
 
     if not project.fitted:
         raise SeqStudioError("the project holds no fitted vocabulary", fix="train it first, then save it")
@@ -162,7 +162,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
     """
     import pandas as pd
 
-    from .training import predict
+    from seqstudio.core.train.loop import predict
 
     if not project.weights:
         raise SeqStudioError("the project has no trained weights", where=str(project.path or ""),

@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from torch import _VF, nn
 from torch.func import functional_call
 
-from .registry import CellType
+from seqstudio.core.registry import CellType
 
 CompileMode = Literal["auto", "script", "compile", "eager"]
 

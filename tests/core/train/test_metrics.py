@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqstudio.core import metrics
+from seqstudio.core.train import metrics
 
 
 def test_regression_metrics_hand_computed():

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
+from seqstudio.core.data.text import PreparedText, TextOptions, prepare_text
 from seqstudio.core.errors import DataError
-from seqstudio.core.text import PreparedText, TextOptions, prepare_text
 
 sources = pytest.importorskip("seqstudio_builtins.text_sources")
 

@@ -1,6 +1,6 @@
 """The training engine: a generator of events that the CLI and the window both drive.
 
-:func:`train` trains a model in place on a :class:`~seqstudio.core.data.PreparedData`
+:func:`train` trains a model in place on a :class:`~seqstudio.core.data.prepared.PreparedData`
 and yields typed events (:class:`EpochStarted`, :class:`BatchEnded`,
 :class:`EpochEnded`, :class:`Stopped`, :class:`Finished`). Whoever iterates it
 decides what to do with them: the CLI draws a progress bar, the window's worker
@@ -35,7 +35,7 @@ Those are process-wide torch settings, held for the life of the run.
 
 >>> import torch
 >>> from torch import nn
->>> from seqstudio.core.data import PreparedData
+>>> from seqstudio.core.data.prepared import PreparedData
 >>> x = torch.linspace(0, 1, 32).reshape(32, 1, 1); y = 2 * x[:, 0]
 >>> empty = torch.zeros(0, 1, 1), torch.zeros(0, 1)
 >>> data = PreparedData("regression", x, y, *empty, *empty, n_outputs=1)
@@ -63,9 +63,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import metrics as M
-from .data import PreparedData
-from .errors import TrainingError
+from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.errors import TrainingError
+from seqstudio.core.train import metrics as M
 
 __all__ = [
     "LOSSES",

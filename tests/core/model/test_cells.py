@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqstudio.core.cells import RecurrentLayer, conformance_check
+from seqstudio.core.model.cells import RecurrentLayer, conformance_check
 from seqstudio.core.registry import CellType
 
 TORCH_MODULES = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from seqstudio.core.errors import ModelSpecError
-from seqstudio.core.layers import (
+from seqstudio.core.model.layers import (
     GRU,
     LAYER_TYPES,
     LSTM,
@@ -136,7 +136,7 @@ def _params(module: torch.nn.Module) -> int:
     (MaxPooling1D(), (6, 2), 0),
 ])
 def test_parameter_counts_equal_keras_and_the_built_module(builtins, spec, input_shape, keras_params):
-    from seqstudio.core.model import ModelSpec
+    from seqstudio.core.model.spec import ModelSpec
 
     ids = isinstance(spec, Embedding)
     summary = ModelSpec([spec]).summary(input_shape, input_is_ids=ids, registry=builtins)

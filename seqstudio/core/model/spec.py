@@ -11,7 +11,7 @@ SimpleRNN keep one bias vector, as Keras does, so the counts equal Keras's:
 ``LSTM(128)`` on 128 features has 131,584 parameters (torch's own
 ``nn.LSTM`` has a second, redundant bias: 132,096).
 
->>> from seqstudio.core.layers import LSTM, Dense
+>>> from seqstudio.core.model.layers import LSTM, Dense
 >>> spec = ModelSpec([LSTM(4), Dense(1)])
 >>> spec.to_dict()["layers"][0]["type"]
 'LSTM'
@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import PreparedData
-from .errors import ModelSpecError, SeqStudioError
-from .layers import (
+from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.errors import ModelSpecError, SeqStudioError
+from seqstudio.core.model.layers import (
     Dense,
     Embedding,
     Flatten,
@@ -39,7 +39,7 @@ from .layers import (
     layer_from_dict,
     layer_to_dict,
 )
-from .registry import Registry
+from seqstudio.core.registry import Registry
 
 __all__ = ["SummaryRow", "ModelSummary", "ModelSpec", "SequenceModel"]
 
@@ -146,7 +146,7 @@ def _count_params(module: nn.Module) -> tuple[int, int]:
 class ModelSpec:
     """An ordered stack of layer specs.
 
-    >>> from seqstudio.core.layers import Embedding, LSTM, Dense
+    >>> from seqstudio.core.model.layers import Embedding, LSTM, Dense
     >>> spec = ModelSpec([Embedding(10000, 128), LSTM(128, dropout=0.2, recurrent_dropout=0.2),
     ...                   Dense(1, activation="sigmoid")])
     >>> s = spec.summary((200,), input_is_ids=True, n_outputs=1, registry=registry)  # doctest: +SKIP
@@ -280,7 +280,7 @@ class ModelSpec:
     def build(self, input_shape: tuple[int, ...], *, registry: Registry | None) -> SequenceModel:
         """Validate, then build the :class:`SequenceModel` for samples of ``input_shape``.
 
-        An :class:`~seqstudio.core.layers.Embedding` first means the input holds token ids.
+        An :class:`~seqstudio.core.model.layers.Embedding` first means the input holds token ids.
         """
         ids = bool(self.layers) and isinstance(self.layers[0], Embedding)
         summary = self.summary(input_shape, input_is_ids=ids, registry=registry)

@@ -1,4 +1,4 @@
-"""Tests of seqstudio.core.series against hand-computed values and numpy formulas."""
+"""Tests of seqstudio.core.data.series against hand-computed values and numpy formulas."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqstudio.core.errors import DataError
-from seqstudio.core.series import (
+from seqstudio.core.data.series import (
     SERIES_OPTIONS,
     LoadedSeries,
     PreparedSeries,
@@ -22,6 +21,7 @@ from seqstudio.core.series import (
     prepare_series,
     read_series_csv,
 )
+from seqstudio.core.errors import DataError
 
 SIX_FILES = ["airline-passengers.csv", "daily-min-temperatures.csv", "monthly-sunspots.csv",
              "shampoo-sales.csv", "daily-total-female-births.csv", "beijing-pm25-hourly.csv"]

@@ -1,0 +1,1 @@
+"""Models: layer specs, recurrent cells and the wrapper that runs a cell over time, ModelSpec."""
