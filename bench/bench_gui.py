@@ -47,7 +47,7 @@ def headless_seconds_per_epoch(epochs: int) -> tuple[float, float]:
     preset = get_preset("airline-lstm")
     model = preset.model_spec(registry).build(data.input_shape, registry=registry)
     config = preset.train_config(epochs=epochs)
-    from seqstudio.core.train.loop import Finished
+    from seqstudio.core.train.events import Finished
 
     result = None
     started = time.perf_counter()

@@ -46,7 +46,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "plugins"))
 
 from seqstudio.core.data.prepared import PreparedData  # noqa: E402
-from seqstudio.core.train.loop import EpochEnded, EpochStarted, TrainConfig, train  # noqa: E402
+from seqstudio.core.train.config import TrainConfig  # noqa: E402
+from seqstudio.core.train.events import EpochEnded, EpochStarted  # noqa: E402
+from seqstudio.core.train.loop import train  # noqa: E402
 
 IMDB_FULL_SEQUENCES = 25_000
 

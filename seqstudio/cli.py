@@ -221,7 +221,8 @@ def _registry():
 
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from seqstudio.core.train.loop import BatchEnded, EpochEnded, Finished, Stopped, TrainControl
+    from seqstudio.core.train.control import TrainControl
+    from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
     from seqstudio.core.train.session import TrainingSession
 
     project = project_from_args(args)

@@ -44,8 +44,8 @@ class Preset:
         return ModelSpec([layer_from_dict(dict(d), registry) for d in self.layers])
 
     def train_config(self, **overrides):
-        """The train settings as a :class:`~seqstudio.core.train.loop.TrainConfig`."""
-        from seqstudio.core.train.loop import TrainConfig
+        """The train settings as a :class:`~seqstudio.core.train.config.TrainConfig`."""
+        from seqstudio.core.train.config import TrainConfig
 
         return TrainConfig.from_dict({**self.train, **overrides})
 

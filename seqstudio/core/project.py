@@ -125,7 +125,7 @@ class Project:
         return ModelSpec.from_dict(self.model, registry)
 
     def train_config(self, **overrides):
-        from seqstudio.core.train.loop import TrainConfig
+        from seqstudio.core.train.config import TrainConfig
 
         return TrainConfig.from_dict({**self.train, **overrides})
 

@@ -41,7 +41,7 @@ def versions() -> dict[str, str]:
     from PySide6.QtCore import qVersion
 
     from seqstudio import __version__
-    from seqstudio.core.train.loop import resolve_device
+    from seqstudio.core.train.devices import resolve_device
 
     try:
         device = str(resolve_device("auto"))

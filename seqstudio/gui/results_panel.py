@@ -364,7 +364,7 @@ class ResultsPanel(QWidget):
             self.review_result.setText("" if text else "")
             return
         try:
-            from seqstudio.core.train.loop import predict
+            from seqstudio.core.train.evaluate import predict
 
             output = np.asarray(predict(self.model, self.data.encode_texts([text])))[0]
             classes = list(getattr(self.data, "class_names", []) or [])

@@ -128,7 +128,7 @@ class TrainPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        from seqstudio.core.train.loop import TrainConfig
+        from seqstudio.core.train.config import TrainConfig
 
         self._defaults = TrainConfig().to_dict()
         self.thread: TrainingThread | None = None
@@ -281,7 +281,7 @@ class TrainPanel(QWidget):
     # -- settings ------------------------------------------------------------------
     def config(self):
         """The TrainConfig the form shows (the core validates it)."""
-        from seqstudio.core.train.loop import TrainConfig
+        from seqstudio.core.train.config import TrainConfig
 
         values = self.form.values()
         if not values.get("grad_clip"):

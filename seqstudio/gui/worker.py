@@ -111,7 +111,7 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
     entries are left out when a split is empty or a forecast is impossible (``future_error``
     then says why).
     """
-    from seqstudio.core.train.loop import predict
+    from seqstudio.core.train.evaluate import predict
 
     out: dict[str, Any] = {}
     for split in ("train", "val", "test"):
@@ -123,7 +123,7 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
     if future_steps > 0 and hasattr(data, "forecast"):
         import torch
 
-        from seqstudio.core.train.loop import predict as _predict
+        from seqstudio.core.train.evaluate import predict as _predict
 
         def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
             return _predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
@@ -186,7 +186,7 @@ class TrainingThread(QThread):
 
     # -- the thread --------------------------------------------------------------
     def run(self) -> None:  # runs in the training thread
-        from seqstudio.core.train.loop import (
+        from seqstudio.core.train.events import (
             BatchEnded,
             EpochEnded,
             EpochStarted,

@@ -116,7 +116,7 @@ def test_option_form_round_trips_every_type(qtbot):
 
 
 def test_exports_write_png_and_predictions_csv(qtbot, window, tmp_path):
-    from seqstudio.core.train.loop import predict
+    from seqstudio.core.train.evaluate import predict
     from seqstudio.gui.plots import export_plot_png
 
     window.train_panel.form.set_values({"epochs": 1})
@@ -157,7 +157,7 @@ def test_project_saved_from_the_window_reopens_with_its_weights(qtbot, window, t
 def test_text_data_trains_and_scores_a_typed_review(qtbot, window, data_dir):
     from seqstudio.core.model.layers import Dense, Embedding, GlobalAveragePooling1D
     from seqstudio.core.model.spec import ModelSpec
-    from seqstudio.core.train.loop import predict
+    from seqstudio.core.train.evaluate import predict
 
     window.apply_preset("imdb-lstm")
     assert window.data_panel.error                    # no file chosen yet: said inline

@@ -173,7 +173,8 @@ def test_an_opened_project_gets_its_weights_once_background_data_arrives(qtbot, 
 def test_continuing_a_run_waits_for_background_data(qtbot, window):
     import copy
 
-    from seqstudio.core.train.loop import TrainConfig, train
+    from seqstudio.core.train.config import TrainConfig
+    from seqstudio.core.train.loop import train
 
     _train_one_epoch(qtbot, window)
     first = window.project.runs[0]

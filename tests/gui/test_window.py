@@ -228,13 +228,14 @@ def test_dragging_a_layer_reorders_the_stack(qtbot, window):
 
 
 def test_nan_loss_is_explained_and_the_weights_are_kept(qtbot, window, monkeypatch):
+    import seqstudio.core.train.events as events
     import seqstudio.core.train.loop as training
 
     def nan_run(model, data, config, control=None, *, start_epoch=0, optimizer_state=None):
-        yield training.EpochStarted(epoch=1, epochs=1, batches=1)
-        yield training.BatchEnded(epoch=1, step=1, batches=1, loss=float("nan"), global_step=1)
-        yield training.Stopped(reason="nan", message="the loss became nan at batch 1", epoch=1)
-        yield training.Finished(training.TrainResult(history=[], epochs_run=0, best_epoch=None,
+        yield events.EpochStarted(epoch=1, epochs=1, batches=1)
+        yield events.BatchEnded(epoch=1, step=1, batches=1, loss=float("nan"), global_step=1)
+        yield events.Stopped(reason="nan", message="the loss became nan at batch 1", epoch=1)
+        yield events.Finished(events.TrainResult(history=[], epochs_run=0, best_epoch=None,
                                                      stopped_reason="nan", seconds=0.0,
                                                      device="cpu", threads=1))
 

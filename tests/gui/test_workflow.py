@@ -305,7 +305,7 @@ def test_about_names_the_versions_and_the_device(window):
     from PySide6.QtCore import qVersion
 
     import seqstudio
-    from seqstudio.core.train.loop import resolve_device
+    from seqstudio.core.train.devices import resolve_device
 
     text = window.show_about().browser.toPlainText()
     for version in (seqstudio.__version__, torch.__version__, qVersion(), PySide6.__version__,
@@ -369,7 +369,8 @@ def test_none_survives_pyside_void_calls(window):
 
 
 def test_continue_a_run_from_its_kept_weights_and_delete_one(qtbot, window, tmp_path):
-    from seqstudio.core.train.loop import TrainConfig, train
+    from seqstudio.core.train.config import TrainConfig
+    from seqstudio.core.train.loop import train
 
     _train(qtbot, window, epochs=1)
     first = window.project.runs[0]

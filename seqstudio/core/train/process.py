@@ -18,7 +18,7 @@ studio, and the model keeps the last weights the child sent.
 The parent's model is updated in place, as ``train()`` does it, but at
 intervals: the child sends its weights with an epoch's end when
 :func:`weights_due` says so (and at the end of the run), and :meth:`run`
-loads them before it yields that :class:`~seqstudio.core.train.loop.EpochEnded`;
+loads them before it yields that :class:`~seqstudio.core.train.events.EpochEnded`;
 ``fresh_weights`` then tells the caller that the model now matches that epoch.
 
 Anything that cannot go to a child process (an object pickle cannot copy, a
@@ -45,15 +45,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from seqstudio.core.errors import TrainingError
-from seqstudio.core.train.loop import (
-    BatchEnded,
-    EpochEnded,
-    Event,
-    Finished,
-    Stopped,
-    TrainConfig,
-    TrainControl,
-)
+from seqstudio.core.train.config import TrainConfig
+from seqstudio.core.train.control import TrainControl
+from seqstudio.core.train.events import BatchEnded, EpochEnded, Event, Finished, Stopped
 
 #: Per-batch losses travel in chunks at most this old (a batch-size-1 run makes thousands a second).
 FLUSH_SECONDS = 0.1
@@ -447,11 +441,9 @@ def _child_main() -> None:
     messages_in = sys.stdin.buffer
     import torch
 
-    from seqstudio.core.train import (
-        loop as training,  # torch loads here, while the window is still starting
-    )
+    from seqstudio.core.train import loop  # noqa: F401  (torch loads here, while the window is still starting)
 
-    control = training.TrainControl()
+    control = TrainControl()
     jobs: queue.Queue = queue.Queue()
 
     def read_messages() -> None:  # control messages act at once, even mid-run

@@ -68,7 +68,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         (``ModelSpec.to_dict()``) and train config (``TrainConfig.to_dict()``)
         as they were for this run; they are deep-copied.
     result
-        The run's :class:`~seqstudio.core.train.loop.TrainResult`.
+        The run's :class:`~seqstudio.core.train.events.TrainResult`.
     summary
         The model's :class:`~seqstudio.core.model.spec.ModelSummary` (for
         ``total_params``); without it the parameter count is the number of
@@ -95,7 +95,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         ``train``, ``total_params``, ``start_epoch``, ``history`` (one dict per
         epoch: ``epoch``, ``train_loss``, ``val_loss``, ``seconds`` and
         accuracies for classifiers), ``metrics`` (split -> name -> value, as
-        :func:`~seqstudio.core.train.loop.evaluate` returns them), ``epochs_run``,
+        :func:`~seqstudio.core.train.evaluate.evaluate` returns them), ``epochs_run``,
         ``best_epoch``, ``seconds``, ``device``, ``stopped_reason`` (None when
         every epoch ran), ``stopped_message``, ``has_weights``. Infinite or NaN
         numbers become None (JSON has no NaN), so a record compares equal to

@@ -68,7 +68,8 @@ class TrainingSession:
     # -- training ---------------------------------------------------------
     def run(self, control=None, *, config=None) -> Iterator[Any]:
         """Iterate the core's training events; the project is updated on ``Finished``."""
-        from seqstudio.core.train.loop import Finished, train
+        from seqstudio.core.train.events import Finished
+        from seqstudio.core.train.loop import train
 
         if self.model is None:
             self.prepare()
@@ -120,7 +121,7 @@ class TrainingSession:
 
     def metrics_report(self, result=None) -> dict[str, Any]:
         """Final metrics of every non-empty split, with baselines, plus run facts."""
-        from seqstudio.core.train.loop import evaluate
+        from seqstudio.core.train.evaluate import evaluate
 
         result = result if result is not None else self.result
         splits: dict[str, Any] = {}
@@ -162,7 +163,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
     """
     import pandas as pd
 
-    from seqstudio.core.train.loop import predict
+    from seqstudio.core.train.evaluate import predict
 
     if not project.weights:
         raise SeqStudioError("the project has no trained weights", where=str(project.path or ""),

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from seqstudio.core.project import Project, weights_path
-from seqstudio.core.train.loop import Finished, TrainResult
+from seqstudio.core.train.events import Finished, TrainResult
 from seqstudio.core.train.runs import (
     aggregate,
     flatten_metrics,

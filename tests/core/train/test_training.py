@@ -19,19 +19,12 @@ from torch import nn
 from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train import metrics
-from seqstudio.core.train.loop import (
-    BatchEnded,
-    EpochEnded,
-    EpochStarted,
-    Finished,
-    Stopped,
-    TrainConfig,
-    TrainControl,
-    evaluate,
-    predict,
-    resolve_device,
-    train,
-)
+from seqstudio.core.train.config import TrainConfig
+from seqstudio.core.train.control import TrainControl
+from seqstudio.core.train.devices import resolve_device
+from seqstudio.core.train.evaluate import evaluate, predict
+from seqstudio.core.train.events import BatchEnded, EpochEnded, EpochStarted, Finished, Stopped
+from seqstudio.core.train.loop import train
 
 
 # --------------------------------------------------------------------------- helpers

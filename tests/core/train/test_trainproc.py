@@ -15,14 +15,9 @@ import torch
 from torch import nn
 
 from seqstudio.core.errors import TrainingError
-from seqstudio.core.train.loop import (
-    BatchEnded,
-    EpochEnded,
-    Finished,
-    Stopped,
-    TrainConfig,
-    train,
-)
+from seqstudio.core.train.config import TrainConfig
+from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
+from seqstudio.core.train.loop import train
 from seqstudio.core.train.process import ProcessTrainControl, TrainingProcess, weights_due
 
 from .test_training import TinyRegressor, series_data
@@ -119,7 +114,7 @@ def test_stop_from_another_thread_ends_the_child_run_and_keeps_its_weights(proce
     result = events[-1].result
     assert isinstance(events[-1], Finished) and 2 <= result.epochs_run < 500
     # the weights the child ended with are the caller's now: its test metrics say so
-    from seqstudio.core.train.loop import evaluate
+    from seqstudio.core.train.evaluate import evaluate
 
     assert evaluate(model, series_data(n=40), "train")["rmse"] == \
         pytest.approx(result.metrics["train"]["rmse"], rel=1e-6)

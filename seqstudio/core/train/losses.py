@@ -1,0 +1,73 @@
+"""Loss functions, and whether a model outputs probabilities or logits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.errors import TrainingError
+from seqstudio.core.train.config import LOSSES, TrainConfig
+
+#: Probabilities are clipped to [eps, 1 - eps] before a log, as Keras does.
+_PROB_EPS = 1e-7
+
+
+def outputs_are_probabilities(model: nn.Module, config: TrainConfig | None) -> bool:
+    if config is not None and config.from_logits is not None:
+        return not config.from_logits
+    declared = getattr(model, "output_activation", None)
+    if isinstance(declared, str):
+        return declared.lower() in ("sigmoid", "softmax")
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    if leaves:
+        last = leaves[-1]
+        if isinstance(last, nn.Sigmoid | nn.Softmax):
+            return True
+        activation = getattr(last, "activation", None)
+        if isinstance(activation, str):
+            return activation.lower() in ("sigmoid", "softmax")
+        if isinstance(last, nn.Linear | nn.Identity | nn.Conv1d | nn.RNNBase):
+            return False  # a linear output: scores (logits), not probabilities
+    return True  # Keras's convention: Dense(1, activation="sigmoid") feeds binary_crossentropy
+
+
+def make_loss(name: str, probabilities: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A batch-mean loss ``f(output, target)`` (targets: floats, or class ids for cross_entropy)."""
+    if name == "mse":
+        return F.mse_loss
+    if name == "mae":
+        return F.l1_loss
+    if name == "huber":
+        return F.huber_loss
+    if name == "bce":
+        if not probabilities:
+            return F.binary_cross_entropy_with_logits
+
+        def bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return F.binary_cross_entropy(output.clamp(_PROB_EPS, 1 - _PROB_EPS), target)
+
+        return bce
+    if name == "cross_entropy":
+        if not probabilities:
+            return F.cross_entropy
+
+        def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return F.nll_loss(torch.log(output.clamp_min(_PROB_EPS)), target)
+
+        return cross_entropy
+    raise TrainingError(f"unknown loss {name!r}", fix=f"use one of {', '.join(LOSSES)}")
+
+
+def check_loss_fits_task(loss: str, data: PreparedData) -> None:
+    if loss == "bce" and data.task != "binary":
+        raise TrainingError(f"loss 'bce' needs a binary task, but the data is {data.task}",
+                            where="training setting 'loss'",
+                            fix="use 'cross_entropy' for several classes, 'mse' for regression")
+    if loss == "cross_entropy" and data.task != "multiclass":
+        raise TrainingError(f"loss 'cross_entropy' needs a multiclass task, but the data is {data.task}",
+                            where="training setting 'loss'",
+                            fix="use 'bce' for two classes, 'mse' for regression")
