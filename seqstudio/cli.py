@@ -221,9 +221,9 @@ def _registry():
 
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
+    from seqstudio.core.session import TrainingSession
     from seqstudio.core.train.control import TrainControl
     from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
-    from seqstudio.core.train.session import TrainingSession
 
     project = project_from_args(args)
     session = TrainingSession(project, _registry())
@@ -321,7 +321,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from seqstudio.core.train.session import predict_project
+    from seqstudio.core.session import predict_project
 
     if not args.project:
         raise SeqStudioError("predict needs a trained project", fix="pass --project FILE (saved with --save)")
@@ -392,7 +392,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_vocab(args: argparse.Namespace) -> int:
     from seqstudio.core.project import Project
-    from seqstudio.core.train.session import vocabulary_of
+    from seqstudio.core.session import vocabulary_of
 
     project = Project.load(args.project)
     vocab = vocabulary_of(project)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from seqstudio.core.errors import PluginError
 
@@ -23,7 +23,17 @@ if TYPE_CHECKING:
     from torch import nn
 
     from seqstudio.core.data.prepared import PreparedData
-    from seqstudio.core.model.layers import LayerSpec
+
+@runtime_checkable
+class LayerType(Protocol):
+    """What the registry needs of a layer type: its JSON ``type`` name and a way to build it
+    from a config (:class:`~seqstudio.core.model.layers.LayerSpec` subclasses are these)."""
+
+    type_name: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any: ...
+
 
 OptionType = Literal["str", "int", "float", "bool", "path", "choice", "column", "columns"]
 
@@ -95,7 +105,7 @@ class Registry:
 
     sources: dict[str, SourceType] = field(default_factory=dict)
     cells: dict[str, CellType] = field(default_factory=dict)
-    layers: dict[str, type[LayerSpec]] = field(default_factory=dict)
+    layers: dict[str, type[LayerType]] = field(default_factory=dict)
     #: Clashes reported while registering ("cell 'x>y' is registered twice").
     clashes: list[str] = field(default_factory=list)
     #: plugin name -> distribution that provides it, to name what to install when one is missing.
@@ -121,7 +131,7 @@ class Registry:
         key = f"{plugin}>{cell.name}"
         return self._add(self.cells, plugin, cell.name, replace(cell, key=key, plugin=plugin), "cell")
 
-    def add_layer(self, plugin: str, layer_type: type[LayerSpec]) -> str:
+    def add_layer(self, plugin: str, layer_type: type[LayerType]) -> str:
         return self._add(self.layers, plugin, layer_type.type_name, layer_type, "layer")
 
     # -- looking up -------------------------------------------------------
@@ -150,5 +160,5 @@ class Registry:
     def cell(self, name: str) -> CellType:
         return self._find(self.cells, name, "cell")
 
-    def layer(self, name: str) -> type[LayerSpec]:
+    def layer(self, name: str) -> type[LayerType]:
         return self._find(self.layers, name, "layer")

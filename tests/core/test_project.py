@@ -57,7 +57,7 @@ def test_the_optimizer_state_is_saved_beside_the_weights_and_loaded_back(tmp_pat
 
 
 def test_a_session_continued_from_a_saved_project_equals_one_longer_run(tmp_path):
-    from seqstudio.core.train.session import TrainingSession
+    from seqstudio.core.session import TrainingSession
     from seqstudio.pluginapi.manager import builtin_registry
 
     registry = builtin_registry()

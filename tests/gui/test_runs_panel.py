@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton, QTableWidget, QWidget
 
 from seqstudio.core.project import Project
-from seqstudio.core.train.session import TrainingSession
+from seqstudio.core.session import TrainingSession
 from seqstudio.gui.runs_panel import RunsPanel
 
 #: Keras's parameter counts for the airline models (look_back 1: one input feature, 4 units).

@@ -118,7 +118,7 @@ def test_save_then_reopen_gives_identical_config_weights_and_runs(qtbot, window,
 
 def test_window_project_trains_the_same_from_the_cli_and_back(qtbot, window, registry, tmp_path):
     from seqstudio import cli
-    from seqstudio.core.train.session import TrainingSession
+    from seqstudio.core.session import TrainingSession
 
     _train(qtbot, window, epochs=1)
     path = tmp_path / "win.json"

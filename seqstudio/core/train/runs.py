@@ -3,7 +3,7 @@
 A *run record* is what a project keeps of each training run (``Project.runs``):
 its data source and options, layer stack, train config, parameter count,
 per-epoch curves, final metrics per split, duration, device and why it
-stopped. The CLI (through :class:`~seqstudio.core.train.session.TrainingSession`)
+stopped. The CLI (through :class:`~seqstudio.core.session.TrainingSession`)
 and the window both make records with :func:`make_run_record`, so a run looks
 the same wherever it was trained. A run's weights, when kept, live in
 ``Project.run_weights[record["id"]]`` (saved in the project's ``.safetensors``

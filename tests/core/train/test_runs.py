@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from seqstudio.core.project import Project, weights_path
+from seqstudio.core.session import TrainingSession
 from seqstudio.core.train.events import Finished, TrainResult
 from seqstudio.core.train.runs import (
     aggregate,
@@ -22,7 +23,6 @@ from seqstudio.core.train.runs import (
     runs_to_csv,
     seed_groups,
 )
-from seqstudio.core.train.session import TrainingSession
 
 
 def _train(project: Project, registry, *, keep_run_weights: bool = False) -> TrainingSession:
