@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from seqstudio.core.errors import PluginError
+from seqstudio.core.options import OptionSpec, OptionType  # noqa: F401  (re-exported: the registry's API)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,23 +34,6 @@ class LayerType(Protocol):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any: ...
-
-
-OptionType = Literal["str", "int", "float", "bool", "path", "choice", "column", "columns"]
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One typed option of a data source or a cell, enough for a window to render a form."""
-
-    name: str
-    type: OptionType
-    default: Any = None
-    help: str = ""
-    choices: tuple[Any, ...] = ()
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
 
 
 @dataclass(frozen=True)
