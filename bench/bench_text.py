@@ -37,10 +37,8 @@ sys.path.insert(0, str(REPO))
 from seqstudio.core.data.text import (  # noqa: E402 (after the path tweak, to run from a checkout)
     PreparedText,
     TextOptions,
-    Tokenizer,
-    Vocabulary,
-    pad_sequences,
 )
+from seqstudio.core.data.tokens import Tokenizer, Vocabulary, pad_sequences  # noqa: E402
 
 BUDGET_S = 3.0
 

@@ -58,11 +58,7 @@ expanded in place), so ``x[..., :n_targets]`` are the targets.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -73,24 +69,28 @@ import pandas as pd
 import torch
 
 from seqstudio.core.data.prepared import SPLITS, PreparedData, Split
+from seqstudio.core.data.reading import (
+    LoadedSeries,
+    SeriesReport,
+    is_numeric,
+    read_series_csv,
+    require_columns,
+)
+from seqstudio.core.data.timeaxis import SEASON_BY_STEP, step_offset
+from seqstudio.core.data.windows import Scaler, make_windows
 from seqstudio.core.errors import DataError
 from seqstudio.core.registry import OptionSpec
+
+# The reading and windowing names stay importable from here, where they used to live.
+__all__ = [
+    "MISSING_POLICIES", "CATEGORICAL_POLICIES", "SCALINGS", "SERIES_OPTIONS",
+    "SeriesOptions", "PreparedSeries", "prepare_series",
+    "LoadedSeries", "SeriesReport", "read_series_csv", "Scaler", "make_windows",
+]
 
 MISSING_POLICIES = ("error", "drop", "ffill", "interpolate")
 CATEGORICAL_POLICIES = ("error", "onehot", "drop")
 SCALINGS = ("minmax", "standard", "none")
-
-# Column names that say "this is the time" (auto-detection tries them first).
-_TIME_NAME = re.compile(r"^(date|time|datetime|timestamp|month|year|day|period|week|quarter|ds|dt)"
-                        r"|(date|time|stamp)$", re.IGNORECASE)
-# Unambiguous formats tried in order by auto-detection (first that parses every value wins).
-_AUTO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-                 "%Y-%m-%d", "%Y-%m", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y/%m",
-                 "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y", "ISO8601")
-# Split-up time columns that can be assembled into one time stamp (pd.to_datetime on a frame).
-_TIME_PARTS = ("year", "month", "day", "hour", "minute", "second")
-_DELIMITERS = (",", ";", "\t", "|")
-_SEASON_BY_STEP = {"monthly": 12, "daily": 7, "hourly": 24, "quarterly": 4}
 
 
 # ---------------------------------------------------------------------------
@@ -237,480 +237,6 @@ SERIES_OPTIONS: tuple[OptionSpec, ...] = (
 # ---------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------
-@dataclass
-class SeriesReport:
-    """What reading found: file format, time step, duplicated time stamps, gaps, missing values."""
-
-    encoding: str = "utf-8"
-    delimiter: str = ","
-    decimal: str = "."
-    n_rows: int = 0
-    #: "minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular" or "index".
-    step: str = "index"
-    #: Time stamps that occur more than once (as text, first 20).
-    duplicates: list[str] = field(default_factory=list)
-    n_duplicates: int = 0
-    #: Holes in a regular time grid: {"after": time, "missing": count} (first 20).
-    gaps: list[dict[str, Any]] = field(default_factory=list)
-    n_missing_steps: int = 0
-    #: Missing values per column (only columns that have some).
-    missing_values: dict[str, int] = field(default_factory=dict)
-    was_sorted: bool = True
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class LoadedSeries:
-    """A CSV read into a time-indexed, time-sorted frame, with a :class:`SeriesReport`.
-
-    ``frame`` is indexed by time (a ``DatetimeIndex``, or a ``RangeIndex``
-    named ``"step"`` for a plain index); the time column(s) are removed from
-    its columns. ``row_numbers[i]`` is the file line (header = line 1) of
-    ``frame.iloc[i]``, for error messages.
-    """
-
-    frame: pd.DataFrame
-    time_col: str | None
-    numeric_columns: list[str]
-    report: SeriesReport
-    path: str = ""
-    row_numbers: np.ndarray | None = None
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, *, name: str = "<frame>") -> LoadedSeries:
-        """Wrap an in-memory frame (e.g. a plugin's generated series) for :func:`prepare_series`.
-
-        The index is taken as the time axis (a ``DatetimeIndex`` or anything else as a plain index).
-
-        >>> loaded = LoadedSeries.from_frame(pd.DataFrame({"y": [1.0, 2.0, 3.0]}))
-        >>> loaded.numeric_columns, loaded.report.step
-        (['y'], 'index')
-        """
-        frame = frame.copy()
-        if not isinstance(frame.index, pd.DatetimeIndex):
-            frame.index = pd.RangeIndex(len(frame), name="step")
-        report = SeriesReport(n_rows=len(frame))
-        rows = np.arange(len(frame)) + 2
-        frame, rows = _sort_and_check_time(frame, rows, report)
-        _count_missing(frame, report)
-        time_col = frame.index.name or "time" if isinstance(frame.index, pd.DatetimeIndex) else None
-        return cls(frame=frame, time_col=time_col, path=name, report=report, row_numbers=rows,
-                   numeric_columns=[c for c in frame.columns if _is_numeric(frame[c])])
-
-
-def _looks_like_data(fields: list[str], decimal: str) -> bool:
-    """Whether a CSV's first row is data (numbers and time stamps) rather than column names.
-
-    >>> _looks_like_data(["1949-01", "112"], "."), _looks_like_data(["Month", "Passengers"], ".")
-    (True, False)
-    """
-    def number(text: str) -> bool:
-        try:
-            float(text.replace(",", ".") if decimal == "," else text)
-        except ValueError:
-            return False
-        return True
-
-    def time_stamp(text: str) -> bool:
-        for fmt in _AUTO_FORMATS[:-1]:  # not ISO8601: it reads "112" as a year
-            try:
-                pd.to_datetime(text, format=fmt)
-            except (ValueError, TypeError):
-                continue
-            return True
-        return False
-
-    cells = [f.strip() for f in fields]
-    return (bool(cells) and any(number(c) for c in cells)
-            and all(c and (number(c) or time_stamp(c)) for c in cells))
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-
-
-def _decode(raw: bytes, path: str) -> tuple[str, str]:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; latin-1 never fails.
-        return raw.decode("latin-1"), "latin-1"
-
-
-def _sniff_delimiter(lines: list[str]) -> str:
-    unquoted = [re.sub(r'"[^"]*"', '""', line) for line in lines]
-    best, best_count = ",", 0
-    for delimiter in _DELIMITERS:
-        counts = {line.count(delimiter) for line in unquoted}
-        if len(counts) != 1:
-            continue
-        count = counts.pop()
-        if count > best_count:
-            best, best_count = delimiter, count
-        elif (count and count == best_count and best == "," and delimiter == ";"
-              and _sniff_decimal(["", *lines], ";") == ","):
-            best = ";"  # "2000-01;1,5" on every line: the commas are decimal commas
-    if best_count == 0:  # ragged sample: take the delimiter of the header line
-        header_counts = [(unquoted[0].count(d), d) for d in _DELIMITERS]
-        count, delimiter = max(header_counts)
-        best = delimiter if count else ","
-    return best
-
-
-def _sniff_decimal(lines: list[str], delimiter: str) -> str:
-    if delimiter == ",":
-        return "."
-    fields_ = [f.strip().strip('"') for line in lines[1:] for f in line.split(delimiter)]
-    if any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in fields_):
-        return ","
-    return "."
-
-
-def _parse_times(values: pd.Series, date_format: str | None) -> pd.DatetimeIndex | None:
-    """Parse a column as times with ``date_format`` or the auto formats; None when nothing fits."""
-    present = values.dropna()
-    if len(present) == 0:
-        return None
-    if pd.api.types.is_integer_dtype(values):
-        text = values.astype("Int64").astype(str)
-        formats = [date_format] if date_format else (["%Y"] if present.between(1000, 2999).all() else [])
-    else:
-        text = values.astype(str).str.strip()
-        formats = [date_format] if date_format else list(_AUTO_FORMATS)
-    head = text[values.notna()].iloc[:200]
-    for fmt in formats:
-        try:
-            # a cheap look at the first values rules most formats out before the full parse
-            if pd.to_datetime(head, format=fmt, errors="coerce").isna().any():
-                continue
-            parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        except (ValueError, TypeError):
-            continue
-        if parsed[values.notna()].notna().all():
-            return pd.DatetimeIndex(parsed)
-    return None
-
-
-def _period_index(spec: str, n: int) -> pd.DatetimeIndex:
-    parts = spec.split(":")
-    start = parts[1].strip() if len(parts) > 1 else ""
-    freq = parts[2].strip() if len(parts) > 2 else None
-    if freq is None:
-        freq = {4: "YS", 7: "MS", 10: "D"}.get(len(start), "h")
-    try:
-        return pd.date_range(start=start, periods=n, freq=freq)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"date_format {spec!r} is not a valid period", where=str(exc),
-                        fix="write period:START[:FREQ], e.g. period:1991-01 (monthly) or "
-                            "period:2020-01-01:h (hourly)") from None
-
-
-def _assemble_time(frame: pd.DataFrame, columns: list[str], path: str) -> pd.DatetimeIndex:
-    parts = {}
-    for col in columns:
-        key = col.strip().lower()
-        if key not in _TIME_PARTS:
-            raise DataError(f"column {col!r} is not a time part", where=path,
-                            fix=f"name only columns meaning {', '.join(_TIME_PARTS)} in date_col")
-        parts[key] = pd.to_numeric(frame[col], errors="coerce")
-    if "day" not in parts:
-        parts["day"] = 1
-    try:
-        times = pd.to_datetime(pd.DataFrame(parts), errors="coerce")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"columns {', '.join(columns)} do not make dates", where=f"{path}: {exc}",
-                        fix="check the values of the year/month/day/hour columns") from None
-    if times.isna().any():
-        bad = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise DataError(f"columns {', '.join(columns)} do not form a valid date on line {bad + 2}",
-                        where=path, fix="fix that row or use date_col=None for a plain index")
-    return pd.DatetimeIndex(times)
-
-
-def _classify_step(index: pd.Index) -> str:
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
-        return "index"
-    deltas = np.diff(index.as_unit("ns").asi8)
-    deltas = deltas[deltas > 0]
-    if len(deltas) == 0:
-        return "irregular"
-    days = float(np.median(deltas)) / 86400e9
-    for name, low, high in (("minutely", 1 / 1440 - 1e-9, 1 / 1440 + 1e-9), ("hourly", 1 / 24 - 1e-9, 1 / 24 + 1e-9), ("daily", 1 - 1e-9, 1 + 1e-9),
-                            ("weekly", 7 - 1e-9, 7 + 1e-9), ("monthly", 28, 31),
-                            ("quarterly", 89, 92), ("yearly", 365, 366)):
-        if low <= days <= high:
-            return name
-    return "irregular"
-
-
-_PERIOD_FREQ = {"minutely": "min", "hourly": "h", "daily": "D", "weekly": "W", "monthly": "M", "quarterly": "Q",
-                "yearly": "Y"}
-
-
-def _step_offset(step: str, index: pd.Index) -> pd.DateOffset | pd.Timedelta | int:
-    if step == "index" or not isinstance(index, pd.DatetimeIndex):
-        return 1
-    months = {"monthly": 1, "quarterly": 3, "yearly": 12}.get(step)
-    if months:
-        return pd.DateOffset(months=months)
-    return pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
-
-
-def _sort_and_check_time(frame: pd.DataFrame, rows: np.ndarray,
-                         report: SeriesReport) -> tuple[pd.DataFrame, np.ndarray]:
-    """Sort by time (stable), then record duplicated time stamps and gaps in ``report``."""
-    index = frame.index
-    if not index.is_monotonic_increasing:
-        order = np.argsort(index.to_numpy(), kind="stable")
-        frame, rows = frame.iloc[order], rows[order]
-        report.was_sorted = False
-        report.notes.append("rows were not in time order; sorted by time")
-    index = frame.index
-    dup_mask = index.duplicated(keep="first")
-    report.n_duplicates = int(dup_mask.sum())
-    report.duplicates = [str(t) for t in pd.unique(index[dup_mask])[:20]]
-    report.step = _classify_step(index)
-    if report.step in _PERIOD_FREQ:
-        ordinals = index.to_period(_PERIOD_FREQ[report.step]).asi8
-        jumps = np.diff(ordinals)
-        holes = np.flatnonzero(jumps > 1)
-        report.n_missing_steps = int((jumps[holes] - 1).sum())
-        report.gaps = [{"after": str(index[i]), "missing": int(jumps[i] - 1)} for i in holes[:20]]
-    return frame, rows
-
-
-def _count_missing(frame: pd.DataFrame, report: SeriesReport) -> None:
-    counts = frame.isna().sum()
-    report.missing_values = {str(c): int(n) for c, n in counts.items() if n}
-
-
-def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
-                    date_format: str | None = None) -> LoadedSeries:
-    """Read a CSV time series into a time-sorted frame and report what was found.
-
-    Detects the encoding (UTF-8, UTF-8 with BOM, cp1252), the delimiter
-    (``,`` ``;`` tab ``|``) and a decimal comma (``3,14`` beside ``;``);
-    CRLF line ends and a missing final newline are fine.
-
-    Parameters
-    ----------
-    path
-        The CSV file.
-    date_col
-        ``"auto"`` (assemble ``year,month[,day[,hour]]`` columns if present,
-        else the first time-like column that parses completely; a plain
-        index when none does, with a note in the report), a column name, a
-        comma-separated list of time-part columns (``"year,month,day,hour"``),
-        or None for a plain row index.
-    date_format
-        A ``strftime`` format for the time column, or ``"period:START[:FREQ]"``
-        to replace it by a regular range (``"period:1991-01"`` for the
-        shampoo file's ``1-01`` dates).
-
-    >>> loaded = read_series_csv("airline-passengers.csv")   # doctest: +SKIP
-    >>> loaded.time_col, loaded.report.step, len(loaded.frame)  # doctest: +SKIP
-    ('Month', 'monthly', 144)
-    """
-    path = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}", fix="choose an existing CSV file") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}", fix="check the path and permissions") \
-            from None
-    text, encoding = _decode(raw, path)
-    sample = [line for line in text.splitlines()[:50] if line.strip()]
-    if not sample:
-        raise DataError("the file is empty", where=path, fix="choose a CSV with a header row and data")
-    delimiter = _sniff_delimiter(sample)
-    decimal = _sniff_decimal(sample, delimiter)
-    header = next(csv.reader([sample[0]], delimiter=delimiter))
-    headerless = _looks_like_data(header, decimal)
-    # a first row of data is kept as data, and the columns get names
-    names = {"header": None, "names": [f"column{i + 1}" for i in range(len(header))]} \
-        if headerless else {}
-    try:
-        with warnings.catch_warnings():
-            # index_col=False: a row with more fields than the header is an error, not a silent index.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
-                                index_col=False, **names)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
-        raise DataError(f"cannot parse the CSV: {exc}", where=path,
-                        fix="check that every row has the same number of fields") from None
-    first_line = 1 if headerless else 2  # file line of the first data row
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if len(frame) == 0:
-        raise DataError("the file has a header but no data rows", where=path,
-                        fix="add data rows below the header")
-    report = SeriesReport(encoding=encoding, delimiter=delimiter, decimal=decimal, n_rows=len(frame))
-    if headerless:
-        report.notes.append(f"the first row holds data, not column names: the columns are called "
-                            f"column1 to column{len(frame.columns)} (add a header row to name them)")
-    rows = np.arange(len(frame)) + first_line  # file line numbers
-
-    period = date_format if date_format and date_format.startswith("period:") else None
-    strf = None if period else date_format
-    time_cols: list[str] = []
-    times: pd.DatetimeIndex | None = None
-    time_name: str | None = None
-    if date_col is None or date_col == "":
-        pass
-    elif date_col == "auto":
-        lower = {c.lower(): c for c in frame.columns}
-        if "year" in lower and "month" in lower and \
-                all(pd.api.types.is_integer_dtype(frame[lower[p]]) for p in _TIME_PARTS if p in lower):
-            time_cols = [lower[p] for p in _TIME_PARTS if p in lower]
-            times = _assemble_time(frame, time_cols, path)
-            time_name = ",".join(time_cols)
-        else:
-            candidates = [c for c in frame.columns if _TIME_NAME.search(c)]
-            candidates += [c for c in frame.columns if c not in candidates and not _is_numeric(frame[c])]
-            if period and candidates:
-                time_cols, time_name = [candidates[0]], candidates[0]
-            for col in candidates if not period else []:
-                parsed = _parse_times(frame[col], strf)
-                if parsed is not None:
-                    times, time_cols, time_name = parsed, [col], col
-                    break
-            if times is None and not period:
-                named = [c for c in candidates if _TIME_NAME.search(c)]
-                if named:
-                    example = frame[named[0]].dropna().astype(str).iloc[0]
-                    report.notes.append(
-                        f"column {named[0]!r} looks like time but values such as {example!r} have no "
-                        "known date format; using a plain row index (give date_format, e.g. "
-                        "'period:1991-01', to get dates)")
-    elif "," in date_col:
-        time_cols = [c.strip() for c in date_col.split(",") if c.strip()]
-        _require_columns(frame, time_cols, path, "date_col")
-        times = _assemble_time(frame, time_cols, path)
-        time_name = ",".join(time_cols)
-    else:
-        _require_columns(frame, [date_col], path, "date_col")
-        time_cols, time_name = [date_col], date_col
-        if not period:
-            times = _parse_times(frame[date_col], strf)
-            if times is None:
-                values = frame[date_col].dropna().astype(str)
-                fmt_text = f"format {strf!r}" if strf else "any known date format"
-                bad = values.iloc[0]
-                if strf:
-                    parsed = pd.to_datetime(values.str.strip(), format=strf, errors="coerce")
-                    bad = values[parsed.isna()].iloc[0]
-                raise DataError(f"column {date_col!r} does not match {fmt_text}: {bad!r}", where=path,
-                                fix="give date_format (e.g. '%Y-%m'), 'period:1991-01' for a regular "
-                                    "range, or date_col=None for a plain index")
-
-    if period and date_col not in (None, ""):
-        times = _period_index(period, len(frame))
-        time_name = time_name or "time"
-        report.notes.append(f"time replaced by a regular range from {date_format[7:]}")
-    if times is not None:
-        if times.isna().any():
-            bad = int(np.flatnonzero(times.isna())[0])
-            raise DataError(f"the time column has an empty value on line {bad + 2}", where=path,
-                            fix="fill or remove that row")
-        frame = frame.drop(columns=time_cols)
-        frame.index = pd.DatetimeIndex(times, name=time_name)
-    else:
-        frame.index = pd.RangeIndex(len(frame), name="step")
-        time_name = None
-    frame, rows = _sort_and_check_time(frame, rows, report)
-    _count_missing(frame, report)
-    numeric = [c for c in frame.columns if _is_numeric(frame[c])]
-    return LoadedSeries(frame=frame, time_col=time_name, numeric_columns=numeric, report=report,
-                        path=path, row_numbers=rows)
-
-
-def _require_columns(frame: pd.DataFrame, columns: list[str], path: str, option: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"column {missing[0]!r} ({option}) is not in the file", where=path,
-                        fix=f"choose among: {', '.join(map(str, frame.columns))}")
-
-
-# ---------------------------------------------------------------------------
-# Windows and scaling (public helpers, also for plugin sources)
-# ---------------------------------------------------------------------------
-def make_windows(values: torch.Tensor | np.ndarray, look_back: int, horizon: int = 1,
-                 stride: int = 1, n_targets: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sliding windows over a ``(T, C)`` series as views (``Tensor.unfold``), not copies.
-
-    Returns ``x`` of shape ``(N, look_back, C)`` and ``y`` of shape
-    ``(N, horizon * n_targets)`` (horizon-major), with
-    ``N = (T - look_back - horizon) // stride + 1`` (0 when the series is too
-    short). The targets are the first ``n_targets`` columns (default: all).
-    ``x`` shares memory with ``values`` (a float32 numpy array is shared too).
-
-    >>> x, y = make_windows(np.arange(5, dtype=np.float32), look_back=2)
-    >>> x[:, :, 0].tolist(), y.tolist()
-    ([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]], [[2.0], [3.0], [4.0]])
-    """
-    series = torch.as_tensor(values)
-    if series.ndim == 1:
-        series = series[:, None]
-    n_targets = series.shape[1] if n_targets is None else n_targets
-    if len(series) < look_back + horizon:
-        return (series.new_zeros((0, look_back, series.shape[1])),
-                series.new_zeros((0, horizon * n_targets)))
-    windows = series.unfold(0, look_back + horizon, stride)  # (N, C, look_back + horizon), a view
-    x = windows[:, :, :look_back].transpose(1, 2)
-    y = windows[:, :n_targets, look_back:].transpose(1, 2).reshape(len(windows), horizon * n_targets)
-    return x, y
-
-
-@dataclass
-class Scaler:
-    """Per-column affine scaling ``scaled = (value - center) / scale``, JSON-able.
-
-    ``minmax`` maps the fitted data to [0, 1] (center = min, scale = max - min);
-    ``standard`` to mean 0, std 1 (population std); ``none`` is the identity. A
-    constant column gets scale 1 so it never divides by zero.
-
-    >>> s = Scaler.fit(np.array([[1.0], [3.0]]), "minmax")
-    >>> s.transform(np.array([[2.0], [5.0]])).ravel().tolist()
-    [0.5, 2.0]
-    """
-
-    method: str
-    center: list[float]
-    scale: list[float]
-
-    @classmethod
-    def fit(cls, values: np.ndarray, method: str) -> Scaler:
-        values = np.asarray(values, dtype=np.float64)
-        n_cols = values.shape[1]
-        if method == "minmax":
-            center, scale = values.min(axis=0), values.max(axis=0) - values.min(axis=0)
-        elif method == "standard":
-            center, scale = values.mean(axis=0), values.std(axis=0)
-        else:
-            center, scale = np.zeros(n_cols), np.ones(n_cols)
-        scale = np.where(scale > 0, scale, 1.0)
-        return cls(method, [float(c) for c in center], [float(s) for s in scale])
-
-    def transform(self, values: np.ndarray, columns: slice | None = None) -> np.ndarray:
-        sel = columns or slice(None)
-        return (np.asarray(values, dtype=np.float64) - np.asarray(self.center)[sel]) \
-            / np.asarray(self.scale)[sel]
-
-    def inverse(self, values: np.ndarray, columns: slice | None = None) -> np.ndarray:
-        sel = columns or slice(None)
-        return np.asarray(values, dtype=np.float64) * np.asarray(self.scale)[sel] \
-            + np.asarray(self.center)[sel]
 
 
 # ---------------------------------------------------------------------------
@@ -880,7 +406,7 @@ class PreparedSeries(PreparedData):
 
     def _future_times(self, steps: int) -> np.ndarray:
         index = self.series.index
-        offset = _step_offset(self._internals.step, index)
+        offset = step_offset(self._internals.step, index)
         if isinstance(index, pd.DatetimeIndex):
             last = index[-1]
             return pd.DatetimeIndex([last + offset * k for k in range(1, steps + 1)]).to_numpy()
@@ -899,7 +425,7 @@ def _describe_rows(loaded: LoadedSeries, frame: pd.DataFrame, mask: np.ndarray) 
 
 def _numeric_column(loaded: LoadedSeries, frame: pd.DataFrame, col: str, role: str) -> pd.Series:
     values = frame[col]
-    if _is_numeric(values):
+    if is_numeric(values):
         return values.astype(np.float64)
     converted = pd.to_numeric(values, errors="coerce")
     bad = converted.isna() & values.notna()
@@ -943,9 +469,9 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
             raise DataError("the file has no numeric column to forecast", where=path,
                             fix="choose a file with numbers, or check the delimiter and decimal mark")
         targets = [almost[-1]]
-    _require_columns(frame, targets, path, "target")
+    require_columns(frame, targets, path, "target")
     features = [c for c in dict.fromkeys(options.features) if c not in targets]
-    _require_columns(frame, features, path, "features")
+    require_columns(frame, features, path, "features")
     if loaded.report.n_duplicates:
         raise DataError(f"{loaded.report.n_duplicates} time stamps occur more than once, e.g. "
                         f"{loaded.report.duplicates[0]}", where=path,
@@ -953,7 +479,7 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
     columns: dict[str, pd.Series] = {c: _numeric_column(loaded, frame, c, "target") for c in targets}
     categorical: list[str] = []
     for col in features:
-        if _is_numeric(frame[col]) or pd.to_numeric(frame[col], errors="coerce").notna().sum() \
+        if is_numeric(frame[col]) or pd.to_numeric(frame[col], errors="coerce").notna().sum() \
                 == frame[col].notna().sum():
             columns[col] = _numeric_column(loaded, frame, col, "feature")
         elif options.categorical == "error":
@@ -1070,7 +596,7 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
     leak = _find_leaks(bounds, target_pos, options, filled_positions, used, categorical)
 
     step = loaded.report.step
-    season = options.season or _SEASON_BY_STEP.get(step, 1)
+    season = options.season or SEASON_BY_STEP.get(step, 1)
     report = SeriesReport(**{**loaded.report.to_dict(), "notes": notes})
     name = Path(path).name if path else "series"
     counts = "/".join(str(len(tensors[s][0])) for s in SPLITS)

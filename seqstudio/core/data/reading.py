@@ -1,0 +1,348 @@
+"""Reading a CSV time series: encoding, delimiter, decimal mark, header, time column, report.
+
+:func:`read_series_csv` turns a file into a :class:`LoadedSeries` (a time-sorted,
+time-indexed frame) with a :class:`SeriesReport` of what it found; the time axis
+itself is parsed by :mod:`seqstudio.core.data.timeaxis`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqstudio.core.data.timeaxis import (
+    AUTO_FORMATS,
+    PERIOD_FREQ,
+    TIME_NAME,
+    TIME_PARTS,
+    assemble_time,
+    classify_step,
+    parse_times,
+    period_index,
+)
+from seqstudio.core.errors import DataError
+
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass
+class SeriesReport:
+    """What reading found: file format, time step, duplicated time stamps, gaps, missing values."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: str = "."
+    n_rows: int = 0
+    #: "minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular" or "index".
+    step: str = "index"
+    #: Time stamps that occur more than once (as text, first 20).
+    duplicates: list[str] = field(default_factory=list)
+    n_duplicates: int = 0
+    #: Holes in a regular time grid: {"after": time, "missing": count} (first 20).
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    n_missing_steps: int = 0
+    #: Missing values per column (only columns that have some).
+    missing_values: dict[str, int] = field(default_factory=dict)
+    was_sorted: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedSeries:
+    """A CSV read into a time-indexed, time-sorted frame, with a :class:`SeriesReport`.
+
+    ``frame`` is indexed by time (a ``DatetimeIndex``, or a ``RangeIndex``
+    named ``"step"`` for a plain index); the time column(s) are removed from
+    its columns. ``row_numbers[i]`` is the file line (header = line 1) of
+    ``frame.iloc[i]``, for error messages.
+    """
+
+    frame: pd.DataFrame
+    time_col: str | None
+    numeric_columns: list[str]
+    report: SeriesReport
+    path: str = ""
+    row_numbers: np.ndarray | None = None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, name: str = "<frame>") -> LoadedSeries:
+        """Wrap an in-memory frame (e.g. a plugin's generated series) for :func:`prepare_series`.
+
+        The index is taken as the time axis (a ``DatetimeIndex`` or anything else as a plain index).
+
+        >>> loaded = LoadedSeries.from_frame(pd.DataFrame({"y": [1.0, 2.0, 3.0]}))
+        >>> loaded.numeric_columns, loaded.report.step
+        (['y'], 'index')
+        """
+        frame = frame.copy()
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            frame.index = pd.RangeIndex(len(frame), name="step")
+        report = SeriesReport(n_rows=len(frame))
+        rows = np.arange(len(frame)) + 2
+        frame, rows = sort_and_check_time(frame, rows, report)
+        count_missing(frame, report)
+        time_col = frame.index.name or "time" if isinstance(frame.index, pd.DatetimeIndex) else None
+        return cls(frame=frame, time_col=time_col, path=name, report=report, row_numbers=rows,
+                   numeric_columns=[c for c in frame.columns if is_numeric(frame[c])])
+
+
+def _looks_like_data(fields: list[str], decimal: str) -> bool:
+    """Whether a CSV's first row is data (numbers and time stamps) rather than column names.
+
+    >>> _looks_like_data(["1949-01", "112"], "."), _looks_like_data(["Month", "Passengers"], ".")
+    (True, False)
+    """
+    def number(text: str) -> bool:
+        try:
+            float(text.replace(",", ".") if decimal == "," else text)
+        except ValueError:
+            return False
+        return True
+
+    def time_stamp(text: str) -> bool:
+        for fmt in AUTO_FORMATS[:-1]:  # not ISO8601: it reads "112" as a year
+            try:
+                pd.to_datetime(text, format=fmt)
+            except (ValueError, TypeError):
+                continue
+            return True
+        return False
+
+    cells = [f.strip() for f in fields]
+    return (bool(cells) and any(number(c) for c in cells)
+            and all(c and (number(c) or time_stamp(c)) for c in cells))
+
+
+def is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _decode(raw: bytes, path: str) -> tuple[str, str]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; latin-1 never fails.
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    unquoted = [re.sub(r'"[^"]*"', '""', line) for line in lines]
+    best, best_count = ",", 0
+    for delimiter in _DELIMITERS:
+        counts = {line.count(delimiter) for line in unquoted}
+        if len(counts) != 1:
+            continue
+        count = counts.pop()
+        if count > best_count:
+            best, best_count = delimiter, count
+        elif (count and count == best_count and best == "," and delimiter == ";"
+              and _sniff_decimal(["", *lines], ";") == ","):
+            best = ";"  # "2000-01;1,5" on every line: the commas are decimal commas
+    if best_count == 0:  # ragged sample: take the delimiter of the header line
+        header_counts = [(unquoted[0].count(d), d) for d in _DELIMITERS]
+        count, delimiter = max(header_counts)
+        best = delimiter if count else ","
+    return best
+
+
+def _sniff_decimal(lines: list[str], delimiter: str) -> str:
+    if delimiter == ",":
+        return "."
+    fields_ = [f.strip().strip('"') for line in lines[1:] for f in line.split(delimiter)]
+    if any(re.fullmatch(r"[-+]?\d*,\d+([eE][-+]?\d+)?", f) for f in fields_):
+        return ","
+    return "."
+
+
+def sort_and_check_time(frame: pd.DataFrame, rows: np.ndarray,
+                        report: SeriesReport) -> tuple[pd.DataFrame, np.ndarray]:
+    """Sort by time (stable), then record duplicated time stamps and gaps in ``report``."""
+    index = frame.index
+    if not index.is_monotonic_increasing:
+        order = np.argsort(index.to_numpy(), kind="stable")
+        frame, rows = frame.iloc[order], rows[order]
+        report.was_sorted = False
+        report.notes.append("rows were not in time order; sorted by time")
+    index = frame.index
+    dup_mask = index.duplicated(keep="first")
+    report.n_duplicates = int(dup_mask.sum())
+    report.duplicates = [str(t) for t in pd.unique(index[dup_mask])[:20]]
+    report.step = classify_step(index)
+    if report.step in PERIOD_FREQ:
+        ordinals = index.to_period(PERIOD_FREQ[report.step]).asi8
+        jumps = np.diff(ordinals)
+        holes = np.flatnonzero(jumps > 1)
+        report.n_missing_steps = int((jumps[holes] - 1).sum())
+        report.gaps = [{"after": str(index[i]), "missing": int(jumps[i] - 1)} for i in holes[:20]]
+    return frame, rows
+
+
+def count_missing(frame: pd.DataFrame, report: SeriesReport) -> None:
+    counts = frame.isna().sum()
+    report.missing_values = {str(c): int(n) for c, n in counts.items() if n}
+
+
+def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
+                    date_format: str | None = None) -> LoadedSeries:
+    """Read a CSV time series into a time-sorted frame and report what was found.
+
+    Detects the encoding (UTF-8, UTF-8 with BOM, cp1252), the delimiter
+    (``,`` ``;`` tab ``|``) and a decimal comma (``3,14`` beside ``;``);
+    CRLF line ends and a missing final newline are fine.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    date_col
+        ``"auto"`` (assemble ``year,month[,day[,hour]]`` columns if present,
+        else the first time-like column that parses completely; a plain
+        index when none does, with a note in the report), a column name, a
+        comma-separated list of time-part columns (``"year,month,day,hour"``),
+        or None for a plain row index.
+    date_format
+        A ``strftime`` format for the time column, or ``"period:START[:FREQ]"``
+        to replace it by a regular range (``"period:1991-01"`` for the
+        shampoo file's ``1-01`` dates).
+
+    >>> loaded = read_series_csv("airline-passengers.csv")   # doctest: +SKIP
+    >>> loaded.time_col, loaded.report.step, len(loaded.frame)  # doctest: +SKIP
+    ('Month', 'monthly', 144)
+    """
+    path = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path}", fix="choose an existing CSV file") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}", fix="check the path and permissions") \
+            from None
+    text, encoding = _decode(raw, path)
+    sample = [line for line in text.splitlines()[:50] if line.strip()]
+    if not sample:
+        raise DataError("the file is empty", where=path, fix="choose a CSV with a header row and data")
+    delimiter = _sniff_delimiter(sample)
+    decimal = _sniff_decimal(sample, delimiter)
+    header = next(csv.reader([sample[0]], delimiter=delimiter))
+    headerless = _looks_like_data(header, decimal)
+    # a first row of data is kept as data, and the columns get names
+    names = {"header": None, "names": [f"column{i + 1}" for i in range(len(header))]} \
+        if headerless else {}
+    try:
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header is an error, not a silent index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), sep=delimiter, decimal=decimal, skipinitialspace=True,
+                                index_col=False, **names)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
+        raise DataError(f"cannot parse the CSV: {exc}", where=path,
+                        fix="check that every row has the same number of fields") from None
+    first_line = 1 if headerless else 2  # file line of the first data row
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame) == 0:
+        raise DataError("the file has a header but no data rows", where=path,
+                        fix="add data rows below the header")
+    report = SeriesReport(encoding=encoding, delimiter=delimiter, decimal=decimal, n_rows=len(frame))
+    if headerless:
+        report.notes.append(f"the first row holds data, not column names: the columns are called "
+                            f"column1 to column{len(frame.columns)} (add a header row to name them)")
+    rows = np.arange(len(frame)) + first_line  # file line numbers
+
+    period = date_format if date_format and date_format.startswith("period:") else None
+    strf = None if period else date_format
+    time_cols: list[str] = []
+    times: pd.DatetimeIndex | None = None
+    time_name: str | None = None
+    if date_col is None or date_col == "":
+        pass
+    elif date_col == "auto":
+        lower = {c.lower(): c for c in frame.columns}
+        if "year" in lower and "month" in lower and \
+                all(pd.api.types.is_integer_dtype(frame[lower[p]]) for p in TIME_PARTS if p in lower):
+            time_cols = [lower[p] for p in TIME_PARTS if p in lower]
+            times = assemble_time(frame, time_cols, path)
+            time_name = ",".join(time_cols)
+        else:
+            candidates = [c for c in frame.columns if TIME_NAME.search(c)]
+            candidates += [c for c in frame.columns if c not in candidates and not is_numeric(frame[c])]
+            if period and candidates:
+                time_cols, time_name = [candidates[0]], candidates[0]
+            for col in candidates if not period else []:
+                parsed = parse_times(frame[col], strf)
+                if parsed is not None:
+                    times, time_cols, time_name = parsed, [col], col
+                    break
+            if times is None and not period:
+                named = [c for c in candidates if TIME_NAME.search(c)]
+                if named:
+                    example = frame[named[0]].dropna().astype(str).iloc[0]
+                    report.notes.append(
+                        f"column {named[0]!r} looks like time but values such as {example!r} have no "
+                        "known date format; using a plain row index (give date_format, e.g. "
+                        "'period:1991-01', to get dates)")
+    elif "," in date_col:
+        time_cols = [c.strip() for c in date_col.split(",") if c.strip()]
+        require_columns(frame, time_cols, path, "date_col")
+        times = assemble_time(frame, time_cols, path)
+        time_name = ",".join(time_cols)
+    else:
+        require_columns(frame, [date_col], path, "date_col")
+        time_cols, time_name = [date_col], date_col
+        if not period:
+            times = parse_times(frame[date_col], strf)
+            if times is None:
+                values = frame[date_col].dropna().astype(str)
+                fmt_text = f"format {strf!r}" if strf else "any known date format"
+                bad = values.iloc[0]
+                if strf:
+                    parsed = pd.to_datetime(values.str.strip(), format=strf, errors="coerce")
+                    bad = values[parsed.isna()].iloc[0]
+                raise DataError(f"column {date_col!r} does not match {fmt_text}: {bad!r}", where=path,
+                                fix="give date_format (e.g. '%Y-%m'), 'period:1991-01' for a regular "
+                                    "range, or date_col=None for a plain index")
+
+    if period and date_col not in (None, ""):
+        times = period_index(period, len(frame))
+        time_name = time_name or "time"
+        report.notes.append(f"time replaced by a regular range from {date_format[7:]}")
+    if times is not None:
+        if times.isna().any():
+            bad = int(np.flatnonzero(times.isna())[0])
+            raise DataError(f"the time column has an empty value on line {bad + 2}", where=path,
+                            fix="fill or remove that row")
+        frame = frame.drop(columns=time_cols)
+        frame.index = pd.DatetimeIndex(times, name=time_name)
+    else:
+        frame.index = pd.RangeIndex(len(frame), name="step")
+        time_name = None
+    frame, rows = sort_and_check_time(frame, rows, report)
+    count_missing(frame, report)
+    numeric = [c for c in frame.columns if is_numeric(frame[c])]
+    return LoadedSeries(frame=frame, time_col=time_name, numeric_columns=numeric, report=report,
+                        path=path, row_numbers=rows)
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], path: str, option: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"column {missing[0]!r} ({option}) is not in the file", where=path,
+                        fix=f"choose among: {', '.join(map(str, frame.columns))}")
