@@ -2,7 +2,7 @@
 
 ``seqstudio`` alone opens the window on the embedded default (Airline
 Passengers with the lecture's LSTM). The subcommands drive the same headless
-core: ``train``, ``summary``, ``predict``, ``datasets``, ``layers``,
+core: ``train``, ``summary``, ``predict``, ``export``, ``datasets``, ``layers``,
 ``presets``, ``plugins``, ``vocab``.
 
 User errors print what / where / fix and exit with status 2, never a traceback.
@@ -345,6 +345,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from seqstudio.core.export import export_project
+    from seqstudio.core.project import Project
+
+    if not args.project:
+        raise SeqStudioError("export needs a trained project", fix="pass --project FILE (saved with --save)")
+    if not args.out:
+        raise SeqStudioError("export needs a folder to write the bundle into", fix="pass --out DIR")
+    project = Project.load(args.project)
+    result = export_project(project, _registry(), args.out, args.format,
+                            max_check_rows=args.check_rows)
+    print(f"exported {project.name} as {result.format} to {result.directory}")
+    for path in result.files:
+        print(f"  {path.name}")
+    worst = max(result.checks, key=lambda c: c.max_abs_diff)
+    print(f"self-check: {len(result.checks)} comparisons at batch 1 and 256, largest difference "
+          f"{worst.max_abs_diff:.2g} (tolerance 1e-05), in {result.seconds:.1f} s")
+    if args.netron:
+        _open_in_netron(result.model_file)
+    return 0
+
+
+def _open_in_netron(path: Path) -> None:
+    try:
+        import netron
+    except ImportError:
+        raise SeqStudioError("--netron needs the netron package", fix="pip install netron") from None
+    netron.start(str(path))
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     registry = _registry()
     rows = []
@@ -453,6 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="FILE", help="classify every line of a text file")
     p.add_argument("--out", metavar="FILE.csv", help="write the predictions as CSV")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a trained model with its preprocessing, self-checked")
+    p.add_argument("--project", metavar="FILE", help="a trained project (.json)")
+    p.add_argument("--format", choices=["onnx", "torchscript", "exported-program"], default="onnx",
+                   help="model file format (default: onnx)")
+    p.add_argument("--out", metavar="DIR", help="folder for the bundle (new, empty, or an earlier bundle)")
+    p.add_argument("--check-rows", type=int, default=4096, metavar="N",
+                   help="compare at most N test windows in the self-check (0: all; default 4096)")
+    p.add_argument("--netron", action="store_true", help="open the model in Netron afterwards (if installed)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("datasets", help="data sources")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)

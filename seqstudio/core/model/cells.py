@@ -259,6 +259,15 @@ class RecurrentLayer(nn.Module):
                                        for _ in range(self.directions))
             self._runners = [_StepRunner(step, compile_mode) for step in self.steps]
 
+    def run_steps_eagerly(self) -> None:
+        """Call the one-step modules as they are, never a trace or a compiled copy.
+
+        An exporter (TorchScript trace, ONNX, ``torch.export``) then records the
+        cell's own operations, and nothing baked in for one batch size.
+        """
+        if self.steps is not None:
+            self._runners = [_StepRunner(step, "eager") for step in self.steps]
+
     @property
     def uses_fused(self) -> bool:
         """True when the whole sequence runs in the cell's fused implementation."""
