@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqstudio.core.data.identity import data_identity
 from seqstudio.core.data.prepared import SPLITS
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.project import Project
@@ -95,11 +96,18 @@ class TrainingSession:
         p.results = report
         self._note_plugins()
         record = make_run_record(
-            source=p.source, data_options=p.data_options, model=p.model, train=self.config.to_dict(),
+            source=p.source, data_options=p.data_options, data=self.data_identity(),
+            model=p.model, train=self.config.to_dict(),
             result=result, summary=self.summary, start_epoch=start_epoch, started_at=started,
             weights=p.weights if self.keep_run_weights else None, number=next_run_number(p.runs),
             metrics=report["splits"])
         p.add_run(record, p.weights if self.keep_run_weights else None)
+
+    def data_identity(self) -> dict:
+        """What the data is (source, file, target, content hash), for the run record."""
+        options = self.project.resolved_data_options(self.registry)
+        return data_identity(self.project.source, options,
+                             target=getattr(self.data, "target_columns", None) or None)
 
     def _note_plugins(self) -> None:
         """Remember which plugins the project depends on, to name them if one goes missing."""

@@ -803,8 +803,9 @@ class MainWindow(QMainWindow):
             return
         start = self.epochs_trained if continue_run else 0
         source = self.data_panel.source
+        source_key = source.key if source else self.project.source
         self._run_context = {
-            "source": source.key if source else self.project.source,
+            "source": source_key, "data": self._data_identity(source_key, data),
             "data_options": self.data_panel.options(), "model": spec.to_dict(),
             "train": config.to_dict(), "summary": self.model_editor.summary,
             "start_epoch": start, "started_at": time.time(),
@@ -817,6 +818,17 @@ class MainWindow(QMainWindow):
         self.train_panel.start_run(self.model, data, config, start_epoch=start,
                                    optimizer_state=self.optimizer_state if continue_run else None,
                                    future_steps=self.results_panel.future_spin.value())
+
+    def _data_identity(self, source_key: str, data) -> dict:
+        """What the run trains on (source, file, target, content hash) for its run record."""
+        from seqstudio.core.data.identity import data_identity
+        from seqstudio.core.project import PATH_OPTIONS, resolve_data_path
+
+        base = Path(self.project.path).parent if self.project.path else None
+        options = {k: resolve_data_path(v, base) if k in PATH_OPTIONS and isinstance(v, str) else v
+                   for k, v in self.data_panel.options().items()}
+        return data_identity(source_key, options,
+                             target=getattr(data, "target_columns", None) or None)
 
     def _on_snapshot_ready(self, results: dict) -> None:
         # Drawn only where it is seen: plotting on a hidden tab would take the GIL from the
@@ -858,7 +870,8 @@ class MainWindow(QMainWindow):
                                              future_steps=self.results_panel.future_spin.value())
                 self.results_panel.show_series(data, results, metrics)
             else:
-                self.results_panel.show_text(model, data, metrics)
+                self.results_panel.show_text(model, data, metrics,
+                                             report=(results or {}).get("classifier_report"))
         except Exception as exc:  # noqa: BLE001 - report, keep the window alive
             self.statusBar().showMessage(f"could not compute results: {error_text(exc)}")
 

@@ -9,12 +9,13 @@ the confusion matrix and a box that scores a review live as you type.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -32,6 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seqstudio.core.classify.report import classifier_report
+
 from .data_panel import error_text
 from .plots import (
     ACTUAL_COLOR,
@@ -44,6 +47,7 @@ from .plots import (
     time_values,
 )
 from .settings import ask_save_path
+from .text_results import ClassifierView
 
 SPLIT_COLORS = {"train": TRAIN_COLOR, "val": VAL_COLOR, "test": TEST_COLOR}
 SPLIT_NAMES = {"train": "training part", "val": "validation part", "test": "test part"}
@@ -72,6 +76,26 @@ def _fill_table(table: QTableWidget, rows: list[str], columns: list[str],
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             table.setItem(r, c, item)
+
+
+class _ReportJob(QObject):
+    """Runs the model over a test part off the GUI thread; ``done(job, report, error)`` when it ends."""
+
+    done = Signal(object, object, object)
+
+    def __init__(self, model, data, parent: QObject | None = None):
+        super().__init__(parent)
+        self._model, self._data = model, data
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="classifier-report", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            report, error = classifier_report(self._model, self._data, "test"), None
+        except Exception as exc:  # noqa: BLE001 - said on the page, never raised into Qt
+            report, error = None, error_text(exc)
+        self.done.emit(self, report, error)
 
 
 class ResultsPanel(QWidget):
@@ -139,33 +163,50 @@ class ResultsPanel(QWidget):
 
         # -- text page ----------------------------------------------------------------
         self.text_metrics_table = _table(self, "textMetricsTable")
-        self.confusion_table = _table(self, "confusionMatrix")
+        self.text_metrics_table.setMinimumHeight(120)
+        self.classifier_view = ClassifierView(self)
+        self.classifier_view.reviewChosen.connect(self._on_review_chosen)
+        #: the confusion matrix at the threshold (kept as an attribute for scripts and tests)
+        self.confusion_table = self.classifier_view.confusion_table
         self.review_edit = QPlainTextEdit(self)
         self.review_edit.setObjectName("tryReviewEdit")
         self.review_edit.setPlaceholderText("Type a review here; the model scores it as you type.")
         self.review_result = QLabel("", self)
         self.review_result.setObjectName("tryReviewResult")
         self.review_result.setStyleSheet("font-size: 14pt;")
+        self.report_note = QLabel("", self)
+        self.report_note.setObjectName("classifierNote")
+        self.report_note.setWordWrap(True)
         self._review_timer = QTimer(self)
         self._review_timer.setSingleShot(True)
         self._review_timer.setInterval(120)
         self._review_timer.timeout.connect(self.score_review)
         self.review_edit.textChanged.connect(self._review_timer.start)
-        text_page = QWidget(self)
-        text_layout = QHBoxLayout(text_page)
-        left = QVBoxLayout()
-        box = QGroupBox("Metrics", self)
+        self._report_job: _ReportJob | None = None
+        box = QGroupBox("Metrics (threshold 0.5)", self)
         QVBoxLayout(box).addWidget(self.text_metrics_table)
-        left.addWidget(box, 1)
-        box = QGroupBox("Confusion matrix (rows: true, columns: predicted) — test part", self)
-        QVBoxLayout(box).addWidget(self.confusion_table)
-        left.addWidget(box, 1)
-        text_layout.addLayout(left, 1)
-        box = QGroupBox("Try a review", self)
-        review_layout = QVBoxLayout(box)
+        review_box = QGroupBox("Try a review", self)
+        review_layout = QVBoxLayout(review_box)
         review_layout.addWidget(self.review_edit, 1)
         review_layout.addWidget(self.review_result)
-        text_layout.addWidget(box, 1)
+        side = QSplitter(Qt.Orientation.Vertical, self)
+        side.setObjectName("textResultsSide")
+        side.addWidget(box)
+        side.addWidget(review_box)
+        side.addWidget(self.classifier_view.mistakes_box)
+        side.setSizes([200, 170, 330])
+        centre = QWidget(self)
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addWidget(self.classifier_view, 1)
+        centre_layout.addWidget(self.report_note)
+        text_page = QSplitter(Qt.Orientation.Horizontal, self)
+        text_page.setObjectName("textResultsSplit")
+        text_page.addWidget(centre)
+        text_page.addWidget(side)
+        text_page.setStretchFactor(0, 3)
+        text_page.setStretchFactor(1, 2)
+        text_page.setSizes([760, 480])
 
         self.pages = QStackedWidget(self)
         self.pages.addWidget(series_page)
@@ -187,10 +228,13 @@ class ResultsPanel(QWidget):
         for plot in (self.forecast_plot, self.residual_plot):
             item = plot.getPlotItem()
             item.clear()  # removes each curve's legend entry too
-        for table in (self.metrics_table, self.text_metrics_table, self.confusion_table):
+        for table in (self.metrics_table, self.text_metrics_table):
             table.clear()
             table.setRowCount(0)
             table.setColumnCount(0)
+        self._report_job = None  # a report still being computed is dropped when it arrives
+        self.classifier_view.clear()
+        self.report_note.setText("")
         self.note_label.setText(NO_RESULTS_NOTE)
         self.review_result.setText("")
         self.pages.setCurrentIndex(0)
@@ -339,8 +383,13 @@ class ResultsPanel(QWidget):
         pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
     # -- text ------------------------------------------------------------------------
-    def show_text(self, model, data, metrics: dict[str, Any]) -> None:
-        """Show classification metrics and the confusion matrix; enable the review box."""
+    def show_text(self, model, data, metrics: dict[str, Any], report=None) -> None:
+        """Show classification metrics, the curves, threshold and mistakes; enable the review box.
+
+        ``report`` is the :class:`~seqstudio.core.classify.report.ClassifierReport` of the
+        test part (the training thread computes it after a run); without it the model is run
+        over the test part in a background thread and the page fills in when that ends.
+        """
         self.pages.setCurrentIndex(1)
         self.model, self.data, self.metrics = model, data, metrics or {}
         splits = [s for s in ("train", "val", "test") if isinstance(self.metrics.get(s), dict)]
@@ -348,13 +397,33 @@ class ResultsPanel(QWidget):
         values = [[self.metrics[s].get(n) for s in splits] for n in names]
         values = [[None if v is None else float(v) for v in row] for row in values]
         _fill_table(self.text_metrics_table, list(names), splits, values)
-        split = "test" if "test" in splits else (splits[-1] if splits else None)
-        matrix = self.metrics.get(split, {}).get("confusion_matrix") if split else None
-        classes = list(getattr(data, "class_names", []) or [])
-        if matrix:
-            matrix = np.asarray(matrix)
-            labels = classes if len(classes) == len(matrix) else [str(i) for i in range(len(matrix))]
-            _fill_table(self.confusion_table, labels, labels, matrix.astype(int).tolist())
+        if report is not None:
+            self._report_job = None
+            self._show_report(report)
+        elif model is not None and data is not None:
+            self.report_note.setText("Scoring the test part…")
+            self._report_job = _ReportJob(model, data, self)
+            self._report_job.done.connect(self._on_report_done)
+            self._report_job.start()
+        self.score_review()
+
+    def _on_report_done(self, job, report, error) -> None:
+        if job is not self._report_job:  # another model or data came since: not this one's turn
+            return
+        self._report_job = None
+        if error is not None:
+            self.classifier_view.clear()
+            self.report_note.setText(f"Could not score the test part: {error}")
+            return
+        self._show_report(report)
+
+    def _show_report(self, report) -> None:
+        self.classifier_view.set_report(report)
+        self.report_note.setText("" if report is not None and len(report) else
+                                 "The test part is empty: no curves to draw.")
+
+    def _on_review_chosen(self, text: str) -> None:
+        self.review_edit.setPlainText(text)
         self.score_review()
 
     def score_review(self) -> None:
@@ -364,17 +433,18 @@ class ResultsPanel(QWidget):
             self.review_result.setText("" if text else "")
             return
         try:
+            from seqstudio.core.classify.report import output_probabilities
             from seqstudio.core.train.evaluate import predict
+            from seqstudio.core.train.losses import outputs_are_probabilities
 
-            output = np.asarray(predict(self.model, self.data.encode_texts([text])))[0]
+            output = predict(self.model, self.data.encode_texts([text]))
+            probs = output_probabilities(output, are_probabilities=outputs_are_probabilities(
+                self.model, None))[0]
             classes = list(getattr(self.data, "class_names", []) or [])
-            if output.size == 1:
-                p = float(output.reshape(-1)[0])
+            if np.asarray(output).reshape(len(output), -1).shape[1] == 1:
                 positive = classes[1] if len(classes) > 1 else "positive"
-                self.review_result.setText(f"P({positive}) = {p:.3f}")
+                self.review_result.setText(f"P({positive}) = {probs[1]:.3f}")
             else:
-                e = np.exp(output - output.max())
-                probs = e / e.sum()
                 best = int(probs.argmax())
                 name = classes[best] if best < len(classes) else str(best)
                 self.review_result.setText(f"{name}: {probs[best]:.3f}")

@@ -135,12 +135,22 @@ def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
     return out
 
 
+def text_results(model, data, config=None) -> dict[str, Any]:
+    """``{"classifier_report": ClassifierReport}`` of the test part, for the text Results page."""
+    from seqstudio.core.classify.report import classifier_report
+
+    x_test, _ = data.split("test")
+    if len(x_test) == 0:
+        return {}
+    return {"classifier_report": classifier_report(model, data, "test", config=config)}
+
+
 class TrainingThread(QThread):
     """Runs ``core.training.train`` on a model in place; see the module docstring.
 
-    With a series, the final predictions (:func:`series_results` with
-    ``future_steps``) are computed on this thread into ``final_results``
-    before ``runFinished``. Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
+    The final predictions (a series: :func:`series_results` with
+    ``future_steps``; a classifier: :func:`text_results`) are computed on this
+    thread into ``final_results`` before ``runFinished``. Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
     :func:`series_results` every ``snapshot_every`` epochs (series only),
     ``runStopped(object)`` with the core's ``Stopped`` event,
     ``runFinished(object)`` with the ``TrainResult``, ``runFailed(str)``
@@ -224,12 +234,12 @@ class TrainingThread(QThread):
                     self.runStopped.emit(event)
                 elif isinstance(event, Finished):
                     self.result = event.result
-                    if is_series:
-                        try:
-                            self.final_results = series_results(self.model, self.data,
-                                                                future_steps=self.future_steps)
-                        except Exception:  # noqa: BLE001 - the window recomputes and reports it
-                            self.final_results = None
+                    try:
+                        self.final_results = (
+                            series_results(self.model, self.data, future_steps=self.future_steps)
+                            if is_series else text_results(self.model, self.data, self.config))
+                    except Exception:  # noqa: BLE001 - the window recomputes and reports it
+                        self.final_results = None
                     self.runFinished.emit(event.result)
         except SeqStudioError as exc:  # says what, where and how to fix: no traceback needed
             self.runFailed.emit(str(exc))

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from seqstudio.core.data.identity import data_identity_without_files, data_key, run_data_label
+
 __all__ = [
     "make_run_record",
     "model_label",
@@ -58,7 +60,8 @@ _QUIET_LAYERS = ("Dropout", "Flatten")
 def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapping[str, Any],
                     train: Mapping[str, Any], result, summary=None, start_epoch: int = 0,
                     started_at: float | None = None, weights: Mapping[str, Any] | None = None,
-                    number: int | None = None, metrics: Mapping[str, Any] | None = None) -> dict:
+                    number: int | None = None, metrics: Mapping[str, Any] | None = None,
+                    data: Mapping[str, Any] | None = None) -> dict:
     """Describe one finished training run as a JSON-able dict.
 
     Parameters
@@ -86,12 +89,17 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         in its name ("run 3: LSTM(4) seed 0").
     metrics
         Final metrics per split, when they differ from ``result.metrics``.
+    data
+        What the run trained on (:func:`~seqstudio.core.data.identity.data_identity`:
+        source, file, target, hash); default: named from ``source`` and
+        ``data_options`` without reading the files.
 
     Returns
     -------
     dict
         Keys ``id`` (12 hex digits), ``number``, ``name``, ``started_at``
-        (local time, ISO 8601), ``source``, ``data_options``, ``model``,
+        (local time, ISO 8601), ``source``, ``data_options``, ``data`` (the
+        identity above), ``model``,
         ``train``, ``total_params``, ``start_epoch``, ``history`` (one dict per
         epoch: ``epoch``, ``train_loss``, ``val_loss``, ``seconds`` and
         accuracies for classifiers), ``metrics`` (split -> name -> value, as
@@ -137,6 +145,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
         "source": source,
         "data_options": data_options,
+        "data": dict(data) if data is not None else data_identity_without_files(source, data_options),
         "model": model,
         "train": train,
         "total_params": total_params,
@@ -270,7 +279,7 @@ def headline_metric(run: Mapping[str, Any]) -> tuple[str, float | None]:
 
 
 # --------------------------------------------------------------------------- export
-_RUN_COLUMNS = ("run_id", "run_name", "started_at", "source", "model", "seed", "total_params",
+_RUN_COLUMNS = ("run_id", "run_name", "started_at", "source", "data", "model", "seed", "total_params",
                 "epochs_run", "seconds", "device", "stopped_reason")
 _CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "epoch_seconds")
 
@@ -290,6 +299,7 @@ def runs_to_frame(runs: Iterable[Mapping[str, Any]]):
             "run_name": run.get("name"),
             "started_at": run.get("started_at"),
             "source": run.get("source"),
+            "data": run_data_label(run),
             "model": model_label(run.get("model") or {}, full=True),
             "seed": (run.get("train") or {}).get("seed"),
             "total_params": run.get("total_params"),
@@ -354,7 +364,8 @@ def runs_to_csv(runs: Iterable[Mapping[str, Any]], path: str | Path) -> None:
 # --------------------------------------------------------------------------- seeds
 def _without_seed(run: Mapping[str, Any]) -> str:
     train = {k: v for k, v in (run.get("train") or {}).items() if k != "seed"}
-    key = [run.get("source"), run.get("data_options"), run.get("model"), train, run.get("start_epoch", 0)]
+    key = [run.get("source"), run.get("data_options"), data_key(run), run.get("model"), train,
+           run.get("start_epoch", 0)]
     return json.dumps(_plain(key), sort_keys=True, default=str)
 
 
