@@ -232,7 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{project.name}: {data.description or project.source}")
         print(summary.format())
-        print(f"training {cfg.epochs} epochs, batch size {cfg.batch_size}, {cfg.optimizer} "
+        print(f"training {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}, batch size {cfg.batch_size}, {cfg.optimizer} "
               f"lr {cfg.learning_rate}, loss {cfg.loss}")
     control = TrainControl()
     bar = None

@@ -211,6 +211,10 @@ class LossPlot(QWidget):
         self._epoch_x, self._train_y, self._val_y = _GrowingBuffer(), _GrowingBuffer(), _GrowingBuffer()
         self._dirty = False
         self.redraw_count = 0
+        #: set by an owner that redraws on its own clock (see :meth:`set_driven`)
+        self._driven = False
+        #: the redraw period this plot's last redraw cost asks for (duty at most 1/MAX_DUTY)
+        self.suggested_interval_ms = REDRAW_MS
 
         self.log_check = QCheckBox("log scale", self)
         self.log_check.setObjectName("lossLogScale")
@@ -289,9 +293,27 @@ class LossPlot(QWidget):
                 "batch_loss": self._batch_y.view().copy()}
 
     # -- drawing --------------------------------------------------------------
+    def set_driven(self, driven: bool) -> None:
+        """Let the owner redraw (:meth:`redraw_if_dirty`) on its own timer instead of ours.
+
+        The train panel does, so that the plot and the progress bar always show the
+        same moment of the run: two timers drifted apart by up to a second, which on a
+        fast run was several epochs.
+        """
+        self._driven = bool(driven)
+        if driven:
+            self._timer.stop()
+
+    def redraw_if_dirty(self) -> bool:
+        """Redraw when something new arrived and the plot is shown; True when it redrew."""
+        if self._dirty and self.isVisible():
+            self.redraw()
+            return True
+        return False
+
     def _mark_dirty(self) -> None:
         self._dirty = True
-        if not self._timer.isActive():
+        if not self._driven and not self._timer.isActive():
             self._timer.start()
 
     def _redraw_if_dirty(self) -> None:
@@ -325,7 +347,8 @@ class LossPlot(QWidget):
         # PlotWidget). Redraws are spaced so that this Python part takes at most ~1/MAX_DUTY
         # of the GUI thread: a slow machine redraws less often, never slower.
         cost = time.perf_counter() - started
-        self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost * 1000 * MAX_DUTY))))
+        self.suggested_interval_ms = int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost * 1000 * MAX_DUTY)))
+        self._timer.setInterval(self.suggested_interval_ms)
 
     def _smoothed_batches(self, weight: float) -> np.ndarray:
         raw = self._batch_y.view()

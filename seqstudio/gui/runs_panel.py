@@ -1,12 +1,19 @@
 """Runs: the project's training history, compared side by side.
 
-A table lists every run (name, layers, parameters, epochs, seconds, device,
-its headline metric, why it stopped) with a checkbox each. The checked runs'
-loss curves are overlaid in one plot (one colour per run: training solid,
-validation dashed) and their final metrics stand in columns beside each
-other; checked runs that differ only in their seed also get a
+A table lists every run (name, the data it trained on, layers, parameters,
+epochs, seconds, device, its headline metric, why it stopped) with a checkbox
+each. The checked runs' loss curves are overlaid (one colour per run:
+training solid, validation dashed) and their final metrics stand in columns
+beside each other; checked runs that differ only in their seed also get a
 "mean ± std (n)" column, so the lecture's LSTM-against-GRU comparison can be
 told apart from the luck of one initialisation.
+
+Runs know their data (:mod:`seqstudio.core.data.identity`): the table can be
+filtered to one data set and grouped by it, runs minimising different losses
+never share a loss axis (each loss gets its own plot), and comparing runs on
+different data says so above the metrics. The table is a model / view pair,
+so a project with hundreds of runs opens and scrolls at once; curves are
+drawn only for the ticked runs.
 
 The panel only shows runs and asks for actions: the window owns the project,
 listens to ``restoreRequested`` / ``continueRequested`` / ``runDeleted`` and
@@ -24,9 +31,19 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QSignalBlocker,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -34,12 +51,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from seqstudio.core.data.identity import data_key, run_data_label
 from seqstudio.core.train.runs import (
     aggregate,
     flatten_metrics,
@@ -56,11 +75,15 @@ from .settings import ask_save_path
 #: One colour per checked run (matplotlib's tab10, as the other plots use).
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-RUN_COLUMNS = ("run", "layers", "params", "epochs", "seconds", "device", "result", "stopped")
+RUN_COLUMNS = ("run", "data", "layers", "params", "epochs", "seconds", "device", "result", "stopped")
+#: Columns holding numbers: sorted by value, not by text.
+_NUMERIC_COLUMNS = {"params": "total_params", "epochs": "epochs_run", "seconds": "seconds"}
 #: Rows of the metrics table before the per-split metrics: (label, record key).
 _FACT_ROWS = (("total params", "total_params"), ("epochs", "epochs_run"), ("seconds", "seconds"))
-#: Where the run's record sits on the first cell of its row.
-_RUN_ID_ROLE = Qt.ItemDataRole.UserRole
+#: The run record behind a row, and the value a column sorts by.
+RUN_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_ALL_DATA = ""
 
 
 def _format(value: Any) -> str:
@@ -81,8 +104,162 @@ def _item(text: str, *, align_right: bool = False, tooltip: str = "") -> QTableW
     return item
 
 
+def run_loss(run: dict) -> str:
+    """The loss a run minimised (``train.loss``), "" when the record does not say."""
+    return str((run.get("train") or {}).get("loss") or "")
+
+
+class RunsTableModel(QAbstractTableModel):
+    """Run records as rows, the first column checkable; ``checkedChanged()`` after a tick."""
+
+    checkedChanged = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._runs: list[dict] = []
+        self._checked: set[str] = set()
+        self._cells: dict[int, tuple[list[str], str]] = {}  # row -> (texts, tooltip), on demand
+
+    # -- contents ------------------------------------------------------------------
+    def set_runs(self, runs: list[dict], checked: set[str]) -> None:
+        self.beginResetModel()
+        self._runs = list(runs)
+        self._checked = set(checked)
+        self._cells = {}
+        self.endResetModel()
+
+    def runs(self) -> list[dict]:
+        return list(self._runs)
+
+    def run(self, row: int) -> dict:
+        return self._runs[row]
+
+    def checked_ids(self) -> set[str]:
+        return set(self._checked)
+
+    def set_checked_ids(self, ids) -> None:
+        self._checked = {i for i in ids if i is not None}
+        if self._runs:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._runs) - 1, 0),
+                                  [Qt.ItemDataRole.CheckStateRole])
+
+    def _row_cells(self, row: int) -> tuple[list[str], str]:
+        cached = self._cells.get(row)
+        if cached is None:
+            run = self._runs[row]
+            label, value = headline_metric(run)
+            cached = ([
+                run.get("name") or run.get("id", ""),
+                run_data_label(run),
+                model_label(run.get("model") or {}, full=True),
+                _format(run.get("total_params")),
+                _format(run.get("epochs_run", len(run.get("history") or []))),
+                f"{run['seconds']:.1f}" if isinstance(run.get("seconds"), int | float) else "",
+                str(run.get("device") or ""),
+                f"{label} {_format(value)}" if label else "",
+                run.get("stopped_reason") or "completed",
+            ], run.get("stopped_message") or "")
+            self._cells[row] = cached
+        return cached
+
+    # -- the Qt model ----------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._runs)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(RUN_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return RUN_COLUMNS[section]
+        return None
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == 0:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        run = self._runs[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._row_cells(row)[0][column]
+        if role == Qt.ItemDataRole.CheckStateRole and column == 0:
+            return Qt.CheckState.Checked if run.get("id") in self._checked else Qt.CheckState.Unchecked
+        if role == RUN_ROLE:
+            return run
+        if role == SORT_ROLE:
+            name = RUN_COLUMNS[column]
+            if name in _NUMERIC_COLUMNS:
+                value = run.get(_NUMERIC_COLUMNS[name])
+                return float(value) if isinstance(value, int | float) else -math.inf
+            if name == "run":
+                number = run.get("number")
+                return float(number) if isinstance(number, int) else float(row)
+            return self._row_cells(row)[0][column].lower()
+        if role == Qt.ItemDataRole.TextAlignmentRole and RUN_COLUMNS[column] in _NUMERIC_COLUMNS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 0:
+                return (f"started {run.get('started_at', '?')}; "
+                        f"{'weights kept' if run.get('has_weights') else 'no weights kept'}")
+            if RUN_COLUMNS[column] == "data":
+                ident = run.get("data") or {}
+                return (f"source {ident.get('source') or run.get('source') or '?'}; "
+                        f"content hash {ident.get('hash') or 'not recorded'}")
+            if RUN_COLUMNS[column] == "stopped":
+                return self._row_cells(row)[1] or None
+        return None
+
+    def setData(self, index: QModelIndex, value, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        if not index.isValid() or index.column() != 0 or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        run_id = self._runs[index.row()].get("id")
+        if Qt.CheckState(value) == Qt.CheckState.Checked:
+            self._checked.add(run_id)
+        else:
+            self._checked.discard(run_id)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.checkedChanged.emit()
+        return True
+
+
+class RunsFilterModel(QSortFilterProxyModel):
+    """Shows the runs of one data set (``set_data_key``; "" = all), sorted by value."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._key = _ALL_DATA
+        self.setSortRole(SORT_ROLE)
+
+    @property
+    def data_key(self) -> str:
+        return self._key
+
+    def set_data_key(self, key: str) -> None:
+        if (key or _ALL_DATA) == self._key:
+            return
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9 deprecates invalidateRowsFilter()
+            self.beginFilterChange()
+            self._key = key or _ALL_DATA
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._key = key or _ALL_DATA
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+        if not self._key:
+            return True
+        run = self.sourceModel().run(source_row)
+        return data_key(run) == self._key
+
+
 class RunsPanel(QWidget):
-    """The run history with checkable rows, overlaid loss curves and side-by-side metrics.
+    """The run history with checkable rows, loss curves per loss and side-by-side metrics.
 
     Signals
     -------
@@ -101,29 +278,53 @@ class RunsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("runsPanel")
-        self._runs: list[dict] = []
         #: (run id, "train" | "val") -> the curve drawn for it now
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
 
-        self.runs_table = QTableWidget(0, len(RUN_COLUMNS), self)
+        self.table_model = RunsTableModel(self)
+        self.proxy = RunsFilterModel(self)
+        self.proxy.setSourceModel(self.table_model)
+        self.runs_table = QTableView(self)
         self.runs_table.setObjectName("runsTable")
         self.runs_table.setAccessibleName("Training runs")
-        self.runs_table.setToolTip("Every training run of this project. Tick runs to compare them.")
-        self.runs_table.setHorizontalHeaderLabels(list(RUN_COLUMNS))
+        self.runs_table.setToolTip("Every training run of this project. Tick runs to compare them; "
+                                   "click a column header to sort by it.")
+        self.runs_table.setModel(self.proxy)
         self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.runs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.runs_table.verticalHeader().setVisible(False)
+        self.runs_table.verticalHeader().setDefaultSectionSize(24)
         header = self.runs_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.runs_table.itemChanged.connect(self._on_run_item_changed)
-        self.runs_table.currentCellChanged.connect(self._on_current_run_changed)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in enumerate((200, 190, 190, 60, 60, 70, 60, 130)):
+            self.runs_table.setColumnWidth(column, width)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the order they were trained in
+        self.runs_table.setSortingEnabled(True)
+        self.table_model.checkedChanged.connect(self._on_checked_changed)
+        self.runs_table.selectionModel().currentRowChanged.connect(self._on_current_run_changed)
 
-        self.loss_plot = make_plot_widget("Loss per epoch (solid: training, dashed: validation)",
-                                          "epoch", "loss", object_name="runsLossPlot",
-                                          legend_offset=(-10, 10))  # top right: losses fall
-        self.loss_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
+        self.data_filter = QComboBox(self)
+        self.data_filter.setObjectName("runsDataFilter")
+        self.data_filter.setAccessibleName("Show the runs of")
+        self.data_filter.setToolTip("Show only the runs trained on one data set.")
+        self.data_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.data_filter.currentIndexChanged.connect(self._on_data_filter_changed)
+        self.group_check = QCheckBox("group by data", self)
+        self.group_check.setObjectName("runsGroupByData")
+        self.group_check.setToolTip("Sort the runs by the data they were trained on, so each data "
+                                    "set's runs stand together.")
+        self.group_check.toggled.connect(self._on_group_toggled)
+
+        self.loss_plot = self._make_loss_plot("runsLossPlot")
+        #: loss name -> its plot; the first loss uses ``loss_plot``, others get their own axis
+        self._loss_plots: dict[str, pg.PlotWidget] = {}
+        self._extra_plots: list[pg.PlotWidget] = []
+        self.plots_box = QWidget(self)
+        self._plots_layout = QVBoxLayout(self.plots_box)
+        self._plots_layout.setContentsMargins(0, 0, 0, 0)
+        self._plots_layout.addWidget(self.loss_plot)
 
         self.metrics_table = QTableWidget(0, 0, self)
         self.metrics_table.setObjectName("runsMetricsTable")
@@ -132,6 +333,11 @@ class RunsPanel(QWidget):
         self.metrics_table.setWordWrap(False)  # numbers on one line; the table scrolls sideways
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.comparison_note = QLabel("", self)
+        self.comparison_note.setObjectName("runsComparisonNote")
+        self.comparison_note.setWordWrap(True)
+        self.comparison_note.setStyleSheet("color: #b35900;")
+        self.comparison_note.setVisible(False)
 
         self.restore_button = self._button("Restore config", "restoreRunButton",
                                            "Put this run's data settings, layers and training settings "
@@ -151,6 +357,11 @@ class RunsPanel(QWidget):
         self.note_label.setObjectName("runsNote")
         self.note_label.setWordWrap(True)
 
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("show runs on", self))
+        filters.addWidget(self.data_filter)
+        filters.addWidget(self.group_check)
+        filters.addStretch(1)
         buttons = QHBoxLayout()
         for button in (self.restore_button, self.continue_button, self.delete_button):
             buttons.addWidget(button)
@@ -159,22 +370,33 @@ class RunsPanel(QWidget):
         top = QWidget(self)
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(filters)
         top_layout.addWidget(self.runs_table, 1)
         top_layout.addLayout(buttons)
         top_layout.addWidget(self.note_label)
-        metrics_box = QGroupBox("Final metrics (original units)", self)
-        QVBoxLayout(metrics_box).addWidget(self.metrics_table)
+        self.metrics_box = QGroupBox("Final metrics (original units)", self)
+        metrics_layout = QVBoxLayout(self.metrics_box)
+        metrics_layout.addWidget(self.comparison_note)
+        metrics_layout.addWidget(self.metrics_table, 1)
         lower = QSplitter(Qt.Orientation.Horizontal, self)
-        lower.addWidget(self.loss_plot)
-        lower.addWidget(metrics_box)
+        lower.addWidget(self.plots_box)
+        lower.addWidget(self.metrics_box)
         lower.setSizes([540, 620])
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(top)
         split.addWidget(lower)
-        split.setSizes([180, 520])
+        split.setSizes([230, 470])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
         self._update_buttons()
+
+    def _make_loss_plot(self, name: str) -> pg.PlotWidget:
+        plot = make_plot_widget("Loss per epoch (solid: training, dashed: validation)",
+                                "epoch", "loss", object_name=name,
+                                legend_offset=(-10, 10))  # top right: losses fall
+        plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
+        plot.setMinimumHeight(160)
+        return plot
 
     def _button(self, text: str, name: str, tooltip: str, slot) -> QPushButton:
         button = QPushButton(text, self)
@@ -192,104 +414,184 @@ class RunsPanel(QWidget):
         comparison); when no run ends up ticked, the newest one is, so a freshly
         opened history shows a curve.
         """
-        checked = {r["id"] for r in self.selected_runs()}
-        known = {r.get("id") for r in self._runs}
-        self._runs = list(runs)
-        ids = {r.get("id") for r in self._runs}
+        old = self.table_model.runs()
+        checked = self.table_model.checked_ids()
+        known = {r.get("id") for r in old}
+        ids = {r.get("id") for r in runs}
         checked &= ids
         if known:
             checked |= ids - known
-        if not checked and self._runs:
-            checked = {self._runs[-1].get("id")}
-        with QSignalBlocker(self.runs_table):
-            self.runs_table.setRowCount(len(self._runs))
-            for row, run in enumerate(self._runs):
-                self._fill_row(row, run, run.get("id") in checked)
-        self.note_label.setVisible(not self._runs)
+        if not checked and runs:
+            checked = {runs[-1].get("id")}
+        self.table_model.set_runs(list(runs), checked)
+        self._fill_data_filter()
+        self.note_label.setVisible(not runs)
         self._refresh_comparison()
         self._update_buttons()
 
     def runs(self) -> list[dict]:
-        """Every run shown, in table order."""
-        return list(self._runs)
+        """Every run, in the order they were trained."""
+        return self.table_model.runs()
+
+    def shown_runs(self) -> list[dict]:
+        """The runs the table shows now (after the data filter), in table order."""
+        return [self.proxy.index(r, 0).data(RUN_ROLE) for r in range(self.proxy.rowCount())]
 
     def selected_runs(self) -> list[dict]:
-        """The ticked runs, in table order."""
-        return [run for row, run in enumerate(self._runs)
-                if (item := self.runs_table.item(row, 0)) is not None
-                and item.checkState() == Qt.CheckState.Checked]
+        """The ticked runs the table shows (the data filter hides the others), in training order."""
+        checked = self.table_model.checked_ids()
+        key = self.proxy.data_key
+        return [run for run in self.table_model.runs() if run.get("id") in checked
+                and (not key or data_key(run) == key)]
 
     def set_checked(self, run_ids) -> None:
         """Tick exactly the runs whose ids are in ``run_ids``."""
-        wanted = set(run_ids)
-        with QSignalBlocker(self.runs_table):
-            for row, run in enumerate(self._runs):
-                state = Qt.CheckState.Checked if run.get("id") in wanted else Qt.CheckState.Unchecked
-                self.runs_table.item(row, 0).setCheckState(state)
+        self.table_model.set_checked_ids(run_ids)
         self._refresh_comparison()
+
+    def set_run_checked(self, run_id: str, checked: bool) -> None:
+        """Tick or untick one run, as clicking its checkbox does."""
+        for row, run in enumerate(self.table_model.runs()):
+            if run.get("id") == run_id:
+                state = Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+                self.table_model.setData(self.table_model.index(row, 0), state.value, Qt.ItemDataRole.CheckStateRole)
+                return
 
     def current_run(self) -> dict | None:
         """The run the buttons act on: the highlighted row, else the only ticked run."""
-        row = self.runs_table.currentRow()
-        if 0 <= row < len(self._runs):
-            return self._runs[row]
+        index = self.runs_table.currentIndex()
+        if index.isValid():
+            return self.proxy.data(index.siblingAtColumn(0), RUN_ROLE)
         selected = self.selected_runs()
         return selected[0] if len(selected) == 1 else None
 
-    def _fill_row(self, row: int, run: dict, checked: bool) -> None:
-        name = run.get("name") or run.get("id", "")
-        first = QTableWidgetItem(name)
-        first.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                       | Qt.ItemFlag.ItemIsUserCheckable)
-        first.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        first.setData(_RUN_ID_ROLE, run.get("id"))
-        first.setToolTip(f"started {run.get('started_at', '?')}; "
-                         f"{'weights kept' if run.get('has_weights') else 'no weights kept'}")
-        label, value = headline_metric(run)
-        stopped = run.get("stopped_reason") or "completed"
-        cells = [
-            first,
-            _item(model_label(run.get("model") or {}, full=True)),
-            _item(_format(run.get("total_params")), align_right=True),
-            _item(_format(run.get("epochs_run", len(run.get("history") or []))), align_right=True),
-            _item(f"{run['seconds']:.1f}" if isinstance(run.get("seconds"), int | float) else "",
-                  align_right=True),
-            _item(str(run.get("device") or "")),
-            _item(f"{label} {_format(value)}" if label else ""),
-            _item(stopped, tooltip=run.get("stopped_message") or ""),
-        ]
-        for column, item in enumerate(cells):
-            self.runs_table.setItem(row, column, item)
+    def set_current_run(self, run_id: str) -> None:
+        """Highlight a run's row (what clicking it does)."""
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.index(row, 0).data(RUN_ROLE).get("id") == run_id:
+                self.runs_table.setCurrentIndex(self.proxy.index(row, 1))
+                return
+
+    # -- data filter and grouping -------------------------------------------------------
+    def data_sets(self) -> list[tuple[str, str, int]]:
+        """``(key, label, number of runs)`` of each data set in the history, first seen first."""
+        seen: dict[str, list] = {}
+        for run in self.table_model.runs():
+            key = data_key(run)
+            if key in seen:
+                seen[key][1] += 1
+            else:
+                seen[key] = [run_data_label(run), 1]
+        return [(key, label, n) for key, (label, n) in seen.items()]
+
+    def set_data_filter(self, key: str) -> None:
+        """Show only the runs of data ``key`` (:func:`~seqstudio.core.data.identity.data_key`; "" = all)."""
+        index = self.data_filter.findData(key or _ALL_DATA)
+        self.data_filter.setCurrentIndex(max(0, index))
+
+    def _fill_data_filter(self) -> None:
+        current = self.proxy.data_key
+        sets = self.data_sets()
+        with QSignalBlocker(self.data_filter):
+            self.data_filter.clear()
+            self.data_filter.addItem(f"all data ({len(self.table_model.runs())} runs)", _ALL_DATA)
+            for key, label, n in sets:
+                self.data_filter.addItem(f"{label} ({n} run{'' if n == 1 else 's'})", key)
+            index = self.data_filter.findData(current)
+            self.data_filter.setCurrentIndex(max(0, index))
+        self.proxy.set_data_key(self.data_filter.currentData() or _ALL_DATA)
+        self.data_filter.setEnabled(len(sets) > 1)
+        self.group_check.setEnabled(len(sets) > 1)
+
+    def _on_data_filter_changed(self, _index: int) -> None:
+        self.proxy.set_data_key(self.data_filter.currentData() or _ALL_DATA)
+        self._refresh_comparison()
+        self._update_buttons()
+
+    def _on_group_toggled(self, on: bool) -> None:
+        if on:
+            self.runs_table.sortByColumn(RUN_COLUMNS.index("data"), Qt.SortOrder.AscendingOrder)
+        else:
+            self.runs_table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+            self.proxy.sort(-1)
 
     # -- comparison ----------------------------------------------------------------
     def curve_data(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
         """The plotted curves: ``(run id, "train" | "val") -> (epochs, losses)`` (tests read this)."""
         return {key: (np.asarray(curve.xData), np.asarray(curve.yData)) for key, curve in self._curves.items()}
 
+    def loss_axes(self) -> dict[str, pg.PlotWidget]:
+        """Loss name -> the plot its curves are on (one axis per loss)."""
+        return dict(self._loss_plots)
+
     def _refresh_comparison(self) -> None:
         selected = self.selected_runs()
         self._plot_curves(selected)
         self._fill_metrics(selected)
+        self._say_what_differs(selected)
+
+    def _plots_for(self, losses: list[str]) -> list[pg.PlotWidget]:
+        while len(self._extra_plots) < len(losses) - 1:
+            plot = self._make_loss_plot(f"runsLossPlot{len(self._extra_plots) + 2}")
+            self._extra_plots.append(plot)
+            self._plots_layout.addWidget(plot)
+        for i, plot in enumerate(self._extra_plots):
+            plot.setVisible(i < len(losses) - 1)
+        return [self.loss_plot, *self._extra_plots][:max(1, len(losses))]
 
     def _plot_curves(self, runs: list[dict]) -> None:
-        item = self.loss_plot.getPlotItem()
-        item.clear()  # also empties the legend
+        losses: list[str] = []
+        for run in runs:
+            if run_loss(run) not in losses:
+                losses.append(run_loss(run))
+        plots = self._plots_for(losses)
+        for plot in (self.loss_plot, *self._extra_plots):
+            plot.getPlotItem().clear()  # also empties the legend
         self._curves = {}
+        self._loss_plots = dict(zip(losses, plots, strict=False))
+        several = len(losses) > 1
+        for loss, plot in self._loss_plots.items():
+            name = loss or "loss"
+            title = (f"{name} per epoch" if several else "Loss per epoch") +                 " (solid: training, dashed: validation)"
+            plot.getPlotItem().setTitle(title, size="11pt")
+            plot.getPlotItem().setLabel("left", name)
         for index, run in enumerate(runs):
+            item = self._loss_plots[run_loss(run)].getPlotItem()
             color = RUN_COLORS[index % len(RUN_COLORS)]
             history = run.get("history") or []
             epochs = np.array([h.get("epoch", i + 1) for i, h in enumerate(history)], dtype=np.float64)
             name = run.get("name") or run.get("id", "")
             for key, style, suffix in (("train", Qt.PenStyle.SolidLine, "train"),
                                        ("val", Qt.PenStyle.DashLine, "val")):
-                losses = np.array([np.nan if h.get(f"{key}_loss") is None else h[f"{key}_loss"]
-                                   for h in history], dtype=np.float64)
-                if not np.isfinite(losses).any():
+                losses_y = np.array([np.nan if h.get(f"{key}_loss") is None else h[f"{key}_loss"]
+                                     for h in history], dtype=np.float64)
+                if not np.isfinite(losses_y).any():
                     continue  # no validation split: no empty legend entry
-                curve = item.plot(epochs, losses, pen=pg.mkPen(color, width=2, style=style),
+                curve = item.plot(epochs, losses_y, pen=pg.mkPen(color, width=2, style=style),
                                   name=f"{name} {suffix}", connect="finite")
                 curve.setSkipFiniteCheck(False)  # a run stopped by NaN has gaps
                 self._curves[(run.get("id"), key)] = curve
+
+    def _say_what_differs(self, runs: list[dict]) -> None:
+        notes = []
+        labels: list[str] = []
+        keys: list[str] = []
+        for run in runs:
+            if data_key(run) not in keys:
+                keys.append(data_key(run))
+                labels.append(run_data_label(run))
+        if len(keys) > 1:
+            notes.append(f"These runs were trained on different data ({'; '.join(labels)}): "
+                         "their losses and metrics are not comparable. Choose one data set above "
+                         "to compare like with like.")
+        losses = [loss for loss in self._loss_plots if loss]
+        if len(losses) > 1:
+            notes.append(f"They minimise different losses ({', '.join(losses)}): "
+                         "each loss has its own axis.")
+        self.comparison_note.setText(" ".join(notes))
+        self.comparison_note.setVisible(bool(notes))
+        self.metrics_box.setTitle("Final metrics (original units of each run's data)" if len(keys) > 1
+                                  else "Final metrics (original units)")
 
     def _fill_metrics(self, runs: list[dict]) -> None:
         table = self.metrics_table
@@ -298,7 +600,7 @@ class RunsPanel(QWidget):
         keys: list[str] = []
         for flat in flats:
             keys += [k for k in flat if k not in keys]
-        rows = [(label, key) for label, key in _FACT_ROWS] + [(_metric_label(k), k) for k in keys]
+        rows = [("data", "data"), *_FACT_ROWS] + [(_metric_label(k), k) for k in keys]
         groups = seed_groups(runs)
         headers = [(r.get("name") or r.get("id", "")).replace(": ", "\n", 1) for r in runs]
         headers += [f"{model_label(g[0].get('model') or {})}, {len(g)} seeds\nmean ± std (n={len(g)})"
@@ -307,11 +609,18 @@ class RunsPanel(QWidget):
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
         table.setVerticalHeaderLabels([label for label, _ in rows])
+        fact_keys = dict(_FACT_ROWS).values()
         for r, (_label, key) in enumerate(rows):
             for c, (run, flat) in enumerate(zip(runs, flats, strict=True)):
-                value = run.get(key) if key in dict(_FACT_ROWS).values() else flat.get(key)
+                if key == "data":
+                    table.setItem(r, c, _item(run_data_label(run)))
+                    continue
+                value = run.get(key) if key in fact_keys else flat.get(key)
                 table.setItem(r, c, _item(_format(value), align_right=True))
             for g, group in enumerate(groups):
+                if key == "data":
+                    table.setItem(r, len(runs) + g, _item(run_data_label(group[0])))
+                    continue
                 stats = aggregate(group, key)
                 text = "" if stats["n"] == 0 else f"{_format(stats['mean'])} ± {_format(stats['std'])}"
                 if 0 < stats["n"] < len(group):  # some runs lack this number
@@ -327,12 +636,13 @@ class RunsPanel(QWidget):
         The layout is :func:`seqstudio.core.train.runs.runs_to_csv`'s: one row per
         (run, epoch) with the run's facts and final metrics as columns.
         """
-        runs_to_csv(runs if runs is not None else (self.selected_runs() or self._runs), path)
+        runs_to_csv(runs if runs is not None else (self.selected_runs() or self.table_model.runs()), path)
 
     def delete_run(self, run: dict) -> None:
         """Remove ``run`` from the list and tell the window (``runDeleted``); no question asked."""
-        remaining = [r for r in self._runs if r.get("id") != run.get("id")]
-        if len(remaining) == len(self._runs):
+        before = self.table_model.runs()
+        remaining = [r for r in before if r.get("id") != run.get("id")]
+        if len(remaining) == len(before):
             return
         self.set_runs(remaining)
         self.runDeleted.emit(run)
@@ -365,10 +675,9 @@ class RunsPanel(QWidget):
         if answer == QMessageBox.StandardButton.Yes:
             self.delete_run(run)
 
-    def _on_run_item_changed(self, item: QTableWidgetItem) -> None:
-        if item.column() == 0:
-            self._refresh_comparison()
-            self._update_buttons()
+    def _on_checked_changed(self) -> None:
+        self._refresh_comparison()
+        self._update_buttons()
 
     def _on_current_run_changed(self, *_args) -> None:
         self._update_buttons()
@@ -378,7 +687,7 @@ class RunsPanel(QWidget):
         self.restore_button.setEnabled(run is not None)
         self.delete_button.setEnabled(run is not None)
         self.continue_button.setEnabled(bool(run and run.get("has_weights")))
-        self.export_button.setEnabled(bool(self._runs))
+        self.export_button.setEnabled(bool(self.table_model.runs()))
 
 
 def _metric_label(key: str) -> str:

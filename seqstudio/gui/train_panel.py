@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from seqstudio.core.registry import OptionSpec
+from seqstudio.core.train.progress import RunClock
 
 from .forms import OptionForm, chain_tab_order, describe_widgets
 from .plots import LossPlot
@@ -185,6 +186,8 @@ class TrainPanel(QWidget):
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.loss_plot = LossPlot(self)
+        self.loss_plot.set_driven(True)  # redrawn in the same tick as the progress bar
+        self.clock: RunClock | None = None
 
         buttons = QHBoxLayout()
         for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
@@ -348,6 +351,8 @@ class TrainPanel(QWidget):
         thread.runFailed.connect(self._on_run_failed)
         thread.finished.connect(self._on_thread_finished)
         self.thread = thread
+        self.clock = RunClock(config.epochs, first_epoch=start_epoch + 1)
+        self._timer.setInterval(PROGRESS_MS)
         self._start_time = time.perf_counter()
         self.progress_bar.setRange(0, max(1, config.epochs))
         self.progress_bar.setValue(0)
@@ -388,26 +393,29 @@ class TrainPanel(QWidget):
         self.progress_bar.setRange(0, 1000)
         self._progressValue.emit(int(fraction * 1000))
         self.progress_bar.setFormat(f"epoch {snap.epoch}/{snap.epochs_total}  ({fraction:.0%})")
-        elapsed = time.perf_counter() - snap.started_at
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0.001 else float("nan")
-        eta_text = format_seconds(eta) if eta == eta else "…"
+        now = time.perf_counter()
+        elapsed = now - snap.started_at
+        eta = None
+        if self.clock is not None:
+            self.clock.update(epoch=snap.epoch, step=snap.step, batches=snap.batches, now=now)
+            eta = self.clock.eta(now)
+        eta_text = "…" if eta is None else format_seconds(eta)
         self.progress_label.setText(f"epoch {snap.epoch} of {snap.epochs_total}, batch {snap.step} of "
-                                    f"{snap.batches}   elapsed {format_seconds(elapsed)}   ETA {eta_text}")
+                                    f"{snap.batches}   elapsed {format_seconds(elapsed)}   "
+                                    f"left {eta_text}")
+        # the plot shows what the progress bar shows; a costly redraw spaces both out alike
+        if self.loss_plot.redraw_if_dirty():
+            self._timer.setInterval(max(PROGRESS_MS, self.loss_plot.suggested_interval_ms))
 
     def _on_run_stopped(self, event) -> None:
-        reasons = {"user": "Stopped by you", "nan": "Stopped: the loss became NaN or infinite",
-                   "early_stopping": "Early stopping", "error": "Stopped by an error"}
-        text = reasons.get(event.reason, f"Stopped ({event.reason})")
-        message = f"{text} at epoch {event.epoch}. {event.message}".strip()
-        if event.reason in ("nan", "error"):
-            message += "\nThe last good weights are kept."
-        self.status_label.setText(message)
+        self.status_label.setText(stop_text(event))
         self.runStopped.emit(event)
 
     def _on_run_finished(self, result) -> None:
         if self.thread is not None and self.thread.stopped_event is None:
             carried = " The optimizer went on from its saved state." if result.optimizer_resumed else ""
-            self.status_label.setText(f"Finished {result.epochs_run} epochs in "
+            n = result.epochs_run
+            self.status_label.setText(f"Finished {n} epoch{'' if n == 1 else 's'} in "
                                       f"{result.seconds:.1f} s on {result.device}.{carried}")
         self.runFinished.emit(result)
 
@@ -427,6 +435,33 @@ class TrainPanel(QWidget):
         if thread is not None:
             thread.deleteLater()
         self.runEnded.emit()
+
+
+def stop_text(event) -> str:
+    """What the status line says about a ``Stopped`` event: once, in the panel's words.
+
+    >>> from seqstudio.core.train.events import Stopped
+    >>> stop_text(Stopped("user", "stopped by the user at batch 1942 of epoch 4", 4))
+    'Stopped by you at batch 1942 of epoch 4.'
+    >>> stop_text(Stopped("user", "stopped by the user", 3))
+    'Stopped by you after epoch 3.'
+    """
+    message = (event.message or "").strip().rstrip(".")
+    if event.reason == "user":
+        prefix = "stopped by the user"
+        if message.lower().startswith(prefix):
+            detail = message[len(prefix):].strip() or f"after epoch {event.epoch}"
+        else:
+            detail = f"at epoch {event.epoch}" + (f" ({message})" if message else "")
+        return f"Stopped by you {detail}."
+    reasons = {"nan": "Stopped: the loss became NaN or infinite",
+               "early_stopping": "Early stopping", "error": "Stopped by an error"}
+    text = f"{reasons.get(event.reason, f'Stopped ({event.reason})')} at epoch {event.epoch}."
+    if message:
+        text += f" {message[0].upper()}{message[1:]}."
+    if event.reason in ("nan", "error"):
+        text += "\nThe last good weights are kept."
+    return text
 
 
 def with_signals_blocked(button: QPushButton, checked: bool) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton, QTableWidget, QWidget
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QTableWidget,
+    QWidget,
+)
 
 from seqstudio.core.project import Project
 from seqstudio.core.session import TrainingSession
-from seqstudio.gui.runs_panel import RunsPanel
+from seqstudio.gui.runs_panel import RUN_COLUMNS, RunsPanel
 
 #: Keras's parameter counts for the airline models (look_back 1: one input feature, 4 units).
 LSTM_PARAMS = 4 * (4 * (1 + 4) + 4) + (4 + 1)          # 4 gates x (W, U, b) + Dense(1) = 101
@@ -63,18 +71,29 @@ def test_child_widgets_have_the_agreed_names(panel):
         assert panel.findChild(QWidget, name) is not None, name
 
 
-def test_lstm_against_gru_overlays_curves_and_metrics(panel, airline_runs):
+def _click_checkbox(qtbot, table: QTableView, row: int) -> None:
+    """Click the checkbox of ``row`` as a user does (the check indicator at the cell's left)."""
+    rect = table.visualRect(table.model().index(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(rect.left() + 12, rect.center().y()))
+
+
+def test_lstm_against_gru_overlays_curves_and_metrics(panel, qtbot, airline_runs):
     lstm, gru = airline_runs[0], airline_runs[1]
     panel.set_runs(airline_runs)
-    table = panel.findChild(QTableWidget, "runsTable")
-    assert table.rowCount() == 3
-    assert [table.item(r, 2).text() for r in range(3)] == [str(LSTM_PARAMS), str(GRU_PARAMS), str(LSTM_PARAMS)]
+    table = panel.findChild(QTableView, "runsTable")
+    model = table.model()
+    assert model.rowCount() == 3
+    params = RUN_COLUMNS.index("params")
+    assert [model.index(r, params).data() for r in range(3)] == [str(LSTM_PARAMS), str(GRU_PARAMS),
+                                                                 str(LSTM_PARAMS)]
+    assert [model.index(r, RUN_COLUMNS.index("data")).data() for r in range(3)] == \
+        ["airline-passengers.csv → Passengers"] * 3
     # tick LSTM and GRU by clicking their checkboxes like a user
     for row in (0, 1):
-        item = table.item(row, 0)
-        if item.checkState() != Qt.CheckState.Checked:
-            item.setCheckState(Qt.CheckState.Checked)
-    table.item(2, 0).setCheckState(Qt.CheckState.Unchecked)
+        if model.index(row, 0).data(Qt.ItemDataRole.CheckStateRole) != Qt.CheckState.Checked:
+            _click_checkbox(qtbot, table, row)
+    _click_checkbox(qtbot, table, 2)
     assert [r["id"] for r in panel.selected_runs()] == [lstm["id"], gru["id"]]
 
     curves = panel.curve_data()
@@ -116,15 +135,15 @@ def _labels(table: QTableWidget) -> list[str]:
 
 def test_buttons_emit_the_highlighted_run(panel, qtbot, airline_runs):
     panel.set_runs(airline_runs)
-    table = panel.findChild(QTableWidget, "runsTable")
+    table = panel.findChild(QTableView, "runsTable")
     restore = panel.findChild(QPushButton, "restoreRunButton")
     resume = panel.findChild(QPushButton, "continueRunButton")
-    table.setCurrentCell(1, 1)  # the GRU run kept no weights
+    table.setCurrentIndex(table.model().index(1, 1))  # the GRU run kept no weights
     assert restore.isEnabled() and not resume.isEnabled()
     with qtbot.waitSignal(panel.restoreRequested) as signal:
         qtbot.mouseClick(restore, Qt.MouseButton.LeftButton)
     assert signal.args[0]["id"] == airline_runs[1]["id"]
-    table.setCurrentCell(0, 1)
+    table.setCurrentIndex(table.model().index(0, 1))
     assert resume.isEnabled()
     with qtbot.waitSignal(panel.continueRequested) as signal:
         qtbot.mouseClick(resume, Qt.MouseButton.LeftButton)
@@ -181,3 +200,59 @@ def test_validation_curve_is_dashed_in_the_runs_colour(panel):
     np.testing.assert_allclose(panel.curve_data()[("b", "val")][1], [1.5, 0.75, 0.5])
     legend = panel.loss_plot.getPlotItem().legend
     assert sorted(label.text for _sample, label in legend.items) == ["a train", "a val", "b train", "b val"]
+
+
+def _fake_run(rid: str, *, data: str, loss: str, number: int, metric: dict | None = None) -> dict:
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": None} for e in (1, 2)]
+    return {"id": rid, "number": number, "name": f"run {number}: {rid}", "source": "csv-series",
+            "data_options": {"path": f"{data}.csv"}, "history": history,
+            "data": {"source": "csv-series", "file": f"{data}.csv", "target": "y", "hash": data},
+            "model": {"layers": [{"type": "LSTM", "units": 4}, {"type": "Dense", "units": 1}]},
+            "train": {"loss": loss, "seed": 0}, "metrics": {"test": metric or {"rmse": 1.0}}}
+
+
+def test_runs_on_other_data_are_filtered_grouped_and_flagged(panel, qtbot):
+    runs = [_fake_run("a1", data="airline", loss="mse", number=1),
+            _fake_run("i1", data="imdb", loss="bce", number=2, metric={"accuracy": 0.8}),
+            _fake_run("s1", data="shampoo", loss="mse", number=3),
+            _fake_run("a2", data="airline", loss="mse", number=4)]
+    panel.set_runs(runs)
+    combo = panel.findChild(QComboBox, "runsDataFilter")
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "all data (4 runs)", "airline.csv → y (2 runs)", "imdb.csv → y (1 run)", "shampoo.csv → y (1 run)"]
+    # grouping: the data column sorts the airline runs together
+    panel.findChild(QCheckBox, "runsGroupByData").setChecked(True)
+    assert [r["id"] for r in panel.shown_runs()] == ["a1", "a2", "i1", "s1"]
+    panel.findChild(QCheckBox, "runsGroupByData").setChecked(False)
+    assert [r["id"] for r in panel.shown_runs()] == ["a1", "i1", "s1", "a2"]
+
+    # airline (MSE) and IMDB (BCE) ticked: never one loss axis, and the note says why
+    panel.set_checked(["a1", "i1"])
+    axes = panel.loss_axes()
+    assert set(axes) == {"mse", "bce"} and axes["mse"] is not axes["bce"]
+    assert axes["bce"].isVisible()
+    on_mse = {id(c) for c in axes["mse"].getPlotItem().listDataItems()}
+    assert id(panel._curves[("a1", "train")]) in on_mse and id(panel._curves[("i1", "train")]) not in on_mse
+    note = panel.findChild(QLabel, "runsComparisonNote")
+    assert note.isVisible() and "different data" in note.text() and "different losses" in note.text()
+    metrics = panel.findChild(QTableWidget, "runsMetricsTable")
+    assert _row(metrics, "data") == ["airline.csv → y", "imdb.csv → y"]
+
+    # choose airline only: the IMDB run leaves the comparison and the table
+    combo.setCurrentIndex(1)
+    assert [r["id"] for r in panel.shown_runs()] == ["a1", "a2"]
+    assert [r["id"] for r in panel.selected_runs()] == ["a1"]
+    assert set(panel.loss_axes()) == {"mse"} and not note.isVisible()
+    assert not panel.findChild(QWidget, "runsLossPlot2").isVisible()
+
+
+def test_five_hundred_runs_draw_curves_only_for_ticked_ones(panel):
+    runs = [_fake_run(f"r{i}", data=("airline", "shampoo")[i % 2], loss="mse", number=i + 1)
+            for i in range(500)]
+    panel.set_runs(runs)
+    assert panel.findChild(QTableView, "runsTable").model().rowCount() == 500
+    assert list(panel.curve_data()) == [("r499", "train")]  # the newest only
+    panel.set_checked(["r1", "r3", "r5"])
+    assert len(panel.curve_data()) == 3
+    panel.set_data_filter("airline")
+    assert len(panel.shown_runs()) == 250 and panel.curve_data() == {}  # the ticked were shampoo runs

@@ -105,7 +105,8 @@ def data_identity(source: str, options: Mapping[str, Any], *, target: Any = None
             files.append(Path(value).name or value)
             digests.append(file_digest(value) or f"unreadable:{value}")
     h = hashlib.blake2b(digest_size=6)
-    h.update(source.encode())
+    # "builtins>csv-series" (the window) and "csv-series" (a preset, the CLI) are one source
+    h.update(source.rsplit(">", 1)[-1].encode())
     # the files count by their contents, not by where they are: a moved project is the same data
     rest = {k: v for k, v in options.items() if k not in _PATH_OPTIONS}
     h.update(json.dumps(rest, sort_keys=True, default=str).encode())
