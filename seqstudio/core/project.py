@@ -20,17 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seqstudio.core.errors import PluginError, ProjectError, SeqStudioError
 from seqstudio.core.presets import EMBEDDED, get_preset
+from seqstudio.core.projectfile import FORMAT, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-FORMAT = "seqstudio-project"
 #: Data options that hold file paths (made relative to the project on save).
 PATH_OPTIONS = ("path", "test_path")
 #: Keys of run weights in the .safetensors file: ``run.<run id>.<parameter name>``.
@@ -58,23 +59,188 @@ def resolve_data_path(value: str, base: Path | None = None) -> str:
     return str(p)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+#: Called with the name of each step of a save as it is reached (tests inject kills and faults
+#: there); None in normal use. See :data:`SAVE_STEPS`.
+_save_hook: Callable[[str], None] | None = None
+
+#: The steps of :meth:`Project.save`, in order. Only ``json:replaced`` changes what the
+#: project is: before it the old project is complete, after it the new one.
+SAVE_STEPS = (
+    "cleaned-stray",          # temporary files left by an earlier, killed save are gone
+    "weights:tmp-created", "weights:written", "weights:synced", "weights:replaced",
+    "json:tmp-created", "json:written", "json:synced", "json:replaced",   # the commit point
+    "cleaned-old",            # weights files the new JSON no longer names are gone
+)
+
+
+def _step(name: str) -> None:
+    if _save_hook is not None:
+        _save_hook(name)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no other portable way to read it
+    os.umask(mask)
+    return mask
+
+
+def _write_fully(fh, data: bytes) -> None:
+    """Write ``data`` to ``fh`` (a separate function so tests can fail it like a full disk)."""
+    fh.write(data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes, what: str = "file") -> None:
+    """Write ``path`` by a temporary file in its folder and one :func:`os.replace`.
+
+    The file gets the permissions a plain ``open()`` would give it (``0o666``
+    less the umask), not ``mkstemp``'s private ``0o600``.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
+        _step(f"{what}:tmp-created")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            _write_fully(fh, data)
             fh.flush()
+            _step(f"{what}:written")
             os.fsync(fh.fileno())
+        _step(f"{what}:synced")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+    _step(f"{what}:replaced")
+
+
+def _weights_name(stem: str, sha: str) -> str:
+    """The weights file of a project: named by its content, so a save never overwrites the
+    file the current JSON names (``air.json`` -> ``air.3f2a...c1.safetensors``)."""
+    return f"{stem}.{sha[:16]}.safetensors"
+
+
+def _own_files(folder: Path, stem: str) -> tuple[list[Path], list[Path]]:
+    """(temporary files of earlier saves, weights files) of the project ``stem`` in ``folder``.
+
+    Weights files are the content-addressed ``STEM.<16 hex>.safetensors`` and the
+    older ``STEM.safetensors``; a name that is itself another project's
+    (``STEM.<16 hex>.json`` beside it) is left alone.
+    """
+    esc = re.escape(stem)
+    tmp_re = re.compile(rf"^\.{esc}\.(json|([0-9a-f]{{16}}\.)?safetensors)\.[A-Za-z0-9_]+\.tmp$")
+    weights_re = re.compile(rf"^{esc}\.(([0-9a-f]{{16}})\.)?safetensors$")
+    stray, weights = [], []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return [], []
+    for entry in entries:
+        if tmp_re.match(entry.name):
+            stray.append(Path(entry.path))
+            continue
+        m = weights_re.match(entry.name)
+        if m and not (m.group(2) and (folder / f"{stem}.{m.group(2)}.json").exists()):
+            weights.append(Path(entry.path))
+    return stray, weights
+
+
+def _remove_quietly(paths) -> None:
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:  # not ours to fight over; the next save tries again
+            pass
+
+
+def _save_error(exc: OSError, path: Path) -> ProjectError:
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        fix = "free some disk space or save to another drive; the project as last saved is unchanged"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a folder you can write to; the project as last saved is unchanged"
+    else:
+        fix = "save to another place; the project as last saved is unchanged"
+    return ProjectError(f"cannot save the project: {reason}", where=str(path), fix=fix)
+
+
+def check_save_path(path: str | Path) -> Path:
+    """Where :meth:`Project.save` would write ``path``, checked now (before hours of training).
+
+    The folder must exist (nothing is created silently) and be writable, and
+    the name must not be a folder. Raises :class:`ProjectError` saying so;
+    returns the ``.json`` path the project will be saved as.
+    """
+    path = project_json_path(path)
+    folder = path.parent
+    if not folder.exists():
+        raise ProjectError(f"the folder {str(folder)!r} does not exist", where=str(path),
+                           fix="create the folder first, or choose another place to save")
+    if not folder.is_dir():
+        raise ProjectError(f"{str(folder)!r} is a file, not a folder", where=str(path),
+                           fix="choose a path inside a folder")
+    if path.is_dir():
+        raise ProjectError(f"{str(path)!r} is a folder", where=str(path),
+                           fix="give a file name ending in .json")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ProjectError(f"the folder {str(folder)!r} is not writable", where=str(path),
+                           fix="choose a folder you can write to")
+    return path
+
+
+def project_json_path(path: str | Path) -> Path:
+    """``path`` with the ``.json`` suffix a project file gets."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        path = path.with_suffix(path.suffix + ".json") if path.suffix else path.with_suffix(".json")
+    return path
 
 
 def weights_path(project_path: str | Path) -> Path:
-    """Where the weights of the project at ``project_path`` live."""
-    return Path(project_path).with_suffix(".safetensors")
+    """The weights file of the project saved at ``project_path`` (the one its JSON names).
+
+    For a project that is not saved yet (or names none): ``NAME.safetensors``.
+    """
+    project_path = Path(project_path)
+    try:
+        doc = json.loads(project_path.read_text(encoding="utf-8"))
+        name = doc["weights"]["file"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return project_path.with_suffix(".safetensors")
+    return project_path.parent / name if isinstance(name, str) and _safe_name(name) \
+        else project_path.with_suffix(".safetensors")
+
+
+def _safe_name(name: str) -> bool:
+    """A plain file name in the project's folder (a project never points elsewhere)."""
+    return bool(re.fullmatch(r"[^/\\\x00]{1,255}\.safetensors", name)) and name not in (".", "..") \
+        and Path(name).name == name
 
 
 @dataclass
@@ -96,6 +262,9 @@ class Project:
     runs: list[dict[str, Any]] = field(default_factory=list)
     #: plugin name -> distribution, for every plugin whose source/cell/layer the project uses.
     plugins: dict[str, str] = field(default_factory=dict)
+    #: data option -> ``{"sha256", "size"}`` of the file the fitted state was computed from,
+    #: so that using the project on a changed file is noticed.
+    data_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     weights: dict[str, Any] | None = None
     #: run id -> the weights that run ended with, for the runs that kept them
     #: (saved in the same .safetensors file under ``run.<id>.<param>``).
@@ -265,84 +434,84 @@ class Project:
             "results": self.results,
             "runs": self.runs,
             "plugins": self.plugins,
+            "data_files": self.data_files,
             "weights": {"sha256": weights_sha256} if weights_sha256 else None,
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the project atomically to ``path`` (JSON) and its weights beside it."""
-        path = Path(path)
-        if path.suffix.lower() != ".json":
-            path = path.with_suffix(path.suffix + ".json") if path.suffix else path.with_suffix(".json")
+        """Write the project to ``path`` (JSON) and its weights beside it, atomically.
+
+        One commit point: the weights go to a new file named by their checksum
+        (``NAME.<sha256[:16]>.safetensors``), then the JSON that names that file
+        replaces the old JSON in one :func:`os.replace`. A crash at any instant
+        leaves either the old project or the new one complete; weights files
+        the new JSON no longer names, and temporary files of an earlier crashed
+        save, are removed afterwards. The folder must exist (see
+        :func:`check_save_path`); a full disk or a read-only folder raises
+        :class:`ProjectError` with the old project untouched.
+        """
+        path = check_save_path(path)
+        try:
+            return self._save(path)
+        except OSError as exc:
+            raise _save_error(exc, path) from exc
+
+    def _save(self, path: Path) -> Path:
+        folder = path.parent
         # Data paths written so far were relative to the old location; make them real first.
-        if self.path is not None and self.path.parent.resolve() != path.parent.resolve():
+        if self.path is not None and self.path.parent.resolve() != folder.resolve():
             for key in PATH_OPTIONS:
                 v = self.data_options.get(key)
                 if isinstance(v, str) and v and not v.startswith(EMBEDDED):
                     self.data_options[key] = resolve_data_path(v, self.path.parent)
+        stray, _ = _own_files(folder, path.stem)
+        _remove_quietly(stray)
+        _step("cleaned-stray")
         sha = None
-        wpath = weights_path(path)
+        wname = None
         tensors = self._tensors_to_save()
         if tensors:
             from safetensors.torch import save as st_save
 
             blob = st_save(tensors, metadata={"format": FORMAT})
             sha = hashlib.sha256(blob).hexdigest()
-            _atomic_write_bytes(wpath, blob)
-        doc = self.to_json_dict(base=path.parent.resolve(), weights_sha256=sha)
+            wname = _weights_name(path.stem, sha)
+            _atomic_write_bytes(folder / wname, blob, "weights")
+        doc = self.to_json_dict(base=folder.resolve(), weights_sha256=sha)
         if sha:
-            doc["weights"] = {"file": wpath.name, "sha256": sha, "model": bool(self.weights),
+            doc["weights"] = {"file": wname, "sha256": sha, "model": bool(self.weights),
                               "runs": sorted(self.run_weights),
                               "optimizer": bool(self.weights and self.optimizer_state)}
         text = json.dumps(_finite(doc), indent=2, allow_nan=False, default=_json_default)
-        _atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+        _atomic_write_bytes(path, (text + "\n").encode("utf-8"), "json")   # the commit point
         self.path = path
+        _, weights = _own_files(folder, path.stem)
+        _remove_quietly(w for w in weights if w.name != wname)
+        _step("cleaned-old")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Project:
-        """Read and validate a project; never unpickles anything."""
+        """Read and validate a project; never unpickles anything.
+
+        The whole file is checked against :data:`PROJECT_SCHEMA` (types, ranges,
+        sizes, finite numbers) before anything in it is used; every problem is a
+        :class:`ProjectError` saying what, where (the JSON path) and how to fix it.
+        """
+        from seqstudio.core.projectfile import read_project_document
+
         path = Path(path)
-        where = str(path)
-        if not path.is_file():
-            raise ProjectError(f"project file {path.name!r} does not exist", where=where,
-                               fix="check the path, or create one with `seqstudio train ... --save FILE`")
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ProjectError("the project file is not UTF-8 text (damaged, or not a project)",
-                               where=where, fix="open the .json file that seqstudio saved") from None
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"the project file is damaged: {exc.msg}",
-                               where=f"{where}, line {exc.lineno}, column {exc.colno}",
-                               fix="restore it from a backup or the autosave, or re-save the project") from None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise ProjectError("this file is not a seqstudio project", where=where,
-                               fix="open the .json file that seqstudio saved")
-        version = doc.get("schema_version")
-        if not isinstance(version, int):
-            raise ProjectError("the project has no valid schema_version", where=where,
-                               fix="re-save the project with seqstudio")
-        if version > SCHEMA_VERSION:
-            raise ProjectError(
-                f"the project was saved by a newer seqstudio (schema {version}; this one reads up to "
-                f"{SCHEMA_VERSION})", where=where, fix="upgrade seqstudio to open it")
-        problems = []
-        for key, typ in (("name", str), ("source", str), ("data_options", dict), ("model", dict),
-                         ("train", dict)):
-            if not isinstance(doc.get(key), typ):
-                problems.append(f"{key!r} must be a {typ.__name__}")
-        if problems:
-            raise ProjectError("the project file is incomplete: " + "; ".join(problems), where=where,
-                               fix="re-save the project with seqstudio")
+        doc = read_project_document(path)
         project = cls(
             name=doc["name"], source=doc["source"], data_options=doc["data_options"],
             model=doc["model"], train=doc["train"], fitted=doc.get("fitted") or {},
             results=doc.get("results") or {}, runs=doc.get("runs") or [],
-            plugins=doc.get("plugins") or {}, path=path,
+            plugins=doc.get("plugins") or {}, data_files=doc.get("data_files") or {}, path=path,
         )
         weights = doc.get("weights")
         if weights:
-            tensors = _load_weights(weights_path(path), weights.get("sha256"))
+            name = weights.get("file") or path.with_suffix(".safetensors").name
+            tensors = _load_weights(path.parent / name, weights.get("sha256"))
             project._take_tensors(tensors, weights)
         return project
 
@@ -389,6 +558,10 @@ def _cpu_copy(state) -> dict[str, Any]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
 
 
+#: A weights file larger than this is refused before it is read (a damaged or foreign file).
+MAX_WEIGHTS_BYTES = 8 * 1024 ** 3
+
+
 def _load_weights(wpath: Path, sha: str | None) -> dict:
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
@@ -396,17 +569,29 @@ def _load_weights(wpath: Path, sha: str | None) -> dict:
     if not wpath.is_file():
         raise ProjectError(f"the weights file {wpath.name!r} is missing", where=str(wpath),
                            fix="keep the .safetensors file next to the project's .json, or retrain")
+    if wpath.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ProjectError(f"the weights file is larger than {MAX_WEIGHTS_BYTES // 1024 ** 3} GiB",
+                           where=str(wpath), fix="open the .safetensors file that seqstudio saved")
     blob = wpath.read_bytes()
     if sha and hashlib.sha256(blob).hexdigest() != sha:
         raise ProjectError("the weights file does not belong to this project (its checksum differs)",
                            where=str(wpath), fix="restore the matching .safetensors file, or retrain")
     try:
-        return st_load(blob)
+        tensors = st_load(blob)
     except (SafetensorError, Exception) as exc:  # noqa: B014 - safetensors raises several kinds
         if isinstance(exc, SeqStudioError):
             raise
         raise ProjectError(f"the weights file is damaged: {exc}", where=str(wpath),
                            fix="restore it from a backup, or retrain") from None
+    import torch
+
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ProjectError(
+            f"the weights hold NaN or infinite values ({', '.join(bad[:3])}"
+            f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''})", where=str(wpath),
+            fix="retrain (a run that diverged is not usable: lower the learning rate or clean the data)")
+    return tensors
 
 
 def _finite(obj):

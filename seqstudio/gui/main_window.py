@@ -667,15 +667,17 @@ class MainWindow(QMainWindow):
         if marker is None:
             return False
         if not self.ask_restore_recovery(marker):
-            self.recovery.discard()
+            self.recovery.discard(marker)
             return False
         try:
-            project = self.recovery.load()
+            project = self.recovery.load(marker)
             self.apply_project(project)
         except Exception as exc:  # noqa: BLE001 - keep the copy; the user may try again
             self.show_error("Cannot restore the autosave", error_text(exc))
             return False
         self.mark_modified()  # the restored work is not in the project file yet
+        if self.autosave():  # now in this window's own slot: the crashed window's can go
+            self.recovery.discard(marker)
         self.statusBar().showMessage("restored the autosaved project; save it to keep it", 10_000)
         return True
 
@@ -941,5 +943,5 @@ class MainWindow(QMainWindow):
             self.settings.save_window(self)
         except Exception:  # noqa: BLE001, S110 - never block closing on a settings write
             pass
-        self.recovery.discard()  # a clean close: nothing to recover next time
+        self.recovery.close()  # a clean close: this window's copy only, nothing to recover
         super().closeEvent(event)

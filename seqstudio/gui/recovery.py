@@ -1,31 +1,34 @@
 """Autosave and crash recovery: the current project copied to a recovery file now and then.
 
-The window writes its project (the core's format: JSON + safetensors, atomic)
-to ``<user data dir>/recovery/recovery.json`` every few minutes and after each
-training run, plus a small marker ``recovery-marker.json`` naming the project
-it stands for. A clean close deletes both; so if they exist at the next start,
-the last session ended without closing (a crash, ``kill -9``, power loss) and
-the window offers to restore the project, losing at most the work since the
-last autosave.
+Each window keeps its own recovery slot, a folder ``<user data dir>/recovery/<slot>/``
+holding ``recovery.json`` (the core's format: JSON + safetensors, atomic) and a
+small marker ``recovery-marker.json`` naming the project it stands for, the
+process id and that process's start time. It is written every few minutes and
+after each training run. A clean close deletes only that window's own slot.
+
+At start, a slot counts as left behind by a crash when its owner is gone: the
+process with that id is not running, or is another process that started at
+another time (ids are reused), or, in this very process, no open window holds
+it. Only such slots are offered back; a second window never offers, overwrites
+or deletes the copy of a window that is still open.
 
 The folder is ``$SEQSTUDIO_CONFIG_DIR/recovery`` when that variable is set (tests),
 else platformdirs' user data dir.
 
 >>> store = RecoveryStore()                      # doctest: +SKIP
 >>> store.save(project, original_path=None)      # doctest: +SKIP
->>> store.pending()["name"]                      # doctest: +SKIP
-'airline-lstm'
+>>> RecoveryStore().pending()                    # doctest: +SKIP  (None: the owner is alive)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import platformdirs
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -35,7 +38,7 @@ MARKER_FILE = "recovery-marker.json"
 
 
 def recovery_dir() -> Path:
-    """Where recovery files live: ``$SEQSTUDIO_CONFIG_DIR/recovery`` or the user data dir."""
+    """Where recovery slots live: ``$SEQSTUDIO_CONFIG_DIR/recovery`` or the user data dir."""
     from seqstudio.pluginapi.settings import CONFIG_DIR_ENV
 
     env = os.environ.get(CONFIG_DIR_ENV)
@@ -43,17 +46,37 @@ def recovery_dir() -> Path:
     return base / "recovery"
 
 
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (None: no such process, or it cannot be asked)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError, ValueError):
+        return None
+
+
 class RecoveryStore:
-    """The recovery copy of one project and its marker.
+    """The recovery slot of one window, and the slots crashed windows left behind.
 
     Parameters
     ----------
     folder : Path, optional
-        Default :func:`recovery_dir`.
+        The folder holding every slot; default :func:`recovery_dir`.
     """
 
+    #: Slots held by the stores (windows) open in this process.
+    _live: ClassVar[set[str]] = set()
+
     def __init__(self, folder: Path | str | None = None):
-        self.folder = Path(folder) if folder is not None else recovery_dir()
+        self.root = Path(folder) if folder is not None else recovery_dir()
+        self.slot = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        RecoveryStore._live.add(self.slot)
+
+    @property
+    def folder(self) -> Path:
+        """This window's own slot."""
+        return self.root / self.slot
 
     @property
     def project_path(self) -> Path:
@@ -65,6 +88,10 @@ class RecoveryStore:
 
     def save(self, project, original_path: str | os.PathLike | None = None) -> Path:
         """Write a copy of ``project`` (left untouched) and the marker; returns the recovery file."""
+        import dataclasses
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        RecoveryStore._live.add(self.slot)
         # Project.save rewrites path options and sets .path: work on a copy so the
         # window's project keeps pointing at the user's file.
         copy = dataclasses.replace(project, data_options=dict(project.data_options),
@@ -75,50 +102,107 @@ class RecoveryStore:
             "name": project.name,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "pid": os.getpid(),
+            "process_started": _process_started(os.getpid()),
+            "slot": self.slot,
         }
         tmp = self.marker_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.marker_path)  # the marker last: it says the copy is complete
         return written
 
-    def pending(self) -> dict[str, Any] | None:
-        """The marker of a recovery copy left by an earlier session, or None."""
-        if not (self.marker_path.is_file() and self.project_path.is_file()):
-            return None
+    # -- slots of other windows ------------------------------------------------------
+    def _markers(self) -> list[dict[str, Any]]:
+        found = []
         try:
-            marker = json.loads(self.marker_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        return marker if isinstance(marker, dict) else None
+            entries = sorted(self.root.iterdir())
+        except OSError:
+            return []
+        for slot in entries:
+            marker_path, project_path = slot / MARKER_FILE, slot / RECOVERY_FILE
+            if not (marker_path.is_file() and project_path.is_file()):
+                continue
+            try:
+                marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(marker, dict):
+                marker["slot"] = slot.name
+                found.append(marker)
+        return found
 
-    def load(self):
-        """The recovered :class:`~seqstudio.core.project.Project`, with its original path set.
+    @staticmethod
+    def owner_alive(marker: dict[str, Any]) -> bool:
+        """Whether the window that wrote ``marker`` is still open (then its copy is not ours)."""
+        pid = marker.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            return False
+        if pid == os.getpid():
+            return marker.get("slot") in RecoveryStore._live
+        started = _process_started(pid)
+        if started is None:
+            return False
+        recorded = marker.get("process_started")
+        # the same id, but a process that started at another time: the id was reused
+        return not isinstance(recorded, int | float) or abs(started - recorded) < 1.0
+
+    def pending(self) -> dict[str, Any] | None:
+        """The marker of the newest copy a crashed window left behind, or None.
+
+        Copies of windows still open (in this process or another) are never returned.
+        """
+        orphans = [m for m in self._markers() if m["slot"] != self.slot and not self.owner_alive(m)]
+        orphans.sort(key=lambda m: str(m.get("saved_at", "")), reverse=True)
+        return orphans[0] if orphans else None
+
+    def _slot_folder(self, marker: dict[str, Any] | None) -> Path:
+        if marker is None:
+            return self.folder
+        name = str(marker.get("slot", ""))
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"not a recovery slot: {name!r}")
+        return self.root / name
+
+    def load(self, marker: dict[str, Any] | None = None):
+        """The :class:`~seqstudio.core.project.Project` of the slot ``marker`` names (default:
+        this window's own), with its original path set.
 
         The project's ``path`` is the file it was autosaved for (None for a
         project that was never saved), so that Save writes back there.
         """
-        from seqstudio.core.project import Project
+        from seqstudio.core.presets import EMBEDDED
+        from seqstudio.core.project import PATH_OPTIONS, Project
 
-        marker = self.pending() or {}
-        project = Project.load(self.project_path)
+        folder = self._slot_folder(marker)
+        if marker is None:
+            try:
+                marker = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                marker = {}
+        project = Project.load(folder / RECOVERY_FILE)
         # data paths were stored relative to the recovery folder: make them real
         # before the project forgets where it was read from
-        from seqstudio.core.presets import EMBEDDED
-        from seqstudio.core.project import PATH_OPTIONS
-
         for key in PATH_OPTIONS:
             value = project.data_options.get(key)
             if isinstance(value, str) and value and not value.startswith(EMBEDDED) \
                     and not Path(value).is_absolute():
-                project.data_options[key] = str((self.folder / value).resolve())
-        original = marker.get("original_path")
+                project.data_options[key] = str((folder / value).resolve())
+        original = marker.get("original_path") if isinstance(marker, dict) else None
         project.path = Path(original) if original else None
         return project
 
-    def discard(self) -> None:
-        """Delete the recovery copy (a clean close, or the user declined to restore)."""
-        if self.folder.is_dir():
-            shutil.rmtree(self.folder, ignore_errors=True)
+    def discard(self, marker: dict[str, Any] | None = None) -> None:
+        """Delete a recovery copy: this window's own (a save, a clean close) or the left-behind
+        one ``marker`` names (restored, or the user declined it). Never another open window's."""
+        folder = self._slot_folder(marker)
+        if marker is not None and marker.get("slot") != self.slot and self.owner_alive(marker):
+            return
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """The window closed cleanly: delete its copy and give up its slot."""
+        self.discard()
+        RecoveryStore._live.discard(self.slot)
 
 
 class Autosaver(QObject):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -97,10 +98,10 @@ def test_failed_save_leaves_previous_project_intact(tmp_path, monkeypatch):
     p.weights = {k: v + 1 for k, v in p.weights.items()}
 
     def boom(src, dst):
-        raise OSError("disk full")
+        raise OSError(errno.EIO, "input/output error")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(ProjectError, match="cannot save the project: input/output error"):
         p.save(path)
     monkeypatch.undo()
     assert (path.read_bytes(), weights_path(path).read_bytes()) == before
@@ -139,11 +140,12 @@ def test_weights_checksum_mismatch_and_missing_weights(tmp_path):
     other = _project_with_weights()
     other.weights = {k: v * 2 for k, v in other.weights.items()}
     other.save(tmp_path / "q.json")
-    os.replace(tmp_path / "q.safetensors", weights_path(path))
+    mine = weights_path(path)
+    os.replace(weights_path(tmp_path / "q.json"), mine)
     with pytest.raises(ProjectError, match="does not belong"):
         Project.load(path)
-    weights_path(path).unlink()
-    with pytest.raises(ProjectError, match="weights file 'p.safetensors' is missing"):
+    mine.unlink()
+    with pytest.raises(ProjectError, match=f"weights file '{mine.name}' is missing"):
         Project.load(path)
 
 
@@ -151,6 +153,7 @@ def test_data_paths_are_stored_relative_and_resolved(tmp_path):
     csv = tmp_path / "data" / "s.csv"
     csv.parent.mkdir()
     csv.write_text("t,v\n1,2\n")
+    (tmp_path / "proj").mkdir()
     p = Project.from_preset("airline-lstm")
     p.data_options["path"] = str(csv)
     path = p.save(tmp_path / "proj" / "p.json")

@@ -211,8 +211,11 @@ def test_crash_leaves_a_recovery_file_that_the_next_start_restores(qtbot, window
     assert window.autosave() is None                 # nothing unsaved: nothing to autosave
     _user_sets_epochs(window, 11)
     written = window.autosave()
-    assert written and RecoveryStore().pending()["original_path"] == str(tmp_path / "mine.json")
-    # the window is never closed: as after kill -9, the copy stays behind
+    assert written and RecoveryStore().pending() is None             # its window is still open
+    # the window is never closed: as after kill -9, the copy stays behind and no open window
+    # holds its slot any more
+    monkeypatch.setattr(RecoveryStore, "_live", set())
+    assert RecoveryStore().pending()["original_path"] == str(tmp_path / "mine.json")
 
     offered = []
     monkeypatch.setattr(mw.MainWindow, "ask_restore_recovery",
@@ -227,28 +230,78 @@ def test_crash_leaves_a_recovery_file_that_the_next_start_restores(qtbot, window
     assert RecoveryStore().pending() is None                           # saved: the copy is gone
 
 
-def test_declined_recovery_is_deleted_and_clean_close_leaves_none(qtbot, window, registry):
+def test_declined_recovery_is_deleted_and_clean_close_leaves_none(qtbot, window, registry,
+                                                                  monkeypatch):
     from seqstudio.gui.recovery import RecoveryStore
 
     _user_sets_epochs(window, 12)
     window.autosave()
+    monkeypatch.setattr(RecoveryStore, "_live", set())  # as if that window had crashed
     fresh = _new_window(qtbot, registry)               # the fixture answers "don't restore"
     assert fresh.train_panel.config().epochs != 12
     assert RecoveryStore().pending() is None
+    assert not window.recovery.folder.exists()         # declined: deleted
     _user_sets_epochs(window, 13)
     window.autosave()
-    assert RecoveryStore().pending() is not None
-    assert window.close()                               # discard, clean close
-    assert RecoveryStore().pending() is None
+    assert window.recovery.project_path.is_file()
+    assert window.close()                               # a clean close deletes its own copy
+    assert not window.recovery.folder.exists()
+
+
+def test_each_window_has_its_own_recovery_copy(qtbot, window, registry, monkeypatch):
+    from seqstudio.gui import main_window as mw
+
+    offered = []
+    monkeypatch.setattr(mw.MainWindow, "ask_restore_recovery",
+                        lambda self, marker: offered.append(marker) or True)
+    _user_sets_epochs(window, 21)
+    assert window.autosave()
+    second = _new_window(qtbot, registry)
+    assert offered == []                                # the first window is open: not a crash
+    _user_sets_epochs(second, 22)
+    assert second.autosave()
+    assert window.recovery.folder != second.recovery.folder
+    assert window.recovery.load().train["epochs"] == 21  # not overwritten by the second
+    assert second.close()
+    assert not second.recovery.folder.exists()
+    assert window.recovery.load().train["epochs"] == 21  # the first's copy survives
+
+
+def test_a_copy_whose_process_is_alive_is_not_offered_and_a_dead_ones_is(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from seqstudio.gui.recovery import RecoveryStore, _process_started
+
+    mine = RecoveryStore(tmp_path)
+    other = RecoveryStore(tmp_path)
+    other.save(Project.from_preset("airline-lstm"))
+    marker = json.loads(other.marker_path.read_text())
+    live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    try:
+        marker.update(pid=live.pid, process_started=_process_started(live.pid))
+        other.marker_path.write_text(json.dumps(marker))
+        assert mine.pending() is None                    # another process, still running
+        mine.discard(marker)
+        assert other.project_path.is_file()              # and never deleted by another window
+        marker["process_started"] -= 100                  # the same id, another process: reused
+        other.marker_path.write_text(json.dumps(marker))
+        assert mine.pending()["slot"] == other.slot
+    finally:
+        live.communicate(b"")
+    marker.update(process_started=None)
+    other.marker_path.write_text(json.dumps(marker))
+    assert mine.pending()["slot"] == other.slot            # that process has ended
 
 
 def test_each_training_run_is_autosaved(qtbot, window):
     from seqstudio.gui.recovery import RecoveryStore
 
     _train(qtbot, window, epochs=1)
-    store = RecoveryStore()
-    assert store.pending() is not None
-    recovered = store.load()
+    assert RecoveryStore().pending() is None            # the window is open: not a crash
+    recovered = window.recovery.load()
     _assert_same_state(recovered.weights, window.model.state_dict())
     assert len(recovered.runs) == 1
 
