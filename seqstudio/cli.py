@@ -13,14 +13,18 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from seqstudio import __version__
-from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.errors import SeqStudioError, TrainingError
 
 EXIT_USER_ERROR = 2
+#: ``predict --steps`` beyond this is refused (a recursive forecast of millions of steps runs for hours).
+MAX_FORECAST_STEPS = 100_000
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -93,6 +97,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("what to train (a project, a preset, or flags)")
     src.add_argument("--project", metavar="FILE", help="a saved project (.json)")
     src.add_argument("--preset", metavar="NAME", help="a named recipe (see `seqstudio presets list`)")
+    src.add_argument("--refit", action="store_true",
+                     help="with --project: fit the scaler / vocabulary again on the data as it is now "
+                          "(default: use the fitted state saved in the project)")
     data = p.add_argument_group("time-series data")
     data.add_argument("--csv", metavar="PATH", help="CSV file with a time series")
     data.add_argument("--target", metavar="COL[,COL]", help="target column(s)")
@@ -216,7 +223,14 @@ def project_from_args(args: argparse.Namespace):
 def _registry():
     from seqstudio.pluginapi.manager import default_manager
 
-    return default_manager().registry
+    manager = default_manager()
+    registry = manager.registry
+    problem = getattr(manager.settings, "problem", None)
+    if problem is not None and not getattr(manager, "_settings_warned", False):
+        manager._settings_warned = True
+        print(f"seqstudio: warning: {problem.what} ({problem.where}); no plugin is disabled "
+              f"until it is fixed or deleted", file=sys.stderr)
+    return registry
 
 
 # --------------------------------------------------------------------------- commands
@@ -225,8 +239,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqstudio.core.train.control import TrainControl
     from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
 
+    # every place something is written is checked before training, not after it
+    save_path = _check_save_path(args.save) if args.save else None
+    if args.metrics_out:
+        _check_output_path(args.metrics_out, "--metrics-out")
     project = project_from_args(args)
-    session = TrainingSession(project, _registry())
+    _warn_changed_data(project, args)
+    session = TrainingSession(project, _registry(), refit=bool(args.refit))
     data, summary = session.prepare()
     cfg = session.config
     if not args.quiet:
@@ -268,13 +287,89 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
     report = session.metrics_report(result)
     print(format_metrics(report))
+    if save_path is not None:  # first: the trained model is what must not be lost
+        from seqstudio.core.project import weights_path
+
+        path = _in_cli_words(project.save, "--save", save_path)
+        print(f"project saved to {path} (weights: {weights_path(path).name})")
     if args.metrics_out:
-        Path(args.metrics_out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        _write_output(args.metrics_out, "--metrics-out",
+                      json.dumps(report, indent=2, default=float) + "\n")
         print(f"metrics written to {args.metrics_out}")
-    if args.save:
-        path = project.save(args.save)
-        print(f"project saved to {path} (weights: {path.with_suffix('.safetensors').name})")
-    return 0 if result is not None and result.stopped_reason not in ("nan", "error") else 1
+    if result is None:
+        raise TrainingError("training ended without a result", fix="run it again")
+    if result.stopped_reason in ("nan", "error"):
+        kept = " (the last good weights were saved)" if save_path is not None else ""
+        raise TrainingError(f"training stopped at epoch {stopped_epoch(result)}: "
+                            f"{result.stopped_message or result.stopped_reason}{kept}",
+                            fix="lower --lr, add --grad-clip 1.0, or check the data for extreme values"
+                            if result.stopped_reason == "nan" else "see the message above")
+    return 0
+
+
+def stopped_epoch(result) -> int:
+    history = getattr(result, "history", None) or []
+    return int(history[-1]["epoch"]) + 1 if history else 1
+
+
+# --------------------------------------------------------------------------- output files
+def _check_save_path(value: str) -> Path:
+    """``--save``'s path, checked before training (the folder must exist: nothing is created)."""
+    from seqstudio.core.project import check_save_path
+
+    return _in_cli_words(check_save_path, "--save", value)
+
+
+def _in_cli_words(func, flag: str, *args):
+    """Call ``func``; a ProjectError it raises is told as a problem with ``flag``."""
+    from seqstudio.core.errors import ProjectError
+
+    try:
+        return func(*args)
+    except ProjectError as exc:
+        raise SeqStudioError(f"{flag}: {exc.what}", where=exc.where,
+                             fix=(exc.fix or "").replace("choose another place to save",
+                                                         f"give {flag} another path")) from None
+
+
+def _check_output_path(value: str, flag: str) -> Path:
+    """A file the command will write, checked before the work: its folder exists, it is no folder."""
+    path = Path(value)
+    folder = path.parent
+    if path.is_dir():
+        raise SeqStudioError(f"{flag} {value!r} is a folder", fix=f"give {flag} a file name")
+    if not folder.exists():
+        raise SeqStudioError(f"{flag}: the folder {str(folder)!r} does not exist",
+                             fix=f"create it first, or give {flag} a path in an existing folder")
+    if not folder.is_dir():
+        raise SeqStudioError(f"{flag}: {str(folder)!r} is a file, not a folder",
+                             fix=f"give {flag} a path inside a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SeqStudioError(f"{flag}: cannot write to {value!r}",
+                             fix=f"give {flag} a path you can write to")
+    return path
+
+
+def _write_output(value: str, flag: str, text: str) -> None:
+    try:
+        Path(value).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SeqStudioError(f"{flag}: cannot write {value!r}: {exc.strerror or exc}",
+                             fix=f"give {flag} another path") from None
+
+
+def _warn_changed_data(project, args) -> None:
+    """Say when a saved project's data file changed since it was trained."""
+    if not getattr(args, "project", None):
+        return
+    changed = project.changed_data_files()
+    if not changed:
+        return
+    what = "fitted again on it (--refit)" if getattr(args, "refit", False) else \
+        "the scaling and vocabulary saved in the project are used; pass --refit to fit them again"
+    for item in changed:
+        print(f"seqstudio: warning: the data file changed since the project was trained: {item}; "
+              f"{what}", file=sys.stderr)
 
 
 def _epoch_line(ev) -> str:
@@ -320,6 +415,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def project_is_text(project) -> bool:
+    """Whether a saved project classifies texts (its fitted state is a vocabulary)."""
+    fitted = project.fitted or {}
+    if "vocabulary" in fitted:
+        return True
+    if "scaler" in fitted:
+        return False
+    try:
+        return _registry().source(project.source).kind == "text"
+    except SeqStudioError:
+        return False
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from seqstudio.core.session import predict_project
 
@@ -327,18 +435,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise SeqStudioError("predict needs a trained project", fix="pass --project FILE (saved with --save)")
     from seqstudio.core.project import Project
 
+    if args.out:
+        _check_output_path(args.out, "--out")
+    if not 1 <= args.steps <= MAX_FORECAST_STEPS:
+        raise SeqStudioError(f"--steps must be from 1 to {MAX_FORECAST_STEPS}, got {args.steps}",
+                             fix="forecast fewer steps, e.g. --steps 24 (a recursive forecast "
+                                 "grows less reliable with every step)")
     project = Project.load(args.project)
+    is_text = project_is_text(project)
     texts = None
     if args.text is not None:
         texts = [args.text]
     elif args.file:
         path = Path(args.file)
         if not path.is_file():
-            raise SeqStudioError(f"file {args.file!r} does not exist", fix="check the path")
+            raise SeqStudioError(f"--file {args.file!r} does not exist", fix="check the path")
         texts = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    table = predict_project(project, _registry(), steps=args.steps, texts=texts)
+    if is_text and texts is None:
+        raise SeqStudioError("this project classifies texts; give it something to classify",
+                             where=args.project, fix='pass --text "some text" or --file FILE.txt')
+    if not is_text and texts is not None:
+        raise SeqStudioError("this project forecasts a time series; --text and --file are for "
+                             "text projects", where=args.project, fix="forecast with --steps N instead")
+    if not is_text:
+        _warn_changed_data(project, args)
+    table = predict_project(project, _registry(), steps=args.steps, texts=texts, refit=bool(args.refit))
     if args.out:
-        table.to_csv(args.out, index=False)
+        _write_output(args.out, "--out", table.to_csv(index=False))
         print(f"wrote {len(table)} rows to {args.out}")
     else:
         print(table.to_string(index=False))
@@ -482,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="TEXT", help="classify one text")
     p.add_argument("--file", metavar="FILE", help="classify every line of a text file")
     p.add_argument("--out", metavar="FILE.csv", help="write the predictions as CSV")
+    p.add_argument("--refit", action="store_true",
+                   help="fit the scaler again on the data as it is now (default: the project's saved one)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="export a trained model with its preprocessing, self-checked")
@@ -521,6 +646,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Option and setting names -> the flag that sets them, for messages shown by the CLI.
+FLAGS = {
+    "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer",
+    "learning_rate": "--lr", "loss": "--loss", "seed": "--seed", "device": "--device",
+    "early_stopping_patience": "--patience", "validation_fraction": "--val-fraction",
+    "grad_clip": "--grad-clip", "threads": "--threads",
+    "target": "--target", "date_col": "--date-col", "date_format": "--date-format",
+    "features": "--features", "look_back": "--look-back", "horizon": "--horizon",
+    "stride": "--stride", "scaling": "--scaling", "log": "--log", "diff_lag": "--diff",
+    "missing": "--missing", "train_frac": "--train-frac", "val_frac": "--val-frac",
+    "text_col": "--text-col", "label_col": "--label-col", "num_words": "--num-words",
+    "max_len": "--max-len",
+}
+_SETTING = re.compile(r"(?:training setting|data option|the series option|series option|option) "
+                      r"'(\w+)'")
+_ASSIGNMENT = re.compile(r"\b([a-z_]+)\s*=\s*('[^']*'|\"[^\"]*\"|[\w.:%/+-]+)")
+
+
+def _flag_words(text: str) -> str:
+    """``date_col=None`` -> ``--date-col none``; ``training setting 'seed'`` -> ``--seed``."""
+    def setting(m: re.Match) -> str:
+        flag = FLAGS.get(m.group(1))
+        return flag if flag else f"--data-option {m.group(1)}"
+
+    def assignment(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2).strip("'\"")
+        flag = FLAGS.get(name)
+        if flag is None:
+            return f"--data-option {name}={value}" if name in _DATA_OPTION_WORDS else m.group(0)
+        if value in ("True", "true") and flag == "--log":
+            return flag
+        return f"{flag} {'none' if value == 'None' else value}"
+
+    return _ASSIGNMENT.sub(assignment, _SETTING.sub(setting, text))
+
+
+#: Data options without a flag of their own, written as --data-option NAME=VALUE.
+_DATA_OPTION_WORDS = {"categorical", "period", "season", "encoding", "delimiter", "decimal"}
+
+
+def in_cli_words(exc: SeqStudioError) -> str:
+    """The error as the CLI shows it: option syntax from the core replaced by the flags."""
+    what, where, fix = (_flag_words(v) if v else v for v in (exc.what, exc.where, exc.fix))
+    text = what
+    if where:
+        text += f" (at {where})"
+    if fix:
+        text += f"\n  fix: {fix}"
+    return text
+
+
 def _version_text() -> str:
     return f"seqstudio {__version__}"
 
@@ -534,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_gui(args)
         return int(func(args) or 0)
     except SeqStudioError as exc:
-        print(f"seqstudio: error: {exc}", file=sys.stderr)
+        print(f"seqstudio: error: {in_cli_words(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("seqstudio: interrupted", file=sys.stderr)

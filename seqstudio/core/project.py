@@ -310,6 +310,33 @@ class Project:
                 opts[key] = resolve_data_path(opts[key], base)
         return opts
 
+    # -- the data files the fitted state came from ------------------------
+    def _data_file_paths(self) -> dict[str, Path]:
+        """Data option -> the real file it names (plain files only; folders and lists are skipped)."""
+        out = {}
+        for key, value in self.resolved_data_options().items():
+            if key in PATH_OPTIONS and isinstance(value, str) and value:
+                p = Path(value)
+                if p.is_file():
+                    out[key] = p
+        return out
+
+    def record_data_files(self) -> None:
+        """Remember the checksum and size of each data file (called when training ends)."""
+        self.data_files = {key: {"sha256": _file_sha256(p), "size": p.stat().st_size}
+                           for key, p in self._data_file_paths().items()}
+
+    def changed_data_files(self) -> list[str]:
+        """Descriptions of the data files that differ from the ones the project was trained on."""
+        changed = []
+        for key, p in self._data_file_paths().items():
+            known = self.data_files.get(key)
+            if not isinstance(known, dict) or not known.get("sha256"):
+                continue
+            if p.stat().st_size != known.get("size") or _file_sha256(p) != known["sha256"]:
+                changed.append(f"{p} (data option {key!r})")
+        return changed
+
     def _source_type(self, registry):
         try:
             return registry.source(self.source)
@@ -326,10 +353,23 @@ class Project:
                 fix=f"install it (seqstudio plugins install {dist}), then open the project again")
         return exc
 
-    def prepare_data(self, registry):
-        """Load and prepare the project's data through its registered source."""
+    def prepare_data(self, registry, *, refit: bool = False):
+        """Load and prepare the project's data through its registered source.
+
+        A trained project's fitted state (scaler, vocabulary) is applied to the
+        data, so that the same model sees the same scaling whatever the file
+        holds now; ``refit`` fits them again on the data instead.
+        """
         source = self._source_type(registry)
-        return source.load(self.resolved_data_options(registry))
+        options = self.resolved_data_options(registry)
+        for key in PATH_OPTIONS:
+            _check_data_path(options.get(key), key)
+        data = source.load(options)
+        if self.fitted and self.weights and not refit:
+            use = getattr(data, "use_fitted_state", None)
+            if use is not None:
+                data = use(self.fitted)
+        return data
 
     def build_model(self, data, registry):
         """Validate the stack against ``data``, build it, and load the saved weights if any."""
@@ -551,6 +591,32 @@ class Project:
         for run in self.runs:
             if isinstance(run, dict) and "has_weights" in run:
                 run["has_weights"] = run.get("id") in self.run_weights
+
+
+def _check_data_path(value, key: str) -> None:
+    """A data path must name a regular file or a folder, never a device or a pipe (``/dev/zero``)."""
+    import stat
+
+    from seqstudio.core.errors import DataError
+
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, str) or not item:
+            continue
+        try:
+            mode = os.stat(item).st_mode
+        except OSError:
+            continue  # a missing file gets the source's own message
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise DataError(f"the data path {item!r} is not a regular file (a device or a pipe)",
+                            where=f"data option {key!r}", fix="choose a CSV or text file")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _cpu_copy(state) -> dict[str, Any]:

@@ -34,8 +34,11 @@ from seqstudio.core.train.runs import make_run_record, next_run_number
 class TrainingSession:
     """Prepare a project's data and model, train it, and write the outcome back into it."""
 
-    def __init__(self, project: Project, registry, *, data=None, keep_run_weights: bool = False):
+    def __init__(self, project: Project, registry, *, data=None, keep_run_weights: bool = False,
+                 refit: bool = False):
         self.project = project
+        #: Fit the scaler / vocabulary again on the data as it is now, instead of the saved ones.
+        self.refit = refit
         self.registry = registry
         self.data = data
         #: Also keep each run's final weights in ``project.run_weights`` (to continue from any run).
@@ -54,7 +57,7 @@ class TrainingSession:
         data, an impossible stack or a missing plugin.
         """
         if self.data is None:
-            self.data = self.project.prepare_data(self.registry)
+            self.data = self.project.prepare_data(self.registry, refit=self.refit)
         self.config = self.project.train_config()
         spec = self.project.model_spec(self.registry)
         self.summary = spec.check_data(self.data, registry=self.registry)
@@ -91,6 +94,10 @@ class TrainingSession:
         p = self.project
         p.set_weights(self.model, result.optimizer_state)
         p.fitted = self.data.fitted_state()
+        try:
+            p.record_data_files()
+        except OSError:  # the file went away during the run: nothing to compare with later
+            p.data_files = {}
         report = self.metrics_report(result)
         report["epochs_total"] = start_epoch + int(result.epochs_run)
         p.results = report
@@ -164,9 +171,12 @@ def vocabulary_of(project: Project):
     return _text_encoder(project).vocabulary
 
 
-def predict_project(project: Project, registry, *, steps: int = 12, texts: list[str] | None = None):
+def predict_project(project: Project, registry, *, steps: int = 12, texts: list[str] | None = None,
+                    refit: bool = False):
     """Forecast ``steps`` future values (series) or classify ``texts`` with a trained project.
 
+    The fitted state saved in the project (scaler, vocabulary) is used, not
+    one fitted again on the data file as it is now, unless ``refit``.
     Returns a :class:`pandas.DataFrame`.
     """
     import pandas as pd
@@ -194,7 +204,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
                              "probability": np.round(out.max(axis=1), 4), "text": [t[:60] for t in texts]})
     if steps < 1:
         raise SeqStudioError(f"--steps must be at least 1, got {steps}", fix="e.g. --steps 12")
-    data = project.prepare_data(registry)
+    data = project.prepare_data(registry, refit=refit)
     model = project.build_model(data, registry)
 
     def predict_fn(x: np.ndarray) -> np.ndarray:

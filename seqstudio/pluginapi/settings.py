@@ -65,17 +65,28 @@ class PluginSettings:
 
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else config_dir() / "settings.json"
+        #: Why the settings file could not be read at the last look (None: it could).
+        self.problem: PluginError | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise PluginError(f"the settings file cannot be read: {exc.strerror or exc}",
+                              where=str(self.path), fix="check its permissions, or delete it") from None
         try:
-            doc = json.loads(text)
+            doc = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise PluginError("the settings file is not UTF-8 text", where=str(self.path),
+                              fix="fix or delete the file; seqstudio recreates it") from None
         except json.JSONDecodeError as exc:
             raise PluginError(f"the settings file is not valid JSON: {exc.msg}",
                               where=f"{self.path}, line {exc.lineno}",
+                              fix="fix or delete the file; seqstudio recreates it") from None
+        except RecursionError:
+            raise PluginError("the settings file is nested too deeply", where=str(self.path),
                               fix="fix or delete the file; seqstudio recreates it") from None
         return doc if isinstance(doc, dict) else {}
 
@@ -92,9 +103,21 @@ class PluginSettings:
             raise
 
     def disabled_plugins(self) -> set[str]:
-        """Names of the plugins the user disabled."""
-        section = self._read().get("plugins", {})
-        return set(section.get("disabled", [])) if isinstance(section, dict) else set()
+        """Names of the plugins the user disabled.
+
+        A damaged settings file disables nothing and does not stop any command:
+        the problem is kept in :attr:`problem` for the caller to show.
+        """
+        self.problem = None
+        try:
+            section = self._read().get("plugins", {})
+        except PluginError as exc:
+            self.problem = exc
+            return set()
+        disabled = section.get("disabled", []) if isinstance(section, dict) else []
+        if not isinstance(disabled, list):
+            return set()
+        return {n for n in disabled if isinstance(n, str)}
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Persist that plugin ``name`` is (not) disabled."""
@@ -102,7 +125,8 @@ class PluginSettings:
         section = doc.get("plugins")
         if not isinstance(section, dict):
             section = {}
-        names = set(section.get("disabled", []))
+        names = {n for n in section.get("disabled", []) or [] if isinstance(n, str)} \
+            if isinstance(section.get("disabled"), list) else set()
         names = names | {name} if disabled else names - {name}
         section["disabled"] = sorted(names)
         doc["plugins"] = section

@@ -12,6 +12,7 @@ import pytest
 
 from seqstudio import __version__
 from seqstudio.cli import main, parse_layers
+from seqstudio.core.project import weights_path
 
 
 def test_version(capsys):
@@ -53,7 +54,7 @@ def test_summary_prints_keras_like_table(capsys):
 def test_save_then_predict_future_steps(tmp_path, capsys):
     proj = tmp_path / "air.json"
     assert main(["train", "--preset", "airline-lstm", "--epochs", "1", "-q", "--save", str(proj)]) == 0
-    assert proj.is_file() and proj.with_suffix(".safetensors").is_file()
+    assert proj.is_file() and weights_path(proj).is_file()
     capsys.readouterr()
     csv = tmp_path / "f.csv"
     assert main(["predict", "--project", str(proj), "--steps", "3", "--out", str(csv)]) == 0

@@ -25,6 +25,10 @@ _LOSS_ALIASES = {
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
+#: The largest seed (the random generators take 32-bit seeds everywhere alike).
+SEED_MAX = 2 ** 32 - 1
+
+
 @dataclass
 class TrainConfig:
     """How to train: epochs, batches, optimizer, loss, validation, device, stopping.
@@ -143,8 +147,8 @@ class TrainConfig:
             raise bad("validation_fraction", "a number in [0, 1)", "e.g. 0.2 holds out the last 20%")
         if not isinstance(self.shuffle, bool):
             raise bad("shuffle", "true or false")
-        if not is_int(self.seed) or self.seed < 0:
-            raise bad("seed", "a non-negative integer")
+        if not is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
+            raise bad("seed", f"an integer from 0 to {SEED_MAX}", "e.g. seed=0")
         if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device.lower()):
             raise bad("device", "one of auto, cpu, cuda, cuda:N, mps")
         self.device = self.device.lower()
