@@ -49,6 +49,8 @@ __all__ = [
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 #: Its published SHA-256 (the one TensorFlow Datasets and others check).
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+#: The shipped values (tests point IMDB_URL at a local server; older projects store these).
+_BUILTIN_IMDB_URL, _BUILTIN_IMDB_SHA256 = IMDB_URL, IMDB_SHA256
 IMDB_CLASS_NAMES = ["negative", "positive"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -93,8 +95,10 @@ TEXT_CSV_OPTIONS: tuple[OptionSpec, ...] = (
 IMDB_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("path", "path", "", "aclImdb folder or aclImdb_v1.tar.gz; empty: the cached download"),
     OptionSpec("download", "bool", False, "download the archive into the user cache if missing"),
-    OptionSpec("url", "str", IMDB_URL, "where to download the archive from"),
-    OptionSpec("sha256", "str", IMDB_SHA256, "expected SHA-256 of the archive (empty: not checked)"),
+    # Kept so that older projects holding them still open; only the built-in values are accepted:
+    # a project never chooses where seqstudio connects.
+    OptionSpec("url", "str", IMDB_URL, "the built-in download location (no other is used)"),
+    OptionSpec("sha256", "str", IMDB_SHA256, "the built-in archive's SHA-256 (always checked)"),
     OptionSpec("limit", "int", 0, "read at most this many reviews per split and label (0 = all)",
                minimum=0),
     *_encoding_options(max_len=200),
@@ -241,19 +245,35 @@ def load_imdb(opts: Mapping[str, Any]) -> PreparedText:
     merged = {o.name: o.default for o in IMDB_OPTIONS} | dict(opts)
     path = merged.get("path") or ""
     if not path:
-        cached = default_cache_dir() / Path(str(merged["url"])).name
+        _refuse_foreign_download(opts)
+        cached = default_cache_dir() / Path(IMDB_URL).name
         if not cached.is_file():
             if not merged.get("download"):
                 raise DataError("no IMDB folder or archive chosen, and none downloaded yet",
                                 where=str(cached),
                                 fix="set path to aclImdb or aclImdb_v1.tar.gz, or set download=True")
-            download_file(str(merged["url"]), cached, sha256=merged.get("sha256") or None)
+            download_file(IMDB_URL, cached, sha256=IMDB_SHA256)
         path = cached
     parts = read_imdb(path, limit=int(merged.get("limit") or 0))
     options = _text_options(merged, IMDB_OPTIONS, path=str(path), text_col="review",
                             label_col="sentiment", class_names=IMDB_CLASS_NAMES, task="binary")
     test = parts["test"] if len(parts["test"]) else None
     return prepare_text(options, train=parts["train"], test=test)
+
+
+def _refuse_foreign_download(opts: Mapping[str, Any]) -> None:
+    """Options (from a project file, perhaps someone else's) never choose where to connect."""
+    url, sha = opts.get("url"), opts.get("sha256")
+    foreign_url = url not in (None, "", IMDB_URL, _BUILTIN_IMDB_URL)
+    foreign_sha = sha not in (None, IMDB_SHA256, _BUILTIN_IMDB_SHA256)
+    if foreign_url or foreign_sha:
+        option = "url" if foreign_url else "sha256"
+        raise DataError(
+            "the data options name a download location or checksum other than the built-in one; "
+            "seqstudio downloads only from its own checksummed location",
+            where=f"imdb-reviews option {option!r} = {opts.get(option)!r}",
+            fix="remove the url and sha256 options to use the built-in download, or download the "
+                "archive yourself and set path to it")
 
 
 # --------------------------------------------------------------------------- download

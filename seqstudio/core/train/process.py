@@ -7,8 +7,9 @@ batch-size-1 airline recipe ran 3-5 % slower in the window than headless.
 :class:`TrainingProcess` keeps one warm child process (started ahead of the
 first run with :meth:`TrainingProcess.start`) that runs ``train()`` on a copy
 of the model and data and streams the events back, so the window's process
-only reads them. The child is ``python -m seqstudio.core.train.process`` with the
-parent's import path; messages are length-prefixed pickles over its standard
+only reads them. The child is ``python -P -m seqstudio.core.train.process``, started
+in seqstudio's own folder with the parent's import path less the current folder
+(so nothing lying where the studio was started is imported there); messages are length-prefixed pickles over its standard
 input and output (its own prints go to standard error).
 
 It also keeps the window alive when training dies hard: a model too big for
@@ -42,6 +43,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from seqstudio.core.errors import TrainingError
@@ -136,6 +138,40 @@ class _FileModuleFinder:
                                                       submodule_search_locations=locations)
 
 
+def _package_root() -> str:
+    """The folder that holds the seqstudio package (trusted: seqstudio's own code is there)."""
+    import seqstudio
+
+    return str(Path(seqstudio.__file__).resolve().parents[1])
+
+
+def child_command() -> list[str]:
+    """How the training process is started: ``-P`` keeps the current folder off its import path,
+    so a ``torch.py`` lying where the studio was started is never imported."""
+    return [sys.executable, "-P", "-m", "seqstudio.core.train.process"]
+
+
+def child_import_path() -> list[str]:
+    """The parent's import path without the current folder ('' or its absolute form).
+
+    The folder seqstudio itself comes from stays first (a source checkout run
+    with ``python -m seqstudio`` needs it).
+    """
+    cwd = os.path.realpath(os.getcwd())
+    root = _package_root()
+    path = [root]
+    for entry in sys.path:
+        if not entry or entry in path:
+            continue
+        try:
+            if os.path.realpath(entry) == cwd and os.path.realpath(entry) != root:
+                continue
+        except (OSError, ValueError):
+            continue
+        path.append(entry)
+    return path
+
+
 class _Unavailable(Exception):
     """The run cannot go to the child process (train here instead)."""
 
@@ -218,10 +254,10 @@ class TrainingProcess:
     def _start(self) -> None:
         self._discard()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["PYTHONPATH"] = os.pathsep.join(child_import_path())
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "seqstudio.core.train.process"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, bufsize=0,
+            child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+            cwd=_package_root(),
             # a windowed app may have no stderr for the child's own prints to go to
             stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
         self._ready = False
@@ -315,7 +351,7 @@ class TrainingProcess:
         try:
             job_bytes = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             # the import path first, apart: a plugin's folder may have joined it since
-            payload = pickle.dumps((list(sys.path), _file_only_modules(), job_bytes),
+            payload = pickle.dumps((child_import_path(), _file_only_modules(), job_bytes),
                                    protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - e.g. a class defined inside a function
             self.fallback_reason = f"the model or data cannot be copied: {exc}"

@@ -299,11 +299,36 @@ def test_imdb_source_downloads_into_the_cache_when_asked(archive_bytes, tmp_path
     with pytest.raises(DataError, match="download=True"):
         sources.load_imdb({"path": ""})
     with _Server(archive_bytes) as server:
-        data = sources.load_imdb({"path": "", "download": True, "url": server.url,
-                                  "sha256": hashlib.sha256(archive_bytes).hexdigest(),
-                                  "max_len": 20, "num_words": 100})
+        # the built-in location, here a local server
+        monkeypatch.setattr(sources, "IMDB_URL", server.url)
+        monkeypatch.setattr(sources, "IMDB_SHA256", hashlib.sha256(archive_bytes).hexdigest())
+        data = sources.load_imdb({"path": "", "download": True, "max_len": 20, "num_words": 100})
     assert (tmp_path / "cache" / "aclImdb_v1.tar.gz").read_bytes() == archive_bytes
     assert data.x_train.shape == (40, 20)
+
+
+@pytest.mark.parametrize("options", [
+    {"url": "SERVER", "sha256": ""},
+    {"url": "SERVER", "sha256": "CORRECT"},
+    {"sha256": "0" * 64},
+])
+def test_a_project_never_chooses_where_seqstudio_downloads_from(archive_bytes, tmp_path,
+                                                               monkeypatch, options):
+    """A project naming its own URL (or dropping the checksum) connects nowhere."""
+    from seqstudio.core.project import Project
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    monkeypatch.setattr(sources, "default_cache_dir", lambda: tmp_path / "cache")
+    with _Server(archive_bytes) as server:
+        digest = hashlib.sha256(archive_bytes).hexdigest()
+        chosen = {k: server.url if v == "SERVER" else digest if v == "CORRECT" else v
+                  for k, v in options.items()}
+        p = Project(source="imdb-reviews", data_options={"path": "", "download": True, **chosen})
+        with pytest.raises(DataError, match="built-in") as err:
+            p.prepare_data(builtin_registry())
+        assert server.requests == []
+    assert "download the archive yourself" in err.value.fix
+    assert not (tmp_path / "cache").exists()
 
 
 def test_default_cache_dir_is_the_user_cache():

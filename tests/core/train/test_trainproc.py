@@ -242,3 +242,22 @@ def test_in_child_false_trains_in_this_thread(process):
 ])
 def test_weights_due(epoch, every, since, due):
     assert weights_due(epoch, 10, every, since, 1.0) is due
+
+
+def test_a_torch_py_in_the_current_folder_is_never_imported_by_the_training_process(tmp_path,
+                                                                                  monkeypatch):
+    """The child must not put the folder the studio was started from on its import path."""
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "torch.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit('planted torch.py ran')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m seqstudio` run from that folder
+    fresh = TrainingProcess()
+    try:
+        data = series_data(n=22, val=6)
+        events = list(fresh.run(TinyRegressor(), data, _config(epochs=1)))
+        assert fresh.ran_in_child, fresh.fallback_reason
+        assert isinstance(events[-1], Finished)
+    finally:
+        fresh.close()
+    assert not marker.exists()
