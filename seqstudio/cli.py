@@ -409,6 +409,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     data = project.prepare_data(registry)
     spec = project.model_spec(registry)
     summary = spec.check_data(data, registry=registry)
+    from seqstudio.core.model.memory import estimate_training_memory
+
+    summary.memory = estimate_training_memory(summary, project.train_config().batch_size)
     print(f"Model: {project.name}   input {tuple(data.input_shape)}"
           f"{' (token ids)' if data.input_is_ids else ''}   outputs {data.n_outputs}")
     print(summary.format())

@@ -373,8 +373,15 @@ class Project:
 
     def build_model(self, data, registry):
         """Validate the stack against ``data``, build it, and load the saved weights if any."""
+        from seqstudio.core.model.memory import check_fits, estimate_training_memory
+
         spec = self.model_spec(registry)
-        spec.check_data(data, registry=registry)
+        summary = spec.check_data(data, registry=registry)
+        batch_size = self.train.get("batch_size", 32)
+        device = self.train.get("device", "cpu")
+        # refuse what cannot fit before anything is allocated
+        check_fits(estimate_training_memory(summary, batch_size if isinstance(batch_size, int) else 32),
+                   summary, device=device if isinstance(device, str) else "cpu")
         module = spec.build(data.input_shape, registry=registry)
         if self.weights:
             try:

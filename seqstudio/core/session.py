@@ -62,6 +62,10 @@ class TrainingSession:
         spec = self.project.model_spec(self.registry)
         self.summary = spec.check_data(self.data, registry=self.registry)
         if self.model is None:
+            from seqstudio.core.model.memory import estimate_training_memory
+
+            # shown in the summary; build_model refuses what cannot fit before allocating
+            self.summary.memory = estimate_training_memory(self.summary, self.config.batch_size)
             self.model = self.project.build_model(self.data, self.registry)
         return self.data, self.summary
 

@@ -66,6 +66,8 @@ class ModelSummary:
     total_params: int
     trainable_params: int
     input_shape: tuple[int, ...] = ()
+    #: The memory estimate to train it (:mod:`seqstudio.core.model.memory`), when known.
+    memory: Any = field(default=None, compare=False)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -95,6 +97,8 @@ class ModelSummary:
         lines += [rule, f"Total params: {self.total_params:,}",
                   f"Trainable params: {self.trainable_params:,}",
                   f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
+        if self.memory is not None:
+            lines.append(self.memory.describe())
         return "\n".join(lines)
 
 
