@@ -266,9 +266,13 @@ def test_damaged_settings_file_is_a_user_error(config_dir):
     path = config_dir / "settings.json"
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    with pytest.raises(PluginError, match="not valid JSON") as err:
-        PluginSettings(path).disabled_plugins()
+    settings = PluginSettings(path)
+    assert settings.disabled_plugins() == set()  # every command still runs
+    assert "not valid JSON" in settings.problem.what and str(path) in str(settings.problem)
+    with pytest.raises(PluginError, match="not valid JSON") as err:  # but nothing overwrites it
+        settings.set_disabled("x", True)
     assert str(path) in str(err.value)
+    assert path.read_text() == "{not json"
 
 
 def test_plugin_path_env_and_autoload_switch(config_dir, plugin_dir, write_plugin, monkeypatch):
