@@ -1,0 +1,63 @@
+"""File > Export model...: the dialog exports on a thread, shows the self-check, names failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from seqstudio.core.project import Project
+from seqstudio.core.session import TrainingSession
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def trained(registry):
+    project = Project.from_preset("airline-lstm")
+    project.train.update({"epochs": 1, "batch_size": 16})
+    for _ in TrainingSession(project, registry).run():
+        pass
+    return project
+
+
+def test_export_writes_the_bundle_and_shows_the_check(qtbot, trained, registry, tmp_path):
+    from seqstudio.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(trained, registry, start_dir=tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.folder_edit.text() == str(tmp_path / "airline-lstm-bundle")
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("torchscript"))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000) as signal:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    result = signal.args[0]
+    out = tmp_path / "airline-lstm-bundle"
+    assert result.directory == out and (out / "model.ts").is_file()
+    assert json.loads((out / "preprocessing.json").read_text())["model"]["format"] == "torchscript"
+    text = dialog.report_view.toPlainText()
+    assert "batch 256" in text and "tolerance 1e-05" in text and "model.ts" in text
+    assert all(c.max_abs_diff <= 1e-5 for c in result.checks)
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
+    assert np.load(out / "examples.npz")["input"].shape[1:] == (1, 1)
+
+
+def test_an_export_failure_is_shown_and_the_dialog_stays_usable(qtbot, trained, registry, tmp_path):
+    from seqstudio.gui.export_dialog import ExportDialog
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("keep")
+    dialog = ExportDialog(trained, registry)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.folder_edit.setText(str(taken))
+    with qtbot.waitSignal(dialog.exportFailed, timeout=60_000) as signal:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert "not empty" in signal.args[0] and "fix:" in signal.args[0]
+    assert "not empty" in dialog.report_view.toPlainText()
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
+    assert (taken / "mine.txt").read_text() == "keep"
+    assert not dialog.netron_button.isEnabled()
