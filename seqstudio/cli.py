@@ -499,6 +499,8 @@ def _open_in_netron(path: Path) -> None:
     except ImportError:
         raise SeqStudioError("--netron needs the netron package", fix="pip install netron") from None
     netron.start(str(path))
+    print("Netron shows the model in your browser; press Ctrl+C to stop it")
+    netron.wait()
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:

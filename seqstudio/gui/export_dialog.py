@@ -153,8 +153,8 @@ class ExportDialog(QDialog):
         lines += [f"  {p.name}" for p in result.files]
         lines += ["", f"Self-check in {result.seconds:.1f} s (tolerance 1e-05): largest difference "
                       f"{result.max_abs_diff:.2g}"]
-        lines += [f"  {c.name}: {c.rows} rows at batch {c.batch}, max |difference| {c.max_abs_diff:.2g}"
-                  for c in result.checks]
+        lines += [f"  {c.name}: {c.rows} row{'s' if c.rows != 1 else ''} at batch {c.batch}, "
+                  f"max |difference| {c.max_abs_diff:.2g}" for c in result.checks]
         self.report_view.setPlainText("\n".join(lines))
         self.netron_button.setEnabled(True)
         self.exported.emit(result)

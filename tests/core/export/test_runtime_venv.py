@@ -94,6 +94,7 @@ def test_imdb_labels_of_200_test_reviews_equal_seqstudio_predict(runtime_python,
         reviews = [" ".join(row["review"].splitlines()) for row in islice(csv.DictReader(f), 200)]
     lines = tmp_path / "reviews.txt"
     lines.write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    (tmp_path / "reviews.json").write_text(json.dumps(reviews), encoding="utf-8")
     assert main(["predict", "--project", str(project), "--file", str(lines),
                  "--out", str(tmp_path / "pred.csv")]) == 0
     assert main(["export", "--project", str(project), "--out", str(tmp_path / "bundle")]) == 0
@@ -101,7 +102,7 @@ def test_imdb_labels_of_200_test_reviews_equal_seqstudio_predict(runtime_python,
     got = _in_runtime(runtime_python, (
         "import json\nfrom seqstudio_runtime import Predictor\n"
         f"p = Predictor.from_bundle({str(tmp_path / 'bundle')!r})\n"
-        f"texts = open({str(lines)!r}, encoding='utf-8').read().splitlines()\n"
+        f"texts = json.load(open({str(tmp_path / 'reviews.json')!r}, encoding='utf-8'))\n"
         "r = p.predict_text(texts)\n"
         "print(json.dumps({'labels': r.labels, 'p': r.probabilities.tolist()}))\n"))
     cli = pd.read_csv(tmp_path / "pred.csv")
