@@ -113,6 +113,135 @@ def window_run(epochs: int, interval_ms: int = 5, *, probe: bool = True,
     return seconds / result.epochs_run, stall_ms, len(ticks), ended[0] - clicked
 
 
+def _probe_stalls(action, done_signal, *, interval_ms: int = 5, timeout_ms: int = 120_000):
+    """Run ``action()`` and wait for ``done_signal``; returns (longest GUI stall ms, seconds, ticks).
+
+    A ``interval_ms`` QTimer records when it actually fires; a stall is the gap beyond its
+    interval, from the moment ``action`` is called until the signal arrives.
+    """
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    done: list[float] = []
+
+    def finish(*_args):
+        done.append(time.perf_counter())
+        loop.quit()
+
+    done_signal.connect(finish)
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    timer.start()
+    started = time.perf_counter()
+    ticks.append(started)
+    action()
+    if not done:
+        deadline.start(timeout_ms)
+        loop.exec()
+    ended = done[0] if done else time.perf_counter()
+    ticks.append(ended)
+    timer.stop()
+    done_signal.disconnect(finish)
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    return max(0.0, max(gaps) * 1000 - interval_ms), ended - started, len(ticks)
+
+
+def write_long_csv(path: Path, rows: int = 200_000) -> Path:
+    """An hourly series of ``rows`` rows with three numeric columns (a large real-world shape)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    frame = pd.DataFrame({
+        "time": pd.date_range("2000-01-01", periods=rows, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
+        "load": np.round(100 + 10 * np.sin(t / 24 * 2 * np.pi) + rng.normal(0, 1, rows), 3),
+        "temperature": np.round(15 + 8 * np.sin(t / 8766 * 2 * np.pi) + rng.normal(0, 1, rows), 2),
+        "price": np.round(50 + rng.normal(0, 5, rows), 2)})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def load_stalls(paths: list[tuple[str, Path]]) -> list[tuple[str, float, float, str]]:
+    """Open each file in the window (File > Open data); (name, longest stall ms, seconds, outcome)."""
+    from PySide6.QtWidgets import QApplication
+
+    from seqstudio.gui.app import create_window
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    rows = []
+    for name, path in paths:
+        window = create_window(registry=builtin_registry(), offer_recovery=False)
+        window.ask_save_changes = lambda: "discard"
+        window.resize(1280, 800)
+        window.show()
+        app.processEvents()
+        panel = window.data_panel
+        stall, seconds, _ticks = _probe_stalls(lambda w=window, p=path: w.open_data_file(str(p)),
+                                               panel.dataChanged)
+        outcome = "loaded" if panel.prepared is not None and not panel.error else \
+            f"refused: {panel.error.splitlines()[0][:70]}"
+        print(f"open {name}: longest GUI stall {stall:.1f} ms, {seconds:.2f} s, {outcome}")
+        rows.append((name, stall, seconds, outcome))
+        window.close()
+    return rows
+
+
+def runs_tab_stalls(n_runs: int = 500) -> list[tuple[str, float]]:
+    """The Runs tab with ``n_runs`` runs: the longest GUI stall of each user action, in ms."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from seqstudio.gui.runs_panel import RunsPanel
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e} for e in range(1, 101)]
+    runs = [{"id": f"r{i}", "number": i + 1, "name": f"run {i + 1}: LSTM(4) seed {i}",
+             "source": "csv-series", "data_options": {"path": f"data{i % 3}.csv"},
+             "data": {"source": "csv-series", "file": f"data{i % 3}.csv", "target": "y",
+                      "hash": f"h{i % 3}"},
+             "model": {"layers": [{"type": "LSTM", "units": 4}, {"type": "Dense", "units": 1}]},
+             "train": {"loss": "mse", "seed": i}, "history": history, "total_params": 101,
+             "epochs_run": 100, "seconds": 12.5, "device": "cpu",
+             "metrics": {"test": {"rmse": 40.0 + i % 7, "mae": 30.0, "mape": 8.0}}}
+            for i in range(n_runs)]
+    panel = RunsPanel()
+    panel.resize(1280, 760)
+    panel.show()
+    app.processEvents()
+
+    def timed(action) -> float:
+        started = time.perf_counter()
+        action()
+        loop = QEventLoop()  # the repaint that follows is part of the stall
+        QTimer.singleShot(0, loop.quit)
+        loop.exec()
+        app.processEvents()
+        return (time.perf_counter() - started) * 1000
+
+    table = panel.runs_table
+    results = [
+        ("show 500 runs", timed(lambda: panel.set_runs(runs))),
+        ("tick 5 runs", max(timed(lambda i=i: panel.set_run_checked(f"r{i}", True)) for i in range(5))),
+        ("filter to one data set", timed(lambda: panel.set_data_filter("h1"))),
+        ("all data again", timed(lambda: panel.set_data_filter(""))),
+        ("group by data", timed(lambda: panel.group_check.setChecked(True))),
+        ("sort by seconds", timed(lambda: table.sortByColumn(5, table.horizontalHeader().sortIndicatorOrder()))),
+        ("scroll to the end", timed(lambda: table.scrollToBottom())),
+        ("a new run arrives", timed(lambda: panel.set_runs(runs + [dict(runs[0], id="new")]))),
+    ]
+    panel.close()
+    for name, ms in results:
+        print(f"runs tab, {name}: {ms:.1f} ms")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)  # the lecture's run

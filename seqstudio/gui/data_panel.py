@@ -123,26 +123,32 @@ def input_bytes(options: dict[str, Any]) -> float:
 def read_preview(kind: str, options: dict[str, Any]) -> pd.DataFrame | None:
     """The table the preview shows for ``options["path"]`` (None when there is nothing to show).
 
-    Thread-safe (it only reads the file), so the background load calls it too.
+    Thread-safe (it only reads the file), so the background load calls it too. Bounded:
+    a file that is not a delimited table is refused from its first 64 KB (the loader says
+    why), and the delimiter is sniffed from those, never from the whole file.
     """
+    from seqstudio.core.data.sniff import check_delimited_text, sniff_delimiter
+
     path = options.get("path") or ""
     if not path or not Path(path).is_file():
         return None
+    try:
+        lines = check_delimited_text(path)
+    except SeqStudioError:
+        return None  # the loader reports it with the same message just after this
     try:
         if kind == "series":
             from seqstudio.core.data.series import read_series_csv
 
             return read_series_csv(path, date_col=options.get("date_col", "auto"),
                                    date_format=options.get("date_format")).frame
-        if path.lower().endswith((".csv", ".tsv")):
-            return pd.read_csv(path, sep=None, engine="python", nrows=100_000)
+    except Exception:  # noqa: BLE001 - the loader reports the problem in the core's words
+        pass
+    try:
+        return pd.read_csv(path, sep=sniff_delimiter(lines), nrows=100_000, dtype=str,
+                           keep_default_na=False, on_bad_lines="skip")
     except Exception:  # noqa: BLE001
-        # the loader reports the same problem with the core's message just after this
-        try:
-            return pd.read_csv(path, sep=None, engine="python", nrows=100_000)
-        except Exception:  # noqa: BLE001
-            return None
-    return None
+        return None
 
 
 class _LoadSignals(QObject):

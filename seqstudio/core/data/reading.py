@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seqstudio.core.data.sniff import check_delimited_text
 from seqstudio.core.data.timeaxis import (
     AUTO_FORMATS,
     PERIOD_FREQ,
@@ -229,6 +230,7 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     ('Month', 'monthly', 144)
     """
     path = str(path)
+    check_delimited_text(path)  # a JSON, binary or one-line file is refused from its first 64 KB
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.data.sniff import check_delimited_text
 from seqstudio.core.data.tokens import (
     INDEX_FROM,
     OOV_ID,
@@ -205,6 +206,7 @@ def read_text_csv(path: str | Path, text_col: str, label_col: str,
     import pandas as pd
 
     path = Path(path)
+    check_delimited_text(path)  # a JSON, binary or one-line file is refused from its first 64 KB
     text = read_text_file(path, encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
