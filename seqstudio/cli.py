@@ -447,8 +447,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     is_text = project_is_text(project)
     texts = None
+    if args.text is not None and args.file:
+        raise SeqStudioError("--text and --file both give texts to classify",
+                             fix="use one of them: --text (repeatable) or --file FILE.txt")
     if args.text is not None:
-        texts = [args.text]
+        texts = list(args.text)
     elif args.file:
         path = Path(args.file)
         if not path.is_file():
@@ -607,7 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="forecast the next steps, or classify texts, with a trained project")
     p.add_argument("--project", metavar="FILE", required=False)
     p.add_argument("--steps", type=int, default=12, metavar="N", help="future steps to forecast (series)")
-    p.add_argument("--text", metavar="TEXT", help="classify one text")
+    p.add_argument("--text", metavar="TEXT", action="append",
+                   help="classify this text (repeat --text to classify several)")
     p.add_argument("--file", metavar="FILE", help="classify every line of a text file")
     p.add_argument("--out", metavar="FILE.csv", help="write the predictions as CSV")
     p.add_argument("--refit", action="store_true",

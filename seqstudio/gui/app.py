@@ -163,6 +163,33 @@ def _show_splash(app: QApplication):
     return splash
 
 
+def no_display_problem(env: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why the window cannot open here (no display to draw on), or None when it can.
+
+    Qt itself aborts with "could not connect to display" and a list of platform
+    plugins, which reads like a broken installation; this says what is missing
+    and what works without a display.
+
+    >>> no_display_problem({}, "linux").splitlines()[0]
+    'no display found: the window needs a desktop session (DISPLAY and WAYLAND_DISPLAY are not set)'
+    >>> no_display_problem({"DISPLAY": ":0"}, "linux") is None
+    True
+    """
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None  # Windows and macOS always have their own display server
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if qpa and qpa not in ("xcb", "wayland", "wayland-egl"):
+        return None  # offscreen, vnc, eglfs...: the user chose a platform that needs no X or Wayland
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display found: the window needs a desktop session (DISPLAY and WAYLAND_DISPLAY are "
+            "not set)\n  fix: use the headless commands, e.g. seqstudio train --preset airline-lstm, "
+            "seqstudio predict --project P.json, seqstudio --help; or run the window in a virtual "
+            "display: xvfb-run seqstudio")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the window; returns the exit status. ``argv``: ``[--project FILE] [--preset NAME] [DATA.csv]``."""
     started = time.perf_counter()
@@ -174,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="?", help="a CSV file to open")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
 
+    problem = None if QApplication.instance() else no_display_problem()
+    if problem:
+        print(f"seqstudio: error: {problem}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from .settings import APPLICATION, ORGANISATION
 
