@@ -316,6 +316,16 @@ class RunsPanel(QWidget):
         #: (run id, "train" | "val") -> the plot that curve is on
         self._curve_plots: dict[tuple[str, str], pg.PlotWidget] = {}
 
+        self._make_table()
+        self._make_filters()
+        self._make_plots()
+        self._make_metrics()
+        self._make_buttons()
+        self._lay_out()
+        self._update_buttons()
+
+    def _make_table(self) -> None:
+        """The runs table: the model, the data filter proxy, the view."""
         self.table_model = RunsTableModel(self)
         self.proxy = RunsFilterModel(self)
         self.proxy.setSourceModel(self.table_model)
@@ -340,6 +350,8 @@ class RunsPanel(QWidget):
         self.table_model.checkedChanged.connect(self._on_checked_changed)
         self.runs_table.selectionModel().currentRowChanged.connect(self._on_current_run_changed)
 
+    def _make_filters(self) -> None:
+        """The data filter and the group-by-data box."""
         self.data_filter = QComboBox(self)
         self.data_filter.setObjectName("runsDataFilter")
         self.data_filter.setAccessibleName("Show the runs of")
@@ -352,6 +364,8 @@ class RunsPanel(QWidget):
                                     "set's runs stand together.")
         self.group_check.toggled.connect(self._on_group_toggled)
 
+    def _make_plots(self) -> None:
+        """The loss plot (one more per further loss, made when needed)."""
         self.loss_plot = self._make_loss_plot("runsLossPlot")
         #: loss name -> its plot; the first loss uses ``loss_plot``, others get their own axis
         self._loss_plots: dict[str, pg.PlotWidget] = {}
@@ -361,6 +375,8 @@ class RunsPanel(QWidget):
         self._plots_layout.setContentsMargins(0, 0, 0, 0)
         self._plots_layout.addWidget(self.loss_plot)
 
+    def _make_metrics(self) -> None:
+        """The metrics table and the note on what differs between the ticked runs."""
         self.metrics_table = QTableWidget(0, 0, self)
         self.metrics_table.setObjectName("runsMetricsTable")
         self.metrics_table.setAccessibleName("Final metrics of the ticked runs")
@@ -374,6 +390,8 @@ class RunsPanel(QWidget):
         self.comparison_note.setStyleSheet("color: #b35900;")
         self.comparison_note.setVisible(False)
 
+    def _make_buttons(self) -> None:
+        """Restore, continue, delete and export, and the note of an empty history."""
         self.restore_button = self._button("Restore config", "restoreRunButton",
                                            "Put this run's data settings, layers and training settings "
                                            "into the editors.", self._on_restore_clicked)
@@ -392,6 +410,8 @@ class RunsPanel(QWidget):
         self.note_label.setObjectName("runsNote")
         self.note_label.setWordWrap(True)
 
+    def _lay_out(self) -> None:
+        """Filters, table and buttons on top; plots beside the metrics below."""
         filters = QHBoxLayout()
         filters.addWidget(QLabel("show runs on", self))
         filters.addWidget(self.data_filter)
@@ -423,7 +443,6 @@ class RunsPanel(QWidget):
         split.setSizes([230, 470])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
-        self._update_buttons()
 
     def _make_loss_plot(self, name: str) -> pg.PlotWidget:
         plot = make_plot_widget("Loss per epoch (solid: training, dashed: validation)",

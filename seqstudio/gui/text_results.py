@@ -72,6 +72,21 @@ class ClassifierView(QWidget):
         self.report: ClassifierReport | None = None
         self._mistakes: list = []
 
+        self._make_controls()
+        self._make_plots()
+        self._make_confusion()
+        self._make_mistakes()
+        self._lay_out()
+        self.threshold_spin.valueChanged.connect(self._on_spin_changed)
+        self.threshold_slider.valueChanged.connect(
+            lambda v: self.threshold_spin.setValue(v / _SLIDER_STEPS))
+        self._threshold_line.sigPositionChanged.connect(
+            lambda line: self.threshold_spin.setValue(float(line.value())))
+        self.class_combo.currentIndexChanged.connect(self._on_class_changed)
+        self.clear()
+
+    def _make_controls(self) -> None:
+        """The threshold spin box and slider, the class choice, the metrics line."""
         self.threshold_spin = QDoubleSpinBox(self)
         self.threshold_spin.setObjectName("thresholdSpin")
         self.threshold_spin.setRange(0.0, 1.0)
@@ -97,6 +112,8 @@ class ClassifierView(QWidget):
         self.at_threshold_label.setObjectName("thresholdMetrics")
         self.at_threshold_label.setWordWrap(True)
 
+    def _make_plots(self) -> None:
+        """ROC, precision-recall and probability plots with their markers."""
         self.roc_plot = make_plot_widget("ROC curve", "false positive rate", "true positive rate",
                                          object_name="rocPlot", legend_offset=(-10, -10))
         self.pr_plot = make_plot_widget("Precision-recall", "recall", "precision",
@@ -131,6 +148,8 @@ class ClassifierView(QWidget):
         self._threshold_line.setBounds((0.0, 1.0))
         self.hist_plot.addItem(self._threshold_line)
 
+    def _make_confusion(self) -> None:
+        """The confusion matrix at the threshold, in its box."""
         self.confusion_table = QTableWidget(0, 0, self)
         self.confusion_table.setObjectName("confusionMatrix")
         self.confusion_table.setAccessibleName("Confusion matrix at the threshold")
@@ -142,6 +161,8 @@ class ClassifierView(QWidget):
         confusion_layout.addWidget(self.confusion_table, 1)
         confusion_layout.addWidget(self.at_threshold_label)
 
+    def _make_mistakes(self) -> None:
+        """The table of the most confidently wrong samples, in its box."""
         self.mistakes_table = QTableWidget(0, 3, self)
         self.mistakes_table.setObjectName("mistakesTable")
         self.mistakes_table.setAccessibleName("Most confidently wrong reviews")
@@ -163,6 +184,8 @@ class ClassifierView(QWidget):
         self.mistakes_box = QGroupBox("Most confidently wrong (click to try it)", self)
         QVBoxLayout(self.mistakes_box).addWidget(self.mistakes_table)
 
+    def _lay_out(self) -> None:
+        """Controls on top; curves, histogram and confusion matrix in a grid."""
         controls = QHBoxLayout()
         controls.addWidget(QLabel("decision threshold", self))
         controls.addWidget(self.threshold_spin)
@@ -179,14 +202,6 @@ class ClassifierView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
         layout.addLayout(grid, 1)
-
-        self.threshold_spin.valueChanged.connect(self._on_spin_changed)
-        self.threshold_slider.valueChanged.connect(
-            lambda v: self.threshold_spin.setValue(v / _SLIDER_STEPS))
-        self._threshold_line.sigPositionChanged.connect(
-            lambda line: self.threshold_spin.setValue(float(line.value())))
-        self.class_combo.currentIndexChanged.connect(self._on_class_changed)
-        self.clear()
 
     # -- state -----------------------------------------------------------------------
     @property
