@@ -143,3 +143,33 @@ def test_crafted_project_in_a_real_process_has_no_traceback(trained, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seqstudio.cli", "predict", "--project", str(bad)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "fix:" in proc.stderr
+
+
+# --------------------------------------------------------------------------- point 5
+def test_predict_uses_the_saved_scaling_not_one_refit_on_an_edited_file(tmp_path, capsys):
+    """Editing one training value must not move the same model's forecast (the issue's case)."""
+    import pandas as pd
+    from seqstudio.resources import path as resource_path
+
+    csv = tmp_path / "air.csv"
+    csv.write_text(resource_path("airline-passengers.csv").read_text())
+    proj = tmp_path / "p.json"
+    assert main(["train", "--csv", str(csv), "--target", "Passengers", "--date-col", "Month",
+                 "--epochs", "2", "-q", "--save", str(proj)]) == 0
+
+    def forecast(*extra) -> pd.DataFrame:
+        out = tmp_path / "f.csv"
+        assert main(["predict", "--project", str(proj), "--steps", "3", "--out", str(out), *extra]) == 0
+        return pd.read_csv(out)
+
+    before = forecast()
+    assert "warning" not in _error(capsys)
+    frame = pd.read_csv(csv)
+    frame.loc[2, "Passengers"] = 900  # 1949-03, in the training part: a new maximum
+    frame.to_csv(csv, index=False)
+    after = forecast()
+    err = _error(capsys)
+    assert "warning: the data file changed since the project was trained" in err and "--refit" in err
+    assert after.equals(before)
+    refit = forecast("--refit")
+    assert not refit["Passengers"].round(2).equals(before["Passengers"].round(2))

@@ -70,6 +70,11 @@ class PreparedData:
         """
         return np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
 
+    def use_fitted_state(self, state: dict[str, Any]) -> PreparedData:
+        """Use the fitted transforms saved in a project (scaler, vocabulary) instead of the ones
+        fitted on the data now; returns the data to use. The base class has none to replace."""
+        return self
+
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able fitted transforms (scaler parameters, vocabulary) for the project file."""
         return {}

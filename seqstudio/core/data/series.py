@@ -366,6 +366,57 @@ class PreparedSeries(PreparedData):
             "bounds": {k: list(v) for k, v in state.bounds.items()},
         }
 
+    def use_fitted_state(self, state: Mapping[str, Any]) -> PreparedSeries:
+        """Scale with the scaler saved in a project instead of the one fitted on the file now.
+
+        A trained model only makes sense with the scaling it was trained with:
+        refitting on an edited file moves every forecast. The columns, log and
+        differencing must match the saved state (else a DataError says to
+        retrain or refit). Returns ``self``, rescaled in place.
+        """
+        saved = state.get("scaler") if isinstance(state, Mapping) else None
+        if not isinstance(saved, Mapping):
+            return self
+        where = "the project's fitted state"
+        for key, mine in (("target_columns", list(self.target_columns)),
+                          ("input_columns", list(self.input_columns)),
+                          ("log", bool(self.options.log)), ("diff_lag", int(self.options.diff_lag))):
+            theirs = state.get(key, mine)
+            if (list(theirs) if isinstance(theirs, list | tuple) else theirs) != mine:
+                raise DataError(f"the data no longer matches the trained project: {key} was "
+                                f"{theirs!r}, the data now gives {mine!r}", where=where,
+                                fix="retrain the project on this data, or refit the scaling "
+                                    "(refit, --refit in the CLI)")
+        n_inputs = len(self.input_columns)
+        try:
+            new = Scaler(str(saved["method"]), [float(v) for v in saved["center"]],
+                         [float(v) for v in saved["scale"]])
+        except (KeyError, TypeError, ValueError):
+            raise DataError("the project's saved scaler is damaged", where=where,
+                            fix="refit it (--refit), or retrain") from None
+        if len(new.center) != n_inputs or len(new.scale) != n_inputs \
+                or not all(math.isfinite(v) for v in new.center + new.scale) \
+                or any(v == 0 for v in new.scale):
+            raise DataError("the project's saved scaler does not fit the data's columns", where=where,
+                            fix="refit it (--refit), or retrain")
+        state_ = self._internals
+        if (new.method, new.center, new.scale) == (state_.scaler.method, state_.scaler.center,
+                                                   state_.scaler.scale):
+            return self
+        # the scaled values back to model inputs (float64), then scaled the saved way
+        values = state_.scaler.inverse(state_.scaled.numpy())
+        scaled = torch.from_numpy(new.transform(values).astype(np.float32))
+        lag, o = self.options.diff_lag, self.options
+        for split in SPLITS:
+            a, b = state_.bounds[split]
+            x, y = make_windows(scaled[a - lag:b - lag], o.look_back, o.horizon, o.stride,
+                                len(self.target_columns))
+            setattr(self, f"x_{split}", x)
+            setattr(self, f"y_{split}", y)
+        state_.scaled, state_.scaler = scaled, new
+        self.report.notes.append("scaling as saved in the project (not fitted again on this file)")
+        return self
+
     def forecast(self, predict_fn: Callable[[np.ndarray], Any], steps: int) -> tuple[np.ndarray, np.ndarray]:
         """Forecast ``steps`` values beyond the end of the data, recursively one step ahead.
 

@@ -8,6 +8,7 @@ tokenizer, vocabulary and padding with their reserved ids live in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -385,6 +386,41 @@ class PreparedText(PreparedData):
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able vocabulary, tokenizer, class names and padding, for the project file."""
         return self.encoder.fitted_state()
+
+    def use_fitted_state(self, state: Mapping[str, Any]) -> PreparedText:
+        """Encode with the vocabulary saved in a project, not one built again from the files now.
+
+        A trained Embedding's rows belong to the saved word ids; a vocabulary
+        rebuilt from edited files would renumber the words. Returns ``self``,
+        re-encoded in place (the labels must be the saved classes).
+        """
+        if not isinstance(state, Mapping) or "vocabulary" not in state:
+            return self
+        enc = PreparedText.from_fitted_state(state)
+        if list(enc.class_names) and list(enc.class_names) != list(self.class_names):
+            raise DataError(f"the data's classes {list(self.class_names)} are not the trained "
+                            f"project's {list(enc.class_names)}", where="the project's fitted state",
+                            fix="retrain the project on this data, or refit (--refit in the CLI)")
+        if enc.vocabulary.to_dict() == self.vocabulary.to_dict() and \
+                self.options is not None and enc.max_len == self.options.max_len:
+            return self
+        for split in ("train", "val", "test"):
+            texts = self.texts.get(split)
+            x = getattr(self, f"x_{split}")
+            if texts is None or len(texts) != len(x):
+                if len(x):
+                    raise DataError("the saved vocabulary cannot be applied: the texts of the "
+                                    f"{split} part are not kept", where="the project's fitted state",
+                                    fix="refit the vocabulary (--refit in the CLI)")
+                continue
+            setattr(self, f"x_{split}", enc.encode_texts(texts) if texts else
+                    torch.zeros((0, enc.max_len), dtype=torch.int64))
+        self.vocabulary, self.tokenizer = enc.vocabulary, enc.tokenizer
+        if self.options is not None:
+            self.options = dataclasses.replace(self.options, max_len=enc.max_len,
+                                               padding=enc.padding, truncating=enc.truncating)
+        self.vocab_size = enc.vocab_size
+        return self
 
     @classmethod
     def from_fitted_state(cls, state: Mapping[str, Any]) -> TextEncoder:

@@ -1,0 +1,66 @@
+"""A trained project's fitted state (scaler, vocabulary) is applied to the data as it is now."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqstudio.core.data.series import SeriesOptions, prepare_series
+from seqstudio.core.data.text import PreparedText, TextOptions, prepare_text
+from seqstudio.core.errors import DataError
+
+
+def _series_csv(path, values):
+    path.write_text("t,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    return path
+
+
+def test_a_saved_scaler_replaces_the_one_fitted_on_an_edited_file(tmp_path):
+    values = [float(10 + (i * 7) % 13) for i in range(40)]
+    first = prepare_series(SeriesOptions(path=str(_series_csv(tmp_path / "a.csv", values)),
+                                         date_col=None, look_back=3))
+    state = first.fitted_state()
+    edited = list(values)
+    edited[2] = 500.0  # a training value: the min-max scaler fitted again would change
+    again = prepare_series(SeriesOptions(path=str(_series_csv(tmp_path / "b.csv", edited)),
+                                         date_col=None, look_back=3))
+    assert again.fitted_state()["scaler"] != state["scaler"]
+    again.use_fitted_state(state)
+    assert again.fitted_state()["scaler"] == state["scaler"]
+    # the reference: numpy scaling of the edited values with the saved min and range
+    lo, rng = state["scaler"]["center"][0], state["scaler"]["scale"][0]
+    expected = (np.array(edited) - lo) / rng
+    np.testing.assert_allclose(again.x_train[:, :, 0].numpy(),
+                               np.stack([expected[i:i + 3] for i in range(len(again.x_train))]),
+                               rtol=1e-6, atol=1e-6)
+    # the untouched tail gives the same test windows as the first preparation
+    torch.testing.assert_close(again.x_test, first.x_test)
+
+
+def test_a_saved_scaler_for_other_columns_is_refused(tmp_path):
+    data = prepare_series(SeriesOptions(path=str(_series_csv(tmp_path / "a.csv", range(1, 41))),
+                                        date_col=None, look_back=3))
+    state = data.fitted_state()
+    state["target_columns"] = ["other"]
+    with pytest.raises(DataError, match="no longer matches") as err:
+        data.use_fitted_state(state)
+    assert "refit" in err.value.fix
+
+
+def test_a_saved_vocabulary_keeps_the_word_ids(tmp_path):
+    def csv(path, rows):
+        path.write_text("review,sentiment\n" + "".join(f"{t},{s}\n" for t, s in rows))
+        return str(path)
+
+    rows = [("good film", "positive"), ("bad film", "negative"), ("good good acting", "positive"),
+            ("bad plot", "negative")] * 3
+    first = prepare_text(TextOptions(path=csv(tmp_path / "a.csv", rows), max_len=5))
+    state = first.fitted_state()
+    # new frequent words would get low ids in a vocabulary built again
+    changed = [("zebra zebra zebra " + t, s) for t, s in rows]
+    again = prepare_text(TextOptions(path=csv(tmp_path / "b.csv", changed), max_len=5))
+    again.use_fitted_state(state)
+    reference = PreparedText.from_fitted_state(state).encode_texts(again.texts["train"])
+    torch.testing.assert_close(again.x_train, reference)
+    assert again.vocabulary.to_dict() == first.vocabulary.to_dict()
