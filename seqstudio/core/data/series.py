@@ -546,6 +546,15 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
 
     # -- missing values --------------------------------------------------
     row_numbers = loaded.row_numbers if loaded.row_numbers is not None else np.arange(len(frame)) + 2
+    for col in used.columns:  # inf / -inf ("inf", "1e999" in the file) are errors, not values
+        if col in categorical:
+            continue
+        infinite = np.isinf(used[col].to_numpy(dtype=np.float64, na_value=np.nan))
+        if infinite.any():
+            raise DataError(f"column {col!r} holds {int(infinite.sum())} infinite value"
+                            f"{'s' if infinite.sum() > 1 else ''} (inf or -inf)",
+                            where=f"{path}: {_describe_rows(loaded, used, infinite)}",
+                            fix="correct or delete those rows (an infinite value makes every loss NaN)")
     nan_mask = used.isna().to_numpy()
     filled_positions = np.zeros(len(used), dtype=bool)
     if nan_mask.any():

@@ -64,3 +64,15 @@ def test_a_saved_vocabulary_keeps_the_word_ids(tmp_path):
     reference = PreparedText.from_fitted_state(state).encode_texts(again.texts["train"])
     torch.testing.assert_close(again.x_train, reference)
     assert again.vocabulary.to_dict() == first.vocabulary.to_dict()
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf", "1e999", "-Infinity"])
+def test_infinite_values_are_a_data_error_naming_the_rows(tmp_path, bad):
+    path = tmp_path / "s.csv"
+    lines = [f"{i},{10 + i}" for i in range(30)]
+    lines[4] = f"4,{bad}"
+    lines[17] = f"17,{bad}"
+    path.write_text("t,v\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="2 infinite values") as err:
+        prepare_series(SeriesOptions(path=str(path), date_col=None, look_back=2))
+    assert "lines 6, 19" in err.value.where  # file lines: the header is line 1
