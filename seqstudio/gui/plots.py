@@ -141,8 +141,8 @@ def time_values(index) -> tuple[np.ndarray, bool]:
         stamps = pd.DatetimeIndex(values)
         if stamps.tz is not None:
             stamps = stamps.tz_convert(None)
-        return stamps.asi8.astype(np.float64) / 1e9 if stamps.unit == "ns" else \
-            stamps.as_unit("ns").asi8.astype(np.float64) / 1e9, True
+        # microseconds: dates before 1677 or after 2262 do not fit in nanoseconds
+        return stamps.as_unit("us").asi8.astype(np.float64) / 1e6, True
     try:
         return np.asarray(values, dtype=np.float64), False
     except (TypeError, ValueError):

@@ -265,3 +265,18 @@ def test_results_export_remembers_its_folder(qtbot, window, tmp_path, fake_dialo
     assert asked[0] == "predictions.csv" and target.is_file()      # nothing remembered yet
     window.results_panel.export_plot_button.click()                # cancelled
     assert asked[1] == str(target.parent / "forecast.png")
+
+
+def test_plot_time_values_of_dates_outside_the_nanosecond_range():
+    import pandas as pd
+
+    from seqstudio.gui.plots import time_values
+
+    x, is_date = time_values(pd.DatetimeIndex(pd.to_datetime(["1500-01-01", "2900-01-01"])))
+    assert is_date
+    # the reference: seconds since 1970 computed by the standard library
+    import datetime as dt
+
+    epoch = dt.datetime(1970, 1, 1)
+    assert x.tolist() == [(dt.datetime(1500, 1, 1) - epoch).total_seconds(),
+                          (dt.datetime(2900, 1, 1) - epoch).total_seconds()]

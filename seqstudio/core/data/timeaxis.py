@@ -90,11 +90,12 @@ def assemble_time(frame: pd.DataFrame, columns: list[str], path: str) -> pd.Date
 def classify_step(index: pd.Index) -> str:
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
         return "index"
-    deltas = np.diff(index.as_unit("ns").asi8)
+    # microseconds, not nanoseconds: years before 1677 or after 2262 do not fit in ns
+    deltas = np.diff(index.as_unit("us").asi8)
     deltas = deltas[deltas > 0]
     if len(deltas) == 0:
         return "irregular"
-    days = float(np.median(deltas)) / 86400e9
+    days = float(np.median(deltas)) / 86400e6
     for name, low, high in (("minutely", 1 / 1440 - 1e-9, 1 / 1440 + 1e-9), ("hourly", 1 / 24 - 1e-9, 1 / 24 + 1e-9), ("daily", 1 - 1e-9, 1 + 1e-9),
                             ("weekly", 7 - 1e-9, 7 + 1e-9), ("monthly", 28, 31),
                             ("quarterly", 89, 92), ("yearly", 365, 366)):
@@ -113,5 +114,5 @@ def step_offset(step: str, index: pd.Index) -> pd.DateOffset | pd.Timedelta | in
     months = {"monthly": 1, "quarterly": 3, "yearly": 12}.get(step)
     if months:
         return pd.DateOffset(months=months)
-    return pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
+    return pd.Timedelta(int(np.median(np.diff(index.as_unit("us").asi8))), unit="us")
 

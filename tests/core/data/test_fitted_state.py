@@ -76,3 +76,18 @@ def test_infinite_values_are_a_data_error_naming_the_rows(tmp_path, bad):
     with pytest.raises(DataError, match="2 infinite values") as err:
         prepare_series(SeriesOptions(path=str(path), date_col=None, look_back=2))
     assert "lines 6, 19" in err.value.where  # file lines: the header is line 1
+
+
+@pytest.mark.parametrize("times, step, future", [
+    ([f"{1500 + i // 12}-{i % 12 + 1:02d}" for i in range(40)], "monthly", "1503-05-01"),
+    ([str(1500 + i) for i in range(40)], "yearly", "1540-01-01"),
+    ([f"{2900 + i // 12}-{i % 12 + 1:02d}" for i in range(40)], "monthly", "2903-05-01"),
+])
+def test_dates_outside_the_nanosecond_range_load_and_forecast(tmp_path, times, step, future):
+    path = tmp_path / "old.csv"
+    path.write_text("year,v\n" + "".join(f"{t},{10 + i % 5}\n" for i, t in enumerate(times)))
+    data = prepare_series(SeriesOptions(path=str(path), look_back=2))
+    assert data.report.step == step
+    assert str(data.series.index[0])[:4] == times[0][:4]
+    when, values = data.forecast(lambda x: x[:, -1, :1], steps=1)
+    assert str(when[0])[:10] == future and np.isfinite(values).all()
