@@ -291,6 +291,7 @@ class Project:
     def model_spec(self, registry=None):
         from seqstudio.core.model.spec import ModelSpec
 
+        self._name_distributions(registry)
         return ModelSpec.from_dict(self.model, registry)
 
     def train_config(self, **overrides):
@@ -337,21 +338,22 @@ class Project:
                 changed.append(f"{p} (data option {key!r})")
         return changed
 
+    def _name_distributions(self, registry) -> None:
+        """Tell the registry which distribution each plugin this project uses came from, so a
+        missing one is named by what to install (an installed plugin's own record wins)."""
+        table = getattr(registry, "distributions", None)
+        if isinstance(table, dict):
+            for plugin, dist in self.plugins.items():
+                if dist:
+                    table.setdefault(plugin, dist)
+
     def _source_type(self, registry):
+        self._name_distributions(registry)
         try:
             return registry.source(self.source)
         except PluginError as exc:
-            raise self._missing_plugin(exc, self.source) from None
-
-    def _missing_plugin(self, exc: PluginError, key: str) -> PluginError:
-        plugin = key.split(">", 1)[0] if ">" in key else None
-        dist = self.plugins.get(plugin) if plugin else None
-        if dist:
-            return PluginError(
-                f"{exc.what}; it comes from the distribution {dist!r}",
-                where=str(self.path) if self.path else None,
-                fix=f"install it (seqstudio plugins install {dist}), then open the project again")
-        return exc
+            raise PluginError(exc.what, where=str(self.path) if self.path else exc.where,
+                              fix=exc.fix) from None
 
     def prepare_data(self, registry, *, refit: bool = False):
         """Load and prepare the project's data through its registered source.

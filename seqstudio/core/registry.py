@@ -17,8 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from seqstudio.core.errors import PluginError
-from seqstudio.core.options import OptionSpec, OptionType  # noqa: F401  (re-exported: the registry's API)
+from seqstudio.core.errors import DataError, ModelSpecError, PluginError
+from seqstudio.core.faults import PluginCodeError, call_plugin
+from seqstudio.core.options import (  # noqa: F401  (OptionSpec, OptionType: re-exported, the registry's API)
+    OptionSpec,
+    OptionType,
+    validate_options,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -54,7 +59,24 @@ class SourceType:
     plugin: str = ""
 
     def defaults(self) -> dict[str, Any]:
-        return {o.name: o.default for o in self.options}
+        """Every declared option at its default (copies: callers may change them)."""
+        return validate_options(self.options, {}, owner=self.label, partial=True)
+
+    @property
+    def label(self) -> str:
+        return f"data source {self.key or self.name!r}"
+
+    def resolve_options(self, values: Mapping[str, Any] | None, *, partial: bool = False,
+                        from_text: bool = False,
+                        setting: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """``values`` checked against :attr:`options`, every option present, defaults filled in.
+
+        The one check of a source's options, whoever gives them (command line, project file,
+        form); :class:`~seqstudio.core.errors.DataError` names each wrong option.
+        """
+        kw = {"setting": setting} if setting is not None else {}
+        return validate_options(self.options, values, owner=self.label, error=DataError,
+                                partial=partial, from_text=from_text, **kw)
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,44 @@ class CellType:
     #: Set by the conformance check; a cell with a reason is listed but cannot be used.
     disabled_reason: str | None = None
 
+    @property
+    def label(self) -> str:
+        return f"cell {self.key or self.name!r}"
+
+    def resolve_params(self, params: Mapping[str, Any] | None, *,
+                       setting: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """``params`` (a layer's ``cell_options``) checked against :attr:`parameters`, every
+        parameter present with defaults filled in: what the factories receive, in the
+        conformance check and in real use alike."""
+        kw = {"setting": setting or (lambda n: f"cell_options {{{n!r}: ...}}")}
+        return validate_options(self.parameters, params, owner=self.label, error=ModelSpecError, **kw)
+
+
+class GuardedLoad:
+    """A source's ``load`` as the registry hands it out: options checked and completed first,
+    the plugin's own exceptions contained, the result's type checked."""
+
+    def __init__(self, raw: Callable[[Mapping[str, Any]], Any], source: SourceType):
+        self.raw, self.source = raw, source
+        self.__wrapped__ = raw
+        self.__doc__ = getattr(raw, "__doc__", None)
+
+    def __call__(self, options: Mapping[str, Any] | None = None) -> PreparedData:
+        src = self.source
+        values = src.resolve_options(options)
+        result = call_plugin(self.raw, values, plugin=src.plugin, item=src.label, stage="loading data")
+        if not any(c.__name__ == "PreparedData" and c.__module__ == "seqstudio.core.data.prepared"
+                   for c in type(result).__mro__):
+            raise PluginCodeError(
+                f"plugin {src.plugin!r} failed in {src.label} while loading data: load() returned "
+                f"{type(result).__name__}, expected a PreparedData",
+                where=f"plugin {src.plugin!r}", plugin=src.plugin, item=src.label, stage="loading data",
+                exception=f"returned {type(result).__name__}",
+                fix="the plugin must return a PreparedData (seqstudio.pluginapi.series_source builds one "
+                    "from a DataFrame); report it to its author or disable it "
+                    f"(seqstudio plugins disable {src.plugin})")
+        return result
+
 
 @dataclass
 class Registry:
@@ -94,6 +154,10 @@ class Registry:
     clashes: list[str] = field(default_factory=list)
     #: plugin name -> distribution that provides it, to name what to install when one is missing.
     distributions: dict[str, str] = field(default_factory=dict)
+    #: plugin name -> ("disabled", "") or ("broken", reason): found, but adding nothing.
+    unavailable: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: top-level module name -> plugin name, to tell whose code a traceback runs through.
+    plugin_modules: dict[str, str] = field(default_factory=dict)
 
     # -- adding -----------------------------------------------------------
     def _add(self, table: dict, plugin: str, name: str, value: Any, what: str) -> str:
@@ -107,9 +171,14 @@ class Registry:
         return key
 
     def add_source(self, plugin: str, source: SourceType) -> str:
+        """Register ``source``; its ``load`` is wrapped so that every caller gets checked
+        options with defaults filled in, and a failure of the plugin's code as a
+        :class:`~seqstudio.core.faults.PluginCodeError`."""
         key = f"{plugin}>{source.name}"
-        return self._add(self.sources, plugin, source.name,
-                         replace(source, key=key, plugin=plugin), "data source")
+        raw = source.load.raw if isinstance(source.load, GuardedLoad) else source.load
+        registered = replace(source, key=key, plugin=plugin)
+        registered = replace(registered, load=GuardedLoad(raw, registered))
+        return self._add(self.sources, plugin, source.name, registered, "data source")
 
     def add_cell(self, plugin: str, cell: CellType) -> str:
         key = f"{plugin}>{cell.name}"
@@ -119,16 +188,11 @@ class Registry:
         return self._add(self.layers, plugin, layer_type.type_name, layer_type, "layer")
 
     # -- looking up -------------------------------------------------------
-    @staticmethod
-    def _find(table: Mapping[str, Any], name: str, what: str) -> Any:
+    def _find(self, table: Mapping[str, Any], name: str, what: str) -> Any:
         if name in table:
             return table[name]
         if ">" in name:
-            plugin = name.split(">", 1)[0]
-            raise PluginError(
-                f"{what} {name!r} is not available: plugin {plugin!r} is not installed or failed to load",
-                fix=f"install the plugin that provides it (seqstudio plugins install {plugin}), "
-                    "or check `seqstudio plugins list` for its error")
+            raise self.unavailable_error(name, what)
         hits = [k for k in table if k.split(">", 1)[1] == name]
         if len(hits) == 1:
             return table[hits[0]]
@@ -137,6 +201,35 @@ class Registry:
                               fix="use the full 'plugin>name' key")
         known = ", ".join(sorted(table)) or "none"
         raise PluginError(f"unknown {what} {name!r}", fix=f"choose one of: {known}")
+
+    def plugin_names(self) -> set[str]:
+        """Plugins that are loaded and active (they may have added nothing)."""
+        return {k.split(">", 1)[0] for t in (self.sources, self.cells, self.layers) for k in t} \
+            | set(self.plugin_modules.values())
+
+    def unavailable_error(self, key: str, what: str) -> PluginError:
+        """Why ``key`` (``plugin>name``) cannot be used, named as it is: the plugin is disabled
+        (how to enable it), broken (the reason), loaded without that item, or missing (the
+        distribution to install)."""
+        plugin, item = key.split(">", 1)
+        dist = self.distributions.get(plugin, "")
+        status, reason = self.unavailable.get(plugin, ("", ""))
+        if status == "disabled":
+            return PluginError(f"{what} {key!r} comes from plugin {plugin!r}, which is disabled",
+                               fix=f"enable it: seqstudio plugins enable {plugin}")
+        if status == "broken":
+            return PluginError(f"{what} {key!r} comes from plugin {plugin!r}, which is broken: {reason}",
+                               fix="see `seqstudio plugins list -v` for its traceback; update or "
+                                   f"reinstall {dist or plugin!r}")
+        if plugin in self.plugin_names():
+            table = {"cell": self.cells, "data source": self.sources, "layer": self.layers}.get(what, {})
+            own = ", ".join(sorted(k for k in table if k.startswith(plugin + ">"))) or "none"
+            return PluginError(f"plugin {plugin!r} is installed but provides no {what} {item!r}",
+                               fix=f"choose one of its {what}s ({own}), or update "
+                                   f"{dist or plugin!r} to a version that provides it")
+        named = f"plugin {plugin!r}" + (f" (distribution {dist!r})" if dist and dist != plugin else "")
+        return PluginError(f"{what} {key!r} needs {named}, which is not installed",
+                           fix=f"install it: seqstudio plugins install {dist or plugin}")
 
     def source(self, name: str) -> SourceType:
         return self._find(self.sources, name, "data source")

@@ -43,7 +43,7 @@ from .forms import chain_tab_order
 from .settings import ask_folder, ask_open_path
 
 COLUMNS = ("plugin", "version", "distribution", "from", "status", "problem")
-STATUS_COLORS = {"active": "#1b7f3b", "disabled": "#777777", "error": "#b00020"}
+STATUS_COLORS = {"active": "#1b7f3b", "disabled": "#777777", "broken": "#b00020"}
 
 
 def _canonical(name: str) -> str:

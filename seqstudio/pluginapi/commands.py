@@ -39,11 +39,24 @@ def _out(args: argparse.Namespace) -> Callable[[str], None]:
 
 
 def _status_text(info: PluginInfo) -> str:
-    if info.status == "error":
-        return f"error: {info.error}"
-    if info.status == "active" and info.warnings:
+    """The status as users read it: what it is, and what to do about it."""
+    if info.status == "broken":
+        return f"broken: {info.error}"
+    if info.status == "disabled":
+        return f"disabled (enable: seqstudio plugins enable {info.name})"
+    if info.items and info.usable() == 0:
+        return "active, but none of its items can be used (see the warnings)"
+    if info.warnings:
         return f"active ({len(info.warnings)} warning{'s' if len(info.warnings) > 1 else ''})"
-    return info.status
+    return "active"
+
+
+def plugin_record(info: PluginInfo) -> dict[str, Any]:
+    """One plugin as `plugins list --json` prints it: every field, plus ``status_text`` and the
+    per-item statuses (``items``: kind, key, status, reason)."""
+    row = asdict(info)
+    row["status_text"] = _status_text(info)
+    return row
 
 
 def format_plugin_table(infos: list[PluginInfo], *, verbose: bool = False) -> str:
@@ -67,7 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Show every plugin with its status; ``--json`` prints a list of objects."""
     infos = _manager(args).plugins()
     if args.json:
-        _out(args)(json.dumps([asdict(i) for i in infos], indent=2))
+        _out(args)(json.dumps([plugin_record(i) for i in infos], indent=2))
     else:
         _out(args)(format_plugin_table(infos, verbose=args.verbose))
     return 0
@@ -84,15 +97,29 @@ def cmd_install(args: argparse.Namespace) -> int:
     manager = _manager(args)
     manager.reload()
     for name in result.plugins:
-        info = next((i for i in manager.plugins() if i.name == name), None)
+        info = next((i for i in manager.plugins() if name in (i.name, i.found_as)), None)
         if info is None:
             out(f"plugin {name!r} installed; restart seqstudio to load it")
-        elif info.status == "error":
-            out(f"plugin {name!r} installed but failed to load: {info.error}")
         else:
-            out(f"plugin {name!r} {info.version} is {info.status}: {info.summary()}")
+            out(install_summary(info))
     out(result.message)
     return 0
+
+
+def install_summary(info: PluginInfo) -> str:
+    """What an install left usable, item by item counted: never "active" for what cannot be used."""
+    label = f"plugin {info.name!r} {info.version}".rstrip()
+    if info.status == "broken":
+        return f"{label} installed but broken: {info.error}"
+    if info.status == "disabled":
+        return f"{label} installed but disabled (enable: seqstudio plugins enable {info.name})"
+    lines = [f"{label} is active: {info.summary()}"]
+    if info.items and info.usable() == 0:
+        lines[0] = f"{label} loaded, but none of its {len(info.items)} items can be used: {info.summary()}"
+    for item in info.items:
+        if item["status"] != "active":
+            lines.append(f"  {item['key']} is disabled: {item['reason']}")
+    return "\n".join(lines)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -111,6 +138,9 @@ def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
     manager.set_enabled(args.name, enabled)
     info = manager.plugin(args.name)
     _out(args)(f"plugin {info.name!r} is now {_status_text(info)}")
+    for item in info.items:
+        if item["status"] != "active":
+            _out(args)(f"  {item['key']} is disabled: {item['reason']}")
     return 0
 
 

@@ -15,7 +15,7 @@ message saying which side to upgrade.
 
 >>> import seqstudio.pluginapi.hookspecs as specs
 >>> sorted(n for n in dir(specs) if n.startswith("seqstudio_"))
-['seqstudio_api_version', 'seqstudio_cells', 'seqstudio_data_sources', 'seqstudio_layers']
+['seqstudio_api_version', 'seqstudio_cells', 'seqstudio_data_sources', 'seqstudio_layers', 'seqstudio_plugin_name']
 """
 
 from __future__ import annotations
@@ -52,6 +52,20 @@ def seqstudio_api_version() -> int:
     in :data:`SUPPORTED_API_VERSIONS` is refused and none of its other hooks
     run. A plugin that does not implement this hook is assumed to target the
     current version.
+    """
+
+
+@hookspec
+def seqstudio_plugin_name() -> str:
+    """Return the plugin's name: the prefix of every key it registers (``"my"`` in ``my>my_lstm``).
+
+    Declare it so that the plugin has one identity wherever it is found: a folder on
+    ``SEQSTUDIO_PLUGIN_PATH`` while you develop it and the installed distribution later
+    give the same keys, so projects saved in between keep opening. Without this hook the
+    name is the entry-point name (installed) or the file / folder name (drop-in). A short
+    name without ``>``; never change it once projects use it. Called once per plugin,
+    right after :func:`seqstudio_api_version`; a plugin disabled under this name is not
+    asked for anything else.
     """
 
 

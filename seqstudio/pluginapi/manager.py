@@ -26,10 +26,13 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import importlib.util
+import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +41,7 @@ from typing import Any, Literal
 import pluggy
 
 from seqstudio.core.errors import PluginError
+from seqstudio.core.faults import one_line
 from seqstudio.core.registry import CellType, Registry, SourceType
 
 from . import hookspecs
@@ -49,7 +53,26 @@ BUILTINS_MODULE = "seqstudio_builtins"
 #: Drop-in plugins are imported under this prefix so they never shadow real packages.
 FOLDER_MODULE_PREFIX = "seqstudio_dropin_"
 
-PluginStatus = Literal["active", "disabled", "error"]
+#: "active": loaded, its items usable (a cell failing its check is listed as disabled);
+#: "disabled": the user turned it off (`seqstudio plugins enable NAME`);
+#: "broken": it could not be loaded, ``error`` says why.
+PluginStatus = Literal["active", "disabled", "broken"]
+
+#: Seconds a plugin may take to import and answer its hooks; a slower one is skipped and
+#: remembered as slow, so that it does not delay every later command.
+LOAD_BUDGET_ENV = "SEQSTUDIO_PLUGIN_LOAD_BUDGET"
+DEFAULT_LOAD_BUDGET = 10.0
+#: A plugin taking longer than this to load gets a warning naming its load time.
+SLOW_LOAD_WARNING = 2.0
+
+
+def load_budget() -> float:
+    """The per-plugin load budget in seconds (``$SEQSTUDIO_PLUGIN_LOAD_BUDGET``, default 10)."""
+    try:
+        value = float(os.environ.get(LOAD_BUDGET_ENV, "") or DEFAULT_LOAD_BUDGET)
+    except ValueError:
+        return DEFAULT_LOAD_BUDGET
+    return value if value > 0 else DEFAULT_LOAD_BUDGET
 
 
 @dataclass
@@ -71,13 +94,31 @@ class PluginInfo:
     cells: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
+    #: Every item with its own status: {"kind", "key", "status" ("active"/"disabled"), "reason"}.
+    items: list[dict[str, str]] = field(default_factory=list)
+    #: The name the plugin was found under (entry point, file or folder) when it declares another.
+    found_as: str = ""
+    #: Seconds spent importing it and calling its hooks (0 when it was not loaded).
+    load_seconds: float = 0.0
+    #: Top-level module of its code (to tell whose code a traceback runs through).
+    module: str = ""
 
     def summary(self) -> str:
-        """A short "what it provides" text: ``"3 cells, 2 data sources"``."""
-        parts = [f"{len(v)} {label}{'' if len(v) == 1 else 's'}"
-                 for v, label in ((self.cells, "cell"), (self.sources, "data source"),
-                                  (self.layers, "layer")) if v]
+        """A short "what it provides" text: ``"3 cells, 2 data sources"``; items disabled by the
+        conformance check are counted apart: ``"2 cells (2 disabled), 1 data source"``."""
+        parts = []
+        for kind, keys, label in (("cell", self.cells, "cell"), ("source", self.sources, "data source"),
+                                  ("layer", self.layers, "layer")):
+            if not keys:
+                continue
+            off = sum(1 for i in self.items if i["kind"] == kind and i["status"] != "active")
+            text = f"{len(keys)} {label}{'' if len(keys) == 1 else 's'}"
+            parts.append(text + (f" ({off} disabled)" if off else ""))
         return ", ".join(parts) or "nothing"
+
+    def usable(self) -> int:
+        """How many of its items can be used."""
+        return sum(1 for i in self.items if i["status"] == "active")
 
 
 @dataclass
@@ -95,9 +136,14 @@ class _PluginFault(Exception):
     """A plugin broke the contract; the message is the one-line reason shown to users."""
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+_one_line = one_line
+
+
+def _module_of(plugin: Any) -> str:
+    name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    if isinstance(plugin, type):
+        name = plugin.__module__
+    return (name or "").split(".", 1)[0]
 
 
 def _layer_base() -> type | None:
@@ -243,13 +289,19 @@ class PluginManager:
         Never raises because of a plugin's fault: failures are recorded in
         :meth:`plugins`. Reads the disabled list from the settings each time.
         """
-        with self._lock:
+        with self._lock, redirect_stdout(sys.stderr):
+            # Whatever plugin code prints goes to stderr: `--json` output stays pure JSON.
             self._pluggy = self._new_pluggy()
             self.registry = Registry()
             self._infos = []
-            disabled = self.settings.disabled_plugins()
+            try:
+                disabled = self.settings.disabled_plugins()
+                slow = self.settings.slow_plugins()
+            except PluginError as exc:  # a damaged settings file must not stop the plugins
+                disabled, slow = set(), {}
+                self._settings_problem = str(exc)
             for candidate, direct in self._candidates():
-                self._load_one(candidate, direct, disabled)
+                self._load_one(candidate, direct, disabled, slow)
             self._loaded = True
 
     def reload(self) -> None:
@@ -270,7 +322,7 @@ class PluginManager:
     def plugin(self, name: str) -> PluginInfo:
         """The info of one plugin by name (or by its distribution name)."""
         for info in self.plugins():
-            if name in (info.name, info.distribution):
+            if name in (info.name, info.distribution, info.found_as):
                 return info
         known = ", ".join(i.name for i in self._infos) or "none"
         raise PluginError(f"no plugin named {name!r}", fix=f"choose one of: {known}")
@@ -282,6 +334,10 @@ class PluginManager:
             raise PluginError("the built-in plugin cannot be disabled",
                               fix="disable community plugins only; the app needs its built-ins")
         self.settings.set_disabled(info.name, not enabled)
+        if enabled:
+            self.settings.set_slow(info.name, None)  # enabling a skipped slow plugin tries it again
+            if info.found_as:
+                self.settings.set_slow(info.found_as, None)
         self.reload()
 
     def distributions(self) -> dict[str, str]:
@@ -294,24 +350,16 @@ class PluginManager:
     def missing_plugin_error(self, key: str, distribution: str | None = None) -> PluginError:
         """The most helpful error for a registry key that cannot be resolved.
 
-        Distinguishes a plugin that is disabled, one that failed to load, and
-        one that is not installed (naming ``distribution`` when known).
+        Distinguishes a plugin that is disabled (how to enable it), one that is broken (the
+        reason), one loaded without that item, and one that is not installed (naming
+        ``distribution`` when known).
         """
-        plugin = key.split(">", 1)[0] if ">" in key else key
-        info = next((i for i in self.plugins() if i.name == plugin), None)
-        if info is not None and info.status == "disabled":
-            return PluginError(f"{key!r} comes from plugin {plugin!r}, which is disabled",
-                               fix=f"enable it: seqstudio plugins enable {plugin}")
-        if info is not None and info.status == "error":
-            return PluginError(f"{key!r} comes from plugin {plugin!r}, which failed to load: {info.error}",
-                               fix="see `seqstudio plugins list` for the traceback; update or reinstall the plugin")
-        dist = distribution or (info.distribution if info else "")
-        if info is not None:
-            return PluginError(f"plugin {plugin!r} is loaded but provides no {key!r}",
-                               fix=f"update {dist or plugin!r} to a version that provides it")
-        what = f"plugin {plugin!r}" + (f" (distribution {dist!r})" if dist else "")
-        return PluginError(f"{key!r} needs {what}, which is not installed",
-                           fix=f"install it: seqstudio plugins install {dist or plugin}")
+        self.ensure_loaded()
+        if ">" not in key:
+            key = f"{key}>?"
+        if distribution:
+            self.registry.distributions.setdefault(key.split(">", 1)[0], distribution)
+        return self.registry.unavailable_error(key, "item")
 
     # -- discovery --------------------------------------------------------
     def _new_pluggy(self) -> pluggy.PluginManager:
@@ -337,34 +385,102 @@ class PluginManager:
                              distribution=info.distribution, version=info.version), obj
 
     # -- loading one plugin ------------------------------------------------
-    def _load_one(self, candidate: _Candidate, direct: Any, disabled: set[str]) -> None:
+    def _load_one(self, candidate: _Candidate, direct: Any, disabled: set[str],
+                  slow: dict[str, float] | None = None) -> None:
         info = PluginInfo(name=candidate.name, version=candidate.version,
                           distribution=candidate.distribution, source=candidate.source)
         self._infos.append(info)
-        taken = next((i for i in self._infos[:-1] if i.name == info.name), None)
-        if taken is not None:
-            info.status, info.error = "error", (
-                f"plugin name {info.name!r} is already used by the plugin from {taken.source}"
-                + (f" ({taken.distribution})" if taken.distribution else ""))
+        if info.distribution:
+            self.registry.distributions.setdefault(info.name, info.distribution)
+        if self._refuse_name(info):
             return
         if info.name in disabled:
             info.status = "disabled"
+            self.registry.unavailable[info.name] = ("disabled", "")
             return
+        budget = load_budget()
+        if slow and info.name in slow and info.source != "builtin":
+            self._broken(info, f"skipped: it took more than {slow[info.name]:g} s to load last time "
+                               f"(run `seqstudio plugins enable {info.name}` to try again)")
+            return
+        started = time.perf_counter()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                plugin = candidate.load()
+                outcome["plugin"] = plugin
+                outcome["staged"] = self._register_and_collect(plugin, info)
+            except KeyboardInterrupt:
+                outcome["interrupt"] = True
+            except BaseException as exc:  # noqa: BLE001 - even sys.exit in a plugin is its fault alone
+                outcome["error"] = exc
+                outcome["traceback"] = traceback.format_exc()
+
+        if info.source == "builtin" or direct is not None:
+            work()  # our own code, or an object handed in by code: no thread needed
+        else:
+            thread = threading.Thread(target=work, name=f"seqstudio-plugin-{info.name}", daemon=True)
+            thread.start()
+            thread.join(budget)
+            if thread.is_alive():  # it may finish later; its results are simply never used
+                info.load_seconds = time.perf_counter() - started
+                self._broken(info, f"took longer than {budget:g} s to load and was skipped; it will be "
+                                   f"skipped from now on (`seqstudio plugins enable {info.name}` tries again)")
+                try:
+                    self.settings.set_slow(info.name, budget)
+                except (PluginError, OSError):
+                    pass
+                return
+        info.load_seconds = time.perf_counter() - started
+        if outcome.get("interrupt"):
+            raise KeyboardInterrupt
+        if "error" in outcome:
+            exc = outcome["error"]
+            self._broken(info, str(exc) if isinstance(exc, _PluginFault) else _one_line(exc),
+                         outcome.get("traceback", ""))
+            return
+        plugin = outcome["plugin"]
+        if not info.version:
+            info.version = str(getattr(plugin, "__version__", "") or "")
+        info.module = _module_of(plugin)
+        declared = outcome["staged"].pop("name", None)
+        if declared and declared != info.name:
+            info.found_as, info.name = info.name, declared
+            if self._refuse_name(info):
+                self._pluggy.unregister(plugin)
+                return
+            if declared in disabled:
+                self._pluggy.unregister(plugin)
+                info.status = "disabled"
+                self.registry.unavailable[info.name] = ("disabled", "")
+                return
+        if info.load_seconds > SLOW_LOAD_WARNING and info.source != "builtin":
+            info.warnings.append(f"slow to load: {info.load_seconds:.1f} s (every command waits for it)")
+        self._merge(outcome["staged"], info)
+        if info.module and info.source != "builtin":
+            self.registry.plugin_modules[info.module] = info.name
+        if info.distribution:
+            self.registry.distributions[info.name] = info.distribution
+            if info.found_as:
+                self.registry.distributions.pop(info.found_as, None)
+
+    def _refuse_name(self, info: PluginInfo) -> bool:
+        """Mark ``info`` broken when its name is invalid or already taken; True if refused."""
+        taken = next((i for i in self._infos if i is not info and i.name == info.name), None)
+        if taken is not None:
+            self._broken(info, f"plugin name {info.name!r} is already used by the plugin from {taken.source}"
+                               + (f" ({taken.distribution})" if taken.distribution else ""), record=False)
+            return True
         if ">" in info.name or not info.name:
-            info.status, info.error = "error", f"invalid plugin name {info.name!r} (must not contain '>')"
-            return
-        try:
-            plugin = candidate.load()
-            if not info.version:
-                info.version = str(getattr(plugin, "__version__", "") or "")
-            staged = self._register_and_collect(plugin, info)
-        except _PluginFault as exc:
-            info.status, info.error, info.traceback = "error", str(exc), traceback.format_exc()
-            return
-        except Exception as exc:  # the plugin's own code failed: isolate it
-            info.status, info.error, info.traceback = "error", _one_line(exc), traceback.format_exc()
-            return
-        self._merge(staged, info)
+            self._broken(info, f"invalid plugin name {info.name!r} (must not contain '>')")
+            return True
+        return False
+
+    def _broken(self, info: PluginInfo, reason: str, tb: str = "", *, record: bool = True) -> None:
+        info.status, info.error, info.traceback = "broken", reason, tb
+        if record:
+            self.registry.unavailable[info.name] = ("broken", reason)
 
     def _register_and_collect(self, plugin: Any, info: PluginInfo) -> dict[str, list]:
         try:
@@ -379,7 +495,12 @@ class PluginManager:
             version = self._call(plugin, "seqstudio_api_version")
             if version is not None:
                 self._check_api_version(version)
+            name = self._call(plugin, "seqstudio_plugin_name")
+            if name is not None and (not isinstance(name, str) or not name.strip() or ">" in name):
+                raise _PluginFault(f"seqstudio_plugin_name returned {name!r}; expected a short name "
+                                   "without '>' such as 'my'")
             return {
+                "name": name,
                 "sources": self._typed_list(plugin, "seqstudio_data_sources",
                                             lambda v: isinstance(v, SourceType), "SourceType"),
                 "cells": self._typed_list(plugin, "seqstudio_cells",
@@ -437,34 +558,36 @@ class PluginManager:
     def _merge(self, staged: dict[str, list], info: PluginInfo) -> None:
         """Add a healthy plugin's contributions; a duplicate name is a warning, the first one kept."""
         reg = self.registry
-        # plugin -> distribution, so a project can name what to install (when the registry has the table)
-        table = getattr(reg, "distributions", None)
-        if isinstance(table, dict) and info.distribution:
-            table[info.name] = info.distribution
         check = _conformance_checker()
         for source in staged["sources"]:
-            self._add(info, info.sources, lambda s=source: reg.add_source(info.name, s))
+            self._add(info, info.sources, "source", lambda s=source: reg.add_source(info.name, s))
         for cell in staged["cells"]:
             reason = None
             if check is not None:
                 try:
                     reason = check(cell)
-                except Exception as exc:  # a checker crash on this cell is this cell's fault
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a checker crash on this cell is its fault
                     reason = f"conformance check crashed: {_one_line(exc)}"
                     info.traceback += traceback.format_exc()
             if reason:
                 cell = replace(cell, disabled_reason=reason)
                 info.warnings.append(f"cell {cell.name!r} disabled: {reason}")
-            self._add(info, info.cells, lambda c=cell: reg.add_cell(info.name, c))
+            self._add(info, info.cells, "cell", lambda c=cell: reg.add_cell(info.name, c), reason or "")
         for layer in staged["layers"]:
-            self._add(info, info.layers, lambda t=layer: reg.add_layer(info.name, t))
+            self._add(info, info.layers, "layer", lambda t=layer: reg.add_layer(info.name, t))
 
     @staticmethod
-    def _add(info: PluginInfo, keys: list[str], add: Callable[[], str]) -> None:
+    def _add(info: PluginInfo, keys: list[str], kind: str, add: Callable[[], str], reason: str = "") -> None:
         try:
-            keys.append(add())
+            key = add()
         except PluginError as exc:
             info.warnings.append(exc.what + " (the first one is kept)")
+            return
+        keys.append(key)
+        info.items.append({"kind": kind, "key": key, "status": "disabled" if reason else "active",
+                           "reason": reason})
 
 
 def builtin_registry() -> Registry:

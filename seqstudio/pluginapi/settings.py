@@ -119,6 +119,30 @@ class PluginSettings:
             return set()
         return {n for n in disabled if isinstance(n, str)}
 
+    def slow_plugins(self) -> dict[str, float]:
+        """Plugins skipped because they took longer than the load budget: name -> budget (s)."""
+        section = self._read().get("plugins", {})
+        slow = section.get("slow", {}) if isinstance(section, dict) else {}
+        return {str(k): float(v) for k, v in slow.items()
+                if isinstance(v, int | float)} if isinstance(slow, dict) else {}
+
+    def set_slow(self, name: str, seconds: float | None) -> None:
+        """Remember that plugin ``name`` exceeded a ``seconds`` budget (None forgets it)."""
+        doc = self._read()
+        section = doc.get("plugins")
+        if not isinstance(section, dict):
+            section = {}
+        slow = section.get("slow") if isinstance(section.get("slow"), dict) else {}
+        if seconds is None:
+            if name not in slow:
+                return
+            slow.pop(name, None)
+        else:
+            slow[name] = float(seconds)
+        section["slow"] = slow
+        doc["plugins"] = section
+        self._write(doc)
+
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Persist that plugin ``name`` is (not) disabled."""
         doc = self._read()

@@ -63,7 +63,7 @@ def test_dialog_lists_status_and_the_broken_plugins_reason(qtbot, manager):
     assert set(rows) == {info.name for info in manager.plugins()}
     status = COLUMNS.index("status")
     broken = manager.plugin("brokenplug")
-    assert dialog.table.item(rows["brokenplug"], status).text() == "error"
+    assert dialog.table.item(rows["brokenplug"], status).text() == "broken"
     assert dialog.table.item(rows["brokenplug"], COLUMNS.index("problem")).text() == broken.error
     assert "needs a module that is not installed" in broken.error
     dialog.table.setCurrentCell(rows["brokenplug"], 0)
@@ -131,7 +131,7 @@ def test_a_plugin_whose_hook_raises_is_shown_with_its_traceback_while_the_rest_w
     dialog = PluginDialog(pm)
     qtbot.addWidget(dialog)
     dialog.select("raisingplug")
-    assert dialog.selected().status == "error"
+    assert dialog.selected().status == "broken"
     assert "the cell table is corrupt" in dialog.details.toPlainText()
     report = dialog.copy_report()
     assert QGuiApplication.clipboard().text() == report

@@ -40,7 +40,7 @@ def test_list_table_shows_every_plugin_and_the_reason(run):
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows["builtins"].split()[:4] == ["builtins", "0.1.0", "seqstudio", "builtin"]
     assert rows["good"].rstrip().endswith("active") and "1 cell, 1 data source" in rows["good"]
-    assert rows["broken"].rstrip().endswith("error: RuntimeError: cannot find libfoo.so")
+    assert rows["broken"].rstrip().endswith("broken: RuntimeError: cannot find libfoo.so")
     assert "Traceback" not in text
 
 
@@ -53,14 +53,14 @@ def test_list_json_for_scripts(run):
     _, text = run("list", "--json")
     rows = {p["name"]: p for p in json.loads(text)}
     assert rows["good"]["status"] == "active" and rows["good"]["cells"] == ["good>tiny"]
-    assert rows["broken"]["status"] == "error" and "Traceback" in rows["broken"]["traceback"]
+    assert rows["broken"]["status"] == "broken" and "Traceback" in rows["broken"]["traceback"]
     assert set(rows["good"]) >= {"name", "version", "distribution", "source", "status", "error", "traceback"}
 
 
 def test_disable_and_enable(run):
-    assert run("disable", "good") == (0, "plugin 'good' is now disabled")
+    assert run("disable", "good") == (0, "plugin 'good' is now disabled (enable: seqstudio plugins enable good)")
     row = next(line for line in run("list")[1].splitlines() if line.startswith("good "))
-    assert row.rstrip().endswith("disabled")
+    assert row.rstrip().endswith("disabled (enable: seqstudio plugins enable good)")
     assert run("enable", "good") == (0, "plugin 'good' is now active")
 
 

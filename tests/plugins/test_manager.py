@@ -108,7 +108,7 @@ def test_a_broken_plugin_is_recorded_and_skipped(make_manager, write_plugin, nam
     write_plugin(name, source)
     pm = make_manager()
     info = _info(pm, name)
-    assert info.status == "error"
+    assert info.status == "broken"
     assert reason in info.error
     assert "\n" not in info.error  # one line for the list; the details are in the traceback
     assert "Traceback" in info.traceback
@@ -132,7 +132,7 @@ def test_a_plugin_that_fails_half_way_adds_nothing(make_manager, write_plugin):
         'return [SourceType(name="nothing", description="no data", load=lambda options: None)]',
         'raise ValueError("sources broken")'))
     pm = make_manager()
-    assert _info(pm, "half").status == "error"
+    assert _info(pm, "half").status == "broken"
     assert "half>tiny" not in pm.registry.cells
 
 
@@ -161,7 +161,7 @@ def test_two_plugins_with_one_name_the_second_is_refused(make_manager, write_plu
     pm_direct.add_plugin(twin, "good")
     pm_direct.load()
     infos = [i for i in pm_direct.plugins() if i.name == "good"]
-    assert [i.status for i in infos] == ["active", "error"]
+    assert [i.status for i in infos] == ["active", "broken"]
     assert "already used" in infos[1].error
     _assert_rest_works(pm_direct)
 

@@ -35,7 +35,9 @@ elementwise mask per batch instead of a Python loop over time steps. On the
 step path (cells without a fused implementation) it is Keras's variational
 mask on ``h_{t-1}``: one mask per sequence, the same at every step.
 
->>> from seqstudio.core.registry import CellType
+>>> from seqstudio.core.faults import PluginCodeError, call_plugin, one_line
+from seqstudio.core.options import spec_problems
+from seqstudio.core.registry import CellType
 >>> from torch import _VF, nn
 >>> class Tiny(nn.Module):
 ...     def __init__(self, i, h):
@@ -64,6 +66,8 @@ import torch.nn.functional as F
 from torch import _VF, nn
 from torch.func import functional_call
 
+from seqstudio.core.faults import PluginCodeError, call_plugin, one_line
+from seqstudio.core.options import spec_problems
 from seqstudio.core.registry import CellType
 
 CompileMode = Literal["auto", "script", "compile", "eager"]
@@ -235,7 +239,8 @@ class RecurrentLayer(nn.Module):
                  cell_params: Mapping[str, Any] | None = None, prefer_fused: bool = True,
                  compile_mode: CompileMode = "auto"):
         super().__init__()
-        params = dict(cell_params or {})
+        # the declared parameters, checked and completed exactly as in the conformance check
+        params = cell.resolve_params(cell_params)
         self.cell_key = cell.key or cell.name
         self.units = units
         self.return_sequences = return_sequences
@@ -247,7 +252,8 @@ class RecurrentLayer(nn.Module):
         self.steps: nn.ModuleList | None = None
         self._hh_names: list[str] = []
         if cell.fused_factory is not None and prefer_fused:
-            fused = cell.fused_factory(input_size, units, bidirectional, **params)
+            fused = call_plugin(cell.fused_factory, input_size, units, bidirectional, **params,
+                                plugin=cell.plugin or "?", item=cell.label, stage="building the model")
             hh_names = [n for n, _ in fused.named_parameters() if n.rsplit(".", 1)[-1].startswith("weight_hh")]
             # A fused module without recurrent weights we can find cannot do weight-drop;
             # then the step path (with its per-sequence mask on h) is the honest choice.
@@ -255,8 +261,10 @@ class RecurrentLayer(nn.Module):
                 self.fused = fused
                 self._hh_names = hh_names
         if self.fused is None:
-            self.steps = nn.ModuleList(cell.step_factory(input_size, units, **params)
-                                       for _ in range(self.directions))
+            self.steps = nn.ModuleList(
+                call_plugin(cell.step_factory, input_size, units, **params, plugin=cell.plugin or "?",
+                            item=cell.label, stage="building the model")
+                for _ in range(self.directions))
             self._runners = [_StepRunner(step, compile_mode) for step in self.steps]
 
     def run_steps_eagerly(self) -> None:
@@ -364,15 +372,22 @@ def conformance_check(cell: CellType, *, input_size: int = 3, hidden_size: int =
     >>> conformance_check(CellType("bad", "demo", NoState))
     "the step returned 0 state tensors but state_layout ('h',) names 1"
     """
+    declared = spec_problems(cell.parameters)
+    if declared:
+        return "its parameters are declared wrongly: " + "; ".join(declared)
     try:
         return _conformance(cell, input_size, hidden_size, batch, steps)
-    except Exception as exc:  # noqa: BLE001 - a crashing cell fails the check with the reason
-        return f"the cell raised {type(exc).__name__}: {exc}"
+    except KeyboardInterrupt:
+        raise
+    except PluginCodeError as exc:  # a factory failed: name the exception, not our wrapper
+        return f"the cell raised {exc.exception}"
+    except BaseException as exc:  # noqa: BLE001 - a crashing cell (even sys.exit) fails the check
+        return f"the cell raised {one_line(exc)}"
 
 
 def _conformance(cell: CellType, input_size: int, hidden_size: int, batch: int,
                  steps: int) -> str | None:
-    defaults = {o.name: o.default for o in cell.parameters}
+    defaults = cell.resolve_params({})  # exactly what real use passes when no option is set
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, steps, input_size, generator=generator)
     layout = tuple(cell.state_layout)

@@ -285,7 +285,11 @@ class Recurrent(LayerSpec):
         return cell
 
     def _output_shape(self, input_shape, index, registry):
-        self.find_cell(registry, index)
+        cell = self.find_cell(registry, index)
+        try:  # the cell's declared options, checked where the stack is checked
+            cell.resolve_params(self.cell_params())
+        except ModelSpecError as exc:
+            raise _err(self.type_name, exc.what, fix=exc.fix, index=index) from None
         out = self.units * (2 if self.bidirectional else 1)
         return (input_shape[0], out) if self.return_sequences else (out,)
 

@@ -182,7 +182,7 @@ def test_embedding_shape_and_lookup():
 def test_recurrent_layer_needs_the_registry_and_a_known_cell(builtins):
     with pytest.raises(ModelSpecError, match="needs the cell registry"):
         LSTM(4).output_shape((5, 1), input_is_ids=False, index=0, registry=None)
-    with pytest.raises(ModelSpecError, match="plugin 'ghost' is not installed") as info:
+    with pytest.raises(ModelSpecError, match="needs plugin 'ghost', which is not installed") as info:
         RNN(4, cell="ghost>cell").output_shape((5, 1), input_is_ids=False, index=3, registry=builtins)
     assert info.value.layer_index == 3
 
