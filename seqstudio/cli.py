@@ -197,11 +197,14 @@ def project_from_args(args: argparse.Namespace):
     if args.date_col and args.date_col.lower() == "none":
         d["date_col"] = None
     d.update({k: v for k, v in simple.items() if v is not None})
+    texts = {}
     for item in args.data_option:
         if "=" not in item:
             raise SeqStudioError(f"--data-option {item!r} has no '='", fix="write KEY=VALUE, e.g. missing=interpolate")
         k, v = item.split("=", 1)
         d[k.strip()] = _parse_value(v)
+        texts[k.strip()] = v
+    args.data_option_texts = texts  # read again as the source declares them (check_data_options)
     if args.layers:
         project.model = {"layers": parse_layers(args.layers)}
     if args.cell:
@@ -233,6 +236,43 @@ def _registry():
     return registry
 
 
+#: Source options that have their own flag; the others are set with --data-option NAME=VALUE.
+OPTION_FLAGS = {
+    "path": "--csv", "target": "--target", "date_col": "--date-col", "date_format": "--date-format",
+    "features": "--features", "look_back": "--look-back", "horizon": "--horizon", "stride": "--stride",
+    "scaling": "--scaling", "log": "--log", "diff_lag": "--diff", "missing": "--missing",
+    "train_frac": "--train-frac", "val_frac": "--val-frac", "text_col": "--text-col",
+    "label_col": "--label-col", "num_words": "--num-words", "max_len": "--max-len",
+    "test_path": "--test-csv",
+}
+
+
+def _option_flag(name: str) -> str:
+    return OPTION_FLAGS.get(name) or f"--data-option {name}=VALUE"
+
+
+def check_data_options(project, registry, args: argparse.Namespace | None = None) -> None:
+    """Check the project's data options against its source's declaration, in the words of the
+    command line: unknown names (with a did-you-mean), types, choices and ranges. Values given
+    with ``--data-option`` are read as the type the source declares."""
+    from seqstudio.core.errors import DataError
+    from seqstudio.core.options import parse_option_text
+
+    source = project._source_type(registry)
+    values = dict(project.data_options)
+    specs = {o.name: o for o in source.options}
+    for key, text in (getattr(args, "data_option_texts", None) or {}).items():
+        if key in specs:
+            values[key] = parse_option_text(specs[key], text)
+    try:
+        resolved = source.resolve_options(values, setting=_option_flag)
+    except DataError as exc:
+        raise DataError(exc.what.replace("option '", "data option '"), where=exc.where,
+                        fix=exc.fix) from None
+    for key in values:
+        project.data_options[key] = resolved[key]
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from seqstudio.core.session import TrainingSession
@@ -244,8 +284,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.metrics_out:
         _check_output_path(args.metrics_out, "--metrics-out")
     project = project_from_args(args)
+    registry = _registry()
+    check_data_options(project, registry, args)
     _warn_changed_data(project, args)
-    session = TrainingSession(project, _registry(), refit=bool(args.refit))
+    session = TrainingSession(project, registry, refit=bool(args.refit))
     data, summary = session.prepare()
     cfg = session.config
     if not args.quiet:
@@ -285,6 +327,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if result is not None and result.stopped_reason == "error":
+        # The run failed: nothing it produced is written, the saved project keeps its weights.
+        raise training_failure(project, registry, result)
     report = session.metrics_report(result)
     print(format_metrics(report))
     if save_path is not None:  # first: the trained model is what must not be lost
@@ -372,6 +417,34 @@ def _warn_changed_data(project, args) -> None:
               f"{what}", file=sys.stderr)
 
 
+def training_failure(project, registry, result) -> SeqStudioError:
+    """The user error for a run that stopped on an exception: the plugin that failed when its
+    code is in the traceback, the traceback itself in a log file either way."""
+    from seqstudio.core.errors import TrainingError
+    from seqstudio.core.faults import attribute, write_log
+
+    def item(plugin: str) -> str:
+        cells = [layer.get("cell") for layer in project.model.get("layers", [])
+                 if isinstance(layer.get("cell"), str) and layer["cell"].startswith(plugin + ">")]
+        keys = list(dict.fromkeys(cells))
+        if keys:
+            return ", ".join(f"cell {k!r}" for k in keys)
+        if str(project.source).startswith(plugin + ">"):
+            return f"data source {project.source!r}"
+        return "its code"
+
+    err = attribute(None, registry.plugin_files, tb_text=result.stopped_traceback, item=item,
+                    stage=f"training (epoch {len(result.history) + 1})")
+    if err is not None:
+        err.what += "\n  nothing was saved: the project keeps its last good weights"
+        return err
+    path = write_log(result.stopped_traceback or result.stopped_message, prefix="training-error")
+    return TrainingError(f"training failed: {result.stopped_message}"
+                         + (f"\n  full traceback: {path}" if path else "")
+                         + "\n  nothing was saved: the project keeps its last good weights",
+                         fix="check the model and the data; the log file shows where it failed")
+
+
 def _epoch_line(ev) -> str:
     parts = [f"epoch {ev.epoch}/{ev.epochs}", f"loss {ev.train_loss:.5g}"]
     if ev.val_loss is not None:
@@ -406,6 +479,7 @@ def _num(v) -> str:
 def cmd_summary(args: argparse.Namespace) -> int:
     project = project_from_args(args)
     registry = _registry()
+    check_data_options(project, registry, args)
     data = project.prepare_data(registry)
     spec = project.model_spec(registry)
     summary = spec.check_data(data, registry=registry)
@@ -540,6 +614,10 @@ def cmd_layers(args: argparse.Namespace) -> int:
     for key, cell in sorted(registry.cells.items()):
         state = f"  DISABLED: {cell.disabled_reason}" if cell.disabled_reason else ""
         print(f"  {key}: {cell.description}{state}")
+        for o in cell.parameters:
+            choices = f", one of {', '.join(map(repr, o.choices))}" if o.choices else ""
+            print(f"      cell_options {o.name!r}: {o.type}, default {o.default!r}{choices}"
+                  f"{': ' + o.help if o.help else ''}")
     return 0
 
 
@@ -720,6 +798,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(func(args) or 0)
     except SeqStudioError as exc:
         print(f"seqstudio: error: {in_cli_words(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        from seqstudio.pluginapi.manager import attribute_to_plugin
+
+        err = attribute_to_plugin(exc)  # a plugin's code failed: name it, log the traceback
+        if err is None:
+            raise
+        print(f"seqstudio: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("seqstudio: interrupted", file=sys.stderr)

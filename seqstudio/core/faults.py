@@ -23,6 +23,7 @@ plugin 'demo' failed in data source 'demo>wave' while loading data: KeyError: 'l
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import traceback
@@ -86,6 +87,8 @@ def write_log(text: str, *, prefix: str = "plugin-error") -> str | None:
 def one_line(exc: BaseException) -> str:
     """``"KeyError: 'activation'"``: the exception's type and the first line of its message."""
     text = str(exc).strip().splitlines()
+    if isinstance(exc, _Described):
+        return text[0] if text else "an error"
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}): the plugin tried to end the program"
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -100,16 +103,16 @@ def plugin_code_error(exc: BaseException, *, plugin: str, item: str, stage: str,
         text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
     header = f"plugin {plugin!r} failed in {item} while {stage}\n\n"
     path = write_log(header + text) if log else None
-    where = f"plugin {plugin!r}"
-    fix = ("this is a fault in the plugin, not in your data or settings: "
-           f"report it to the plugin's author{' with the log file ' + path if path else ''}, "
-           f"update the plugin, or disable it (seqstudio plugins disable {plugin})")
-    err = PluginCodeError(f"plugin {plugin!r} failed in {item} while {stage}: {one_line(exc)}",
-                          where=where, fix=fix, plugin=plugin, item=item, stage=stage,
-                          exception=one_line(exc), traceback_text=text, log_path=path)
+    if plugin == "builtins":
+        fix = "this is a fault in seqstudio itself: please report it with the log file"
+    else:
+        fix = ("this is a fault in the plugin, not in your data or settings: report it to the "
+               f"plugin's author, update the plugin, or disable it (seqstudio plugins disable {plugin})")
     if path:
-        err.what += f"\n  full traceback: {path}"
-    return err
+        fix += f"\n  full traceback: {path}"
+    return PluginCodeError(f"plugin {plugin!r} failed in {item} while {stage}: {one_line(exc)}",
+                           fix=fix, plugin=plugin, item=item, stage=stage, exception=one_line(exc),
+                           traceback_text=text, log_path=path)
 
 
 def call_plugin(func: Callable[..., T], *args: Any, plugin: str, item: str, stage: str,
@@ -126,30 +129,62 @@ def call_plugin(func: Callable[..., T], *args: Any, plugin: str, item: str, stag
         raise plugin_code_error(exc, plugin=plugin, item=item, stage=stage, log=log) from None
 
 
-def plugin_of_traceback(tb: TracebackType | None, modules: Mapping[str, str]) -> str | None:
-    """The plugin whose code is the deepest frame of ``tb`` among plugin modules, if any.
+_FRAME_FILE = re.compile(r'^  File "(.+?)", line \d+', re.MULTILINE)
 
-    ``modules`` maps a top-level module name (``"my_plugin"``) to its plugin name.
+
+def frame_files(tb: TracebackType | str | None) -> list[str]:
+    """The source files of a traceback's frames, outermost first (from the object or its text)."""
+    if isinstance(tb, str):
+        return _FRAME_FILE.findall(tb)
+    files = []
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return files
+
+
+def plugin_of_traceback(tb: TracebackType | str | None, roots: Mapping[str, str]) -> str | None:
+    """The plugin whose code is the deepest frame of ``tb`` (a traceback or its text), if any.
+
+    ``roots`` maps a plugin's package folder or module file to the plugin's name.
     """
     found = None
-    while tb is not None:
-        name = tb.tb_frame.f_globals.get("__name__", "") or ""
-        top = name.split(".", 1)[0]
-        if top in modules:
-            found = modules[top]
-        tb = tb.tb_next
+    ordered = sorted(roots.items(), key=lambda kv: -len(kv[0]))
+    for filename in frame_files(tb):
+        for root, plugin in ordered:
+            if filename == root or filename.startswith(root.rstrip(os.sep) + os.sep):
+                found = plugin
+                break
     return found
 
 
-def attribute(exc: BaseException, modules: Mapping[str, str], *, item: Callable[[str], str] | None = None,
+def attribute(exc: BaseException | None, roots: Mapping[str, str], *,
+              tb_text: str | None = None, item: Callable[[str], str] | None = None,
               stage: str = "running") -> PluginCodeError | None:
-    """A :class:`PluginCodeError` for ``exc`` when its traceback runs through a plugin's module."""
+    """A :class:`PluginCodeError` for a failure whose traceback runs through a plugin's files.
+
+    Give the exception (its traceback is used), or ``tb_text`` (a traceback as text, e.g. from
+    a training run) with ``exc=None``. ``item(plugin)`` names the item for the message.
+    """
     if isinstance(exc, SeqStudioError | KeyboardInterrupt):
         return None
-    plugin = plugin_of_traceback(exc.__traceback__, modules)
+    plugin = plugin_of_traceback(tb_text if tb_text is not None else exc.__traceback__ if exc else None,
+                                 roots)
     if plugin is None:
         return None
-    return plugin_code_error(exc, plugin=plugin, item=item(plugin) if item else "its code", stage=stage)
+    what = item(plugin) if item else "its code"
+    if exc is None:
+        lines = [ln for ln in (tb_text or "").strip().splitlines() if ln.strip()]
+        return plugin_code_error(_Described(lines[-1] if lines else "an error"), plugin=plugin, item=what,
+                                 stage=stage, tb=tb_text or "")
+    return plugin_code_error(exc, plugin=plugin, item=what, stage=stage)
+
+
+class _Described(Exception):
+    """Stands for an exception known only by its traceback text (``"KeyError: 'x'"``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def current_exception_text() -> str:

@@ -135,7 +135,7 @@ class GuardedLoad:
             raise PluginCodeError(
                 f"plugin {src.plugin!r} failed in {src.label} while loading data: load() returned "
                 f"{type(result).__name__}, expected a PreparedData",
-                where=f"plugin {src.plugin!r}", plugin=src.plugin, item=src.label, stage="loading data",
+                plugin=src.plugin, item=src.label, stage="loading data",
                 exception=f"returned {type(result).__name__}",
                 fix="the plugin must return a PreparedData (seqstudio.pluginapi.series_source builds one "
                     "from a DataFrame); report it to its author or disable it "
@@ -156,8 +156,9 @@ class Registry:
     distributions: dict[str, str] = field(default_factory=dict)
     #: plugin name -> ("disabled", "") or ("broken", reason): found, but adding nothing.
     unavailable: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: top-level module name -> plugin name, to tell whose code a traceback runs through.
-    plugin_modules: dict[str, str] = field(default_factory=dict)
+    #: a plugin's package folder or module file -> plugin name, to tell whose code a traceback
+    #: runs through.
+    plugin_files: dict[str, str] = field(default_factory=dict)
 
     # -- adding -----------------------------------------------------------
     def _add(self, table: dict, plugin: str, name: str, value: Any, what: str) -> str:
@@ -205,7 +206,7 @@ class Registry:
     def plugin_names(self) -> set[str]:
         """Plugins that are loaded and active (they may have added nothing)."""
         return {k.split(">", 1)[0] for t in (self.sources, self.cells, self.layers) for k in t} \
-            | set(self.plugin_modules.values())
+            | set(self.plugin_files.values())
 
     def unavailable_error(self, key: str, what: str) -> PluginError:
         """Why ``key`` (``plugin>name``) cannot be used, named as it is: the plugin is disabled

@@ -91,7 +91,8 @@ class TrainingSession:
                            optimizer_state=optimizer_state):
             if isinstance(event, Finished):
                 self.result = event.result
-                self._record(event.result, started, start_epoch)
+                if event.result.stopped_reason != "error":  # a failed run never replaces good weights
+                    self._record(event.result, started, start_epoch)
             yield event
 
     def _record(self, result, started: float, start_epoch: int) -> None:
@@ -209,6 +210,14 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
     if steps < 1:
         raise SeqStudioError(f"--steps must be at least 1, got {steps}", fix="e.g. --steps 12")
     data = project.prepare_data(registry, refit=refit)
+    if not callable(getattr(data, "forecast", None)):
+        kind = getattr(data, "input_is_ids", False)
+        raise SeqStudioError(
+            f"the data source {project.source!r} gives {type(data).__name__}, which cannot forecast "
+            "beyond its data",
+            fix=("classify texts instead: seqstudio predict --project FILE --text \"...\" (or --file)"
+                 if kind else "forecasting needs a series source: a plugin builds one from a DataFrame "
+                 "with seqstudio.pluginapi.series_source (see docs/plugins.md)"))
     model = project.build_model(data, registry)
 
     def predict_fn(x: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from .hookspecs import (
     hookimpl,
     hookspec,
 )
+from .series import WINDOW_OPTIONS, prepare_frame, series_source
 
 __all__ = [
     "API_VERSION",
@@ -38,6 +39,9 @@ __all__ = [
     "PluginError",
     "PreparedData",
     "SourceType",
+    "WINDOW_OPTIONS",
     "hookimpl",
     "hookspec",
+    "prepare_frame",
+    "series_source",
 ]

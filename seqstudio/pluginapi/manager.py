@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from seqstudio.core.errors import PluginError
+from seqstudio.core.errors import PluginError, SeqStudioError
 from seqstudio.core.faults import one_line
 from seqstudio.core.registry import CellType, Registry, SourceType
 
@@ -144,6 +144,19 @@ def _module_of(plugin: Any) -> str:
     if isinstance(plugin, type):
         name = plugin.__module__
     return (name or "").split(".", 1)[0]
+
+
+def _root_of(plugin: Any) -> str:
+    """The folder of a plugin's package (or its one file): every file of its code lies below."""
+    if isinstance(plugin, ModuleType):  # the whole top-level package it belongs to
+        top = sys.modules.get(plugin.__name__.split(".", 1)[0], plugin)
+    else:  # an object handed in by code: only the module defining it
+        top = sys.modules.get(plugin.__module__ if isinstance(plugin, type) else type(plugin).__module__)
+    path = getattr(top, "__file__", None)
+    if not path:
+        return ""
+    path = os.path.abspath(path)
+    return os.path.dirname(path) if getattr(top, "__path__", None) else path
 
 
 def _layer_base() -> type | None:
@@ -458,8 +471,9 @@ class PluginManager:
         if info.load_seconds > SLOW_LOAD_WARNING and info.source != "builtin":
             info.warnings.append(f"slow to load: {info.load_seconds:.1f} s (every command waits for it)")
         self._merge(outcome["staged"], info)
-        if info.module and info.source != "builtin":
-            self.registry.plugin_modules[info.module] = info.name
+        root = _root_of(plugin)
+        if root and info.source != "builtin":
+            self.registry.plugin_files[root] = info.name
         if info.distribution:
             self.registry.distributions[info.name] = info.distribution
             if info.found_as:
@@ -628,6 +642,16 @@ def default_manager() -> PluginManager:
         manager = _default
     manager.ensure_loaded()
     return manager
+
+
+def attribute_to_plugin(exc: BaseException, *, stage: str = "running") -> SeqStudioError | None:
+    """The user error for ``exc`` when its traceback runs through a loaded plugin's code."""
+    from seqstudio.core.faults import attribute
+
+    manager = _default
+    if manager is None or not manager._loaded:
+        return None
+    return attribute(exc, manager.registry.plugin_files, stage=stage)
 
 
 def reset_default_manager() -> None:

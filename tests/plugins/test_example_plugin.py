@@ -104,23 +104,42 @@ def test_registered_through_the_manager_under_its_plugin_name(example, make_mana
     assert all(pm.registry.cell(k).disabled_reason is None for k in ("example>lecture_lstm", "example>indrnn"))
 
 
-def test_sine_mixture_windows_splits_and_inverse(example):
-    source = example.sources.SOURCES[0]
-    options = source.defaults() | {"length": 200, "look_back": 10, "noise": 0.0, "trend": 0.01}
-    data = source.load(options)
+def test_sine_mixture_equals_the_csv_route_on_the_same_numbers(example, tmp_path):
+    """series_source must window a frame exactly as the built-in CSV source windows a file."""
+    from seqstudio.core.registry import Registry
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    reg = Registry()
+    reg.add_source("example", example.sources.SOURCES[0])
+    source = reg.source("example>sine_mixture")
+    data = source.load({"length": 200, "look_back": 10, "noise": 0.0, "trend": 0.01})
     raw = example.sources.generate(200, [24.0, 7.0], 0.0, 0.01, 0)
-    # hand-computed: 190 windows, 20 % test = 38, 10 % val = 19, rest train
-    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (133, 19, 38)
-    assert data.x_train.shape[1:] == (10, 1) and data.y_train.shape[1:] == (1,)
-    # the test targets, unscaled, are the last 38 raw values; the inputs of the first test window follow
-    np.testing.assert_allclose(data.to_original(data.y_test, "test")[:, 0], raw[-38:], atol=1e-5)
-    np.testing.assert_allclose(data.to_original(data.x_test[0, :, 0].numpy()[:, None], "test")[:, 0],
-                               raw[152:162], atol=1e-5)
-    # min-max fitted on the training part only: train inputs span exactly [0, 1]
-    seen = raw[:133 + 10]
-    assert data.fitted_state()["scaler"]["center"] == [pytest.approx(seen.min())]
-    assert float(data.x_train.min()) == pytest.approx(0, abs=1e-6)
-    assert float(torch.cat([data.x_train.flatten(), data.y_train.flatten()]).max()) == pytest.approx(1, abs=1e-6)
+    csv = tmp_path / "sine.csv"
+    csv.write_text("value\n" + "\n".join(repr(float(v)) for v in raw) + "\n")
+    ref = builtin_registry().source("csv-series").load(
+        {"path": str(csv), "date_col": None, "look_back": 10, "train_frac": 0.7, "val_frac": 0.1,
+         "season": 24})
+    for split in ("train", "val", "test"):
+        for got, want in zip(data.split(split), ref.split(split), strict=True):
+            torch.testing.assert_close(got, want)
+    # the window options' defaults the plugin chose: 70 % train, 10 % validation
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (len(ref.x_train), len(ref.x_val),
+                                                                      len(ref.x_test))
+    # the test targets, unscaled, are the raw values they were made from
+    np.testing.assert_allclose(data.to_original(data.y_test, "test")[:, 0], raw[-len(data.y_test):], atol=1e-5)
+    assert data.baselines("test")["naive"].shape == data.actual("test").shape
+
+
+def test_sine_mixture_forecasts_beyond_the_data(example):
+    from seqstudio.core.registry import Registry
+
+    reg = Registry()
+    reg.add_source("example", example.sources.SOURCES[0])
+    data = reg.source("example>sine_mixture").load({"length": 300, "noise": 0.0})
+    times, values = data.forecast(lambda x: x[:, -1, :1], steps=3)  # the naive model: repeat the last
+    assert list(times) == [300, 301, 302]
+    raw = example.sources.generate(300, [24.0, 7.0], 0.0, 0.0, 0)
+    np.testing.assert_allclose(values[:, 0], [raw[-1]] * 3, atol=1e-5)
 
 
 def test_sine_mixture_is_repeatable_per_seed(example):
@@ -129,14 +148,20 @@ def test_sine_mixture_is_repeatable_per_seed(example):
     assert torch.equal(a.x_train, b.x_train) and not torch.equal(a.x_train, c.x_train)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"periods": "24, week"}, "periods must be numbers"),
-    ({"periods": "1"}, "above 1"),
-    ({"length": 15}, "too short"),
-    ({"val_fraction": 0.5, "test_fraction": 0.5}, "leave no training data"),
+@pytest.mark.parametrize("bad, match, where", [
+    ({"periods": "24, week"}, "periods must be numbers", "option 'periods'"),
+    ({"periods": "1"}, "above 1", "option 'periods'"),
+    ({"length": 15}, "option 'length' must be at least 20", "data source 'sine_mixture'"),
+    ({"lenght": 100}, "did you mean 'length'", "data source 'sine_mixture'"),
 ])
-def test_sine_mixture_option_errors_say_where_and_how(example, bad, match):
-    source = example.sources.SOURCES[0]
+def test_sine_mixture_option_errors_say_where_and_how(example, bad, match, where):
+    from seqstudio.core.registry import Registry
+
+    reg = Registry()
+    reg.add_source("example", example.sources.SOURCES[0])
+    source = reg.source("example>sine_mixture")
     with pytest.raises(DataError, match=match) as err:
-        source.load(source.defaults() | bad)
-    assert err.value.where.startswith("option") and err.value.fix
+        source.load(bad)
+    assert err.value.where.startswith(where.replace("'sine_mixture'", "'example>sine_mixture'")) or \
+        err.value.where.startswith(where)
+    assert err.value.fix

@@ -22,6 +22,13 @@ def seqstudio_api_version() -> int:
 
 
 @hookimpl
+def seqstudio_plugin_name() -> str:
+    # The prefix of every key ("example>lecture_lstm"), the same whether seqstudio finds this
+    # package in a plugin folder while you develop it or installed through its entry point.
+    return "example"
+
+
+@hookimpl
 def seqstudio_cells() -> list[CellType]:
     return list(CELLS)
 

@@ -2,35 +2,20 @@
 
 Useful to try a model on a series whose structure is known: with the noise
 at 0 a good model should reach an error near 0, and the seasonal periods are
-the ones you chose.
+the ones you chose. The plugin only makes the numbers (a DataFrame);
+``series_source`` gives it windows, splits, scaling, baselines and
+``seqstudio predict`` exactly as for a CSV file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from seqstudio.core.data.series import Scaler, make_windows
-from seqstudio.pluginapi import DataError, OptionSpec, PreparedData, SourceType
-
-
-@dataclass
-class SineMixtureSeries(PreparedData):
-    """Windowed, min-max-scaled synthetic series; :meth:`to_original` undoes the scaling."""
-
-    scaler: Scaler | None = None
-    #: The generated series in original units (for plotting the whole thing).
-    values: np.ndarray | None = None
-
-    def to_original(self, y, split):
-        y = super().to_original(y, split)
-        return self.scaler.inverse(y) if self.scaler is not None else y
-
-    def fitted_state(self) -> dict[str, Any]:
-        return {"scaler": asdict(self.scaler)} if self.scaler is not None else {}
+from seqstudio.pluginapi import DataError, OptionSpec, SourceType, series_source
 
 
 def _parse_periods(text: str) -> list[float]:
@@ -57,57 +42,27 @@ def generate(length: int, periods: list[float], noise: float, trend: float, seed
     return series + trend * t + noise * rng.standard_normal(length)
 
 
-def load_sine_mixture(options: Mapping[str, Any]) -> SineMixtureSeries:
-    """Generate the series, window it with ``look_back`` steps, split it in time order, scale it."""
-    length, look_back = int(options["length"]), int(options["look_back"])
-    val_fraction, test_fraction = float(options["val_fraction"]), float(options["test_fraction"])
-    if look_back < 1 or length < look_back + 10:
-        raise DataError(f"length {length} is too short for look_back {look_back}",
-                        where="options 'length' / 'look_back'",
-                        fix="make length at least look_back + 10")
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 0.9):
-        raise DataError(f"val_fraction {val_fraction} + test_fraction {test_fraction} leave no training data",
-                        where="options 'val_fraction' / 'test_fraction'", fix="keep their sum below 0.9")
-    values = generate(length, _parse_periods(options["periods"]), float(options["noise"]),
-                      float(options["trend"]), int(options["seed"]))
-
-    n = length - look_back  # windows: inputs t..t+look_back-1, target t+look_back
-    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    n_train = n - n_val - n_test
-    # Fit the scaler on what the training windows can see, so no future value leaks into it.
-    scaler = Scaler.fit(values[: n_train + look_back, None], "minmax")
-    x, y = make_windows(scaler.transform(values[:, None]).astype(np.float32), look_back)
-    cuts = [0, n_train, n_train + n_val, n]
-    parts = [(x[a:b].contiguous(), y[a:b].contiguous()) for a, b in zip(cuts, cuts[1:], strict=False)]
-    return SineMixtureSeries(
-        task="regression",
-        x_train=parts[0][0], y_train=parts[0][1],
-        x_val=parts[1][0], y_val=parts[1][1],
-        x_test=parts[2][0], y_test=parts[2][1],
-        n_outputs=1,
-        description=f"sine mixture: {length} steps, periods {options['periods']}, noise {options['noise']}",
-        scaler=scaler, values=values,
-    )
+def sine_mixture_frame(options: Mapping[str, Any]) -> pd.DataFrame:
+    """The generated series as a one-column frame (a plain step index)."""
+    values = generate(options["length"], _parse_periods(options["periods"]), options["noise"],
+                      options["trend"], options["seed"])
+    return pd.DataFrame({"value": values})
 
 
 SOURCES: list[SourceType] = [
-    SourceType(
-        name="sine_mixture",
-        description="Synthetic series: a sum of sines with a trend and Gaussian noise, windowed for forecasting.",
-        load=load_sine_mixture,
-        kind="series",
+    series_source(
+        "sine_mixture",
+        "Synthetic series: a sum of sines with a trend and Gaussian noise, windowed for forecasting.",
+        sine_mixture_frame,
         options=(
-            OptionSpec("length", "int", 600, minimum=20, help="Number of time steps to generate."),
+            OptionSpec("length", "int", 600, minimum=20, maximum=1_000_000,
+                       help="Number of time steps to generate."),
             OptionSpec("periods", "str", "24, 7",
                        help="Seasonal periods in steps, comma-separated; the k-th sine has amplitude 1/k."),
             OptionSpec("noise", "float", 0.1, minimum=0.0, help="Standard deviation of the Gaussian noise."),
             OptionSpec("trend", "float", 0.0, help="Linear trend added per step."),
-            OptionSpec("look_back", "int", 12, minimum=1, help="Past steps the model sees to predict the next one."),
-            OptionSpec("val_fraction", "float", 0.1, minimum=0.0, maximum=0.5,
-                       help="Share of the windows kept for validation (after the training part)."),
-            OptionSpec("test_fraction", "float", 0.2, minimum=0.0, maximum=0.5,
-                       help="Share of the windows kept for testing (the end of the series)."),
             OptionSpec("seed", "int", 0, help="Random seed of the noise, for repeatable data."),
         ),
+        defaults={"look_back": 12, "train_frac": 0.7, "val_frac": 0.1, "season": 24},
     ),
 ]

@@ -206,7 +206,7 @@ SERIES_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("target", "columns", [], "Column(s) to forecast; empty = the last numeric column."),
     OptionSpec("date_col", "str", "auto",
                "Time column: 'auto', a column name, 'year,month,day,hour' to assemble split columns, "
-               "or empty for a plain row index."),
+               "or empty for a plain row index.", nullable=True),
     OptionSpec("date_format", "str", None,
                "Date format such as %Y-%m; 'period:1991-01' replaces odd dates (shampoo's 1-01) "
                "by a monthly range starting 1991-01."),

@@ -47,6 +47,8 @@ class Stopped:
     reason: Literal["user", "nan", "early_stopping", "error"]
     message: str
     epoch: int
+    #: For ``"error"``: the full traceback as text (it names the plugin file that failed, if any).
+    traceback: str = ""
 
 
 @dataclass
@@ -67,6 +69,8 @@ class TrainResult:
     threads: int
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     stopped_message: str = ""
+    #: The traceback of an ``"error"`` stop, as text.
+    stopped_traceback: str = ""
     best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     #: The optimizer's state after the last epoch (see :func:`optimizer_state_dict`), for
     #: continuing this run; None when the final weights are not the last epoch's (best

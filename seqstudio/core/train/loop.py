@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,7 +242,7 @@ class _Run:
                 stopped = yield from self._epochs()
             except Exception as exc:  # out of memory, a plugin cell raising...
                 message = f"{type(exc).__name__}: {exc}".strip()
-                stopped = Stopped("error", message, self._epoch)
+                stopped = Stopped("error", message, self._epoch, traceback=traceback.format_exc())
                 if self.last_good is not None:
                     model.load_state_dict(self.last_good)
             except KeyboardInterrupt:  # Ctrl+C in the CLI lands here: stop like the user asked
@@ -269,6 +270,7 @@ class _Run:
             best_epoch=self.best_epoch,
             stopped_reason=stopped.reason if stopped else None,
             stopped_message=stopped.message if stopped else "",
+            stopped_traceback=stopped.traceback if stopped else "",
             seconds=time.perf_counter() - started,
             device=str(self.device),
             threads=threads,
