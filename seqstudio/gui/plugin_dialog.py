@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import platform
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication
@@ -312,11 +314,14 @@ class PluginDialog(QDialog):
         if name:
             self.install(name)
 
-    def install_command(self, source: str) -> list[str]:
-        """The pip command installing ``source`` (raises ``PluginError`` for a bad source)."""
-        from seqstudio.pluginapi.install import pip_command
+    def install_command(self, source: str, *, dry_run_report: Path | None = None) -> list[str]:
+        """The pip command installing ``source`` with seqstudio, torch, Qt, numpy and pandas pinned
+        at their running versions (raises ``PluginError`` for a bad source)."""
+        from seqstudio.pluginapi.install import constraints_file, pip_command
 
-        return [self.python, *pip_command(source, build_isolation=self.build_isolation)[1:]]
+        return [self.python, *pip_command(source, build_isolation=self.build_isolation,
+                                          constraints=constraints_file(),
+                                          dry_run_report=dry_run_report)[1:]]
 
     def install(self, source: str, *, command: list[str] | None = None) -> bool:
         """Install ``source`` (wheel, sdist, folder or package name) with pip in a QProcess.
@@ -327,19 +332,44 @@ class PluginDialog(QDialog):
         if self.running:
             self.status_label.setText("pip is already running; wait for it or cancel it.")
             return False
+        given = command is not None
         try:
             command = command or self.install_command(source)
+            report = Path(tempfile.mkdtemp(prefix="seqstudio-dry-run-")) / "report.json"
+            dry = None if given else self.install_command(source, dry_run_report=report)
         except Exception as exc:  # noqa: BLE001 - a bad source is a PluginError: say why
             self.status_label.setText(error_text(exc))
             return False
-        from seqstudio.pluginapi.install import finish_install, snapshot_distributions
+        from seqstudio.pluginapi.install import (
+            InstallResult,
+            finish_install,
+            judge_dry_run,
+            snapshot_distributions,
+        )
 
-        before = snapshot_distributions()
+        def start_install() -> None:
+            before = snapshot_distributions()
 
-        def judge(returncode: int, output: str):
-            return finish_install(before, command, returncode, output, on_output=self._append_output)
+            def judge(returncode: int, output: str):
+                return finish_install(before, command, returncode, output, on_output=self._append_output)
 
-        self._start(command, f"Installing {source} …", judge)
+            self._start(command, f"Installing {source} …", judge)
+
+        if dry is None:
+            start_install()
+            return True
+
+        def judge_dry(returncode: int, output: str):
+            # first what it would change; a plugin that needs other versions of what the
+            # studio runs on is refused here, before anything is touched
+            check = judge_dry_run(report, returncode, output)
+            self._append_output(check.message)
+            if not check.ok:
+                return InstallResult(ok=False, command=dry, returncode=returncode or 1, output=output,
+                                     message=check.message)
+            return start_install
+
+        self._start(dry, f"Checking what installing {source} would change …", judge_dry)
         return True
 
     def uninstall(self, name: str | None = None) -> bool:
@@ -438,6 +468,14 @@ class PluginDialog(QDialog):
             result = exc
         process.deleteLater()
         self._update_buttons()
+        if callable(result) and not isinstance(result, Exception):
+            if not cancelled:
+                result()  # the next step (the install after its dry run)
+                return
+            from seqstudio.pluginapi.install import InstallResult
+
+            result = InstallResult(ok=False, command=[], returncode=returncode, message="")
+            returncode = returncode or -9
         if isinstance(result, Exception):
             self.status_label.setText(error_text(result))
             self.installFinished.emit(result)

@@ -92,6 +92,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     result = _install.install(args.source, on_output=out,
                               build_isolation=not args.no_build_isolation)
     if not result.ok:
+        if result.message.startswith("refused"):
+            raise PluginError(f"installing {args.source} was {result.message}",
+                              fix="nothing was changed; ask the plugin's author for a version that works "
+                                  "with the versions seqstudio runs on (see `seqstudio --version`)")
         raise PluginError(f"installing {args.source} failed: {result.message}",
                           fix="read pip's output above; the environment was left as it was")
     manager = _manager(args)
@@ -154,11 +158,25 @@ def cmd_disable(args: argparse.Namespace) -> int:
     return _set_enabled(args, False)
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    """Write a new plugin project that installs with pip and passes its own tests."""
+    from .scaffold import new_plugin
+
+    root = new_plugin(args.name, args.dir)
+    out = _out(args)
+    out(f"created {root}")
+    out(f"  cd {root}")
+    out("  python -m pytest                  # its own tests pass as generated")
+    out("  seqstudio plugins install .       # then: seqstudio plugins list")
+    return 0
+
+
 def add_plugin_commands(subparsers: Any) -> None:
     """Add ``plugins list|install|uninstall|enable|disable`` to an argparse subparsers object."""
     plugins = subparsers.add_parser("plugins", help="list, install, enable or disable plugins",
                                     description="Manage seqstudio plugins.")
-    sub = plugins.add_subparsers(dest="plugins_command", metavar="{list,install,uninstall,enable,disable}")
+    sub = plugins.add_subparsers(dest="plugins_command",
+                                 metavar="{list,install,uninstall,enable,disable,new}")
     sub.required = True
 
     p = sub.add_parser("list", help="show every plugin: version, distribution, origin, status")
@@ -180,6 +198,11 @@ def add_plugin_commands(subparsers: Any) -> None:
         p = sub.add_parser(verb, help=f"{verb} a plugin (remembered in the settings)")
         p.add_argument("name", metavar="NAME")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("new", help="create a new plugin project (a cell, a source, tests)")
+    p.add_argument("name", metavar="NAME", help="the plugin name, e.g. mycells (keys become mycells>...)")
+    p.add_argument("--dir", default=".", metavar="FOLDER", help="where to create seqstudio-NAME/")
+    p.set_defaults(func=cmd_new)
 
 
 def main(argv: list[str] | None = None) -> int:
