@@ -6,8 +6,9 @@ plugin's hooks **separately** (never as one combined pluggy call) so that a
 plugin that raises or returns the wrong type is recorded and skipped while
 every other plugin still loads. The results of all healthy plugins are then
 added to one :class:`~seqstudio.core.registry.Registry` under the key
-``"<plugin>><name>"``, where ``<plugin>`` is the plugin's entry-point name (or
-its file/folder name for drop-in plugins).
+``"<plugin>><name>"``, where ``<plugin>`` is the name the plugin declares with
+:func:`seqstudio_plugin_name` (else its entry-point name, or its file / folder
+name for a drop-in plugin).
 
 Every hook is optional. The contract is versioned by :data:`API_VERSION`: a
 plugin that declares a version seqstudio does not support is refused with a
