@@ -307,12 +307,8 @@ class PluginManager:
             self._pluggy = self._new_pluggy()
             self.registry = Registry()
             self._infos = []
-            try:
-                disabled = self.settings.disabled_plugins()
-                slow = self.settings.slow_plugins()
-            except PluginError as exc:  # a damaged settings file must not stop the plugins
-                disabled, slow = set(), {}
-                self._settings_problem = str(exc)
+            disabled = self.settings.disabled_plugins()
+            slow = self.settings.slow_plugins()
             for candidate, direct in self._candidates():
                 self._load_one(candidate, direct, disabled, slow)
             self._loaded = True

@@ -121,7 +121,10 @@ class PluginSettings:
 
     def slow_plugins(self) -> dict[str, float]:
         """Plugins skipped because they took longer than the load budget: name -> budget (s)."""
-        section = self._read().get("plugins", {})
+        try:
+            section = self._read().get("plugins", {})
+        except PluginError:  # a damaged file skips nothing (disabled_plugins keeps the problem)
+            return {}
         slow = section.get("slow", {}) if isinstance(section, dict) else {}
         return {str(k): float(v) for k, v in slow.items()
                 if isinstance(v, int | float)} if isinstance(slow, dict) else {}
