@@ -268,7 +268,7 @@ def test_6_a_misspelt_data_option_on_the_command_line_is_refused(cli_env, write_
     write_plugin("act_dev", ACT_PLUGIN)
     assert cli.main(["summary", "--source", "act>wave", "--data-option", "lenght=4"]) == 2
     err = capsys.readouterr().err
-    assert "data option 'lenght' is unknown; did you mean 'length'?" in err
+    assert "--data-option lenght is unknown; did you mean 'length'?" in err
     assert cli.main(["summary", "--source", "act>wave", "--data-option", "length=4"]) == 2
     assert "set --data-option length=VALUE to a whole number >= 40" in capsys.readouterr().err
     assert cli.main(["summary", "--source", "act>wave", "--data-option", "length=60"]) == 0
