@@ -11,11 +11,34 @@ True
 from __future__ import annotations
 
 import platform
+import re
+from html import escape as html_escape
 from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 GUIDE_FILE = Path(__file__).with_name("user_guide.md")
+
+_ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|obj|exc):`~?([^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def doc_text(text: str, *, html: bool = False) -> str:
+    """A docstring line as a user reads it: no reStructuredText markup.
+
+    ````(..., in)```` becomes ``(..., in)`` (in a ``<code>`` span with ``html``),
+    ``:class:`~seqstudio.core.registry.Registry``` becomes ``Registry``.
+
+    >>> doc_text("Fully connected: ``(..., in) -> (..., units)``; see :class:`~a.b.Dense`.")
+    'Fully connected: (..., in) -> (..., units); see Dense.'
+    >>> doc_text("``(time,)`` ids", html=True)
+    '<code>(time,)</code> ids'
+    """
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1].rstrip("()"), text)
+    if html:
+        text = html_escape(text)
+        return _LITERAL.sub(lambda m: f"<code>{m.group(1)}</code>", text)
+    return _LITERAL.sub(lambda m: m.group(1), text)
 
 
 def user_guide_text() -> str:

@@ -123,9 +123,34 @@ def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool 
         item.getAxis(axis).setStyle(maxTickLevel=1)
         # repainted from a pixmap unless the axis itself changed (no Python, no GIL)
         item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-    item.addLegend(offset=legend_offset)
+    item.addLegend(offset=legend_offset, **legend_style())
     widget.setMinimumHeight(220)
     return widget
+
+
+def legend_style() -> dict:
+    """Legend colours for the current theme: a translucent panel of the plot's background.
+
+    Over a dense series a legend without a background is unreadable; the panel keeps the
+    curves visible through it.
+    """
+    background = pg.mkColor(pg.getConfigOption("background"))
+    foreground = pg.mkColor(pg.getConfigOption("foreground"))
+    fill = pg.mkColor(background)
+    fill.setAlpha(215)
+    edge = pg.mkColor(foreground)
+    edge.setAlpha(90)
+    return {"brush": pg.mkBrush(fill), "pen": pg.mkPen(edge), "labelTextColor": foreground}
+
+
+def style_legend(legend) -> None:
+    """Recolour an existing legend for the current theme (:func:`legend_style`)."""
+    if legend is None:
+        return
+    style = legend_style()
+    legend.setBrush(style["brush"])
+    legend.setPen(style["pen"])
+    legend.setLabelTextColor(style["labelTextColor"])
 
 
 def time_values(index) -> tuple[np.ndarray, bool]:

@@ -343,7 +343,7 @@ class RunsPanel(QWidget):
         header = self.runs_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((200, 190, 190, 60, 60, 70, 60, 130)):
+        for column, width in enumerate((180, 250, 170, 60, 60, 70, 60, 130)):
             self.runs_table.setColumnWidth(column, width)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the order they were trained in
         self.runs_table.setSortingEnabled(True)
@@ -640,6 +640,10 @@ class RunsPanel(QWidget):
             curve.setSkipFiniteCheck(False)  # a run stopped by NaN has gaps
             self._curves[key] = curve
             self._curve_plots[key] = plot
+        for plot in self._loss_plots.values():
+            legend = plot.getPlotItem().legend
+            if legend is not None:  # more than ~8 entries run off the plot: spread them over columns
+                legend.setColumnCount(max(1, math.ceil(len(legend.items) / 8)))
 
     def _say_what_differs(self, runs: list[dict]) -> None:
         notes = []
@@ -669,7 +673,9 @@ class RunsPanel(QWidget):
         keys: list[str] = []
         for flat in flats:
             keys += [k for k in flat if k not in keys]
-        rows = [("data", "data"), *_FACT_ROWS] + [(_metric_label(k), k) for k in keys]
+        same_data = len({data_key(r) for r in runs}) <= 1
+        rows = ([] if same_data else [("data", "data")]) + list(_FACT_ROWS) + \
+            [(_metric_label(k), k) for k in keys]
         groups = seed_groups(runs)
         headers = [(r.get("name") or r.get("id", "")).replace(": ", "\n", 1) for r in runs]
         headers += [f"{model_label(g[0].get('model') or {})}, {len(g)} seeds\nmean ± std (n={len(g)})"

@@ -8,7 +8,9 @@ It opens the default window at 1280x800, trains the lecture's airline model
 (``--epochs``, default 100 at batch size 1 as in the lecture) and saves the
 Data, Model, Train and Results tabs, plus an impossible stack and a bad file,
 the Runs tab comparing the lecture's LSTM with a GRU, and the Plugins dialog;
-with ``--data-dir`` (the IMDB sample CSVs) also the text data and text results.
+with ``--data-dir`` (the IMDB sample CSVs) also the text data and text results
+(curves, threshold, confidently wrong reviews). ``--theme dark`` (or ``both``)
+renders the dark theme.
 Settings and autosave copies go to a temporary folder, so your own are untouched.
 """
 
@@ -76,16 +78,21 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     window.tabs.setCurrentIndex(TAB_RESULTS)
     window.results_panel.review_edit.setPlainText(
         "One of the best films of the year: a wonderful cast and a moving story.")
+    view = window.results_panel.classifier_view  # the run computed its report at the end
+    view.set_threshold(0.6)  # the threshold moved: the matrix and the marked points follow
+    if view.mistakes():
+        view.mistakes_table.selectRow(0)
     paths.append(_save(window, app, out, "8-text-results", ms=400))
     return paths
 
 
 def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path | None = None,
-               text_epochs: int = 3) -> list[Path]:
+               text_epochs: int = 3, theme: str = "light") -> list[Path]:
     """Write the screenshots into ``out_dir``; returns their paths.
 
     With ``data_dir`` (a folder holding ``imdb-reviews-train-part1.csv`` and
-    ``imdb-reviews-test.csv``) the text panels are rendered too.
+    ``imdb-reviews-test.csv``) the text panels are rendered too. ``theme`` is
+    "light" or "dark" (View > Theme).
     """
     from .app import create_window
     from .main_window import TAB_DATA, TAB_MODEL, TAB_RESULTS, TAB_RUNS, TAB_TRAIN
@@ -97,6 +104,7 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = create_window(offer_recovery=False)
     window.ask_save_changes = lambda: "discard"  # screenshots never ask on close
+    window.set_theme(theme)
     window.resize(*SIZE)
     window.show()
     paths = []
@@ -157,8 +165,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with the IMDB sample CSVs, to render the text panels too "
                              "(default: $SEQSTUDIO_TEST_DATA)")
     parser.add_argument("--text-epochs", type=int, default=3)
+    parser.add_argument("--theme", choices=("light", "dark", "both"), default="light",
+                        help="the theme to render in; 'both' writes OUT_DIR/light and OUT_DIR/dark")
     args = parser.parse_args(argv)
-    render_all(args.out_dir, epochs=args.epochs, data_dir=args.data_dir, text_epochs=args.text_epochs)
+    themes = ("light", "dark") if args.theme == "both" else (args.theme,)
+    for theme in themes:
+        out = Path(args.out_dir) / theme if args.theme == "both" else Path(args.out_dir)
+        render_all(out, epochs=args.epochs, data_dir=args.data_dir, text_epochs=args.text_epochs,
+                   theme=theme)
     return 0
 
 

@@ -249,6 +249,8 @@ def apply_theme(theme: str, root=None) -> str:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from .plots import style_legend
+
     resolved = resolve_theme(theme)
     app = QApplication.instance()
     if app is not None:
@@ -265,6 +267,10 @@ def apply_theme(theme: str, root=None) -> str:
         for plot in root.findChildren(pg.PlotWidget):
             plot.setBackground(background)
             item = plot.getPlotItem()
+            style_legend(item.legend)
+            title = item.titleLabel
+            if title is not None and title.text:
+                title.setText(title.text, color=foreground)  # drawn once in the old colour
             for name in ("left", "bottom", "right", "top"):
                 axis = item.getAxis(name)
                 axis.setPen(foreground)

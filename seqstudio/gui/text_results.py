@@ -71,6 +71,7 @@ class ClassifierView(QWidget):
         super().__init__(parent)
         self.report: ClassifierReport | None = None
         self._mistakes: list = []
+        self._moving_line = False
 
         self._make_controls()
         self._make_plots()
@@ -80,8 +81,7 @@ class ClassifierView(QWidget):
         self.threshold_spin.valueChanged.connect(self._on_spin_changed)
         self.threshold_slider.valueChanged.connect(
             lambda v: self.threshold_spin.setValue(v / _SLIDER_STEPS))
-        self._threshold_line.sigPositionChanged.connect(
-            lambda line: self.threshold_spin.setValue(float(line.value())))
+        self._threshold_line.sigPositionChanged.connect(self._on_line_moved)
         self.class_combo.currentIndexChanged.connect(self._on_class_changed)
         self.clear()
 
@@ -120,7 +120,7 @@ class ClassifierView(QWidget):
                                         object_name="prPlot", legend_offset=(10, -10))
         self.hist_plot = make_plot_widget("Predicted probability by true class", "P(positive)",
                                           "reviews", object_name="probabilityPlot",
-                                          legend_offset=(-10, 10))
+                                          legend_offset=(10, 10))
         for plot in (self.roc_plot, self.pr_plot, self.hist_plot):
             plot.setMinimumHeight(180)
             plot.getPlotItem().setMenuEnabled(False)
@@ -158,8 +158,15 @@ class ClassifierView(QWidget):
         self.confusion_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.confusion_box = QGroupBox("Confusion matrix (rows: true, columns: predicted)", self)
         confusion_layout = QVBoxLayout(self.confusion_box)
-        confusion_layout.addWidget(self.confusion_table, 1)
+        confusion_layout.addWidget(self.confusion_table)
         confusion_layout.addWidget(self.at_threshold_label)
+        hint = QLabel("Lower the threshold to catch more of the positive class (recall), raise it "
+                      "to be surer of what is caught (precision); drag the red line on the "
+                      "probability plot or use the slider above.", self)
+        hint.setWordWrap(True)
+        hint.setObjectName("thresholdHint")
+        confusion_layout.addWidget(hint)
+        confusion_layout.addStretch(1)
 
     def _make_mistakes(self) -> None:
         """The table of the most confidently wrong samples, in its box."""
@@ -198,6 +205,8 @@ class ClassifierView(QWidget):
         grid.addWidget(self.pr_plot, 0, 1)
         grid.addWidget(self.hist_plot, 1, 0)
         grid.addWidget(self.confusion_box, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
@@ -309,8 +318,12 @@ class ClassifierView(QWidget):
         if report is None:
             return
         t, k = self.threshold, self.positive
-        with QSignalBlocker(self._threshold_line):
-            self._threshold_line.setValue(t)
+        if abs(float(self._threshold_line.value()) - t) > 1e-9:
+            self._moving_line = True  # the line's own signal would set the spin box back
+            try:
+                self._threshold_line.setValue(t)  # unblocked: its label follows the value
+            finally:
+                self._moving_line = False
         rates = report.rates_at(t, k) if report.binary else None
         if rates is not None:
             self._roc_point.setData([rates["fpr"]], [rates["tpr"]])
@@ -328,6 +341,10 @@ class ClassifierView(QWidget):
         for r in range(len(names)):
             for c in range(len(names)):
                 table.setItem(r, c, _cell(str(int(matrix[r, c])), right=True))
+        table.resizeRowsToContents()
+        table.setFixedHeight(table.horizontalHeader().sizeHint().height()
+                             + sum(table.rowHeight(r) for r in range(len(names)))
+                             + 2 * table.frameWidth() + 2)
         m = report.metrics_at(t)
         where = f"at threshold {t:.2f}" if report.binary else "likeliest class"
         averaged = "" if report.binary else " (macro averages)"
@@ -361,6 +378,10 @@ class ClassifierView(QWidget):
             self.threshold_slider.setValue(int(round(value * _SLIDER_STEPS)))
         self._apply_threshold()
         self.thresholdChanged.emit(float(value))
+
+    def _on_line_moved(self, line) -> None:
+        if not self._moving_line:
+            self.threshold_spin.setValue(float(line.value()))
 
     def _on_class_changed(self, _index: int) -> None:
         if self.report is not None:

@@ -23,3 +23,22 @@ def test_a_window_run_records_the_data_it_trained_on(qtbot, window):
     assert session.data_identity()["hash"] == data["hash"]
     table = window.runs_panel.runs_table
     assert table.model().index(0, 1).data() == "airline-passengers.csv → Passengers"
+
+
+def test_legends_have_a_background_and_titles_follow_the_theme(window):
+    import pyqtgraph as pg
+
+    plots = window.findChildren(pg.PlotWidget)
+    try:
+        window.set_theme("dark")
+        for plot in plots:
+            item = plot.getPlotItem()
+            if item.legend is not None:
+                brush = item.legend.opts["brush"].color()
+                assert brush.alpha() > 150 and brush.lightness() < 100  # a dark panel behind the text
+            if item.titleLabel.text:
+                assert pg.mkColor(item.titleLabel.opts["color"]).lightness() > 150
+    finally:
+        window.set_theme("light")
+    legend = window.train_panel.loss_plot.plot.getPlotItem().legend
+    assert legend.opts["brush"].color().lightness() > 200
