@@ -89,3 +89,29 @@ def test_a_missing_file_is_left_to_the_reader(tmp_path):
     assert check_delimited_text(tmp_path / "nope.csv") == []
     with pytest.raises(DataError, match="not found"):
         read_series_csv(tmp_path / "nope.csv")
+
+
+def test_a_long_csv_read_in_chunks_equals_one_read(tmp_path):
+    """Chunked parsing (for the interpreter lock) gives the frame a single read gives."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from seqstudio.core.data.timeaxis import CHUNK_ROWS
+
+    n = 2 * CHUNK_ROWS + 123
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 100, n).astype(float)
+    values[-5:] += 0.5  # decimals only in the last chunk: the column must be float throughout
+    times = pd.date_range("2001-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M")
+    path = tmp_path / "long.csv"
+    text = "time,v,w\n" + "".join(f"{t},{v:g},{i % 7}\n" for i, (t, v) in enumerate(zip(times, values,
+                                                                                       strict=True)))
+    path.write_text(text)
+    loaded = read_series_csv(path)
+    reference = pd.read_csv(io.StringIO(text))
+    np.testing.assert_array_equal(loaded.frame["v"].to_numpy(), reference["v"].to_numpy())
+    assert loaded.frame["v"].dtype == np.float64 and loaded.frame["w"].dtype == reference["w"].dtype
+    assert loaded.time_col == "time" and len(loaded.frame) == n
+    assert (loaded.frame.index == pd.DatetimeIndex(pd.to_datetime(reference["time"]))).all()
