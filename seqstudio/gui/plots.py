@@ -153,6 +153,27 @@ def style_legend(legend) -> None:
     legend.setLabelTextColor(style["labelTextColor"])
 
 
+def set_time_axis(widget: pg.PlotWidget, is_date: bool) -> None:
+    """Show time stamps as dates, or a plain row index as plain numbers, on the bottom axis.
+
+    A ``DateAxisItem`` reads step 5 as five seconds after 1970 and labels it 00:00:05;
+    a series without a time column gets an ordinary axis instead.
+    """
+    item = widget.getPlotItem()
+    current = item.getAxis("bottom")
+    if isinstance(current, pg.DateAxisItem) == is_date:
+        return
+    axis = pg.DateAxisItem(orientation="bottom") if is_date else pg.AxisItem(orientation="bottom")
+    axis.setStyle(maxTickLevel=1)
+    axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    label = current.labelText
+    foreground = pg.getConfigOption("foreground")
+    axis.setPen(foreground)
+    axis.setTextPen(foreground)
+    item.setAxisItems({"bottom": axis})
+    item.setLabel("bottom", label)
+
+
 def time_values(index) -> tuple[np.ndarray, bool]:
     """Turn a time index (dates or plain positions) into plot x values.
 

@@ -34,3 +34,11 @@ def test_no_display_says_so_and_points_to_the_headless_commands():
     assert proc.returncode == 2
     assert "no display found" in proc.stderr and "seqstudio train" in proc.stderr
     assert "xcb" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_save_names_the_project(tmp_path, capsys):
+    from seqstudio.core.project import Project
+
+    path = tmp_path / "my-study.json"
+    assert main(["train", "--preset", "airline-lstm", "--epochs", "1", "-q", "--save", str(path)]) == 0
+    assert Project.load(path).name == "my-study"
