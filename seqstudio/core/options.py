@@ -216,7 +216,7 @@ def _default_setting(name: str) -> str:
 
 def option_problems(specs: Iterable[OptionSpec], values: Mapping[str, Any], *,
                     partial: bool = False, from_text: bool = False,
-                    setting: Callable[[str], str] = _default_setting,
+                    setting: Callable[[str], str] = _default_setting, noun: str = "option",
                     ) -> tuple[dict[str, Any], list[OptionProblem]]:
     """Like :func:`validate_options` but returns ``(values, problems)`` instead of raising.
 
@@ -236,7 +236,7 @@ def option_problems(specs: Iterable[OptionSpec], values: Mapping[str, Any], *,
             close = difflib.get_close_matches(str(key), list(by_name), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             fix = f"use one of: {names}" if by_name else "remove it: this takes no options"
-            problems.append(OptionProblem(str(key), f"option {key!r} is unknown{hint}", fix))
+            problems.append(OptionProblem(str(key), f"{noun} {key!r} is unknown{hint}", fix))
     out: dict[str, Any] = {}
     for spec in specs:
         given = spec.name in values
@@ -245,7 +245,7 @@ def option_problems(specs: Iterable[OptionSpec], values: Mapping[str, Any], *,
             value = parse_option_text(spec, value)
         if spec.required and _is_empty(value):
             if not partial:
-                problems.append(OptionProblem(spec.name, f"option {spec.name!r} is required",
+                problems.append(OptionProblem(spec.name, f"{noun} {spec.name!r} is required",
                                               f"set {setting(spec.name)} ({spec.help or _describe(spec)})"))
             out[spec.name] = value
             continue
@@ -254,7 +254,7 @@ def option_problems(specs: Iterable[OptionSpec], values: Mapping[str, Any], *,
             continue
         checked, reason = _check_value(spec, value)
         if reason is not None:
-            problems.append(OptionProblem(spec.name, f"option {spec.name!r} {reason}",
+            problems.append(OptionProblem(spec.name, f"{noun} {spec.name!r} {reason}",
                                           f"set {setting(spec.name)} to {_describe(spec)}"))
             out[spec.name] = copy.deepcopy(spec.default)
         else:
@@ -265,7 +265,7 @@ def option_problems(specs: Iterable[OptionSpec], values: Mapping[str, Any], *,
 def validate_options(specs: Iterable[OptionSpec], values: Mapping[str, Any] | None, *, owner: str,
                      error: type[SeqStudioError] = OptionError, partial: bool = False,
                      from_text: bool = False, setting: Callable[[str], str] = _default_setting,
-                     ) -> dict[str, Any]:
+                     noun: str = "option") -> dict[str, Any]:
     """Check ``values`` against ``specs``; return every declared option, defaults filled in.
 
     Parameters
@@ -287,6 +287,8 @@ def validate_options(specs: Iterable[OptionSpec], values: Mapping[str, Any] | No
     setting : callable
         How the showing interface names setting an option, for the fix:
         ``lambda n: f"--data-option {n}=VALUE"`` in the command line.
+    noun : str
+        What the messages call one value: ``"option 'x' is unknown"`` by default.
 
     Returns
     -------
@@ -301,10 +303,10 @@ def validate_options(specs: Iterable[OptionSpec], values: Mapping[str, Any] | No
         Of class ``error``; every problem is listed, the first one leads.
     """
     out, problems = option_problems(specs, values or {}, partial=partial, from_text=from_text,
-                                    setting=setting)
+                                    setting=setting, noun=noun)
     if problems:
         what = problems[0].what if len(problems) == 1 else \
-            f"{len(problems)} options are wrong: " + "; ".join(p.what for p in problems)
+            f"{len(problems)} {noun}s are wrong: " + "; ".join(p.what for p in problems)
         fixes = list(dict.fromkeys(p.fix for p in problems))
         exc = error(what, where=owner, fix="; ".join(fixes))
         exc.problems = problems  # type: ignore[attr-defined]

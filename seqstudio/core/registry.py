@@ -114,7 +114,11 @@ class CellType:
         parameter present with defaults filled in: what the factories receive, in the
         conformance check and in real use alike."""
         kw = {"setting": setting or (lambda n: f"cell_options {{{n!r}: ...}}")}
-        return validate_options(self.parameters, params, owner=self.label, error=ModelSpecError, **kw)
+        try:
+            return validate_options(self.parameters, params, owner=self.label, error=ModelSpecError,
+                                    noun="cell_options key", **kw)
+        except ModelSpecError as exc:  # name the cell in the message itself (views show no 'where')
+            raise ModelSpecError(f"{self.label}: {exc.what}", where=exc.where, fix=exc.fix) from None
 
 
 class GuardedLoad:

@@ -235,7 +235,7 @@ def test_5_declared_defaults_reach_the_factory_in_real_use(make_manager, write_p
 
 # -- 6. declared options are enforced everywhere ---------------------------------------------
 @pytest.mark.parametrize("options, words", [
-    ({"activaton": "relu"}, "option 'activaton' is unknown; did you mean 'activation'?"),
+    ({"activaton": "relu"}, "cell 'act>cell': cell_options key 'activaton' is unknown; did you mean 'activation'?"),
     ({"activation": "gelu"}, "must be one of 'tanh', 'relu'"),
     ({"scale": 3.0}, "must be at most 2"),
     ({"scale": "big"}, "must be a number"),
