@@ -480,8 +480,6 @@ def _num(v) -> str:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     project = project_from_args(args)
-    if save_path is not None:
-        project.name = Path(save_path).stem  # saved under a name of the user's own: that is its name
     registry = _registry()
     check_data_options(project, registry, args)
     data = project.prepare_data(registry)
