@@ -49,7 +49,6 @@ from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.data.text import PreparedText
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.export.formats import (
-    FORMATS,
     INPUT_NAME,
     MODEL_FILES,
     ONNX_OPSET,
@@ -512,8 +511,6 @@ def export_project(project: Any, registry: Registry, out_dir: str | Path, fmt: s
     to :func:`export_model`.
     """
     require_runtime(fmt)
-    if fmt not in FORMATS:  # pragma: no cover - require_runtime checks it
-        raise ExportError(f"unknown export format {fmt!r}")
     if not project.weights:
         raise ExportError("the project has no trained weights to export",
                           where=str(project.path or project.name),
