@@ -750,6 +750,8 @@ FLAGS = {
 }
 _SETTING = re.compile(r"(?:training setting|data option|the series option|series option|option) "
                       r"'(\w+)'")
+#: Option names with an underscore standing alone in a message ("lower look_back").
+_BARE_NAME = re.compile(r"(?<![\w'\"-])(" + "|".join(k for k in FLAGS if "_" in k) + r")(?![\w'\"=])")
 _ASSIGNMENT = re.compile(r"\b([a-z_]+)\s*=\s*('[^']*'|\"[^\"]*\"|[\w.:%/+-]+)")
 
 
@@ -768,7 +770,8 @@ def _flag_words(text: str) -> str:
             return flag
         return f"{flag} {'none' if value == 'None' else value}"
 
-    return _ASSIGNMENT.sub(assignment, _SETTING.sub(setting, text))
+    text = _ASSIGNMENT.sub(assignment, _SETTING.sub(setting, text))
+    return _BARE_NAME.sub(lambda m: FLAGS[m.group(1)], text)
 
 
 #: Data options without a flag of their own, written as --data-option NAME=VALUE.

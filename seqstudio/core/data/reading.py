@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seqstudio.core.data.sniff import SNIFF_BYTES, check_delimited_text
+from seqstudio.core.data.sniff import SNIFF_BYTES, check_delimited_text, looks_like_utf16
 from seqstudio.core.data.timeaxis import (
     AUTO_FORMATS,
     CHUNK_ROWS,
@@ -133,8 +133,12 @@ def is_numeric(column: pd.Series) -> bool:
 def _decode(raw: bytes, path: str) -> tuple[str, str]:
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
+    utf16 = looks_like_utf16(raw)
+    if utf16:  # with or without a byte order mark
+        try:
+            return raw.decode(utf16), utf16
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -284,10 +288,13 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
                         fix="check that every row has the same number of fields") from None
     first_line = 1 if headerless else 2  # file line of the first data row
     frame.columns = [str(c).strip() for c in frame.columns]
+    report_notes: list[str] = []
+    _read_thousands_separators(frame, decimal, report_notes)
     if len(frame) == 0:
         raise DataError("the file has a header but no data rows", where=path,
                         fix="add data rows below the header")
     report = SeriesReport(encoding=encoding, delimiter=delimiter, decimal=decimal, n_rows=len(frame))
+    report.notes.extend(report_notes)
     if headerless:
         report.notes.append(f"the first row holds data, not column names: the columns are called "
                             f"column1 to column{len(frame.columns)} (add a header row to name them)")
@@ -302,7 +309,11 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
         pass
     elif date_col == "auto":
         lower = {c.lower(): c for c in frame.columns}
-        if "year" in lower and "month" in lower and \
+        quarters = quarter_times(frame, lower)
+        if quarters is not None:
+            times, time_cols = quarters, [lower["year"], lower["quarter"]]
+            time_name = ",".join(time_cols)
+        elif "year" in lower and "month" in lower and \
                 all(pd.api.types.is_integer_dtype(frame[lower[p]]) for p in TIME_PARTS if p in lower):
             time_cols = [lower[p] for p in TIME_PARTS if p in lower]
             times = assemble_time(frame, time_cols, path)
@@ -317,6 +328,10 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
                 if parsed is not None:
                     times, time_cols, time_name = parsed, [col], col
                     break
+            if times is None and strf:
+                raise DataError(f"no column matches the date format {strf!r}", where=path,
+                                fix="correct date_format (e.g. '%Y-%m' for 1949-01), or name the "
+                                    "time column with date_col")
             if times is None and not period:
                 named = [c for c in candidates if TIME_NAME.search(c)]
                 if named:
@@ -365,6 +380,40 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     numeric = [c for c in frame.columns if is_numeric(frame[c])]
     return LoadedSeries(frame=frame, time_col=time_name, numeric_columns=numeric, report=report,
                         path=path, row_numbers=rows)
+
+
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
+
+
+def _read_thousands_separators(frame: pd.DataFrame, decimal: str, notes: list[str]) -> None:
+    """Columns of numbers written with thousands separators ("1,112") become numbers."""
+    if decimal != ".":
+        return
+    for col in frame.columns:
+        values = frame[col]
+        if is_numeric(values) or values.dropna().empty:
+            continue
+        text = values.dropna().astype(str).str.strip()
+        if not text.str.contains(",", regex=False).any() or not text.str.match(_THOUSANDS).all():
+            continue
+        frame[col] = pd.to_numeric(values.astype(str).str.replace(",", "", regex=False).str.strip()
+                                   .where(values.notna()), errors="coerce")
+        notes.append(f"column {col!r} holds numbers with thousands separators (1,112): read as numbers")
+
+
+def quarter_times(frame: pd.DataFrame, lower: dict[str, str]) -> pd.DatetimeIndex | None:
+    """A year column and a quarter column (1-4 or Q1-Q4) as the start of each quarter."""
+    if "year" not in lower or "quarter" not in lower:
+        return None
+    year = pd.to_numeric(frame[lower["year"]], errors="coerce")
+    quarter = frame[lower["quarter"]].astype(str).str.strip().str.upper().str.lstrip("Q")
+    quarter = pd.to_numeric(quarter, errors="coerce")
+    if year.isna().any() or quarter.isna().any() or not quarter.isin([1, 2, 3, 4]).all() \
+            or (year % 1 != 0).any():
+        return None
+    return pd.DatetimeIndex(pd.to_datetime(pd.DataFrame({"year": year.astype(int),
+                                                         "month": (quarter.astype(int) - 1) * 3 + 1,
+                                                         "day": 1})))
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], path: str, option: str) -> None:

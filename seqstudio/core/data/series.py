@@ -526,8 +526,13 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
     if loaded.report.n_duplicates:
         raise DataError(f"{loaded.report.n_duplicates} time stamps occur more than once, e.g. "
                         f"{loaded.report.duplicates[0]}", where=path,
-                        fix="remove the duplicated rows, or set date_col=None to use the row order")
+                        fix="remove or merge the duplicated rows (e.g. average them): a series needs "
+                            "one row per time")
     columns: dict[str, pd.Series] = {c: _numeric_column(loaded, frame, c, "target") for c in targets}
+    for col in targets:
+        if columns[col].notna().sum() == 0:
+            raise DataError(f"target column {col!r} holds no values at all (every row is empty)",
+                            where=path, fix="choose a target column that holds numbers")
     categorical: list[str] = []
     for col in features:
         if is_numeric(frame[col]) or pd.to_numeric(frame[col], errors="coerce").notna().sum() \
@@ -612,9 +617,10 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
                             where=f"{path}: file line {row_numbers[row_i]}, time {used.index[row_i]}",
                             fix="turn off log, or shift the data to be positive")
         level = np.log(original)
-    if lag >= n_rows - 1:
+    if lag and lag >= n_rows - 1:
         raise DataError(f"diff_lag {lag} leaves no data: the series has only {n_rows} rows",
-                        where=path, fix="use a smaller diff_lag (1, or the season length)")
+                        where=path, fix="use a smaller diff_lag (1, or the season length)"
+                        if lag > 1 else "use a longer series, or no differencing")
     transformed = level[lag:] - level[:-lag] if lag else level
     inputs = np.concatenate([transformed] + [b[lag:] for b in blocks[1:]], axis=1)
 
@@ -633,7 +639,10 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
                 f"the {split} part has {size} values but look_back {options.look_back} + horizon "
                 f"{options.horizon} needs at least {need}", where=f"{path}: {n} values after cleaning"
                 + (f" and differencing (lag {lag})" if lag else ""),
-                fix="lower look_back or horizon, or give that part a larger fraction"
+                fix=(("use a longer series (look_back and horizon are already 1)"
+                      + ("" if split == "train" else ", or give that part a larger fraction"))
+                     if options.look_back == 1 and options.horizon == 1
+                     else "lower look_back or horizon, or give that part a larger fraction")
                     if size or split == "train" else
                     "raise its fraction, or set train_frac + val_frac to 1 to have no test part")
 

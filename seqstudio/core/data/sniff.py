@@ -40,6 +40,25 @@ MAX_LINE_BYTES = 64 * 1024
 _FIX = "open a CSV file (one row per line, values separated by commas, semicolons or tabs)"
 
 
+def looks_like_utf16(raw: bytes) -> str | None:
+    """``"utf-16"`` / ``"utf-16-le"`` / ``"utf-16-be"`` when ``raw`` is UTF-16 text, else None.
+
+    >>> looks_like_utf16("a,b\\n".encode("utf-16-le")), looks_like_utf16(b"a,b\\n")
+    ('utf-16-le', None)
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = raw[:4000]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def check_delimited_text(path: str | Path) -> list[str]:
     """Refuse ``path`` unless its start looks like a delimited text table; returns its first lines.
 
@@ -56,8 +75,9 @@ def check_delimited_text(path: str | Path) -> list[str]:
     except OSError:
         return []  # missing or unreadable: the reader says so in its own words
     name = p.name
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        head = head.decode("utf-16", errors="replace").encode("utf-8")  # UTF-16 text has NULs
+    utf16 = looks_like_utf16(head)
+    if utf16:  # UTF-16 text (with or without a byte order mark) has NULs
+        head = head[: len(head) // 2 * 2].decode(utf16, errors="replace").encode("utf-8")
     if b"\x00" in head:
         raise DataError(f"{name} is a binary file, not a delimited text table", where=str(p), fix=_FIX)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from seqstudio.core.data.prepared import PreparedData
-from seqstudio.core.data.sniff import check_delimited_text
+from seqstudio.core.data.sniff import check_delimited_text, looks_like_utf16
 from seqstudio.core.data.tokens import (
     INDEX_FROM,
     OOV_ID,
@@ -185,14 +185,20 @@ def read_text_file(path: str | Path, encoding: str = "utf-8", *, name: str = "th
     except OSError as exc:
         raise DataError(f"cannot read {name}: {exc.strerror or exc}", where=str(path),
                         fix=missing_fix) from exc
+    utf16 = looks_like_utf16(raw)
+    if utf16 and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        encoding = utf16  # UTF-16 text is valid UTF-8 byte by byte, but every other byte is a NUL
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
+        utf16 = looks_like_utf16(raw)
+        fix = (f"set encoding='{utf16}' (the file is UTF-16 text), or re-save it as UTF-8" if utf16
+               else "set encoding='cp1252' (old Windows files) or 'latin-1', "
+                    "or re-save the file as UTF-8")
         raise DataError(f"{name} is not valid {encoding}: byte 0x{raw[exc.start]:02x} "
                         f"cannot be decoded", where=f"{path}, line {line}, byte {exc.start}",
-                        fix="set encoding='cp1252' (old Windows files) or 'latin-1', "
-                            "or re-save the file as UTF-8") from exc
+                        fix=fix) from exc
     except LookupError as exc:
         raise DataError(f"unknown text encoding {encoding!r}", fix="use e.g. 'utf-8' or 'cp1252'") from exc
 

@@ -48,6 +48,8 @@ def parse_times(values: pd.Series, date_format: str | None) -> pd.DatetimeIndex 
     present = values.dropna()
     if len(present) == 0:
         return None
+    if pd.api.types.is_float_dtype(values) and (present % 1 == 0).all():
+        values = values.astype("Int64")  # 1700.0: a year written as a float
     if pd.api.types.is_integer_dtype(values):
         text = in_chunks(values, lambda part: part.astype("Int64").astype(str))
         formats = [date_format] if date_format else (["%Y"] if present.between(1000, 2999).all() else [])

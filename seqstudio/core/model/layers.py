@@ -653,7 +653,12 @@ def layer_from_dict(d: dict[str, Any], registry: Registry | None = None) -> Laye
         try:
             cls = registry.layer(type_name)
         except PluginError as exc:
-            raise ModelSpecError(exc.what, fix=exc.fix) from exc
+            if ">" in str(type_name):  # a plugin's layer: the registry names the plugin to install
+                raise ModelSpecError(exc.what, fix=exc.fix) from exc
+            known = [*LAYER_TYPES, *sorted(getattr(registry, "layers", {}) or {})]
+            raise ModelSpecError(f"unknown layer type {type_name!r}",
+                                 fix=f"use one of: {', '.join(known)} (or install the plugin "
+                                     "providing it)") from exc
     if cls is None:
         raise ModelSpecError(f"unknown layer type {type_name!r}",
                              fix=f"use one of: {', '.join(LAYER_TYPES)} (or install the plugin providing it)")
