@@ -393,6 +393,9 @@ def _read_thousands_separators(frame: pd.DataFrame, decimal: str, notes: list[st
         values = frame[col]
         if is_numeric(values) or values.dropna().empty:
             continue
+        head = values.dropna().iloc[:200].astype(str).str.strip()
+        if not head.str.match(_THOUSANDS).all():  # a cheap look first: most text columns end here
+            continue
         text = values.dropna().astype(str).str.strip()
         if not text.str.contains(",", regex=False).any() or not text.str.match(_THOUSANDS).all():
             continue
