@@ -277,7 +277,7 @@ def check_data_options(project, registry, args: argparse.Namespace | None = None
 def cmd_train(args: argparse.Namespace) -> int:
     from seqstudio.core.session import TrainingSession
     from seqstudio.core.train.control import TrainControl
-    from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
+    from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped, ThreadsChosen
 
     # every place something is written is checked before training, not after it
     save_path = _check_save_path(args.save) if args.save else None
@@ -306,6 +306,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar = tqdm(total=cfg.epochs * batches, unit="batch", dynamic_ncols=True, leave=False,
                    file=sys.stderr, mininterval=0.2)
     result = None
+    threads_shown = None
     events = session.run(control)
     try:
         for ev in events:
@@ -315,7 +316,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(ev, EpochEnded):
                 if bar is not None:
                     bar.write(_epoch_line(ev))
-                    bar.set_postfix(loss=f"{ev.train_loss:.4g}", refresh=False)
+                    bar.set_postfix(loss=f"{ev.train_loss:.4g}", threads=threads_shown, refresh=False)
+            elif isinstance(ev, ThreadsChosen):
+                if ev.threads != threads_shown and bar is not None:  # a change, not each re-check
+                    bar.write(f"CPU threads: {ev.reason}")
+                    bar.set_postfix(threads=ev.threads, refresh=False)
+                threads_shown = ev.threads
             elif isinstance(ev, Stopped):
                 msg = f"stopped at epoch {ev.epoch}: {ev.message}"
                 (bar.write if bar is not None else print)(msg)
@@ -471,6 +477,8 @@ def format_metrics(report: dict) -> str:
             lines.append(f"  {name}".ljust(16) + "".join(_num(b.get(k)).rjust(12) for k in shown))
     lines.append(f"epochs run: {report.get('epochs_run')}   seconds: {report.get('seconds', 0):.2f}"
                  f"   device: {report.get('device')}")
+    if report.get("threads_reason"):
+        lines.append(f"CPU threads: {report['threads_reason']}")
     return "\n".join(lines)
 
 
@@ -794,6 +802,9 @@ def _version_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from seqstudio.core.train.threads import prepare_openmp_env
+
+    prepare_openmp_env()  # before anything imports torch and starts OpenMP
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

@@ -158,6 +158,8 @@ class TrainingSession:
             "stopped_reason": getattr(result, "stopped_reason", None),
             "seconds": float(getattr(result, "seconds", 0.0)),
             "device": str(getattr(result, "device", "cpu")),
+            "threads": getattr(result, "threads", None),
+            "threads_reason": getattr(result, "threads_reason", "") or "",
             "history": list(getattr(result, "history", [])),
         }
 

@@ -193,6 +193,9 @@ def no_display_problem(env: dict[str, str] | None = None, platform: str | None =
 def main(argv: list[str] | None = None) -> int:
     """Open the window; returns the exit status. ``argv``: ``[--project FILE] [--preset NAME] [DATA.csv]``."""
     started = time.perf_counter()
+    from seqstudio.core.train.threads import prepare_openmp_env
+
+    prepare_openmp_env()  # before torch starts OpenMP in this process
     parser = argparse.ArgumentParser(prog="seqstudio gui")
     parser.add_argument("--project", metavar="FILE")
     parser.add_argument("--preset", metavar="NAME")

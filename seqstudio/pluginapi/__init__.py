@@ -15,7 +15,8 @@ from these docstrings); discovery and isolation live in
 
 from __future__ import annotations
 
-from seqstudio.core.data.prepared import PreparedData, Task
+from typing import TYPE_CHECKING, Any
+
 from seqstudio.core.errors import DataError, ModelSpecError, PluginError, SeqStudioError
 from seqstudio.core.faults import PluginCodeError
 from seqstudio.core.registry import CellType, OptionSpec, SourceType
@@ -28,7 +29,6 @@ from .hookspecs import (
     hookimpl,
     hookspec,
 )
-from .series import WINDOW_OPTIONS, prepare_frame, series_source
 
 __all__ = [
     "API_VERSION",
@@ -51,3 +51,29 @@ __all__ = [
     "prepare_frame",
     "series_source",
 ]
+
+if TYPE_CHECKING:
+    from seqstudio.core.data.prepared import PreparedData, Task
+
+    from .series import WINDOW_OPTIONS, prepare_frame, series_source
+
+#: Names that need torch, imported on first use (PEP 562): listing plugins, the CLI's
+#: --help and a plugin that only registers things do not pay for torch.
+_LAZY = {"PreparedData": "seqstudio.core.data.prepared", "Task": "seqstudio.core.data.prepared",
+         "WINDOW_OPTIONS": "seqstudio.pluginapi.series", "prepare_frame": "seqstudio.pluginapi.series",
+         "series_source": "seqstudio.pluginapi.series"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

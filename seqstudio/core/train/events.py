@@ -51,6 +51,21 @@ class Stopped:
     traceback: str = ""
 
 
+@dataclass(slots=True)
+class ThreadsChosen:
+    """The CPU thread count from batch ``step`` of ``epoch`` on, and why (measured times).
+
+    Yielded after each timed comparison of thread counts (at the start of a
+    run, and again when the machine's load changes); not yielded when the
+    count is pinned by the ``threads`` setting.
+    """
+
+    threads: int
+    reason: str
+    epoch: int
+    step: int
+
+
 @dataclass
 class TrainResult:
     """What a run did: per-epoch history, where it stopped, final metrics per split.
@@ -78,6 +93,8 @@ class TrainResult:
     optimizer_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     #: Whether the run started from a given optimizer state (continued training).
     optimizer_resumed: bool = False
+    #: Why ``threads`` (the count in force at the end) was chosen, with the times measured.
+    threads_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -87,4 +104,4 @@ class Finished:
     result: TrainResult
 
 
-Event = EpochStarted | BatchEnded | EpochEnded | Stopped | Finished
+Event = EpochStarted | BatchEnded | EpochEnded | ThreadsChosen | Stopped | Finished

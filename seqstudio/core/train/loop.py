@@ -28,10 +28,12 @@ arithmetic, so the loop avoids per-step work a hand-written loop usually does:
 the data is moved to the device once and shuffled once per epoch into
 contiguous tensors (a batch is then a view, not a gather), optimizers use their
 fused (single-kernel) step where torch has one, evaluation runs under
-``torch.inference_mode``. Thread count and oneDNN are chosen by model size
-(measured on 2 cores: tiny models run fastest on one thread with oneDNN off;
-Embedding-LSTM(128) wants every thread and oneDNN) and restored afterwards.
-Those are process-wide torch settings, held for the life of the run.
+``torch.inference_mode``. oneDNN is chosen by model size (tiny models run
+fastest with it off); the thread count is measured and re-chosen while the run
+goes on (:class:`~seqstudio.core.train.threads.ThreadTuner`: the best count
+depends on how busy the machine is), unless ``config.threads`` pins it; a
+:class:`ThreadsChosen` event says what was chosen and why. Both are
+process-wide torch settings, held for the life of the run and restored after.
 
 >>> import torch
 >>> from torch import nn
@@ -69,6 +71,7 @@ from seqstudio.core.train.devices import (
     model_device,
     resolve_device,
 )
+from seqstudio.core.train.threads import ThreadTuner, thread_candidates
 from seqstudio.core.train.evaluate import evaluate
 from seqstudio.core.train.events import (
     BatchEnded,
@@ -77,6 +80,7 @@ from seqstudio.core.train.events import (
     Event,
     Finished,
     Stopped,
+    ThreadsChosen,
     TrainResult,
 )
 from seqstudio.core.train.losses import check_loss_fits_task, make_loss, outputs_are_probabilities
@@ -230,12 +234,13 @@ class _Run:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_epoch: int | None = None
         stopped: Stopped | None = None
-        threads = settings.threads
+        self.tuner: ThreadTuner | None = None
         try:
             if self.device.type == "cpu":
-                threads, onednn = choose_cpu_settings(model, config)
-                torch.set_num_threads(threads)
+                first, onednn = choose_cpu_settings(model, config)
                 torch.backends.mkldnn.enabled = onednn
+                self.tuner = ThreadTuner(thread_candidates(settings.threads), pinned=config.threads,
+                                         first=first, batch_size=config.batch_size)
             try:
                 model.to(self.device)
                 self.last_good = _snapshot(model)
@@ -273,7 +278,8 @@ class _Run:
             stopped_traceback=stopped.traceback if stopped else "",
             seconds=time.perf_counter() - started,
             device=str(self.device),
-            threads=threads,
+            threads=self.tuner.threads if self.tuner is not None else settings.threads,
+            threads_reason=self.tuner.summary() if self.tuner is not None else "",
             metrics=final_metrics,
             best_state=({k: v.cpu() for k, v in self.best_state.items()}
                         if config.keep_best_checkpoint and self.best_state is not None else None),
@@ -285,7 +291,7 @@ class _Run:
     def _epochs(self) -> Iterator[Event]:
         """Yield the epochs' events; return the Stopped event (or None when all epochs ran)."""
         config, model, control, device = self.config, self.model, self.control, self.device
-        loss_fn = self.loss_fn
+        loss_fn, tuner = self.loss_fn, self.tuner
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(params, config, device)
         self.optimizer = optimizer
@@ -331,6 +337,8 @@ class _Run:
                     return Stopped("user", f"stopped by the user at batch {step} of epoch {epoch}", epoch)
                 start = step * bs
                 xb, yb = xs[start:start + bs], ys[start:start + bs]
+                if tuner is not None:
+                    tuner.batch_started()
                 output = model(xb)
                 loss = loss_fn(output, yb)
                 optimizer.zero_grad(set_to_none=True)
@@ -339,6 +347,8 @@ class _Run:
                     torch.nn.utils.clip_grad_norm_(params, clip)
                 optimizer.step()
                 loss_value = loss.item()
+                if tuner is not None and (choice := tuner.batch_ended(len(xb))) is not None:
+                    yield ThreadsChosen(choice.threads, choice.reason, epoch, step + 1)
                 if not math.isfinite(loss_value):
                     model.load_state_dict(self.last_good)
                     return Stopped(

@@ -50,6 +50,7 @@ from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.config import TrainConfig
 from seqstudio.core.train.control import TrainControl
 from seqstudio.core.train.events import BatchEnded, EpochEnded, Event, Finished, Stopped
+from seqstudio.core.train.threads import prepare_openmp_env
 
 #: Per-batch losses travel in chunks at most this old (a batch-size-1 run makes thousands a second).
 FLUSH_SECONDS = 0.1
@@ -255,6 +256,7 @@ class TrainingProcess:
         self._discard()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(child_import_path())
+        prepare_openmp_env(env)  # before the child's torch starts OpenMP
         self._process = subprocess.Popen(
             child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
             cwd=_package_root(),

@@ -2,8 +2,8 @@
 
 A *run record* is what a project keeps of each training run (``Project.runs``):
 its data source and options, layer stack, train config, parameter count,
-per-epoch curves, final metrics per split, duration, device and why it
-stopped. The CLI (through :class:`~seqstudio.core.session.TrainingSession`)
+per-epoch curves, final metrics per split, duration, device, CPU threads (and
+why that many: the batch times measured) and why it stopped. The CLI (through :class:`~seqstudio.core.session.TrainingSession`)
 and the window both make records with :func:`make_run_record`, so a run looks
 the same wherever it was trained. A run's weights, when kept, live in
 ``Project.run_weights[record["id"]]`` (saved in the project's ``.safetensors``
@@ -156,6 +156,8 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         "best_epoch": getattr(result, "best_epoch", None),
         "seconds": seconds,
         "device": str(getattr(result, "device", "cpu")),
+        "threads": getattr(result, "threads", None),
+        "threads_reason": getattr(result, "threads_reason", "") or "",
         "stopped_reason": getattr(result, "stopped_reason", None),
         "stopped_message": getattr(result, "stopped_message", "") or "",
         "has_weights": bool(weights),

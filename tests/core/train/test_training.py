@@ -478,7 +478,7 @@ def test_model_stays_on_its_device_and_global_settings_are_restored():
     model = TinyRegressor()
     events = run_all(model, series_data(8), TrainConfig(epochs=1, batch_size=4, device="cpu"))
     result = events[-1].result
-    assert result.threads == 1  # a tiny model trains on one thread
+    assert result.threads >= 1 and result.threads_reason  # measured: see test_threads.py
     assert torch.get_num_threads() == threads and torch.backends.mkldnn.enabled == onednn
     assert next(model.parameters()).device == torch.device("cpu")
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.config import TrainConfig
-from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped
+from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped, ThreadsChosen
 from seqstudio.core.train.loop import train
 from seqstudio.core.train.process import ProcessTrainControl, TrainingProcess, weights_due
 
@@ -61,7 +61,9 @@ def test_a_child_run_yields_the_events_and_weights_of_a_run_here(process):
             if isinstance(e, BatchEnded)] == batches
     assert [(e.epoch, e.train_loss, e.val_loss) for e in got if isinstance(e, EpochEnded)] == \
         [(e.epoch, e.train_loss, e.val_loss) for e in expected if isinstance(e, EpochEnded)]
-    assert [type(e) for e in got] == [type(e) for e in expected]
+    timed = ThreadsChosen  # decided from measured batch times: differs between two runs
+    assert [type(e) for e in got if not isinstance(e, timed)] == \
+        [type(e) for e in expected if not isinstance(e, timed)]
     assert got[-1].result.metrics == expected[-1].result.metrics
     for name, value in here.state_dict().items():   # the caller's model was trained in place
         assert torch.equal(there.state_dict()[name], value), name

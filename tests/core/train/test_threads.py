@@ -1,0 +1,201 @@
+"""The thread tuner against a simulated machine (a fake clock whose batch cost depends on the
+thread count and on a load that changes), the thread budgets of parallel jobs, and the
+tuner inside a real training run."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from seqstudio.core.train.config import TrainConfig
+from seqstudio.core.train.events import Finished, ThreadsChosen
+from seqstudio.core.train.loop import train
+from seqstudio.core.train.threads import (
+    ParallelPlan,
+    ThreadTuner,
+    parallel_plan,
+    prepare_openmp_env,
+    thread_candidates,
+)
+
+from .test_training import TinyRegressor, series_data
+
+# ms per batch of 32 on 2 cores (the IMDB-shaped model; see the module doc of threads.py)
+IDLE = {1: 0.086, 2: 0.051}
+ONE_BUSY = {1: 0.087, 2: 0.160}
+
+
+class Machine:
+    """A clock that advances by the cost of each batch on the thread count in force."""
+
+    def __init__(self, costs):
+        self.costs = costs
+        self.now = 0.0
+        self.threads_set: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def set_threads(self, n: int) -> None:
+        self.threads_set.append(n)
+
+    def tuner(self, **kw) -> ThreadTuner:
+        kw.setdefault("first", 2)
+        kw.setdefault("batch_size", 32)
+        return ThreadTuner([1, 2], set_threads=self.set_threads, clock=self.clock, **kw)
+
+    def run(self, tuner: ThreadTuner, batches: int, samples: int = 32) -> list:
+        decisions = []
+        for _ in range(batches):
+            tuner.batch_started()
+            self.now += self.costs[tuner.threads] * samples / 32
+            change = tuner.batch_ended(samples)
+            if change is not None:
+                decisions.append(change)
+        return decisions
+
+
+def best_fixed(costs, batches: int) -> float:
+    return min(costs.values()) * batches
+
+
+def test_idle_machine_chooses_all_threads_and_says_why():
+    m = Machine(IDLE)
+    tuner = m.tuner(first=1)
+    decisions = m.run(tuner, 20)
+    assert tuner.threads == 2 and m.threads_set[-1] == 2
+    assert decisions and decisions[0].threads == 2
+    assert "51 ms a batch" in tuner.reason and "86 ms on 1" in tuner.reason
+    assert tuner.measured == pytest.approx({1: 0.086 / 32, 2: 0.051 / 32})
+
+
+def test_one_busy_process_chooses_one_thread():
+    m = Machine(ONE_BUSY)
+    tuner = m.tuner()
+    m.run(tuner, 20)
+    assert tuner.threads == 1
+    assert tuner.reason.startswith("1 thread: 87 ms a batch against 160 ms on 2")
+
+
+def test_load_that_starts_mid_run_is_noticed_from_the_drift_and_the_choice_follows():
+    m = Machine(IDLE)
+    tuner = m.tuner()
+    m.run(tuner, 30)
+    assert tuner.threads == 2
+    m.costs = ONE_BUSY
+    started = m.now
+    decisions = m.run(tuner, 200)
+    assert tuner.threads == 1
+    assert any(d.threads == 1 and "drifted" in d.reason for d in decisions)
+    # the drift was seen within a handful of batches, not at the next timer
+    switch = next(i for i, t in enumerate(m.threads_set) if t == 1 and i > 2)
+    assert switch < 12
+    assert m.now - started <= 1.10 * best_fixed(ONE_BUSY, 200)
+
+
+def test_load_that_ends_is_found_by_the_regular_recheck():
+    m = Machine(ONE_BUSY)
+    tuner = m.tuner()
+    m.run(tuner, 30)
+    assert tuner.threads == 1
+    m.costs = IDLE  # 1 thread gets no faster: only a re-check can find that 2 now win
+    decisions = m.run(tuner, 2000)  # 2000 batches of ~51 ms: about 100 s
+    assert tuner.threads == 2
+    assert any(d.threads == 2 and "re-check" in d.reason for d in decisions)
+
+
+@pytest.mark.parametrize("costs", [IDLE, ONE_BUSY], ids=["idle", "one-busy"])
+def test_probing_costs_little_over_a_long_steady_run(costs):
+    m = Machine(costs)
+    tuner = m.tuner()
+    m.run(tuner, 3000)
+    assert m.now <= 1.03 * best_fixed(costs, 3000)
+
+
+def test_a_candidate_far_slower_than_the_best_is_dropped_after_one_batch():
+    heavy = {1: 0.1, 2: 3.0}  # 2 threads at a high load average
+    m = Machine(heavy)
+    tuner = m.tuner(first=1)
+    m.run(tuner, 1 + 3)  # warm-up, two batches on 1 thread, one on 2
+    assert not tuner.probing and tuner.threads == 1
+    assert m.threads_set == [1, 2, 1]
+
+
+def test_the_timer_backs_off_while_the_choice_holds():
+    m = Machine(IDLE)
+    tuner = m.tuner()
+    decisions = m.run(tuner, 20_000)  # ~1000 s
+    gaps = [b.batch - a.batch for a, b in itertools.pairwise(decisions)]
+    assert gaps == sorted(gaps) or max(gaps) >= 160 / 0.051 * 0.9
+    assert len(decisions) < 15
+
+
+def test_pinned_threads_are_set_once_and_never_probed():
+    m = Machine(IDLE)
+    tuner = m.tuner(pinned=1)
+    assert m.run(tuner, 100) == []
+    assert m.threads_set == [1] and tuner.threads == 1
+    assert "as asked" in tuner.reason
+
+
+def test_partial_batches_are_compared_per_sample():
+    m = Machine(IDLE)
+    tuner = m.tuner(first=1)
+    for samples in [32, 32, 32, 8, 32, 8, 32, 32]:
+        tuner.batch_started()
+        m.now += m.costs[tuner.threads] * samples / 32
+        tuner.batch_ended(samples)
+    assert tuner.threads == 2
+
+
+def test_thread_candidates():
+    assert thread_candidates(2) == [1, 2]
+    assert thread_candidates(1) == [1]
+    assert set(thread_candidates(16, cores=16)) >= {1, 8, 16}
+
+
+def test_parallel_jobs_never_get_more_busy_threads_than_free_cores():
+    for cores, busy, jobs in itertools.product([1, 2, 4, 16], [0, 1, 3, 20], [1, 2, 5, 64]):
+        plan = parallel_plan(jobs, cores=cores, busy=busy)
+        free = max(1, cores - busy)
+        assert plan.workers * plan.threads <= free
+        assert 1 <= plan.workers <= jobs
+        assert plan.workers == min(jobs, free)
+
+
+def test_a_parallel_plan_gives_workers_their_thread_count():
+    env = ParallelPlan(workers=2, threads=3).env({"PATH": "/bin", "OMP_WAIT_POLICY": "ACTIVE"})
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+    assert env["PATH"] == "/bin" and env["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_openmp_workers_sleep_only_when_other_processes_already_fill_the_cores():
+    assert prepare_openmp_env({}, cores=2, busy=2) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert prepare_openmp_env({}, cores=4, busy=2) == {}
+    for users in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "7"}, {"KMP_BLOCKTIME": "0"}):
+        assert prepare_openmp_env(dict(users), cores=2, busy=9) == users
+
+
+# --------------------------------------------------------------------------- inside train()
+def test_a_run_reports_its_thread_choice_and_restores_the_count():
+    threads = torch.get_num_threads()
+    events = list(train(TinyRegressor(), series_data(64), TrainConfig(epochs=4, batch_size=2)))
+    chosen = [e for e in events if isinstance(e, ThreadsChosen)]
+    result = events[-1].result
+    assert isinstance(events[-1], Finished)
+    if len(thread_candidates(threads)) > 1:
+        assert chosen, "a run on more than one core compares thread counts"
+        assert (chosen[0].epoch, chosen[0].step) > (1, 1)  # the first batch only warms up
+        assert result.threads == chosen[-1].threads
+        assert "a batch against" in result.threads_reason
+    assert result.threads in thread_candidates(threads)
+    assert torch.get_num_threads() == threads
+
+
+def test_a_pinned_run_reports_the_setting_and_no_choice():
+    events = list(train(TinyRegressor(), series_data(16), TrainConfig(epochs=2, batch_size=2, threads=1)))
+    assert not any(isinstance(e, ThreadsChosen) for e in events)
+    result = events[-1].result
+    assert result.threads == 1 and "as asked" in result.threads_reason
