@@ -71,7 +71,6 @@ from seqstudio.core.train.devices import (
     model_device,
     resolve_device,
 )
-from seqstudio.core.train.threads import ThreadTuner, thread_candidates
 from seqstudio.core.train.evaluate import evaluate
 from seqstudio.core.train.events import (
     BatchEnded,
@@ -89,6 +88,7 @@ from seqstudio.core.train.optimizers import (
     make_optimizer,
     optimizer_state_dict,
 )
+from seqstudio.core.train.threads import ThreadTuner, thread_candidates
 
 
 # --------------------------------------------------------------------------- train
