@@ -591,43 +591,38 @@ def _open_in_netron(path: Path) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    registry = _registry()
-    rows = []
-    for key, src in sorted(registry.sources.items()):
-        rows.append({"key": key, "kind": src.kind, "description": src.description,
-                     "options": [{"name": o.name, "type": o.type, "default": o.default, "help": o.help}
-                                 for o in src.options]})
+    from seqstudio.pluginapi.catalog import listing
+
+    rows = listing()["sources"]  # remembered while no plugin changed: no plugin or torch import
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps([{**r, "options": [{k: v for k, v in o.items() if k != "default_repr"}
+                                             for o in r["options"]]} for r in rows], indent=2))
         return 0
     for r in rows:
         print(f"{r['key']}  [{r['kind']}]  {r['description']}")
         if args.verbose:
             for o in r["options"]:
-                print(f"    {o['name']} ({o['type']}, default {o['default']!r}): {o['help']}")
+                print(f"    {o['name']} ({o['type']}, default {o['default_repr']}): {o['help']}")
     return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    import dataclasses
+    from seqstudio.pluginapi.catalog import listing
 
-    from seqstudio.core.model.layers import LAYER_TYPES
-
-    registry = _registry()
+    found = listing()  # remembered while no plugin changed: no plugin or torch import
     print("Layers:")
-    for name, cls in LAYER_TYPES.items():
-        fields = [f.name for f in dataclasses.fields(cls) if f.init]
-        print(f"  {name}({', '.join(fields)})")
-    for key, cls in sorted(registry.layers.items()):
-        print(f"  {key}  (plugin layer {cls.__name__})")
+    for layer in found["layers"]:
+        print(f"  {layer['name']}({', '.join(layer['fields'])})")
+    for layer in found["plugin_layers"]:
+        print(f"  {layer['key']}  (plugin layer {layer['class']})")
     print("Cells (use with RNN(cell=...) or --cell):")
-    for key, cell in sorted(registry.cells.items()):
-        state = f"  DISABLED: {cell.disabled_reason}" if cell.disabled_reason else ""
-        print(f"  {key}: {cell.description}{state}")
-        for o in cell.parameters:
-            choices = f", one of {', '.join(map(repr, o.choices))}" if o.choices else ""
-            print(f"      cell_options {o.name!r}: {o.type}, default {o.default!r}{choices}"
-                  f"{': ' + o.help if o.help else ''}")
+    for cell in found["cells"]:
+        state = f"  DISABLED: {cell['disabled_reason']}" if cell["disabled_reason"] else ""
+        print(f"  {cell['key']}: {cell['description']}{state}")
+        for o in cell["parameters"]:
+            choices = f", one of {o['choices']}" if o["choices"] else ""
+            print(f"      cell_options {o['name']!r}: {o['type']}, default {o['default_repr']}{choices}"
+                  f"{': ' + o['help'] if o['help'] else ''}")
     return 0
 
 

@@ -20,6 +20,18 @@ def _data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Keep the plugin catalog cache of every test out of the user's cache folder."""
+    old = os.environ.get("SEQSTUDIO_CACHE_DIR")
+    os.environ["SEQSTUDIO_CACHE_DIR"] = str(tmp_path_factory.mktemp("seqstudio-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SEQSTUDIO_CACHE_DIR", None)
+    else:
+        os.environ["SEQSTUDIO_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Folder holding the real data sets (airline, IMDB sample, word index, ...)."""

@@ -466,7 +466,7 @@ class PluginManager:
                 return
         if info.load_seconds > SLOW_LOAD_WARNING and info.source != "builtin":
             info.warnings.append(f"slow to load: {info.load_seconds:.1f} s (every command waits for it)")
-        self._merge(outcome["staged"], info)
+        self._merge(outcome["staged"], info, plugin)
         root = _root_of(plugin)
         if root and info.source != "builtin":
             self.registry.plugin_files[root] = info.name
@@ -565,10 +565,14 @@ class PluginManager:
             return False
         return issubclass(value, base) if base is not None else hasattr(value, "type_name")
 
-    def _merge(self, staged: dict[str, list], info: PluginInfo) -> None:
+    def _merge(self, staged: dict[str, list], info: PluginInfo, plugin: Any = None) -> None:
         """Add a healthy plugin's contributions; a duplicate name is a warning, the first one kept."""
         reg = self.registry
         check = _conformance_checker()
+        if check is not None and plugin is not None and info.source != "direct":
+            from .catalog import remembered_verdicts  # verdicts kept per plugin version and files
+
+            check = remembered_verdicts(plugin, info.name, info.version, check)
         for source in staged["sources"]:
             self._add(info, info.sources, "source", lambda s=source: reg.add_source(info.name, s))
         for cell in staged["cells"]:
