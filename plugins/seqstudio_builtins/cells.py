@@ -72,7 +72,10 @@ def _single_bias(rnn: nn.RNNBase) -> nn.RNNBase:
             template = getattr(rnn, name)
             delattr(rnn, name)
             # Not persistent: it is always zero, so it stays out of saved weights.
-            rnn.register_buffer(name, torch.zeros_like(template), persistent=False)
+            # torch.zeros, not zeros_like: on the meta device (model summaries) zeros_like
+            # goes through torch's Python reference kernels and imports sympy (~0.5 s, once)
+            rnn.register_buffer(name, torch.zeros(template.shape, dtype=template.dtype,
+                                                  device=template.device), persistent=False)
     rnn._init_flat_weights()
     return rnn
 
