@@ -658,7 +658,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         raise SeqStudioError(f"the window cannot start: {exc}",
                              fix="install the Qt libraries (pip install PySide6-Essentials pyqtgraph), "
                                  "or use the headless commands: seqstudio train --preset airline-lstm") from None
-    argv = []
+    argv = ["--startup-time"] if getattr(args, "startup_time", False) else []
     if getattr(args, "project", None):
         argv += ["--project", args.project]
     if getattr(args, "preset", None):
@@ -672,11 +672,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seqstudio",
         description="A studio for sequence models. Without a command, opens the window.")
     parser.add_argument("--version", action="version", version=_version_text())
+    startup_help = ("open the window, print the seconds from process start to the window shown "
+                    "and usable (data plotted, model editor filled), then close")
+    parser.add_argument("--startup-time", action="store_true", help=startup_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("gui", help="open the window (the default)")
     p.add_argument("--project", metavar="FILE")
     p.add_argument("--preset", metavar="NAME")
+    p.add_argument("--startup-time", action="store_true", help=startup_help)
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("train", help="train a model headless, with a progress bar")

@@ -331,12 +331,38 @@ def test_plugin_source_renders_its_options_and_disabled_cells_are_greyed(qtbot, 
     assert "state has the wrong shape" in item.toolTip()
 
 
-def test_main_paints_and_returns(qtbot, monkeypatch, registry):
+def test_startup_time_opens_a_usable_window_reports_and_closes(qtbot, monkeypatch, registry, capsys):
     import seqstudio.gui.app as app
 
-    monkeypatch.setenv("SEQSTUDIO_EXIT_AFTER_START", "1")
     monkeypatch.setattr(app, "_default_manager", lambda: _FixedManager(registry))
     assert app.main(["--startup-time", "--preset", "airline-gru"]) == 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    numbers = [float(w) for w in line.replace(",", " ").split() if w.replace(".", "").isdigit()]
+    splash, shown, usable = numbers
+    assert 0 < splash <= shown <= usable
+    assert "(from process start)" in line
+
+
+def test_the_cli_flag_reaches_the_window(monkeypatch):
+    import seqstudio.gui.app as app
+    from seqstudio import cli
+
+    seen = []
+    monkeypatch.setattr(app, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["--startup-time"]) == 0
+    assert cli.main(["gui", "--startup-time", "--preset", "airline-gru"]) == 0
+    assert seen == [["--startup-time"], ["--startup-time", "--preset", "airline-gru"]]
+
+
+def test_process_age_counts_from_the_process_start():
+    import subprocess
+    import sys
+
+    code = ("import time; time.sleep(0.3); from seqstudio.gui.app import process_age; "
+            "print(process_age())")
+    age = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               timeout=120).stdout)
+    assert age >= 0.29
 
 
 class _FixedManager:
