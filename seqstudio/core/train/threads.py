@@ -198,10 +198,10 @@ class ThreadTuner:
     ``torch.set_num_threads``) for the batches that follow.
 
     Phases: the run's first batch warms up (allocations, kernels chosen) and is
-    not timed; then each candidate count is timed on real batches (at least
-    ``probe_batches`` and ``probe_seconds`` each; a candidate whose first batch
-    is already twice the best so far is dropped at once), and the fastest per
-    sample is kept. While it runs, the median of the last batches is compared
+    not timed; then each candidate count is timed on real batches (a first,
+    untimed batch on each new count, then at least ``probe_batches`` and
+    ``probe_seconds``; a candidate whose first batch is already several times
+    the best so far is dropped at once), and the fastest per sample is kept. While it runs, the median of the last batches is compared
     with what the choice measured: a drift beyond ``drift`` (either way) probes
     again, and so does a timer whose spacing grows while the choice holds and
     is never shorter than the probing cost divided by ``overhead``.
@@ -251,6 +251,8 @@ class ThreadTuner:
         self._queue: list[int] = []
         self._probe: dict[int, list[tuple[float, float]]] = {}
         self._probe_why = ""
+        self._warmups: list[tuple[float, float]] = []
+        self._warming = False
         self._recheck = recheck_seconds
         self._next_check = 0.0
         self._min_drift_probe_at = 0.0
@@ -307,23 +309,35 @@ class ThreadTuner:
         current = self.threads
         self._queue = [current] + [c for c in self.candidates if c != current]
         self._probe = {c: [] for c in self._queue}
+        self._warmups = []
+        self._warming = False  # the current count needs no warm-up
         self._probe_why = why
         self._recent.clear()
 
     def _probe_step(self, now: float, seconds: float, samples: float) -> ThreadChange | None:
         count = self._queue[0]
-        taken = self._probe[count]
-        taken.append((seconds, samples))
+        rate = seconds / max(samples, 1e-9)
         best = min((self._rate(v) for c, v in self._probe.items() if v and c != count), default=None)
-        total = sum(s for s, _ in taken)
-        dropped = best is not None and len(taken) == 1 and seconds / max(samples, 1e-9) > 2 * best
-        if dropped or (len(taken) >= self.probe_batches and total >= self.probe_seconds):
-            self._queue.pop(0)
-            if self._queue:
-                self._apply(self._queue[0])
+        if self._warming:
+            # The first batch on a new count starts its threads (and oneDNN may make new
+            # primitives for it): it is not timed, unless it is grossly slower than the best.
+            self._warming = False
+            self._warmups.append((seconds, samples))
+            if best is None or rate <= 4 * best:
                 return None
-            return self._decide(now)
-        return None
+        else:
+            taken = self._probe[count]
+            taken.append((seconds, samples))
+            total = sum(s for s, _ in taken)
+            dropped = best is not None and len(taken) == 1 and rate > 3 * best
+            if not dropped and (len(taken) < self.probe_batches or total < self.probe_seconds):
+                return None  # this count needs more batches
+        self._queue.pop(0)
+        if self._queue:
+            self._warming = self._queue[0] != self.threads
+            self._apply(self._queue[0])
+            return None
+        return self._decide(now)
 
     @staticmethod
     def _rate(taken: list[tuple[float, float]]) -> float:
@@ -341,7 +355,8 @@ class ThreadTuner:
         changed = best != self.changes[-1].threads
         self._apply(best)
         # what probing cost beyond running every probe batch on the best count
-        wasted = sum(s - n * self._baseline for v in self._probe.values() for s, n in v)
+        wasted = sum(s - n * self._baseline for v in [*self._probe.values(), self._warmups]
+                     for s, n in v)
         self._recheck = self.base_recheck if changed else min(self.max_recheck, self._recheck * 2)
         self._next_check = now + max(self._recheck, wasted / self.overhead)
         self._min_drift_probe_at = now + max(1.0, wasted / self.overhead / 4)

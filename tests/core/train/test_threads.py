@@ -118,7 +118,7 @@ def test_a_candidate_far_slower_than_the_best_is_dropped_after_one_batch():
     heavy = {1: 0.1, 2: 3.0}  # 2 threads at a high load average
     m = Machine(heavy)
     tuner = m.tuner(first=1)
-    m.run(tuner, 1 + 3)  # warm-up, two batches on 1 thread, one on 2
+    m.run(tuner, 1 + 3)  # warm-up, two batches on 1 thread, one (its warm-up) on 2
     assert not tuner.probing and tuner.threads == 1
     assert m.threads_set == [1, 2, 1]
 
