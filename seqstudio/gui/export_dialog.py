@@ -201,3 +201,23 @@ class ExportDialog(QDialog):
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in (name or "model")) or "model"
+
+
+def open_export_dialog(parent: QWidget, project: Any, registry: Any) -> ExportDialog | None:
+    """File > Export model...: the dialog on a snapshot of ``project``, or a message why not.
+
+    The project is copied (shallow: the window replaces, never edits, its weights and
+    settings), so a later edit in the window cannot change what is being exported.
+    """
+    import copy
+
+    from PySide6.QtWidgets import QMessageBox
+
+    if not project.weights:
+        QMessageBox.information(parent, "Export model",
+                                "There is no trained model to export yet: train it first (Run > Train), "
+                                "or open a trained project.")
+        return None
+    dialog = ExportDialog(copy.copy(project), registry, parent)
+    dialog.show()
+    return dialog

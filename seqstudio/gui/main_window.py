@@ -170,6 +170,8 @@ class MainWindow(QMainWindow):
                                         name="saveAction")
         self.save_as_action = self._action("Save &as…", self.save_as, "Ctrl+Shift+S",
                                            name="saveAsAction")
+        self.export_action = self._action("&Export model…", self.show_export_dialog, name="exportModelAction",
+                                          tip="Write the trained model with its preprocessing, self-checked")
         plugins_action = self._action("&Plugins…", self.show_plugin_dialog, name="pluginsAction")
         quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, name="quitAction")
         file_menu.addAction(self.new_action)
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(plugins_action)
         file_menu.addSeparator()
@@ -399,6 +402,12 @@ class MainWindow(QMainWindow):
             if isinstance(raw, str) and raw.startswith(EMBEDDED):
                 options[key] = raw
         return options
+
+    def show_export_dialog(self):
+        """File > Export model…: a self-checked bundle of the trained model (docs/export.md)."""
+        from .export_dialog import open_export_dialog
+
+        return open_export_dialog(self, self.sync_project(), self.registry)
 
     def show_plugin_dialog(self):
         """Open the Plugins dialog (status, errors, enable / disable, install)."""

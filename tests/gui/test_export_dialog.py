@@ -61,3 +61,24 @@ def test_an_export_failure_is_shown_and_the_dialog_stays_usable(qtbot, trained, 
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
     assert (taken / "mine.txt").read_text() == "keep"
     assert not dialog.netron_button.isEnabled()
+
+
+def test_file_export_model_exports_the_windows_trained_model(qtbot, window, trained, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: told.append(args[2]))
+    action = window.findChild(type(window.save_action), "exportModelAction")
+    assert action is not None and action in window.menuBar().actions()[0].menu().actions()
+    assert window.show_export_dialog() is None and "train it first" in told[0]  # nothing trained yet
+
+    trained.save(tmp_path / "trained.json")
+    assert window.open_project(tmp_path / "trained.json")
+    qtbot.waitUntil(lambda: window.model is not None, timeout=30_000)
+    dialog = window.show_export_dialog()
+    qtbot.addWidget(dialog)
+    dialog.folder_edit.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(dialog.exported, timeout=120_000):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "out" / "model.onnx").is_file()
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
