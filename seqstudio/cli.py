@@ -2,8 +2,8 @@
 
 ``seqstudio`` alone opens the window on the embedded default (Airline
 Passengers with the lecture's LSTM). The subcommands drive the same headless
-core: ``train``, ``summary``, ``predict``, ``export``, ``datasets``, ``layers``,
-``presets``, ``plugins``, ``vocab``.
+core: ``train``, ``summary``, ``predict``, ``export``, ``backtest``, ``datasets``,
+``layers``, ``presets``, ``plugins``, ``vocab``.
 
 User errors print what / where / fix and exit with status 2, never a traceback.
 """
@@ -549,7 +549,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              "text projects", where=args.project, fix="forecast with --steps N instead")
     if not is_text:
         _warn_changed_data(project, args)
+    levels = None
+    if args.intervals is not None:
+        from seqstudio.core.forecast import parse_levels
+
+        if texts is not None:
+            raise SeqStudioError("--intervals applies to series forecasts, not to texts",
+                                 fix="drop --intervals, or forecast a series project")
+        levels = parse_levels(args.intervals)
     table = predict_project(project, _registry(), steps=args.steps, texts=texts, refit=bool(args.refit))
+    if levels is not None:
+        from seqstudio.core.forecast.predict import add_intervals
+
+        table, how = add_intervals(project, _registry(), table, levels)
+        print(how)
     if args.out:
         _write_output(args.out, "--out", table.to_csv(index=False))
         print(f"wrote {len(table)} rows to {args.out}")
@@ -588,6 +601,143 @@ def _open_in_netron(path: Path) -> None:
     netron.start(str(path))
     print("Netron shows the model in your browser; press Ctrl+C to stop it")
     netron.wait()
+
+
+def _project_for(args: argparse.Namespace):
+    """The project of a command that takes only --project / --preset and a few overrides."""
+    base = argparse.ArgumentParser(add_help=False)
+    _add_project_args(base)
+    ns = base.parse_args([])
+    for key in ("project", "preset", "epochs", "seed", "device"):
+        setattr(ns, key, getattr(args, key, None))
+    return project_from_args(ns)
+
+
+def _backtest_plan(args: argparse.Namespace, data):
+    from seqstudio.core.forecast import BacktestPlan, parse_retrain
+
+    retrain = parse_retrain(args.retrain)
+    start = None
+    if args.start is not None:
+        text = args.start.strip()
+        if text.isdigit():
+            start = int(text)
+        else:
+            import pandas as pd
+
+            index = data.series.index
+            try:
+                when = pd.Timestamp(text)
+            except (ValueError, TypeError):
+                raise SeqStudioError(f"--start {text!r} is neither a row number nor a time",
+                                     fix="give a row (e.g. --start 96) or a time (e.g. --start 1957-01)") from None
+            if not isinstance(index, pd.DatetimeIndex) or when > index[-1]:
+                raise SeqStudioError(f"--start {text} is not within the series' times",
+                                     fix=f"give a row number below {len(index)}")
+            start = int(index.searchsorted(when))
+    folds = args.folds
+    if folds is None and start is None and retrain != 0:
+        folds = 5  # never-retrain without --folds / --start forecasts from every test origin
+    for flag, value in (("--folds", folds), ("--horizon", args.horizon), ("--stride", args.stride)):
+        if value is not None and value < 1:
+            raise SeqStudioError(f"{flag} must be at least 1, got {value}", fix=f"e.g. {flag} 5")
+    return BacktestPlan(folds=folds, horizon=args.horizon, stride=args.stride, start=start,
+                        retrain=retrain, window=args.window, window_size=args.window_size)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from seqstudio.core.forecast import (
+        BacktestFinished,
+        BacktestProgress,
+        parse_levels,
+        run_backtest,
+    )
+    from seqstudio.core.forecast.backtest import record_in_project
+    from seqstudio.core.forecast.statistical import STATISTICAL, unavailable_reason
+    from seqstudio.core.train.control import TrainControl
+
+    project = _project_for(args)
+    registry = _registry()
+    levels = parse_levels(args.intervals)
+    if args.stats is None:
+        stats = STATISTICAL
+    else:
+        stats = () if args.stats.strip().lower() in ("none", "") else tuple(_csv_list(args.stats.lower()))
+    unknown = [s for s in stats if s not in STATISTICAL]
+    if unknown:
+        raise SeqStudioError(f"--stats {unknown[0]!r} is not a statistical model",
+                             fix=f"choose among {', '.join(STATISTICAL)}, or none")
+    if stats and unavailable_reason():
+        if args.stats is not None:
+            raise SeqStudioError(unavailable_reason(), fix="install it, or pass --stats none")
+        print(f"note: {unavailable_reason()}; comparing with the four baselines only")
+        stats = ()
+    if args.season is not None and args.season < 1:
+        raise SeqStudioError(f"--season must be at least 1, got {args.season}", fix="e.g. --season 12")
+    if args.workers is not None and args.workers < 1:
+        raise SeqStudioError(f"--workers must be at least 1, got {args.workers}", fix="e.g. --workers 2")
+    from seqstudio.core.forecast.backtest import _series_data
+
+    data = _series_data(project, registry)
+    plan = _backtest_plan(args, data)
+    control = TrainControl()
+    result = None
+    events = run_backtest(project, registry, plan, levels=levels, statistical=stats,
+                          season=args.season, workers=args.workers, control=control, data=data)
+    try:
+        for ev in events:
+            if isinstance(ev, BacktestProgress) and not args.quiet:
+                print(f"[{ev.done}/{ev.total}] {ev.message}", file=sys.stderr)
+            elif isinstance(ev, BacktestFinished):
+                result = ev.result
+    except KeyboardInterrupt:
+        control.stop()
+        events.close()
+        print("seqstudio: backtest stopped", file=sys.stderr)
+        return 130
+    print(format_backtest(result, project.name))
+    if args.metrics_out:
+        report = {k: v for k, v in result.to_dict().items() if k not in ("actual", "forecasts")}
+        Path(args.metrics_out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"metrics written to {args.metrics_out}")
+    if args.out:
+        result.forecasts_frame().to_csv(args.out, index=False)
+        print(f"forecasts written to {args.out}")
+    target = args.save or args.project
+    if target:
+        record_in_project(project, result)
+        path = project.save(target)
+        print(f"backtest kept in {path} (see Runs in the window)")
+    return 0
+
+
+def format_backtest(result, name: str = "") -> str:
+    """What a backtest found, as the CLI prints it."""
+    plan = result.plan
+    retrain = {0: "never retrained", 1: "retrained every fold"}.get(
+        plan["retrain"], f"retrained every {plan['retrain']} folds")
+    lines = [f"{name}: {len(result.origins)} folds from {result.origin_times[0]} to "
+             f"{result.origin_times[-1]}, horizon {plan['horizon']}, stride {plan['stride']}, "
+             f"{plan['window']} window, {retrain}; {result.strategy} forecasts "
+             f"({result.model_horizon} step(s) per model output), season {result.season}",
+             "", "mean +- std over folds:", result.summary_table(), "",
+             "MASE per step ahead:", result.step_table("mase"), ""]
+    lines += [f"model {v['text']}" for v in result.verdicts]
+    iv = result.intervals
+    if iv:
+        lines.append("")
+        for level in iv["levels"]:
+            key = f"{level:g}"
+            cov = iv["coverage"][key]
+            q = [row[0] for row in iv["quantiles"][key]]
+            width = ", ".join("inf" if v is None else f"{v:.3g}" for v in q)
+            held = (f"held-out coverage {cov['rate']:.2f} ({cov['covered']}/{cov['n']} values, "
+                    f"{cov['folds']} folds)") if cov["n"] else \
+                "no held-out coverage (no fold has earlier residuals at its steps; use more folds)"
+            lines.append(f"{key}% interval half-width per step: {width}; {held}")
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"{result.seconds:.1f} s" + (f", {result.workers} worker(s)" if result.workers else ""))
+    return "\n".join(lines)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -703,6 +853,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.csv", help="write the predictions as CSV")
     p.add_argument("--refit", action="store_true",
                    help="fit the scaler again on the data as it is now (default: the project's saved one)")
+    p.add_argument("--intervals", metavar="L[,L]", help="prediction intervals at these levels in "
+                   "percent, e.g. 80,95 (split-conformal, from the project's backtest)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="export a trained model with its preprocessing, self-checked")
@@ -714,6 +866,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare at most N test windows in the self-check (0: all; default 4096)")
     p.add_argument("--netron", action="store_true", help="open the model in Netron afterwards (if installed)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("backtest", help="judge a model over many forecast origins, beside baselines")
+    src = p.add_argument_group("what to backtest")
+    src.add_argument("--project", metavar="FILE", help="a saved project (.json); the result is kept in it")
+    src.add_argument("--preset", metavar="NAME", help="a named recipe (see `seqstudio presets list`)")
+    src.add_argument("--epochs", type=int, metavar="N", help="override the training epochs")
+    src.add_argument("--seed", type=int, help="override the training seed")
+    src.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps")
+    bt = p.add_argument_group("folds")
+    bt.add_argument("--folds", type=int, metavar="N", help="number of forecast origins (default 5; "
+                    "with --retrain never: every origin after the training data)")
+    bt.add_argument("--start", metavar="ROW|TIME", help="first origin instead of --folds (e.g. 96 or 1957-01)")
+    bt.add_argument("--horizon", type=int, default=12, metavar="H", help="steps ahead (default 12)")
+    bt.add_argument("--stride", type=int, default=1, metavar="S", help="rows between origins (default 1)")
+    bt.add_argument("--retrain", default="every", metavar="every|never|K",
+                    help="train each fold from scratch (every), use the project's trained model "
+                    "(never), or retrain every K folds")
+    bt.add_argument("--window", choices=["expanding", "sliding"], default="expanding",
+                    help="train on all the past (expanding) or a fixed number of rows (sliding)")
+    bt.add_argument("--window-size", type=int, metavar="ROWS", help="rows of a sliding window "
+                    "(default: the first fold's history)")
+    bt.add_argument("--season", type=int, metavar="M", help="season length (default: from the time step)")
+    bt.add_argument("--stats", metavar="ets,arima|none", help="statistical baselines (default: "
+                    "ets,arima when statsmodels is installed)")
+    bt.add_argument("--workers", type=int, metavar="N", help="parallel fold trainings (default: free cores)")
+    out = p.add_argument_group("output")
+    out.add_argument("--intervals", default="80,95", metavar="L[,L]", help="interval levels in percent")
+    out.add_argument("--metrics-out", metavar="FILE.json", help="write every metric as JSON")
+    out.add_argument("--out", metavar="FILE.csv", help="write every fold's forecasts and bands as CSV")
+    out.add_argument("--save", metavar="FILE", help="save the project with the backtest in it "
+                     "(default: back into --project)")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("datasets", help="data sources")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)

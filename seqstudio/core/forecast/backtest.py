@@ -1,0 +1,587 @@
+"""Rolling-origin backtests of a project's model, beside baselines, with intervals.
+
+:func:`run_backtest` is a generator (as training is): it yields
+:class:`BacktestProgress` events and ends with :class:`BacktestFinished`
+holding a :class:`BacktestResult`; :class:`~seqstudio.core.train.control.TrainControl`
+stops it between folds (retraining workers are terminated at once).
+
+How the model forecasts from an origin
+--------------------------------------
+The history before the origin goes through the transforms the model was
+trained with (log, differencing at lag d, the scaler), the last ``look_back``
+rows make the input window, and the model's outputs are undone (scaler,
+then the differences chained onto the last known levels, then exp). A model
+with ``horizon`` outputs per target forecasts that many steps at once
+(*direct*, multi-output); to go further its outputs are fed back as inputs,
+``horizon`` steps per round (*recursive*; a one-output model is the classic
+recursive forecaster). All origins that share a model are stacked into one
+batch, so a backtest costs ``ceil(H / horizon)`` forward passes per trained
+model, not one per origin and step.
+
+Retraining
+----------
+``retrain=0`` (never): the project's trained model and its fitted transforms
+forecast every origin; the origins must lie after its training (and
+validation) data. ``retrain=1`` (every fold) or ``K``: at the cutoff of every
+K-th fold a fresh model (the project's layer stack, initialised with its
+seed) is trained with the project's train settings on the rows before that
+cutoff only (within the sliding window, when sliding), the data pipeline
+(cleaning aside, which is per-row) re-run on those rows: log, differencing,
+and the scaler are fitted there, never on later rows. Folds train in
+parallel worker processes, one thread each, as many at once as there are
+free cores (``workers``), so the machine never runs more busy threads than
+cores.
+
+The baselines (naive, seasonal naive, drift, mean) and, with statsmodels,
+automatic ETS and ARIMA forecast the same folds from the same histories; see
+:mod:`.scores` for the metrics and :mod:`.intervals` for the bands.
+
+>>> from seqstudio.core.project import Project                          # doctest: +SKIP
+>>> events = run_backtest(Project.from_preset("airline-lstm-seasonal"), registry,
+...                       BacktestPlan(folds=5, horizon=12, retrain=1))  # doctest: +SKIP
+>>> result = [e for e in events if isinstance(e, BacktestFinished)][0].result  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqstudio.core.errors import DataError, SeqStudioError, TrainingError
+from seqstudio.core.forecast import baselines as B
+from seqstudio.core.forecast import intervals as I
+from seqstudio.core.forecast import scores as S
+from seqstudio.core.forecast.folds import BacktestPlan, Fold
+from seqstudio.core.train.control import TrainControl
+
+
+# --------------------------------------------------------------------------- events and result
+@dataclass
+class BacktestProgress:
+    """``done`` of ``total`` units of work (trainings and statistical fits) are finished."""
+
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass
+class BacktestFinished:
+    result: BacktestResult
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest found; :meth:`to_dict` is what a project keeps.
+
+    Arrays are ``(K, H, T)`` (folds, steps ahead, targets) in original units.
+    ``forecasts`` maps ``"model"``, the baselines and ``"ets"`` / ``"arima"`` to
+    their forecasts; ``scores`` each of them to :func:`.scores.score`'s dict.
+    """
+
+    plan: dict[str, Any]
+    season: int
+    strategy: str
+    model_horizon: int
+    target_columns: list[str]
+    origins: list[int]
+    origin_times: list[str]
+    times: list[list[str]]
+    actual: np.ndarray
+    forecasts: dict[str, np.ndarray]
+    scale: np.ndarray
+    scale2: np.ndarray
+    scores: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    intervals: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    train_seconds: list[float] = field(default_factory=list)
+    workers: int = 0
+    #: Per trained fold, the weights it ended with (kept in memory only, for inspection and tests).
+    fold_states: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (NaN and infinity become None)."""
+        def plain(a: np.ndarray) -> list:
+            return _nested(np.asarray(a, dtype=float))
+
+        return {
+            "plan": dict(self.plan), "season": self.season, "strategy": self.strategy,
+            "model_horizon": self.model_horizon, "target_columns": list(self.target_columns),
+            "origins": list(self.origins), "origin_times": list(self.origin_times),
+            "times": self.times, "actual": plain(self.actual),
+            "forecasts": {k: plain(v) for k, v in self.forecasts.items()},
+            "scale": plain(self.scale), "scale2": plain(self.scale2), "scores": self.scores,
+            "verdicts": self.verdicts, "intervals": self.intervals, "labels": dict(self.labels),
+            "notes": list(self.notes), "seconds": self.seconds,
+            "train_seconds": list(self.train_seconds), "workers": self.workers,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BacktestResult:
+        def arr(x) -> np.ndarray:
+            return np.array(x, dtype=object).astype(float) if x is not None else np.zeros(0)
+
+        return cls(plan=d["plan"], season=d["season"], strategy=d["strategy"],
+                   model_horizon=d["model_horizon"], target_columns=d["target_columns"],
+                   origins=d["origins"], origin_times=d["origin_times"], times=d["times"],
+                   actual=arr(d["actual"]), forecasts={k: arr(v) for k, v in d["forecasts"].items()},
+                   scale=arr(d["scale"]), scale2=arr(d["scale2"]), scores=d.get("scores", {}),
+                   verdicts=d.get("verdicts", []), intervals=d.get("intervals", {}),
+                   labels=d.get("labels", {}), notes=d.get("notes", []),
+                   seconds=d.get("seconds", 0.0), train_seconds=d.get("train_seconds", []),
+                   workers=d.get("workers", 0))
+
+    def summary_table(self, metrics=S.METRICS) -> str:
+        """Mean +- std over folds of each metric, one row per forecaster."""
+        lines = ["forecaster".ljust(26) + "".join(m.upper().rjust(18) for m in metrics)]
+        for name, sc in self.scores.items():
+            cells = []
+            for m in metrics:
+                s = sc["summary"][m]
+                cells.append("-" if s["mean"] is None else f"{s['mean']:.4g} +- {s['std']:.2g}")
+            lines.append(self.labels.get(name, name).ljust(26) + "".join(c.rjust(18) for c in cells))
+        return "\n".join(lines)
+
+    def step_table(self, metric: str = "mase") -> str:
+        """``metric`` per step ahead, one column per forecaster."""
+        names = list(self.scores)
+        lines = ["step".ljust(6) + "".join(self.labels.get(n, n)[:14].rjust(16) for n in names)]
+        for h in range(len(self.times[0]) if self.times else 0):
+            row = [self.scores[n]["per_step"][metric][h] for n in names]
+            lines.append(str(h + 1).ljust(6) + "".join(("-" if v is None else f"{v:.4g}").rjust(16)
+                                                        for v in row))
+        return "\n".join(lines)
+
+    def forecasts_frame(self):
+        """Long table: fold, origin, step, time, target, actual, every forecaster, held-out bands."""
+        import pandas as pd
+
+        k_folds, horizon, n_targets = self.actual.shape
+        rows: dict[str, list] = {"fold": [], "origin": [], "step": [], "time": [], "target": [],
+                                 "actual": []}
+        for k in range(k_folds):
+            for h in range(horizon):
+                for t in range(n_targets):
+                    rows["fold"].append(k + 1)
+                    rows["origin"].append(self.origin_times[k])
+                    rows["step"].append(h + 1)
+                    rows["time"].append(self.times[k][h])
+                    rows["target"].append(self.target_columns[t])
+                    rows["actual"].append(self.actual[k, h, t])
+        frame = pd.DataFrame(rows)
+        for name, values in self.forecasts.items():
+            frame[name] = values.reshape(-1)
+        model = self.forecasts["model"].reshape(-1)
+        for level, held in (self.intervals.get("held_out") or {}).items():
+            q = I.as_array(held).reshape(-1)
+            frame[f"lower_{level}"] = model - q
+            frame[f"upper_{level}"] = model + q
+        return frame
+
+
+def _nested(a: np.ndarray) -> list:
+    if a.ndim > 1:
+        return [_nested(x) for x in a]
+    return [float(v) if math.isfinite(v) else None for v in a]
+
+
+# --------------------------------------------------------------------------- transforms of one model
+@dataclass
+class _Transform:
+    """The fitted target transforms of one trained model (from ``fitted_state()``)."""
+
+    log: bool
+    lag: int
+    center: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def of(cls, fitted: dict[str, Any], n_targets: int) -> _Transform:
+        scaler = fitted["scaler"]
+        return cls(bool(fitted.get("log")), int(fitted.get("diff_lag") or 0),
+                   np.asarray(scaler["center"], float)[:n_targets],
+                   np.asarray(scaler["scale"], float)[:n_targets])
+
+    def levels(self, values: np.ndarray) -> np.ndarray:
+        return np.log(values) if self.log else values
+
+    def inputs(self, values: np.ndarray) -> torch.Tensor:
+        """Scaled model inputs of the whole series ``(n - lag, T)``; row i is series row i + lag."""
+        level = self.levels(values)
+        x = level[self.lag:] - level[:-self.lag] if self.lag else level
+        return torch.from_numpy(((x - self.center) / self.scale).astype(np.float32))
+
+    def undo(self, scaled: np.ndarray, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Scaled outputs ``(B, H, T)`` from ``origins`` back to original units."""
+        out = scaled.astype(np.float64) * self.scale + self.center
+        if self.lag:
+            level = self.levels(values)
+            horizon = out.shape[1]
+            for h in range(horizon):
+                back = h - self.lag
+                prev = out[:, back] if back >= 0 else level[origins + back]
+                out[:, h] = out[:, h] + prev
+        return np.exp(out) if self.log else out
+
+
+def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.ndarray,
+                     origins: np.ndarray, look_back: int, model_horizon: int, horizon: int) -> np.ndarray:
+    """Forecasts ``(B, horizon, T)`` in original units from every origin at once.
+
+    ``values`` is the whole series ``(n, T)`` in original units; only rows
+    before each origin are read. Each round is ONE forward pass over all
+    origins; ``ceil(horizon / model_horizon)`` rounds.
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    inputs = transform.inputs(values)
+    n_targets = values.shape[1]
+    ends = origins - transform.lag  # exclusive end of each window in input rows
+    if (ends - look_back < 0).any():
+        raise DataError(f"an origin at row {int(origins.min())} has fewer than look_back "
+                        f"{look_back} (+ diff lag {transform.lag}) rows before it",
+                        fix="start the backtest later or use fewer folds")
+    index = torch.from_numpy(ends[:, None] - look_back + np.arange(look_back))
+    window = inputs[index]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    rounds = -(-horizon // model_horizon)
+    outputs = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            window = window.to(device)
+            for r in range(rounds):
+                out = model(window).float().reshape(len(origins), model_horizon, n_targets)
+                outputs.append(out)
+                if r + 1 < rounds:
+                    window = torch.cat([window, out], dim=1)[:, -look_back:]
+    finally:
+        model.train(was_training)
+    scaled = torch.cat(outputs, dim=1)[:, :horizon].cpu().numpy()
+    return transform.undo(scaled, values, origins)
+
+
+# --------------------------------------------------------------------------- one fold's training
+def fold_data(data, train_start: int, cutoff: int):
+    """The project's data pipeline re-run on rows ``[train_start, cutoff)`` only.
+
+    Every transform (log, differencing, the scaler) is fitted on those rows;
+    the project's validation fraction, if any, stays the last part of them.
+    """
+    from seqstudio.core.data.series import LoadedSeries, prepare_series
+
+    options = data.options
+    frame = data.series.iloc[train_start:cutoff]
+    loaded = LoadedSeries.from_frame(frame, name=f"rows {train_start}-{cutoff - 1}")
+    loaded.report.step = data.report.step  # a short slice is classified like the whole series
+    fold_options = replace(options, path="", train_frac=1.0 - options.val_frac, season=data.season)
+    try:
+        return prepare_series(fold_options, loaded)
+    except DataError as exc:
+        raise DataError(f"the fold ending at row {cutoff} cannot be prepared: {exc.what}",
+                        where=exc.where, fix="use fewer folds or a shorter horizon, so that every "
+                                             "fold has more history") from None
+
+
+def _train_fold(job: bytes) -> tuple[dict[str, torch.Tensor], float, str | None]:
+    """In a worker (or here): train a fresh model on one fold; its weights, seconds, stop reason."""
+    from seqstudio.core.train.events import Finished
+    from seqstudio.core.train.loop import train
+
+    model, data, config = pickle.loads(job)
+    started = time.perf_counter()
+    result = None
+    for event in train(model, data, config):
+        if isinstance(event, Finished):
+            result = event.result
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return state, time.perf_counter() - started, getattr(result, "stopped_reason", None)
+
+
+def _stat_fold(args: tuple) -> tuple[list[np.ndarray], list[str]] | str:
+    """In a worker (or here): fit ETS or ARIMA on one training group, forecast its origins."""
+    from seqstudio.core.forecast.statistical import fit_and_forecast
+
+    kind, history, histories, horizon, season = args
+    try:
+        return fit_and_forecast(kind, history, histories, horizon, season)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot fit is reported, not fatal
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _init_worker(path: list[str], file_modules: dict) -> None:
+    torch.set_num_threads(1)
+    for entry in path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    from seqstudio.core.train.process import _FileModuleFinder
+
+    _FileModuleFinder.known.update(file_modules)
+    if _FileModuleFinder not in sys.meta_path:
+        sys.meta_path.append(_FileModuleFinder)
+
+
+def free_cores() -> int:
+    """Cores this process may use minus the current load (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return max(1, min(cores, cores - int(round(load))))
+
+
+# --------------------------------------------------------------------------- the backtest
+def _series_data(project, registry):
+    data = project.prepare_data(registry)
+    if not hasattr(data, "series") or not hasattr(data, "options") or data.task != "regression":
+        raise DataError("backtests need a time series project", where=project.source,
+                        fix="choose a time-series data source (e.g. csv-series)")
+    if len(data.input_columns) > len(data.target_columns):
+        extra = ", ".join(data.input_columns[len(data.target_columns):])
+        raise DataError(f"backtests forecast from the target columns alone, but the model also reads "
+                        f"{extra}", fix="remove the feature columns to backtest this model")
+    return data
+
+
+def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVELS,
+                 baselines: tuple[str, ...] = tuple(B.BASELINES), statistical: tuple[str, ...] = (),
+                 season: int | None = None, workers: int | None = None,
+                 control: TrainControl | None = None, data=None) -> Iterator[Any]:
+    """Backtest the project's model over ``plan``'s folds (see the module docstring).
+
+    ``season`` overrides the season length inferred from the time step;
+    ``statistical`` names ETS / ARIMA to fit (needs statsmodels);
+    ``workers`` caps the parallel trainings (default: the free cores).
+    Yields :class:`BacktestProgress`, then :class:`BacktestFinished`; stops
+    early (yielding nothing more) when ``control`` is stopped.
+    """
+    started = time.perf_counter()
+    control = control or TrainControl()
+    data = data if data is not None else _series_data(project, registry)
+    targets = list(data.target_columns)
+    values = data.series[targets].to_numpy(np.float64)
+    n_rows, n_targets = values.shape
+    options = data.options
+    m = int(season or data.season or B.season_for_step(data.report.step))
+    model_h = int(options.horizon)
+    look_back, lag = int(options.look_back), int(options.diff_lag)
+    notes: list[str] = []
+    config = project.train_config()
+    if plan.retrain == 0:
+        if not project.weights:
+            raise TrainingError("retrain never needs a trained model, and the project has none",
+                                fix="train it first (seqstudio train ... --save P.json), "
+                                    "or retrain every fold (--retrain every)")
+        # the model has seen the train and validation rows: origins start after them
+        bounds = data.fitted_state().get("bounds", {})
+        seen = int(bounds["val"][1]) if "val" in bounds else int(bounds.get("train", (0, 0))[1])
+        folds = plan.folds_for(n_rows, earliest=max(seen, lag + look_back))
+    else:
+        folds = plan.folds_for(n_rows, earliest=lag + look_back + model_h + 1)
+    origins = np.array([f.origin for f in folds])
+    k_folds, horizon = len(folds), plan.horizon
+    actual = np.stack([values[f.origin:f.origin + horizon] for f in folds])
+    histories = [values[f.train_start:f.origin] for f in folds]
+
+    # -- baselines, straight from each fold's history
+    forecasts: dict[str, np.ndarray] = {"model": np.full(actual.shape, np.nan)}
+    for name in baselines:
+        forecasts[name] = np.stack([B.BASELINES[name](h, horizon, m) for h in histories])
+    scale = np.stack([S.in_sample_scale(h, m)[0] for h in histories])
+    scale2 = np.stack([S.in_sample_scale(h, m)[1] for h in histories])
+
+    # -- the work: trainings and statistical fits (in workers when several cores are free)
+    groups: dict[int, list[Fold]] = {}
+    for f in folds:
+        groups.setdefault(f.trained_at, []).append(f)
+    jobs: list[tuple[str, Any, Any]] = []  # (kind, key, payload)
+    spec = project.model_spec(registry)
+    fold_datas: dict[int, Any] = {}
+    if plan.retrain:
+        for k, members in groups.items():
+            first = members[0]
+            fd = fold_data(data, first.train_start, first.origin)
+            fold_datas[k] = fd
+            torch.manual_seed(config.seed)  # from scratch, the same start for every fold
+            fold_model = spec.build(fd.input_shape, registry=registry)
+            fold_config = replace(config, threads=1, keep_best_checkpoint=False)
+            jobs.append(("train", k, pickle.dumps((fold_model, fd, fold_config),
+                                                  protocol=pickle.HIGHEST_PROTOCOL)))
+    for kind in statistical:
+        for k, members in groups.items():
+            first = members[0]
+            jobs.append(("stat", (kind, k), (kind, values[first.train_start:first.origin],
+                                             [histories[f.index] for f in members], horizon, m)))
+    n_workers = max(1, min(workers or free_cores(), len(jobs) or 1))
+    results: dict[Any, Any] = {}
+    total = len(jobs) + 1
+    yield BacktestProgress(0, total, f"{k_folds} folds, {len(jobs)} fits, {n_workers} worker(s)")
+    for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control)):
+        results[key] = value
+        yield BacktestProgress(i + 1, total, _job_message(key, value))
+    if control.stopped:
+        return
+
+    # -- the model's forecasts, one batched pass per trained model
+    fold_states: dict[int, dict[str, torch.Tensor]] = {}
+    train_seconds: list[float] = []
+    if plan.retrain == 0:
+        model = project.build_model(data, registry)
+        transform = _Transform.of(data.fitted_state(), n_targets)
+        forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
+                                              horizon)
+    else:
+        for k, members in groups.items():
+            state, seconds, reason = results[("train", k)]
+            train_seconds.append(seconds)
+            if reason in ("nan", "error"):
+                notes.append(f"fold {k + 1}'s training stopped ({reason}); its forecasts are its last weights'")
+            fold_states[k] = state
+            fd = fold_datas[k]
+            model = spec.build(fd.input_shape, registry=registry)
+            model.load_state_dict(state)
+            transform = _Transform.of(fd.fitted_state(), n_targets)
+            idx = [f.index for f in members]
+            forecasts["model"][idx] = forecast_origins(model, transform, values, origins[idx],
+                                                       look_back, model_h, horizon)
+    labels = {name: B.LABELS.get(name, name) for name in forecasts}
+    for kind in statistical:
+        out = np.full(actual.shape, np.nan)
+        chosen: list[str] = []
+        for k, members in groups.items():
+            got = results[("stat", (kind, k))]
+            if isinstance(got, str):
+                notes.append(f"{B.LABELS[kind]} could not be fitted at fold {k + 1}: {got}")
+                continue
+            paths, names = got
+            chosen += names
+            out[[f.index for f in members]] = np.stack(paths)
+        forecasts[kind] = out
+        if chosen:
+            labels[kind] = f"{B.LABELS[kind]}: {max(set(chosen), key=chosen.count)}"
+
+    scores = {name: S.score(actual, f, scale, scale2) for name, f in forecasts.items()}
+    verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
+                for name in forecasts if name != "model"]
+    intervals = I.conformal_intervals(actual, forecasts["model"], origins, levels)
+    times = time_text(data.series.index)
+    result = BacktestResult(
+        plan=plan.to_dict(), season=m,
+        strategy=("recursive" if model_h == 1 else
+                  "direct" if horizon <= model_h else "direct + recursive"),
+        model_horizon=model_h, target_columns=targets, origins=[int(o) for o in origins],
+        origin_times=[times[o] for o in origins],
+        times=[[times[o + h] for h in range(horizon)] for o in origins],
+        actual=actual, forecasts=forecasts, scale=scale, scale2=scale2, scores=scores,
+        verdicts=verdicts, intervals=intervals, labels=labels, notes=notes,
+        seconds=time.perf_counter() - started, train_seconds=train_seconds,
+        workers=n_workers if jobs else 0, fold_states=fold_states)
+    yield BacktestProgress(total, total, "done")
+    yield BacktestFinished(result)
+
+
+def _job_message(key, value) -> str:
+    if key[0] == "train":
+        return f"fold {key[1] + 1} trained in {value[1]:.1f} s"
+    kind, k = key[1]
+    return f"{B.LABELS[kind]} fitted at fold {k + 1}"
+
+
+def _run_jobs(jobs: list[tuple[str, Any, Any]], n_workers: int, control: TrainControl):
+    """Run the jobs here (one worker) or in a pool of ``n_workers`` spawned processes."""
+    def call(kind, payload):
+        return _train_fold(payload) if kind == "train" else _stat_fold(payload)
+
+    if n_workers <= 1 or len(jobs) <= 1:
+        for kind, key, payload in jobs:
+            if control.stopped:
+                return
+            yield (kind, key), call(kind, payload)
+        return
+    import multiprocessing
+
+    from seqstudio.core.train.process import _file_only_modules
+
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(n_workers, initializer=_init_worker,
+                        initargs=(list(sys.path), _file_only_modules()))
+    try:
+        pending = [((kind, key), pool.apply_async(_train_fold if kind == "train" else _stat_fold,
+                                                  (payload,)))
+                   for kind, key, payload in jobs]
+        while pending:
+            if control.stopped:
+                return
+            done = [p for p in pending if p[1].ready()]
+            for item in done:
+                pending.remove(item)
+                key, async_result = item
+                try:
+                    value = async_result.get()
+                except SeqStudioError:
+                    raise
+                except Exception as exc:
+                    raise TrainingError(f"a backtest worker failed: {type(exc).__name__}: {exc}",
+                                        fix="run with one worker (--workers 1) to see the full error") from exc
+                yield key, value
+            if not done:
+                pending[0][1].wait(0.1)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+# --------------------------------------------------------------------------- keeping the result
+def record_in_project(project, result: BacktestResult) -> dict[str, Any]:
+    """Keep ``result`` in ``project.results["backtest"]`` and add a run record of kind ``backtest``.
+
+    The record's metrics are ``{"backtest": {metric: mean over folds, "baselines":
+    {name: {metric: mean}}}}``, so the Runs table lists it beside training runs.
+    """
+    from types import SimpleNamespace
+
+    from seqstudio.core.train.runs import make_run_record, next_run_number
+
+    project.results = {**(project.results or {}), "backtest": result.to_dict()}
+    means = {name: {m: sc["summary"][m]["mean"] for m in S.METRICS}
+             for name, sc in result.scores.items()}
+    metrics = {"backtest": {**means.pop("model"), "baselines": means}}
+    plan = result.plan
+    record = make_run_record(
+        source=project.source, data_options=project.data_options, model=project.model,
+        train=project.train, result=SimpleNamespace(seconds=result.seconds, epochs_run=0),
+        number=next_run_number(project.runs), metrics=metrics)
+    retrain = {0: "never retrained", 1: "retrained every fold"}.get(
+        plan["retrain"], f"retrained every {plan['retrain']} folds")
+    record["name"] = record["name"].replace("run ", "backtest ", 1) + \
+        f", {len(result.origins)} folds h{plan['horizon']} {retrain}"
+    record["kind"] = "backtest"
+    record["verdicts"] = [v["text"] for v in result.verdicts]
+    return project.add_run(record)
+
+
+def time_text(values) -> list[str]:
+    """Time stamps as short text: dates alone when every stamp is midnight."""
+    import pandas as pd
+
+    index = pd.Index(values)
+    if isinstance(index, pd.DatetimeIndex):
+        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+        return list(index.strftime(fmt))
+    return [str(v) for v in index]

@@ -1,0 +1,133 @@
+"""Forecast errors per fold and per step ahead, scaled errors, spread over folds and verdicts.
+
+Arrays are ``(K, H, T)``: K folds, H steps ahead, T target columns, in
+original units. Per fold, each metric pools the fold's H steps (and T
+targets); per step ahead, it pools the K folds.
+
+- ``rmse``, ``mae``; ``mape`` = 100 mean |e / y| (zero actuals skipped);
+- ``smape`` = 200 mean |e| / (|y| + |f|) (M4's definition, 0..200; terms with
+  ``y = f = 0`` skipped);
+- ``mase`` = mean |e| / s1 and ``rmsse`` = sqrt(mean e^2 / s2), where
+  ``s1`` (``s2``) is the mean absolute (squared) error of the *in-sample*
+  seasonal naive forecast on the fold's history, ``mean |y_t - y_{t-m}|``
+  (Hyndman & Koehler 2006; RMSSE as in M5). Below 1: better than the
+  seasonal naive forecast was on the history.
+
+>>> a = np.array([[[10.0], [20.0]]]); f = np.array([[[12.0], [20.0]]])
+>>> fold_metrics(a, f, np.array([[2.0]]), np.array([[4.0]]))["mase"]
+[0.5]
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+METRICS = ("rmse", "mae", "mape", "smape", "mase", "rmsse")
+#: The metric verdicts compare on.
+VERDICT_METRIC = "mase"
+
+
+def in_sample_scale(history: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean absolute and mean squared in-sample seasonal-naive errors per column, ``(T,)`` each.
+
+    Falls back to lag 1 when the history is not longer than a season; NaN
+    when it has a single value.
+
+    >>> in_sample_scale(np.array([[1.0], [2.0], [4.0], [7.0]]), 2)
+    (array([4.]), array([16.]))
+    """
+    m = season if len(history) > season else 1
+    if len(history) <= m:
+        nan = np.full(history.shape[1], np.nan)
+        return nan, nan.copy()
+    diffs = history[m:] - history[:-m]
+    return np.abs(diffs).mean(axis=0), (diffs ** 2).mean(axis=0)
+
+
+def _terms(actual: np.ndarray, forecast: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-element terms whose (nan-)means make each metric; NaN marks a skipped element."""
+    e = actual - forecast
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ape = np.where(actual != 0, np.abs(e / actual) * 100.0, np.nan)
+        denom = np.abs(actual) + np.abs(forecast)
+        sape = np.where(denom > 0, 200.0 * np.abs(e) / denom, np.nan)
+        ase = np.abs(e) / np.where(s1 > 0, s1, np.nan)
+        sse = e ** 2 / np.where(s2 > 0, s2, np.nan)
+    return {"se": e ** 2, "ae": np.abs(e), "ape": ape, "sape": sape, "ase": ase, "sse": sse}
+
+
+def _reduce(terms: dict[str, np.ndarray], axis: tuple[int, ...]) -> dict[str, np.ndarray]:
+    def m(x: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():  # a fold with only skipped terms is NaN, said as None
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(x, axis=axis)
+    return {"rmse": np.sqrt(m(terms["se"])), "mae": m(terms["ae"]), "mape": m(terms["ape"]),
+            "smape": m(terms["sape"]), "mase": m(terms["ase"]), "rmsse": np.sqrt(m(terms["sse"]))}
+
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
+
+
+def fold_metrics(actual, forecast, s1, s2) -> dict[str, list[float | None]]:
+    """Each metric per fold (a list of K values); ``s1`` / ``s2`` are ``(K, T)`` in-sample scales."""
+    terms = _terms(np.asarray(actual, float), np.asarray(forecast, float),
+                   np.asarray(s1, float)[:, None, :], np.asarray(s2, float)[:, None, :])
+    return {k: _listed(v) for k, v in _reduce(terms, (1, 2)).items()}
+
+
+def step_metrics(actual, forecast, s1, s2) -> dict[str, list[float | None]]:
+    """Each metric per step ahead (a list of H values), pooling the folds."""
+    terms = _terms(np.asarray(actual, float), np.asarray(forecast, float),
+                   np.asarray(s1, float)[:, None, :], np.asarray(s2, float)[:, None, :])
+    return {k: _listed(v) for k, v in _reduce(terms, (0, 2)).items()}
+
+
+def spread(values: list[float | None]) -> dict[str, float | None]:
+    """Mean, standard deviation (n - 1), min and max of the finite values.
+
+    >>> spread([1.0, 3.0, None])
+    {'mean': 2.0, 'std': 1.4142135623730951, 'min': 1.0, 'max': 3.0, 'n': 2}
+    """
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+            "min": float(x.min()), "max": float(x.max()), "n": int(x.size)}
+
+
+def score(actual, forecast, s1, s2) -> dict[str, Any]:
+    """``per_fold``, ``per_step`` and ``summary`` (spread over folds) of one forecaster."""
+    per_fold = fold_metrics(actual, forecast, s1, s2)
+    return {"per_fold": per_fold, "per_step": step_metrics(actual, forecast, s1, s2),
+            "summary": {k: spread(v) for k, v in per_fold.items()}}
+
+
+def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: str,
+            metric: str = VERDICT_METRIC) -> dict[str, Any]:
+    """How often the model beats one baseline, fold by fold, and on the mean.
+
+    >>> m = {"per_fold": {"mase": [0.5, 0.9]}, "summary": {"mase": {"mean": 0.7}}}
+    >>> b = {"per_fold": {"mase": [1.0, 0.8]}, "summary": {"mase": {"mean": 0.9}}}
+    >>> verdict(m, b, "naive", "naive")["text"]
+    'beats naive on MASE in 1 of 2 folds (mean MASE 0.700 vs 0.900: better)'
+    """
+    ours, theirs = model["per_fold"][metric], baseline["per_fold"][metric]
+    pairs = [(a, b) for a, b in zip(ours, theirs, strict=True) if a is not None and b is not None]
+    wins = sum(1 for a, b in pairs if a < b)
+    mean_ours, mean_theirs = model["summary"][metric]["mean"], baseline["summary"][metric]["mean"]
+    better = mean_ours is not None and mean_theirs is not None and mean_ours < mean_theirs
+    if mean_ours is None or mean_theirs is None:
+        tail = "no mean to compare"
+    else:
+        tail = f"mean {metric.upper()} {mean_ours:.3f} vs {mean_theirs:.3f}: " \
+               f"{'better' if better else 'not better'}"
+    text = f"{'beats' if better else 'does not beat'} {label} on {metric.upper()} in " \
+           f"{wins} of {len(pairs)} folds ({tail})"
+    return {"baseline": name, "label": label, "metric": metric, "wins": wins, "folds": len(pairs),
+            "mean_model": mean_ours, "mean_baseline": mean_theirs, "beats_on_mean": bool(better),
+            "text": text}
