@@ -556,7 +556,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if texts is not None:
             raise SeqStudioError("--intervals applies to series forecasts, not to texts",
                                  fix="drop --intervals, or forecast a series project")
-        levels = parse_levels(args.intervals)
+        try:
+            levels = parse_levels(args.intervals)
+        except SeqStudioError as exc:
+            raise SeqStudioError(f"--intervals: {exc.what}", fix="e.g. --intervals 80,95") from None
     table = predict_project(project, _registry(), steps=args.steps, texts=texts, refit=bool(args.refit))
     if levels is not None:
         from seqstudio.core.forecast.predict import add_intervals
@@ -614,9 +617,15 @@ def _project_for(args: argparse.Namespace):
 
 
 def _backtest_plan(args: argparse.Namespace, data):
+    from seqstudio.core.errors import DataError
     from seqstudio.core.forecast import BacktestPlan, parse_retrain
 
-    retrain = parse_retrain(args.retrain)
+    try:
+        retrain = parse_retrain(args.retrain)
+    except DataError:
+        raise SeqStudioError(f"--retrain {args.retrain!r} is not never, every or a number of folds",
+                             fix="use --retrain every (each fold from scratch), --retrain never "
+                                 "(the project's trained model) or --retrain 3 (every 3 folds)") from None
     start = None
     if args.start is not None:
         text = args.start.strip()
@@ -658,7 +667,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     project = _project_for(args)
     registry = _registry()
-    levels = parse_levels(args.intervals)
+    try:
+        levels = parse_levels(args.intervals)
+    except SeqStudioError as exc:
+        raise SeqStudioError(f"--intervals: {exc.what}", fix="e.g. --intervals 80,95") from None
     if args.stats is None:
         stats = STATISTICAL
     else:

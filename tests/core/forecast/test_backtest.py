@@ -1,0 +1,247 @@
+"""Backtests against an independent reference: a plain numpy loop over origins.
+
+The reference re-derives everything itself: it differences the log series,
+fits the min-max scaler on the right rows (the model's training part, or each
+fold's own past when retraining), rolls the model's weights forward as plain
+matrix products, undoes the transforms, and computes every metric by hand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seqstudio.core.errors import DataError, TrainingError
+from seqstudio.core.forecast import BacktestFinished, BacktestPlan, BacktestProgress, run_backtest
+from seqstudio.core.project import Project
+from seqstudio.core.train.control import TrainControl
+
+N_ROWS, LOOK_BACK, LAG, SEASON = 48, 3, 1, 12
+
+
+@pytest.fixture
+def series_csv(tmp_path):
+    t = np.arange(N_ROWS)
+    y = 100 + 2.0 * t + 15 * np.sin(2 * np.pi * t / 12) + 3 * np.cos(t * 1.7)
+    path = tmp_path / "toy.csv"
+    pd.DataFrame({"month": pd.date_range("2000-01", periods=N_ROWS, freq="MS").strftime("%Y-%m"),
+                  "y": np.round(y, 3)}).to_csv(path, index=False)
+    return path
+
+
+def make_project(path, horizon=1, epochs=2) -> Project:
+    return Project(name="toy", source="csv-series",
+                   data_options={"path": str(path), "target": ["y"], "date_col": "month", "log": True,
+                                 "diff_lag": LAG, "look_back": LOOK_BACK, "scaling": "minmax",
+                                 "horizon": horizon, "train_frac": 0.6},
+                   model={"layers": [{"type": "Flatten"}, {"type": "Dense", "units": horizon}]},
+                   train={"epochs": epochs, "batch_size": 8, "seed": 0, "learning_rate": 0.01})
+
+
+def finish(events):
+    result = None
+    for event in events:
+        if isinstance(event, BacktestFinished):
+            result = event.result
+    assert result is not None
+    return result
+
+
+def values_of(path) -> np.ndarray:
+    return pd.read_csv(path)["y"].to_numpy(np.float64)
+
+
+# --------------------------------------------------------------------------- the reference
+def reference_forecast(y, origin, fit_rows, weight, bias, horizon, model_h):
+    """One origin, the plain way: log, difference, scale on ``fit_rows`` of the differences, roll."""
+    level = np.log(y)
+    diffs = level[LAG:] - level[:-LAG]
+    lo, hi = diffs[fit_rows].min(), diffs[fit_rows].max()
+    scaled = list((diffs - lo) / (hi - lo))[: origin - LAG]
+    levels = list(level[:origin])
+    out = []
+    while len(out) < horizon:
+        z = weight @ np.array(scaled[-LOOK_BACK:]) + bias  # model_h outputs
+        for value in z:
+            scaled.append(value)
+            levels.append(levels[-LAG] + value * (hi - lo) + lo)
+            out.append(math.exp(levels[-1]))
+    return np.array(out[:horizon])
+
+
+def reference_metrics(actual, forecast, history):
+    e = actual - forecast
+    season_diffs = history[SEASON:] - history[:-SEASON]
+    return {"rmse": math.sqrt(np.mean(e ** 2)), "mae": np.mean(np.abs(e)),
+            "mape": 100 * np.mean(np.abs(e / actual)),
+            "smape": 200 * np.mean(np.abs(e) / (np.abs(actual) + np.abs(forecast))),
+            "mase": np.mean(np.abs(e)) / np.mean(np.abs(season_diffs)),
+            "rmsse": math.sqrt(np.mean(e ** 2) / np.mean(season_diffs ** 2))}
+
+
+def set_fixed_weights(project, registry, seed=3):
+    data = project.prepare_data(registry)
+    model = project.build_model(data, registry)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.rand(p.shape, generator=generator) * 0.6 - 0.3)
+    project.set_weights(model)
+    dense = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][0]
+    return dense.weight.detach().double().numpy(), dense.bias.detach().double().numpy()
+
+
+# --------------------------------------------------------------------------- never retrain
+@pytest.mark.parametrize("model_h,horizon", [(1, 5), (2, 5), (3, 3)])
+def test_never_retrain_equals_the_numpy_loop(series_csv, builtins, model_h, horizon):
+    project = make_project(series_csv, horizon=model_h)
+    weight, bias = set_fixed_weights(project, builtins)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=horizon, retrain=0)))
+
+    y = values_of(series_csv)
+    n_train = int((N_ROWS - LAG) * 0.6)  # the model's training part, in differenced rows
+    first = n_train + LAG                # the first row the model never saw
+    assert result.origins == list(range(first, N_ROWS - horizon + 1))
+    assert result.strategy == {1: "recursive", 2: "direct + recursive", 3: "direct"}[model_h]
+    for k, origin in enumerate(result.origins):
+        expected = reference_forecast(y, origin, slice(0, n_train), weight, bias, horizon, model_h)
+        np.testing.assert_allclose(result.forecasts["model"][k, :, 0], expected, rtol=2e-5)
+        np.testing.assert_array_equal(result.actual[k, :, 0], y[origin:origin + horizon])
+        want = reference_metrics(y[origin:origin + horizon], expected, y[:origin])
+        for name, value in want.items():
+            assert result.scores["model"]["per_fold"][name][k] == pytest.approx(value, rel=1e-4), name
+        # seasonal naive by hand: the same month a year before the forecast step
+        snaive = [y[origin + h - SEASON] for h in range(horizon)]
+        np.testing.assert_allclose(result.forecasts["seasonal_naive"][k, :, 0], snaive)
+    per_step_mae = np.mean(np.abs(result.actual - result.forecasts["model"]), axis=(0, 2))
+    np.testing.assert_allclose(result.scores["model"]["per_step"]["mae"], per_step_mae)
+
+
+def test_origins_inside_the_training_data_are_refused_without_retraining(series_csv, builtins):
+    project = make_project(series_csv)
+    set_fixed_weights(project, builtins)
+    with pytest.raises(DataError, match="rows of history"):
+        list(run_backtest(project, builtins, BacktestPlan(folds=30, horizon=3, retrain=0)))
+
+
+def test_never_retrain_needs_a_trained_model(series_csv, builtins):
+    with pytest.raises(TrainingError, match="trained model"):
+        list(run_backtest(make_project(series_csv), builtins, BacktestPlan(folds=2, retrain=0)))
+
+
+def test_backtest_forecasts_in_one_batched_pass_per_round(series_csv, builtins, monkeypatch):
+    project = make_project(series_csv, horizon=2)
+    set_fixed_weights(project, builtins)
+    calls = []
+    original = torch.nn.Linear.forward
+
+    def counting(self, x):
+        calls.append(x.shape[0])
+        return original(self, x)
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", counting)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=5, retrain=0)))
+    # 5 steps from a 2-output model: 3 rounds, each over every origin at once
+    assert calls == [len(result.origins)] * 3
+
+
+# --------------------------------------------------------------------------- retraining
+def test_retraining_fits_every_transform_on_the_fold_past(series_csv, builtins):
+    from seqstudio.core.data.prepared import PreparedData
+    from seqstudio.core.train.events import Finished
+    from seqstudio.core.train.loop import train
+
+    project = make_project(series_csv)
+    plan = BacktestPlan(folds=3, horizon=4, stride=2, retrain="every")
+    result = finish(run_backtest(project, builtins, plan, workers=1))
+    y = values_of(series_csv)
+    assert result.origins == [N_ROWS - 4 - 4, N_ROWS - 4 - 2, N_ROWS - 4]
+    spec = project.model_spec(builtins)
+    config = project.train_config(threads=1, keep_best_checkpoint=False)
+    for k, origin in enumerate(result.origins):
+        # the reference's own fold: windows of the scaled differences of rows before the origin
+        level = np.log(y[:origin])
+        diffs = level[LAG:] - level[:-LAG]
+        lo, hi = diffs.min(), diffs.max()
+        scaled = ((diffs - lo) / (hi - lo)).astype(np.float32)
+        x = np.stack([scaled[i:i + LOOK_BACK] for i in range(len(scaled) - LOOK_BACK)])[:, :, None]
+        t = scaled[LOOK_BACK:][:, None]
+        empty = torch.zeros(0, LOOK_BACK, 1), torch.zeros(0, 1)
+        fold = PreparedData("regression", torch.from_numpy(x), torch.from_numpy(t), *empty, *empty,
+                            n_outputs=1)
+        torch.manual_seed(0)
+        model = spec.build(fold.input_shape, registry=builtins)
+        events = list(train(model, fold, config))
+        assert isinstance(events[-1], Finished)
+        for name, value in model.state_dict().items():
+            torch.testing.assert_close(result.fold_states[k][name], value)
+        dense = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][0]
+        weight, bias = dense.weight.detach().double().numpy(), dense.bias.detach().double().numpy()
+        expected = reference_forecast(y, origin, slice(0, origin - LAG), weight, bias, 4, 1)
+        np.testing.assert_allclose(result.forecasts["model"][k, :, 0], expected, rtol=2e-5)
+
+
+def test_retrain_every_k_folds_reuses_the_group_model(series_csv, builtins):
+    project = make_project(series_csv, epochs=1)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=4, horizon=2, retrain=2),
+                                 workers=1))
+    assert sorted(result.fold_states) == [0, 2]
+    assert len(result.train_seconds) == 2
+
+
+def test_stop_ends_the_backtest_without_a_result(series_csv, builtins):
+    control = TrainControl()
+    events = []
+    for event in run_backtest(make_project(series_csv), builtins,
+                              BacktestPlan(folds=3, horizon=2, retrain=1), workers=1, control=control):
+        events.append(event)
+        if isinstance(event, BacktestProgress) and event.done == 1:
+            control.stop()  # after the first fold has trained
+    assert not any(isinstance(e, BacktestFinished) for e in events)
+    assert [e.done for e in events] == [0, 1]
+
+
+@pytest.mark.slow
+def test_folds_train_in_parallel_workers_with_the_same_result(series_csv, builtins):
+    project = make_project(series_csv)
+    plan = BacktestPlan(folds=3, horizon=3, retrain=1)
+    here = finish(run_backtest(project, builtins, plan, workers=1))
+    pool = finish(run_backtest(project, builtins, plan, workers=2))
+    assert pool.workers == 2
+    np.testing.assert_allclose(pool.forecasts["model"], here.forecasts["model"], rtol=1e-6)
+
+
+def test_result_survives_json_and_the_project_keeps_it(series_csv, builtins, tmp_path):
+    import json
+
+    from seqstudio.core.forecast import BacktestResult
+    from seqstudio.core.forecast.backtest import record_in_project
+
+    project = make_project(series_csv)
+    set_fixed_weights(project, builtins)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=2, retrain=0)))
+    back = BacktestResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    np.testing.assert_allclose(back.forecasts["model"], result.forecasts["model"])
+    record = record_in_project(project, result)
+    assert record["kind"] == "backtest" and record["metrics"]["backtest"]["mase"] == \
+        result.scores["model"]["summary"]["mase"]["mean"]
+    saved = project.save(tmp_path / "p.json")
+    loaded = Project.load(saved)
+    assert loaded.results["backtest"]["origins"] == result.origins
+    assert loaded.runs[-1]["verdicts"] == [v["text"] for v in result.verdicts]
+
+
+def test_statistical_baselines_forecast_the_same_folds(series_csv, builtins):
+    pytest.importorskip("statsmodels")
+    project = make_project(series_csv)
+    set_fixed_weights(project, builtins)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=2, horizon=3, stride=3, retrain=0),
+                                 statistical=("ets", "arima")))
+    for kind in ("ets", "arima"):
+        assert np.isfinite(result.forecasts[kind]).all(), result.notes
+        assert result.labels[kind].startswith(("ETS", "ARIMA"))
+        assert any(v["baseline"] == kind for v in result.verdicts)
