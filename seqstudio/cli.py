@@ -741,8 +741,8 @@ def format_backtest(result, name: str = "") -> str:
         for level in iv["levels"]:
             key = f"{level:g}"
             cov = iv["coverage"][key]
-            q = [row[0] for row in iv["quantiles"][key]]
-            width = ", ".join("inf" if v is None else f"{v:.3g}" for v in q)
+            q = iv["quantiles"][key][:, 0]
+            width = ", ".join(f"{v:.3g}" for v in q)
             held = (f"held-out coverage {cov['rate']:.2f} ({cov['covered']}/{cov['n']} values, "
                     f"{cov['folds']} folds)") if cov["n"] else \
                 "no held-out coverage (no fold has earlier residuals at its steps; use more folds)"

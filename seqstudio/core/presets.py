@@ -116,6 +116,15 @@ PRESETS: dict[str, Preset] = {
             train={**_LECTURE_TRAIN, "epochs": 150},
         ),
         Preset(
+            name="airline-lstm-direct",
+            description="The seasonal recipe as a direct (multi-output) forecaster: one pass "
+            "predicts the next 12 months (horizon 12, Dense(12)) instead of rolling one step forward.",
+            source="csv-series",
+            data_options={**_AIRLINE_DATA, "log": True, "diff_lag": 1, "look_back": 12, "horizon": 12},
+            layers=[{"type": "LSTM", "units": 16}, {"type": "Dense", "units": 12}],
+            train={**_LECTURE_TRAIN, "epochs": 150},
+        ),
+        Preset(
             name="imdb-lstm",
             description="The lecture's IMDB sentiment model: Embedding(10000,128) -> "
             "LSTM(128, dropout 0.2, recurrent_dropout 0.2) -> Dense(1, sigmoid), max_len 200.",

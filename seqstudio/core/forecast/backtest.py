@@ -62,6 +62,8 @@ from seqstudio.core.forecast import intervals as I
 from seqstudio.core.forecast import scores as S
 from seqstudio.core.forecast.folds import BacktestPlan, Fold
 from seqstudio.core.train.control import TrainControl
+from seqstudio.core.train.devices import _SMALL_STEP_WORK as SMALL_STEP_WORK
+from seqstudio.core.train.devices import TorchSettings, dense_parameter_count
 
 
 # --------------------------------------------------------------------------- events and result
@@ -123,7 +125,7 @@ class BacktestResult:
             "times": self.times, "actual": plain(self.actual),
             "forecasts": {k: plain(v) for k, v in self.forecasts.items()},
             "scale": plain(self.scale), "scale2": plain(self.scale2), "scores": self.scores,
-            "verdicts": self.verdicts, "intervals": self.intervals, "labels": dict(self.labels),
+            "verdicts": self.verdicts, "intervals": I.to_json(self.intervals), "labels": dict(self.labels),
             "notes": list(self.notes), "seconds": self.seconds,
             "train_seconds": list(self.train_seconds), "workers": self.workers,
         }
@@ -138,7 +140,7 @@ class BacktestResult:
                    origins=d["origins"], origin_times=d["origin_times"], times=d["times"],
                    actual=arr(d["actual"]), forecasts={k: arr(v) for k, v in d["forecasts"].items()},
                    scale=arr(d["scale"]), scale2=arr(d["scale2"]), scores=d.get("scores", {}),
-                   verdicts=d.get("verdicts", []), intervals=d.get("intervals", {}),
+                   verdicts=d.get("verdicts", []), intervals=I.from_json(d.get("intervals", {})),
                    labels=d.get("labels", {}), notes=d.get("notes", []),
                    seconds=d.get("seconds", 0.0), train_seconds=d.get("train_seconds", []),
                    workers=d.get("workers", 0))
@@ -185,7 +187,7 @@ class BacktestResult:
             frame[name] = values.reshape(-1)
         model = self.forecasts["model"].reshape(-1)
         for level, held in (self.intervals.get("held_out") or {}).items():
-            q = I.as_array(held).reshape(-1)
+            q = np.asarray(held, float).reshape(-1)
             frame[f"lower_{level}"] = model - q
             frame[f"upper_{level}"] = model + q
         return frame
@@ -259,6 +261,11 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
     outputs = []
     was_training = model.training
     model.eval()
+    settings = TorchSettings()
+    if dense_parameter_count(model) * len(origins) < SMALL_STEP_WORK:
+        # a tiny model's pass is dispatch-bound: one thread (no OpenMP spin-waits under load), no oneDNN
+        torch.set_num_threads(1)
+        torch.backends.mkldnn.enabled = False
     try:
         with torch.inference_mode():
             window = window.to(device)
@@ -269,6 +276,7 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
                     window = torch.cat([window, out], dim=1)[:, -look_back:]
     finally:
         model.train(was_training)
+        settings.restore()
     scaled = torch.cat(outputs, dim=1)[:, :horizon].cpu().numpy()
     return transform.undo(scaled, values, origins)
 
@@ -362,12 +370,14 @@ def _series_data(project, registry):
 def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVELS,
                  baselines: tuple[str, ...] = tuple(B.BASELINES), statistical: tuple[str, ...] = (),
                  season: int | None = None, workers: int | None = None,
-                 control: TrainControl | None = None, data=None) -> Iterator[Any]:
+                 control: TrainControl | None = None, data=None, model=None) -> Iterator[Any]:
     """Backtest the project's model over ``plan``'s folds (see the module docstring).
 
     ``season`` overrides the season length inferred from the time step;
     ``statistical`` names ETS / ARIMA to fit (needs statsmodels);
-    ``workers`` caps the parallel trainings (default: the free cores).
+    ``workers`` caps the parallel trainings (default: the free cores);
+    ``data`` (the project's prepared data) and ``model`` (its trained model,
+    for ``retrain=0``) save preparing and building them again.
     Yields :class:`BacktestProgress`, then :class:`BacktestFinished`; stops
     early (yielding nothing more) when ``control`` is stopped.
     """
@@ -396,15 +406,13 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
         folds = plan.folds_for(n_rows, earliest=lag + look_back + model_h + 1)
     origins = np.array([f.origin for f in folds])
     k_folds, horizon = len(folds), plan.horizon
-    actual = np.stack([values[f.origin:f.origin + horizon] for f in folds])
-    histories = [values[f.train_start:f.origin] for f in folds]
+    actual = values[origins[:, None] + np.arange(horizon)]
 
-    # -- baselines, straight from each fold's history
+    # -- baselines, straight from each fold's history (all folds at once)
+    starts = np.array([f.train_start for f in folds])
     forecasts: dict[str, np.ndarray] = {"model": np.full(actual.shape, np.nan)}
-    for name in baselines:
-        forecasts[name] = np.stack([B.BASELINES[name](h, horizon, m) for h in histories])
-    scale = np.stack([S.in_sample_scale(h, m)[0] for h in histories])
-    scale2 = np.stack([S.in_sample_scale(h, m)[1] for h in histories])
+    forecasts.update(B.fold_baselines(values, starts, origins, horizon, m, baselines))
+    scale, scale2 = S.fold_scales(values, starts, origins, m)
 
     # -- the work: trainings and statistical fits (in workers when several cores are free)
     groups: dict[int, list[Fold]] = {}
@@ -427,7 +435,8 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
         for k, members in groups.items():
             first = members[0]
             jobs.append(("stat", (kind, k), (kind, values[first.train_start:first.origin],
-                                             [histories[f.index] for f in members], horizon, m)))
+                                             [values[f.train_start:f.origin] for f in members],
+                                             horizon, m)))
     n_workers = max(1, min(workers or free_cores(), len(jobs) or 1))
     results: dict[Any, Any] = {}
     total = len(jobs) + 1
@@ -442,7 +451,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     fold_states: dict[int, dict[str, torch.Tensor]] = {}
     train_seconds: list[float] = []
     if plan.retrain == 0:
-        model = project.build_model(data, registry)
+        model = model if model is not None else project.build_model(data, registry)
         transform = _Transform.of(data.fitted_state(), n_targets)
         forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
                                               horizon)
@@ -476,7 +485,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
         if chosen:
             labels[kind] = f"{B.LABELS[kind]}: {max(set(chosen), key=chosen.count)}"
 
-    scores = {name: S.score(actual, f, scale, scale2) for name, f in forecasts.items()}
+    scores = S.score_all(actual, forecasts, scale, scale2)
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
     intervals = I.conformal_intervals(actual, forecasts["model"], origins, levels)

@@ -69,9 +69,13 @@ def conformal_quantile(residuals: np.ndarray, level: float) -> float:
 
 def step_quantiles(residuals: np.ndarray, level: float) -> np.ndarray:
     """Half-widths ``(H, T)`` from residuals ``(K, H, T)``, each step and target on its own."""
-    _, horizon, n_targets = residuals.shape
-    return np.array([[conformal_quantile(residuals[:, h, t], level) for t in range(n_targets)]
-                     for h in range(horizon)])
+    absolute = np.abs(residuals)
+    ordered = np.sort(np.where(np.isfinite(absolute), absolute, np.inf), axis=0)
+    n = np.isfinite(absolute).sum(axis=0)
+    rank = np.ceil((n + 1) * level / 100.0).astype(np.int64)
+    ok = (n > 0) & (rank <= n)
+    picked = np.take_along_axis(ordered, np.clip(rank - 1, 0, len(residuals) - 1)[None], axis=0)[0]
+    return np.where(ok, picked, math.inf)
 
 
 def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float) -> np.ndarray:
@@ -79,12 +83,18 @@ def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float)
     k_folds, horizon, n_targets = residuals.shape
     origins = np.asarray(origins)
     q = np.full(residuals.shape, math.inf)
-    for k in range(k_folds):
-        for h in range(horizon):
-            known = origins + h < origins[k]  # row origin_j + h is observed before origin_k
-            if known.any():
-                for t in range(n_targets):
-                    q[k, h, t] = conformal_quantile(residuals[known, h, t], level)
+    absolute = np.abs(residuals)
+    for h in range(horizon):
+        # known[k, j]: fold j's step-h residual (row origin_j + h) was observed before origin_k
+        known = (origins[None, :] + h) < origins[:, None]
+        count = known.sum(axis=1)
+        rank = np.ceil((count + 1) * level / 100.0).astype(np.int64)
+        ok = (count > 0) & (rank <= count)
+        for t in range(n_targets):
+            values = np.where(known & np.isfinite(absolute[None, :, h, t]), absolute[None, :, h, t], np.inf)
+            ordered = np.sort(values, axis=1)
+            picked = ordered[np.arange(k_folds), np.clip(rank - 1, 0, k_folds - 1)]
+            q[:, h, t] = np.where(ok, picked, math.inf)
     return q
 
 
@@ -100,17 +110,37 @@ def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -
 
 def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, levels=DEFAULT_LEVELS
                         ) -> dict[str, Any]:
-    """Bands for the future (calibrated on every fold) and their held-out coverage, per level."""
+    """Bands for the future (calibrated on every fold) and their held-out coverage, per level.
+
+    ``quantiles[level]`` ``(H, T)`` and ``held_out[level]`` ``(K, H, T)`` are arrays
+    (infinity where no finite band exists); :func:`to_json` makes the dict JSON-able.
+    """
     residuals = np.asarray(actual, float) - np.asarray(forecast, float)
     out: dict[str, Any] = {"method": "split-conformal", "levels": [float(v) for v in levels],
                            "calibration_folds": int(residuals.shape[0]), "quantiles": {},
                            "held_out": {}, "coverage": {}}
     for level in levels:
         key = f"{level:g}"
-        out["quantiles"][key] = _plain(step_quantiles(residuals, level))
+        out["quantiles"][key] = step_quantiles(residuals, level)
         held = held_out_quantiles(residuals, np.asarray(origins), level)
-        out["held_out"][key] = _plain(held)
+        out["held_out"][key] = held
         out["coverage"][key] = coverage(np.asarray(actual, float), np.asarray(forecast, float), held)
+    return out
+
+
+def to_json(intervals: dict[str, Any]) -> dict[str, Any]:
+    """:func:`conformal_intervals`'s dict with nested lists (None for infinity)."""
+    out = dict(intervals)
+    for part in ("quantiles", "held_out"):
+        out[part] = {k: _plain(np.asarray(v, float)) for k, v in intervals.get(part, {}).items()}
+    return out
+
+
+def from_json(intervals: dict[str, Any]) -> dict[str, Any]:
+    """Back from :func:`to_json`."""
+    out = dict(intervals)
+    for part in ("quantiles", "held_out"):
+        out[part] = {k: as_array(v) for k, v in intervals.get(part, {}).items()}
     return out
 
 

@@ -47,7 +47,7 @@ def interval_quantiles(project, registry, steps: int, levels) -> tuple[dict[str,
                              fix="forecast fewer steps, or run seqstudio backtest --project FILE "
                                  f"--horizon {steps} first (its result is kept in the project)") from None
     assert result is not None
-    out = {f"{level:g}": as_array(result.intervals["quantiles"][f"{level:g}"]) for level in levels}
+    out = {f"{level:g}": np.asarray(result.intervals["quantiles"][f"{level:g}"], float) for level in levels}
     return out, (f"intervals: split-conformal from a never-retrain backtest over {len(result.origins)} "
                  "origins of the test part")
 

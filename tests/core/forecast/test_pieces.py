@@ -121,3 +121,18 @@ def test_levels_parse_and_refuse_nonsense():
     assert I.parse_levels("95,80") == (80.0, 95.0)
     with pytest.raises(DataError, match="between 0 and 100"):
         I.parse_levels("80,120")
+
+
+@pytest.mark.parametrize("season", [1, 3, 12])
+def test_all_folds_at_once_equal_one_fold_at_a_time(season):
+    rng = np.random.default_rng(0)
+    values = rng.uniform(1, 9, size=(40, 2))
+    starts, origins = np.array([0, 0, 5, 20]), np.array([10, 25, 30, 30])
+    together = B.fold_baselines(values, starts, origins, 7, season)
+    s1, s2 = S.fold_scales(values, starts, origins, season)
+    for k, (a, b) in enumerate(zip(starts, origins, strict=True)):
+        history = values[a:b]
+        for name, fn in B.BASELINES.items():
+            np.testing.assert_allclose(together[name][k], fn(history, 7, season), err_msg=name)
+        one1, one2 = S.in_sample_scale(history, season)
+        np.testing.assert_allclose([s1[k], s2[k]], [one1, one2])

@@ -1,0 +1,157 @@
+"""What a backtest costs: batched origins against evaluate(), parallel folds against sequential.
+
+(a) never retrain: the airline model (the lecture's ``airline-lstm``, its
+    weights as built: the time does not depend on their values) forecasts 12
+    steps ahead from every origin of the test part, against ONE
+    ``evaluate(model, data, "test")`` over the test windows. Two backtest
+    figures: the model's forecasts alone (``forecast_origins``: 12 batched
+    forward passes), and the whole ``run_backtest`` (forecasts, the four
+    baselines, six metrics per fold and per step, conformal bands and their
+    held-out coverage). Target: the whole backtest at most 1.5x one evaluate().
+    Repeated, interleaved, medians.
+(b) retrain every fold: 4 folds of ``airline-lstm-seasonal`` trained from
+    scratch in 2 worker processes (``workers=2``) against the same 4 fold
+    trainings one after another in this process (``train()`` with one thread,
+    as each worker uses). Target: at most 0.6x. Side by side in one run; the
+    machine's load average is printed before and after, as the figures depend
+    on it.
+
+Usage::
+
+    python bench/bench_forecast.py                  # full recipe for (b): 150 epochs per fold
+    python bench/bench_forecast.py --epochs 30      # shorter folds (start-up weighs more)
+    python bench/bench_forecast.py --quick          # seconds: check that it works
+
+It writes ``bench/out/bench_forecast.md`` (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "plugins"))
+
+from seqstudio.core.forecast import BacktestFinished, BacktestPlan, run_backtest  # noqa: E402
+from seqstudio.core.forecast.backtest import (  # noqa: E402
+    _series_data,
+    _train_fold,
+    _Transform,
+    fold_data,
+    forecast_origins,
+)
+from seqstudio.core.project import Project  # noqa: E402
+from seqstudio.core.train.evaluate import evaluate  # noqa: E402
+from seqstudio.pluginapi.manager import builtin_registry  # noqa: E402
+
+
+def finish(events):
+    for event in events:
+        if isinstance(event, BacktestFinished):
+            return event.result
+    raise RuntimeError("the backtest did not finish")
+
+
+def bench_never(registry, rounds: int) -> dict:
+    project = Project.from_preset("airline-lstm")
+    data = _series_data(project, registry)
+    model = project.build_model(data, registry)
+    project.set_weights(model)
+    config = project.train_config()
+    bounds = data.fitted_state()["bounds"]
+    values = data.series[data.target_columns].to_numpy()
+    origins = list(range(int(bounds["val"][1]), len(values) - 12 + 1))
+    transform = _Transform.of(data.fitted_state(), 1)
+    plan = BacktestPlan(folds=None, horizon=12, retrain=0)
+    times: dict[str, list[float]] = {"evaluate": [], "forecasts": [], "backtest": []}
+    import numpy as np
+
+    for r in range(rounds + 1):
+        order = ["evaluate", "forecasts", "backtest"]
+        if r % 2:
+            order.reverse()
+        for name in order:
+            t0 = time.perf_counter()
+            if name == "evaluate":
+                evaluate(model, data, "test", config=config)
+            elif name == "forecasts":
+                forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
+            else:
+                result = finish(run_backtest(project, registry, plan, data=data, model=model))
+            if r:  # the first round warms up
+                times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"origins": len(result.origins), "test_windows": len(data.x_test), **med,
+            "spread": {k: (min(v), max(v)) for k, v in times.items()}}
+
+
+def bench_retrain(registry, epochs: int) -> dict:
+    project = Project.from_preset("airline-lstm-seasonal")
+    project.train["epochs"] = epochs
+    data = _series_data(project, registry)
+    plan = BacktestPlan(folds=4, horizon=12, stride=3, retrain=1)
+    load_before = os.getloadavg()
+    # sequential: the 4 fold trainings, one after another, here, one thread each
+    spec, config = project.model_spec(registry), project.train_config(threads=1, keep_best_checkpoint=False)
+    t0 = time.perf_counter()
+    for fold in plan.folds_for(len(data.series), earliest=14):
+        fd = fold_data(data, fold.train_start, fold.origin)
+        torch.manual_seed(config.seed)
+        _train_fold(pickle.dumps((spec.build(fd.input_shape, registry=registry), fd, config)))
+    sequential = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = finish(run_backtest(project, registry, plan, baselines=(), workers=2, data=data))
+    parallel = time.perf_counter() - t0
+    return {"epochs": epochs, "sequential": sequential, "parallel": parallel,
+            "ratio": parallel / sequential, "fold_seconds_in_workers": result.train_seconds,
+            "load_before": load_before, "load_after": os.getloadavg(), "workers": result.workers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--skip-retrain", action="store_true")
+    args = parser.parse_args()
+    registry = builtin_registry()
+    never = bench_never(registry, 3 if args.quick else args.rounds)
+    lines = ["# bench_forecast", "",
+             f"cpus: {os.cpu_count()}, torch {torch.__version__}, load average before: "
+             f"{os.getloadavg()[0]:.1f}", "",
+             f"## (a) never retrain: {never['origins']} origins x 12 steps vs evaluate() over "
+             f"{never['test_windows']} test windows (median of {args.rounds if not args.quick else 3})", "",
+             "| what | ms | x evaluate | min-max ms |", "| --- | --- | --- | --- |"]
+    for key in ("evaluate", "forecasts", "backtest"):
+        lo, hi = never["spread"][key]
+        lines.append(f"| {key} | {1000 * never[key]:.2f} | {never[key] / never['evaluate']:.2f} | "
+                     f"{1000 * lo:.2f}-{1000 * hi:.2f} |")
+    if not args.skip_retrain:
+        retrain = bench_retrain(registry, 2 if args.quick else args.epochs)
+        lines += ["", f"## (b) retrain every fold: 4 folds, {retrain['epochs']} epochs each, "
+                  f"{retrain['workers']} workers", "",
+                  f"- four sequential trainings: {retrain['sequential']:.1f} s",
+                  f"- backtest with 2 workers: {retrain['parallel']:.1f} s "
+                  f"(fold trainings inside the workers: "
+                  f"{', '.join(f'{s:.1f}' for s in retrain['fold_seconds_in_workers'])} s)",
+                  f"- ratio: **{retrain['ratio']:.2f}** (target at most 0.6)",
+                  f"- load average before / after: {retrain['load_before'][0]:.1f} / "
+                  f"{retrain['load_after'][0]:.1f}"]
+    text = "\n".join(lines) + "\n"
+    out = REPO / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench_forecast.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
