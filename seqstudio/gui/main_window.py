@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_editor, "&Model")
         self.tabs.addTab(self.train_panel, "&Train")
         self.tabs.addTab(self.results_panel, "&Results")
+        self.backtest_panel = self._make_backtest_panel()
         self.runs_panel = self._make_runs_panel()
         self.setCentralWidget(self.tabs)
         self.statusBar().setObjectName("statusBar")
@@ -689,6 +690,54 @@ class MainWindow(QMainWindow):
             self.recovery.discard(marker)
         self.statusBar().showMessage("restored the autosaved project; save it to keep it", 10_000)
         return True
+
+    # -- backtests --------------------------------------------------------------------
+    def _make_backtest_panel(self):
+        from .backtest_panel import BacktestPanel
+
+        panel = BacktestPanel(self._project_for_backtest, self)
+        panel.backtestFinished.connect(self._on_backtest_finished)
+        self.tabs.addTab(panel, "Bac&ktest")
+        return panel
+
+    def _project_for_backtest(self):
+        """A copy of the project as the panels show it (the backtest runs on a saved copy)."""
+        import copy
+
+        project = copy.deepcopy(self.sync_project())
+        project.path = None
+        return project
+
+    def _on_backtest_finished(self, stored: dict, record: dict) -> None:
+        """Keep the backtest in the project and list it in Runs."""
+        self.project.results = {**(self.project.results or {}), "backtest": stored}
+        self.project.add_run(record)
+        self._show_runs()
+        self._unsaved_run = True
+        self._refresh_modified()
+        data = self.data_panel.prepared
+        if data is not None and hasattr(data, "series"):
+            from seqstudio.core.forecast.backtest import BacktestResult, time_text
+
+            target = stored["target_columns"][0]
+            series = (time_text(data.series.index), data.series[target].to_numpy())
+            self.backtest_panel.show_result(BacktestResult.from_dict(stored), series=series,
+                                            future=self._future_with_bands(stored))
+
+    def _future_with_bands(self, stored: dict):
+        """The trained model's forecast beyond the data with the backtest's bands (None untrained)."""
+        if not self.project.weights:
+            return None
+        try:
+            from seqstudio.core.forecast.predict import add_intervals
+            from seqstudio.core.session import predict_project
+
+            table = predict_project(self.project, self.registry, steps=int(stored["plan"]["horizon"]))
+            levels = stored.get("intervals", {}).get("levels") or [80.0]
+            table, _ = add_intervals(self.project, self.registry, table, levels)
+            return table
+        except Exception:  # noqa: BLE001 - the backtest is shown without the future part
+            return None
 
     # -- runs -------------------------------------------------------------------------
     def _show_runs(self) -> None:

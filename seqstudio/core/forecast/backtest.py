@@ -330,6 +330,7 @@ def _stat_fold(args: tuple) -> tuple[list[np.ndarray], list[str]] | str:
 
 
 def _init_worker(path: list[str], file_modules: dict) -> None:
+    _die_with_parent()
     torch.set_num_threads(1)
     for entry in path:
         if entry not in sys.path:
@@ -339,6 +340,19 @@ def _init_worker(path: list[str], file_modules: dict) -> None:
     _FileModuleFinder.known.update(file_modules)
     if _FileModuleFinder not in sys.meta_path:
         sys.meta_path.append(_FileModuleFinder)
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker when the backtest process dies, even killed (Stop in the window)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_cores() -> int:
