@@ -125,6 +125,7 @@ class BacktestPanel(QWidget):
         lower = QSplitter(self)
         lower.addWidget(self.step_plot)
         lower.addWidget(self.fold_table)
+        lower.setSizes([520, 520])
         right = QSplitter(self)
         right.setOrientation(pg.QtCore.Qt.Orientation.Vertical)
         right.addWidget(self.series_plot)
@@ -132,7 +133,7 @@ class BacktestPanel(QWidget):
         outer = QSplitter(self)
         outer.addWidget(left_box)
         outer.addWidget(right)
-        outer.setSizes([320, 960])
+        outer.setSizes([300, 1000])
         QVBoxLayout(self).addWidget(outer)
 
     # -- running ------------------------------------------------------------------------
@@ -237,7 +238,15 @@ class BacktestPanel(QWidget):
         if series is not None:
             plot.plot(_x(series[0]), series[1], pen=pg.mkPen((160, 160, 160), width=1), name="series")
         band = (result.intervals.get("held_out") or {}).get("80")
-        for k, times in enumerate(result.times):
+        # many overlapping folds hide each other: draw folds one horizon apart (always the last)
+        horizon, stride = len(result.times[0]) if result.times else 1, int(result.plan.get("stride", 1))
+        every = max(1, -(-horizon // stride)) if len(result.times) > 8 else 1
+        shown = sorted({len(result.times) - 1 - i * every for i in range(len(result.times))} & set(range(len(result.times))))
+        if len(shown) < len(result.times):
+            plot.setTitle(f"Folds: {len(shown)} of {len(result.times)} (one horizon apart): origins, "
+                          "forecasts and 80% bands", size="11pt")
+        for k in shown:
+            times = result.times[k]
             x = _x(times)
             model = result.forecasts["model"][k, :, 0]
             actual = result.actual[k, :, 0]
@@ -290,10 +299,10 @@ class BacktestPanel(QWidget):
         table.setColumnCount(1 + len(METRICS))
         table.setHorizontalHeaderLabels(["fold (origin)"] + [m.upper() for m in METRICS])
         table.setRowCount(k_folds + 2)
-        rows = [(f"{k + 1} ({result.origin_times[k]})", [per_fold[m][k] for m in METRICS])
-                for k in range(k_folds)]
-        rows.append(("mean", [summary[m]["mean"] for m in METRICS]))
-        rows.append(("std", [summary[m]["std"] for m in METRICS]))
+        rows = [("mean", [summary[m]["mean"] for m in METRICS]),
+                ("std", [summary[m]["std"] for m in METRICS])]
+        rows += [(f"{k + 1} ({result.origin_times[k]})", [per_fold[m][k] for m in METRICS])
+                 for k in range(k_folds)]
         for r, (label, values) in enumerate(rows):
             table.setItem(r, 0, QTableWidgetItem(label))
             for c, value in enumerate(values):
