@@ -347,16 +347,16 @@ class PluginDialog(QDialog):
             snapshot_distributions,
         )
 
-        def start_install() -> None:
+        def start_install(*, clear: bool = False) -> None:
             before = snapshot_distributions()
 
             def judge(returncode: int, output: str):
                 return finish_install(before, command, returncode, output, on_output=self._append_output)
 
-            self._start(command, f"Installing {source} …", judge)
+            self._start(command, f"Installing {source} …", judge, clear=clear)
 
         if dry is None:
-            start_install()
+            start_install(clear=True)
             return True
 
         def judge_dry(returncode: int, output: str):
@@ -402,7 +402,8 @@ class PluginDialog(QDialog):
             self._append_output("cancelling: stopping pip …")
             self.process.kill()
 
-    def _start(self, command: list[str], title: str, judge: Callable[[int, str], object]) -> None:
+    def _start(self, command: list[str], title: str, judge: Callable[[int, str], object], *,
+               clear: bool = True) -> None:
         process = QProcess(self)
         process.setProgram(command[0])
         process.setArguments(command[1:])
@@ -421,7 +422,8 @@ class PluginDialog(QDialog):
         self._output_parts = []
         self._pending = ""
         self._cancelled = False
-        self.output.clear()
+        if clear:  # a step after a dry run keeps the dry run's lines above its own
+            self.output.clear()
         self._append_output("$ " + " ".join(command))
         self.status_label.setText(title)
         self._update_buttons()

@@ -297,3 +297,64 @@ def test_install_dialogs_start_in_the_last_folder_used(qtbot, manager, tmp_path,
     dialog.install_folder_button.click()                           # cancelled
     assert installed == [str(wheels / "my_plugin-1.0-py3-none-any.whl"), str(project)]
     assert asked == ["", str(wheels), "", str(project)]
+
+
+def _stand_in_pip(dry_script: str, real_script: str):
+    """install_command replaced: the dry run and the install run these scripts (the dry run
+    gets the report path as its argument)."""
+    def command(source, *, dry_run_report=None):
+        if dry_run_report is not None:
+            return [sys.executable, "-c", dry_script, str(dry_run_report)]
+        return [sys.executable, "-c", real_script]
+    return command
+
+
+def test_an_install_that_would_change_numpy_is_refused_before_anything_runs(qtbot, manager, tmp_path):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    marker = tmp_path / "installed"
+    conflict = ("import sys; print('ERROR: Cannot install cplug==1.0 because these package versions have "
+                "conflicting dependencies.'); print(); print('The conflict is caused by:'); "
+                "print('    cplug 1.0 depends on numpy<2'); "
+                "print('    The user requested (constraint) numpy==2.4.6'); print(); sys.exit(1)")
+    dialog.install_command = _stand_in_pip(conflict, f"open({str(marker)!r}, 'w').write('ran')")
+    with qtbot.waitSignal(dialog.installFinished, timeout=20_000) as finished, \
+            qtbot.assertNotEmitted(dialog.pluginsChanged):
+        assert dialog.install("cplug")
+    result = finished.args[0]
+    assert not result.ok and not marker.exists()                   # the install itself never ran
+    assert dialog.status_label.text().startswith("refused: the plugin needs a version of numpy other than")
+    assert "cplug 1.0 depends on numpy<2" in dialog.status_label.text()
+
+
+def test_a_clean_dry_run_goes_on_to_the_install(qtbot, manager, tmp_path):
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    report = ("import json, sys; json.dump({'install': [{'metadata': {'name': 'tinyplug', 'version': '1.0'}}]}, "
+              "open(sys.argv[1], 'w'))")
+    dialog.install_command = _stand_in_pip(report, "print('Successfully installed nothing')")
+    with qtbot.waitSignal(dialog.installFinished, timeout=30_000) as finished:
+        assert dialog.install("tinyplug")
+    assert "would install: tinyplug 1.0 (new)" in _lines(dialog)
+    assert "Successfully installed nothing" in _lines(dialog)
+    assert finished.args[0].ok
+
+
+def test_the_dialogs_pip_pins_what_the_studio_runs_on(qtbot, manager, tmp_path, monkeypatch):
+    import importlib.metadata as metadata
+
+    from seqstudio.gui.plugin_dialog import PluginDialog
+
+    monkeypatch.setenv("SEQSTUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    dialog = PluginDialog(manager)
+    qtbot.addWidget(dialog)
+    command = dialog.install_command("someplugin")
+    constraints = Path(command[command.index("--constraint") + 1]).read_text()
+    for name in ("seqstudio", "torch", "numpy", "pandas", "PySide6-Essentials"):
+        assert f"{name}=={metadata.version(name)}" in constraints.splitlines()
+    dry = dialog.install_command("someplugin", dry_run_report=tmp_path / "r.json")
+    assert "--dry-run" in dry and dry[dry.index("--report") + 1] == str(tmp_path / "r.json")

@@ -198,3 +198,56 @@ def test_an_installed_plugin_loads_without_restarting(scratch_env, tmp_path):
     assert got["before"] == ["builtins"]
     assert (got["ok"], got["plugins"], got["restart"], got["status"]) == (True, ["example"], False, "active")
     assert {"example>lecture_lstm", "example>indrnn"} <= set(got["cells"])
+
+
+def _project(folder: Path, name: str, dependencies: list[str]) -> Path:
+    package = name.replace("-", "_")
+    (folder / package).mkdir(parents=True)
+    (folder / package / "__init__.py").write_text("")
+    (folder / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{name}"
+        version = "1.0"
+        dependencies = {json.dumps(dependencies)}
+        [project.entry-points."seqstudio.plugins"]
+        {package} = "{package}"
+        """))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_plugin_needing_another_numpy_is_refused_by_name_and_nothing_changes(scratch_env, tmp_path):
+    from importlib import metadata
+
+    python, env = scratch_env
+    snapshot = [python, "-c", "import json; from seqstudio.pluginapi.install import snapshot_distributions as s;"
+                              " print(json.dumps(s()))"]
+    before = json.loads(_run(snapshot, env).stdout)
+    plugin = _project(tmp_path / "cplug", "cplug", ["numpy<1"])
+    refused = _run([python, "-m", "seqstudio.cli", "plugins", "install", "--no-build-isolation", str(plugin)],
+                   env, ok=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "refused: the plugin needs a version of numpy other than the one seqstudio runs with " \
+           f"(numpy {metadata.version('numpy')})" in refused.stderr
+    assert "cplug 1.0 depends on numpy<1" in refused.stderr
+    assert "--dry-run" in refused.stdout and "Successfully installed" not in refused.stdout
+    assert json.loads(_run(snapshot, env).stdout) == before
+
+
+@pytest.mark.slow
+def test_reinstalling_a_changed_folder_says_that_its_files_changed(scratch_env, tmp_path):
+    python, env = scratch_env
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE_PROJECT, folder, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    install = [python, "-m", "seqstudio.cli", "plugins", "install", "--no-build-isolation", str(folder)]
+    first = _run(install, env).stdout
+    assert "would install: seqstudio-example-plugin 0.1.0 (new)" in first
+    assert "plugin 'example' 0.1.0 is active: 2 cells, 1 data source" in first
+    with open(folder / "seqstudio_example" / "cells.py", "a", encoding="utf-8") as fh:
+        fh.write("\n# changed while developing it\n")
+    again = _run(install, env).stdout
+    assert "reinstalled seqstudio-example-plugin 0.1.0: its files changed" in again
+    assert "nothing changed" not in again
