@@ -198,10 +198,11 @@ class ThreadTuner:
     ``torch.set_num_threads``) for the batches that follow.
 
     Phases: the run's first batch warms up (allocations, kernels chosen) and is
-    not timed; then each candidate count is timed on real batches (a first,
-    untimed batch on each new count, then at least ``probe_batches`` and
-    ``probe_seconds``; a candidate whose first batch is already several times
-    the best so far is dropped at once), and the fastest per sample is kept. While it runs, the median of the last batches is compared
+    not timed; then the candidate counts are timed on real batches,
+    interleaved (A B B A ..., ``probe_batches`` each, more passes until
+    ``probe_seconds`` are measured; the first batch ever on a count is an
+    untimed warm-up; a candidate several times slower than the best so far is
+    dropped at once), and the fastest median per sample is kept. While it runs, the median of the last batches is compared
     with what the choice measured: a drift beyond ``drift`` (either way) probes
     again, and so does a timer whose spacing grows while the choice holds and
     is never shorter than the probing cost divided by ``overhead``.
@@ -252,7 +253,9 @@ class ThreadTuner:
         self._probe: dict[int, list[tuple[float, float]]] = {}
         self._probe_why = ""
         self._warmups: list[tuple[float, float]] = []
-        self._warming = False
+        self._order: list[int] = []
+        self._dropped: set[int] = set()
+        self._passes = 0
         self._recheck = recheck_seconds
         self._next_check = 0.0
         self._min_drift_probe_at = 0.0
@@ -260,6 +263,7 @@ class ThreadTuner:
         start = pinned if pinned is not None else (first if first in self.candidates else self.candidates[0])
         self.threads = int(start)
         self._set(self.threads)
+        self._warmed = {self.threads}  # the run's first batch warms this count up
         if pinned is not None:
             self.reason = f"{pinned} thread{'s' if pinned != 1 else ''}, as asked (--threads / the threads setting)"
         elif len(self.candidates) == 1:
@@ -307,37 +311,55 @@ class ThreadTuner:
     # -- probing ------------------------------------------------------------------------
     def _start_probe(self, now: float, why: str) -> None:
         current = self.threads
-        self._queue = [current] + [c for c in self.candidates if c != current]
-        self._probe = {c: [] for c in self._queue}
+        self._order = [current] + [c for c in self.candidates if c != current]
+        self._dropped = set()
+        self._probe = {c: [] for c in self._order}
+        self._queue = self._pass(0)
+        self._passes = 1
         self._warmups = []
-        self._warming = False  # the current count needs no warm-up
         self._probe_why = why
         self._recent.clear()
 
+    def _pass(self, number: int) -> list[int]:
+        """One pass over the candidates still in the race, ``probe_batches`` batches each,
+        interleaved A B B A ... so that a load changing meanwhile hits them alike."""
+        alive = [c for c in self._order if c not in self._dropped]
+        batches: list[int] = []
+        for r in range(self.probe_batches):
+            batches += alive if (r + number) % 2 == 0 else alive[::-1]
+        return batches
+
     def _probe_step(self, now: float, seconds: float, samples: float) -> ThreadChange | None:
-        count = self._queue[0]
+        count = self._queue.pop(0)
         rate = seconds / max(samples, 1e-9)
         best = min((self._rate(v) for c, v in self._probe.items() if v and c != count), default=None)
-        if self._warming:
-            # The first batch on a new count starts its threads (and oneDNN may make new
-            # primitives for it): it is not timed, unless it is grossly slower than the best.
-            self._warming = False
+        if count not in self._warmed:
+            # The first batch ever on a count starts its threads (and oneDNN makes primitives
+            # for it): not timed, and run again, unless it is grossly slower than the best.
+            self._warmed.add(count)
             self._warmups.append((seconds, samples))
-            if best is None or rate <= 4 * best:
-                return None
+            if best is not None and rate > 4 * best:
+                self._drop(count)
+            else:
+                self._queue.insert(0, count)
         else:
             taken = self._probe[count]
             taken.append((seconds, samples))
-            total = sum(s for s, _ in taken)
-            dropped = best is not None and len(taken) == 1 and rate > 3 * best
-            if not dropped and (len(taken) < self.probe_batches or total < self.probe_seconds):
-                return None  # this count needs more batches
-        self._queue.pop(0)
+            if best is not None and len(taken) == 1 and rate > 3 * best:
+                self._drop(count)  # far behind already: not worth more batches
+        if not self._queue:
+            measured = sum(s for v in self._probe.values() for s, _ in v)
+            if measured < self.probe_seconds and self._passes < 200 and len(self._order) > len(self._dropped) + 1:
+                self._queue = self._pass(self._passes)  # tiny batches: time more of them
+                self._passes += 1
         if self._queue:
-            self._warming = self._queue[0] != self.threads
             self._apply(self._queue[0])
             return None
         return self._decide(now)
+
+    def _drop(self, count: int) -> None:
+        self._dropped.add(count)
+        self._queue = [c for c in self._queue if c != count]
 
     @staticmethod
     def _rate(taken: list[tuple[float, float]]) -> float:

@@ -118,9 +118,24 @@ def test_a_candidate_far_slower_than_the_best_is_dropped_after_one_batch():
     heavy = {1: 0.1, 2: 3.0}  # 2 threads at a high load average
     m = Machine(heavy)
     tuner = m.tuner(first=1)
-    m.run(tuner, 1 + 3)  # warm-up, two batches on 1 thread, one (its warm-up) on 2
-    assert not tuner.probing and tuner.threads == 1
-    assert m.threads_set == [1, 2, 1]
+    decisions = m.run(tuner, 12)
+    assert decisions and not tuner.probing and tuner.threads == 1
+    assert m.threads_set == [1, 2, 1]  # one batch on 2 threads, then never again
+    assert m.now < 12 * 0.1 + 3.0 + 1e-9
+
+
+def test_probing_interleaves_the_candidates_so_a_changing_load_hits_them_alike():
+    m = Machine(IDLE)
+    tuner = m.tuner(first=2, probe_batches=3)
+    per_batch = []
+    for _ in range(14):
+        tuner.batch_started()
+        per_batch.append(tuner.threads)
+        m.now += m.costs[tuner.threads]
+        tuner.batch_ended(32)
+    # warm-up on 2, then 2 1 1 2 2 1 (the first batch on 1 is its untimed warm-up)
+    assert per_batch[:9] == [2, 2, 1, 1, 1, 2, 2, 1, 2]
+    assert tuner.threads == 2
 
 
 def test_the_timer_backs_off_while_the_choice_holds():
