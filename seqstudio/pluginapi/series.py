@@ -5,8 +5,8 @@ read from its own format) hands it to :func:`series_source`; seqstudio does
 the rest exactly as for a CSV file: target and feature columns, missing
 values, log / differencing, scaling fitted on the training part, windows,
 the chronological train / validation / test split, the naive and seasonal
-baselines, ``seqstudio predict`` (forecasting beyond the data) and the
-window's plots. The source's form shows the plugin's own options followed by
+baselines, ``seqstudio predict`` (forecasting beyond the data),
+``seqstudio backtest`` and the window's plots. The source's form shows the plugin's own options followed by
 the window options (:data:`WINDOW_OPTIONS`).
 
 >>> import numpy as np, pandas as pd

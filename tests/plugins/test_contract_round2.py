@@ -170,6 +170,10 @@ def test_2_a_plugin_series_source_trains_saves_and_predicts(cli_env, write_plugi
     assert cli.main(["predict", "--project", str(project), "--steps", "3"]) == 0
     table = capsys.readouterr().out.split("\n")
     assert table[0].split() == ["time", "value"] and len([ln for ln in table[1:] if ln.strip()]) == 3
+    # ...and backtests, against the baselines, like any CSV series
+    assert cli.main(["backtest", "--project", str(project), "--folds", "2", "--horizon", "2",
+                     "--retrain", "never", "--stats", "none", "-q"]) == 0
+    assert "backtest kept in" in capsys.readouterr().out
 
 
 def test_2_predict_on_a_source_that_cannot_forecast_says_why(cli_env, write_plugin, tmp_path, capsys):
