@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from seqstudio.core.data.timeaxis import (
     classify_step,
     parse_times,
     period_index,
+    time_format,
 )
 from seqstudio.core.errors import DataError
 
@@ -226,6 +228,82 @@ def _read_frame(text: str, raw: bytes, encoding: str, **options) -> pd.DataFrame
     return frame
 
 
+#: Files larger than this are never held whole in memory (neither bytes nor text): read in
+#: chunks from disk, time columns turned into times chunk by chunk (a text time stamp as a
+#: Python string costs ~70 bytes; as a time, 8). See docs/guarantees.md for the limits.
+STREAM_BYTES = 32 * 1024 ** 2
+#: The sample of a large file that is decoded at once to sniff its dialect.
+STREAM_HEAD_BYTES = 1024 ** 2
+
+
+def _stream_encoding(path: str, head: bytes) -> str:
+    """The encoding of a large file, checked block by block (no copy of the whole file)."""
+    import codecs
+
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    utf16 = looks_like_utf16(head)
+    if utf16:
+        return utf16
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 - fh is this loop's
+                    decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+class _NotTimes(Exception):
+    """A column that looked like time in the first chunk holds something else later."""
+
+
+def _read_streamed(path: str, encoding: str, date_format: str | None, date_col, options) -> pd.DataFrame:
+    """``pd.read_csv`` of a large file in chunks; time-like text columns become times per chunk.
+
+    The time format of each text column is found on the first chunk (the same formats
+    :func:`~seqstudio.core.data.timeaxis.parse_times` tries); a later chunk that does not
+    fit it makes the whole file be read again with that column as text (the usual path).
+    """
+    keep_text: set[str] = set()
+    if date_col is None or date_col == "":
+        date_format = None
+    while True:
+        parts, formats = [], None
+        try:
+            for part in pd.read_csv(path, encoding=encoding, chunksize=CHUNK_ROWS * 5, **options):
+                part.columns = [str(c).strip() for c in part.columns]
+                if formats is None:
+                    formats = {}
+                    for col in part.columns:
+                        if col in keep_text or is_numeric(part[col]) or part[col].dropna().empty:
+                            continue
+                        fmt = time_format(part[col], date_format)
+                        if fmt:
+                            formats[col] = fmt
+                for col, fmt in formats.items():
+                    text = part[col].astype(str).str.strip()
+                    times = pd.to_datetime(text, format=fmt, errors="coerce")
+                    if (times.isna() & part[col].notna()).any():
+                        keep_text.add(col)
+                        raise _NotTimes
+                    part[col] = times.where(part[col].notna())
+                parts.append(part)
+        except _NotTimes:
+            continue
+        break
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    for column in frame.columns:  # a chunk of whole numbers beside one with decimals: floats
+        kinds = {part[column].dtype.kind for part in parts}
+        if kinds <= {"i", "u", "f"} and "f" in kinds:
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
 def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
                     date_format: str | None = None) -> LoadedSeries:
     """Read a CSV time series into a time-sorted frame and report what was found.
@@ -256,13 +334,23 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     path = str(path)
     check_delimited_text(path)  # a JSON, binary or one-line file is refused from its first 64 KB
     try:
-        raw = Path(path).read_bytes()
+        streamed = os.path.getsize(path) > STREAM_BYTES
+        if streamed:  # never the whole file in memory: a sample to sniff, the rest read in chunks
+            with open(path, "rb") as fh:
+                raw = fh.read(STREAM_HEAD_BYTES)
+        else:
+            raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise DataError(f"file not found: {path}", fix="choose an existing CSV file") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}", fix="check the path and permissions") \
             from None
-    text, encoding = _decode(raw, path)
+    if streamed:
+        encoding = _stream_encoding(path, raw)
+        text = raw.decode(encoding, errors="replace")
+        text = text[: text.rfind("\n") + 1] or text  # whole lines only
+    else:
+        text, encoding = _decode(raw, path)
     head = text[:SNIFF_BYTES]  # splitting all of a 200,000-row text took ~0.1 s under the lock
     head_lines = head.splitlines()
     if len(head) < len(text) and len(head_lines) > 1:
@@ -281,8 +369,13 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
         with warnings.catch_warnings():
             # index_col=False: a row with more fields than the header is an error, not a silent index.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = _read_frame(text, raw, encoding, sep=delimiter, decimal=decimal, skipinitialspace=True,
-                                index_col=False, **names)
+            options = dict(sep=delimiter, decimal=decimal, skipinitialspace=True, index_col=False,
+                           **names)
+            if streamed:
+                frame = _read_streamed(path, encoding, None if (date_format or "").startswith("period:")
+                                       else date_format, date_col, options)
+            else:
+                frame = _read_frame(text, raw, encoding, **options)
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
         raise DataError(f"cannot parse the CSV: {exc}", where=path,
                         fix="check that every row has the same number of fields") from None

@@ -43,11 +43,33 @@ def in_chunks(values: pd.Series, fn, chunk: int = CHUNK_ROWS) -> pd.Series:
     return pd.concat([fn(values.iloc[i:i + chunk]) for i in range(0, len(values), chunk)])
 
 
+def time_format(values: pd.Series, date_format: str | None) -> str | None:
+    """The format (``date_format`` or one of the auto formats) every value of a text column has.
+
+    >>> time_format(pd.Series(["1949-01", "1949-02"]), None)
+    '%Y-%m'
+    """
+    text = values.dropna().astype(str).str.strip()
+    if text.empty:
+        return None
+    for fmt in [date_format] if date_format else AUTO_FORMATS:
+        try:
+            if pd.to_datetime(text.iloc[:200], format=fmt, errors="coerce").isna().any():
+                continue
+            if pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
+                return fmt
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
 def parse_times(values: pd.Series, date_format: str | None) -> pd.DatetimeIndex | None:
     """Parse a column as times with ``date_format`` or the auto formats; None when nothing fits."""
     present = values.dropna()
     if len(present) == 0:
         return None
+    if pd.api.types.is_datetime64_any_dtype(values):  # read as times already (a large file)
+        return pd.DatetimeIndex(values)
     if pd.api.types.is_float_dtype(values) and (present % 1 == 0).all():
         values = values.astype("Int64")  # 1700.0: a year written as a float
     if pd.api.types.is_integer_dtype(values):
