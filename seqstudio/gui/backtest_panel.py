@@ -77,8 +77,11 @@ class BacktestPanel(QWidget):
         self.horizon_spin = QSpinBox(self, objectName="backtestHorizon", minimum=1, maximum=1000, value=12)
         self.stride_spin = QSpinBox(self, objectName="backtestStride", minimum=1, maximum=1000, value=1)
         self.retrain_combo = QComboBox(self, objectName="backtestRetrain")
-        self.retrain_combo.addItems(["every fold", "never (the trained model)", "every 2 folds",
-                                     "every 3 folds"])
+        self.retrain_combo.addItems(["every fold", "never: the trained model, every test origin",
+                                     "every 2 folds", "every 3 folds"])
+        # without retraining the trained model forecasts from every origin after its training data
+        self.retrain_combo.currentIndexChanged.connect(
+            lambda index: self.folds_spin.setEnabled(index != 1))
         self.window_combo = QComboBox(self, objectName="backtestWindow")
         self.window_combo.addItems(["expanding", "sliding"])
         self.levels_edit = QLineEdit("80,95", self, objectName="backtestLevels")
@@ -148,7 +151,7 @@ class BacktestPanel(QWidget):
                 "--retrain", retrain, "--window", self.window_combo.currentText(),
                 "--intervals", self.levels_edit.text().strip() or "80,95",
                 "--stats", "ets,arima" if self.stats_check.isChecked() else "none"]
-        if retrain != "never" or self.folds_spin.value() != 5:
+        if retrain != "never":
             args += ["--folds", str(self.folds_spin.value())]
         return args
 
