@@ -80,22 +80,29 @@ def step_quantiles(residuals: np.ndarray, level: float) -> np.ndarray:
 
 def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float) -> np.ndarray:
     """Per-fold half-widths ``(K, H, T)``, each from residuals observed before that fold's origin."""
+    return held_out_by_level(residuals, origins, (level,))[level]
+
+
+def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dict[float, np.ndarray]:
+    """:func:`held_out_quantiles` for several levels, sorting the residuals once."""
     k_folds, horizon, n_targets = residuals.shape
     origins = np.asarray(origins)
-    q = np.full(residuals.shape, math.inf)
+    out = {level: np.full(residuals.shape, math.inf) for level in levels}
     absolute = np.abs(residuals)
+    rows = np.arange(k_folds)
     for h in range(horizon):
         # known[k, j]: fold j's step-h residual (row origin_j + h) was observed before origin_k
         known = (origins[None, :] + h) < origins[:, None]
         count = known.sum(axis=1)
-        rank = np.ceil((count + 1) * level / 100.0).astype(np.int64)
-        ok = (count > 0) & (rank <= count)
         for t in range(n_targets):
             values = np.where(known & np.isfinite(absolute[None, :, h, t]), absolute[None, :, h, t], np.inf)
             ordered = np.sort(values, axis=1)
-            picked = ordered[np.arange(k_folds), np.clip(rank - 1, 0, k_folds - 1)]
-            q[:, h, t] = np.where(ok, picked, math.inf)
-    return q
+            for level in levels:
+                rank = np.ceil((count + 1) * level / 100.0).astype(np.int64)
+                ok = (count > 0) & (rank <= count)
+                picked = ordered[rows, np.clip(rank - 1, 0, k_folds - 1)]
+                out[level][:, h, t] = np.where(ok, picked, math.inf)
+    return out
 
 
 def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -> dict[str, Any]:
@@ -119,10 +126,11 @@ def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, level
     out: dict[str, Any] = {"method": "split-conformal", "levels": [float(v) for v in levels],
                            "calibration_folds": int(residuals.shape[0]), "quantiles": {},
                            "held_out": {}, "coverage": {}}
+    held_all = held_out_by_level(residuals, np.asarray(origins), levels)
     for level in levels:
         key = f"{level:g}"
         out["quantiles"][key] = step_quantiles(residuals, level)
-        held = held_out_quantiles(residuals, np.asarray(origins), level)
+        held = held_all[level]
         out["held_out"][key] = held
         out["coverage"][key] = coverage(np.asarray(actual, float), np.asarray(forecast, float), held)
     return out
