@@ -333,6 +333,31 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     """
     path = str(path)
     check_delimited_text(path)  # a JSON, binary or one-line file is refused from its first 64 KB
+    frame, report, rows = _parse_csv(path, date_col, date_format)
+    times, time_cols, time_name = _find_time(frame, date_col, date_format, path, report)
+    if times is not None:
+        if times.isna().any():
+            bad = int(np.flatnonzero(times.isna())[0])
+            raise DataError(f"the time column has an empty value on line {bad + 2}", where=path,
+                            fix="fill or remove that row")
+        frame = frame.drop(columns=time_cols)
+        frame.index = pd.DatetimeIndex(times, name=time_name)
+    else:
+        frame.index = pd.RangeIndex(len(frame), name="step")
+        time_name = None
+    frame, rows = sort_and_check_time(frame, rows, report)
+    count_missing(frame, report)
+    numeric = [c for c in frame.columns if is_numeric(frame[c])]
+    return LoadedSeries(frame=frame, time_col=time_name, numeric_columns=numeric, report=report,
+                        path=path, row_numbers=rows)
+
+
+def _read_text(path: str) -> tuple[bytes, str, str, bool]:
+    """The bytes of ``path``, their text, its encoding, and whether the file is read in chunks.
+
+    A file over :data:`STREAM_BYTES` is never held whole in memory: the bytes and text
+    are a sample of its start (whole lines), and the frame is read from disk in chunks.
+    """
     try:
         streamed = os.path.getsize(path) > STREAM_BYTES
         if streamed:  # never the whole file in memory: a sample to sniff, the rest read in chunks
@@ -351,6 +376,13 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
         text = text[: text.rfind("\n") + 1] or text  # whole lines only
     else:
         text, encoding = _decode(raw, path)
+    return raw, text, encoding, streamed
+
+
+def _parse_csv(path: str, date_col: str | None,
+               date_format: str | None) -> tuple[pd.DataFrame, SeriesReport, np.ndarray]:
+    """The file as a frame (dialect and header sniffed), a first report, and each row's file line."""
+    raw, text, encoding, streamed = _read_text(path)
     head = text[:SNIFF_BYTES]  # splitting all of a 200,000-row text took ~0.1 s under the lock
     head_lines = head.splitlines()
     if len(head) < len(text) and len(head_lines) > 1:
@@ -391,88 +423,87 @@ def read_series_csv(path: str | Path, *, date_col: str | None = "auto",
     if headerless:
         report.notes.append(f"the first row holds data, not column names: the columns are called "
                             f"column1 to column{len(frame.columns)} (add a header row to name them)")
-    rows = np.arange(len(frame)) + first_line  # file line numbers
+    return frame, report, np.arange(len(frame)) + first_line
 
+
+# What the time column search found: the times (None: a plain index), the columns they
+# came from (removed from the frame) and the index's name.
+_TimeFound = tuple[pd.DatetimeIndex | None, list[str], str | None]
+
+
+def _find_time(frame: pd.DataFrame, date_col: str | None, date_format: str | None, path: str,
+               report: SeriesReport) -> _TimeFound:
+    """The time axis that ``date_col`` / ``date_format`` choose in ``frame``."""
     period = date_format if date_format and date_format.startswith("period:") else None
     strf = None if period else date_format
-    time_cols: list[str] = []
-    times: pd.DatetimeIndex | None = None
-    time_name: str | None = None
+    found: _TimeFound = (None, [], None)
     if date_col is None or date_col == "":
-        pass
-    elif date_col == "auto":
-        lower = {c.lower(): c for c in frame.columns}
-        quarters = quarter_times(frame, lower)
-        if quarters is not None:
-            times, time_cols = quarters, [lower["year"], lower["quarter"]]
-            time_name = ",".join(time_cols)
-        elif "year" in lower and "month" in lower and \
-                all(pd.api.types.is_integer_dtype(frame[lower[p]]) for p in TIME_PARTS if p in lower):
-            time_cols = [lower[p] for p in TIME_PARTS if p in lower]
-            times = assemble_time(frame, time_cols, path)
-            time_name = ",".join(time_cols)
-        else:
-            candidates = [c for c in frame.columns if TIME_NAME.search(c)]
-            candidates += [c for c in frame.columns if c not in candidates and not is_numeric(frame[c])]
-            if period and candidates:
-                time_cols, time_name = [candidates[0]], candidates[0]
-            for col in candidates if not period else []:
-                parsed = parse_times(frame[col], strf)
-                if parsed is not None:
-                    times, time_cols, time_name = parsed, [col], col
-                    break
-            if times is None and strf:
-                raise DataError(f"no column matches the date format {strf!r}", where=path,
-                                fix="correct date_format (e.g. '%Y-%m' for 1949-01), or name the "
-                                    "time column with date_col")
-            if times is None and not period:
-                named = [c for c in candidates if TIME_NAME.search(c)]
-                if named:
-                    example = frame[named[0]].dropna().astype(str).iloc[0]
-                    report.notes.append(
-                        f"column {named[0]!r} looks like time but values such as {example!r} have no "
-                        "known date format; using a plain row index (give date_format, e.g. "
-                        "'period:1991-01', to get dates)")
+        return found
+    if date_col == "auto":
+        found = _auto_time(frame, strf, period, path, report)
     elif "," in date_col:
         time_cols = [c.strip() for c in date_col.split(",") if c.strip()]
         require_columns(frame, time_cols, path, "date_col")
-        times = assemble_time(frame, time_cols, path)
-        time_name = ",".join(time_cols)
+        found = (assemble_time(frame, time_cols, path), time_cols, ",".join(time_cols))
     else:
         require_columns(frame, [date_col], path, "date_col")
-        time_cols, time_name = [date_col], date_col
-        if not period:
-            times = parse_times(frame[date_col], strf)
-            if times is None:
-                values = frame[date_col].dropna().astype(str)
-                fmt_text = f"format {strf!r}" if strf else "any known date format"
-                bad = values.iloc[0]
-                if strf:
-                    parsed = pd.to_datetime(values.str.strip(), format=strf, errors="coerce")
-                    bad = values[parsed.isna()].iloc[0]
-                raise DataError(f"column {date_col!r} does not match {fmt_text}: {bad!r}", where=path,
-                                fix="give date_format (e.g. '%Y-%m'), 'period:1991-01' for a regular "
-                                    "range, or date_col=None for a plain index")
+        times = None if period else _named_time(frame, date_col, strf, path)
+        found = (times, [date_col], date_col)
+    if period:
+        _, time_cols, time_name = found
+        report.notes.append(f"time replaced by a regular range from {period[7:]}")
+        found = (period_index(period, len(frame)), time_cols, time_name or "time")
+    return found
 
-    if period and date_col not in (None, ""):
-        times = period_index(period, len(frame))
-        time_name = time_name or "time"
-        report.notes.append(f"time replaced by a regular range from {date_format[7:]}")
-    if times is not None:
-        if times.isna().any():
-            bad = int(np.flatnonzero(times.isna())[0])
-            raise DataError(f"the time column has an empty value on line {bad + 2}", where=path,
-                            fix="fill or remove that row")
-        frame = frame.drop(columns=time_cols)
-        frame.index = pd.DatetimeIndex(times, name=time_name)
-    else:
-        frame.index = pd.RangeIndex(len(frame), name="step")
-        time_name = None
-    frame, rows = sort_and_check_time(frame, rows, report)
-    count_missing(frame, report)
-    numeric = [c for c in frame.columns if is_numeric(frame[c])]
-    return LoadedSeries(frame=frame, time_col=time_name, numeric_columns=numeric, report=report,
-                        path=path, row_numbers=rows)
+
+def _auto_time(frame: pd.DataFrame, strf: str | None, period: str | None, path: str,
+               report: SeriesReport) -> _TimeFound:
+    """``date_col="auto"``: year/month/... columns, else the first time-like column that parses."""
+    lower = {c.lower(): c for c in frame.columns}
+    quarters = quarter_times(frame, lower)
+    if quarters is not None:
+        time_cols = [lower["year"], lower["quarter"]]
+        return quarters, time_cols, ",".join(time_cols)
+    if "year" in lower and "month" in lower and \
+            all(pd.api.types.is_integer_dtype(frame[lower[p]]) for p in TIME_PARTS if p in lower):
+        time_cols = [lower[p] for p in TIME_PARTS if p in lower]
+        return assemble_time(frame, time_cols, path), time_cols, ",".join(time_cols)
+    candidates = [c for c in frame.columns if TIME_NAME.search(c)]
+    candidates += [c for c in frame.columns if c not in candidates and not is_numeric(frame[c])]
+    if period:
+        return (None, [candidates[0]], candidates[0]) if candidates else (None, [], None)
+    for col in candidates:
+        parsed = parse_times(frame[col], strf)
+        if parsed is not None:
+            return parsed, [col], col
+    if strf:
+        raise DataError(f"no column matches the date format {strf!r}", where=path,
+                        fix="correct date_format (e.g. '%Y-%m' for 1949-01), or name the "
+                            "time column with date_col")
+    named = [c for c in candidates if TIME_NAME.search(c)]
+    if named:
+        example = frame[named[0]].dropna().astype(str).iloc[0]
+        report.notes.append(
+            f"column {named[0]!r} looks like time but values such as {example!r} have no "
+            "known date format; using a plain row index (give date_format, e.g. "
+            "'period:1991-01', to get dates)")
+    return None, [], None
+
+
+def _named_time(frame: pd.DataFrame, date_col: str, strf: str | None, path: str) -> pd.DatetimeIndex:
+    """The column ``date_col`` parsed as times; a DataError quoting the first value that does not fit."""
+    times = parse_times(frame[date_col], strf)
+    if times is None:
+        values = frame[date_col].dropna().astype(str)
+        fmt_text = f"format {strf!r}" if strf else "any known date format"
+        bad = values.iloc[0]
+        if strf:
+            parsed = pd.to_datetime(values.str.strip(), format=strf, errors="coerce")
+            bad = values[parsed.isna()].iloc[0]
+        raise DataError(f"column {date_col!r} does not match {fmt_text}: {bad!r}", where=path,
+                        fix="give date_format (e.g. '%Y-%m'), 'period:1991-01' for a regular "
+                            "range, or date_col=None for a plain index")
+    return times
 
 
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")

@@ -505,10 +505,66 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
         if not options.path:
             raise DataError("no CSV file chosen", fix="set the series option 'path' to a CSV file")
         loaded = read_series_csv(options.path, date_col=options.date_col, date_format=options.date_format)
-    frame, path = loaded.frame, loaded.path
+    path = loaded.path
     notes = list(loaded.report.notes)
+    targets, categorical, used = _used_columns(options, loaded, notes)
+    _refuse_infinite(loaded, used, categorical)
+    used, row_numbers, filled_positions = _handle_missing(options, loaded, used, categorical, notes)
+    blocks, input_names, categories = _input_blocks(used, targets, categorical)
 
-    # -- columns ---------------------------------------------------------
+    n_rows, n_targets, lag = len(used), len(targets), options.diff_lag
+    original = blocks[0]
+    level = _target_level(options, original, targets, row_numbers, used, path)
+    if lag and lag >= n_rows - 1:
+        raise DataError(f"diff_lag {lag} leaves no data: the series has only {n_rows} rows",
+                        where=path, fix="use a smaller diff_lag (1, or the season length)"
+                        if lag > 1 else "use a longer series, or no differencing")
+    transformed = level[lag:] - level[:-lag] if lag else level
+    inputs = np.concatenate([transformed] + [b[lag:] for b in blocks[1:]], axis=1)
+    bounds_local = _split_bounds(options, len(inputs), path)
+
+    # scaling fitted on the train part only
+    scaler = Scaler.fit(inputs[:bounds_local["train"][1]], options.scaling)
+    scaled = torch.from_numpy(scaler.transform(inputs).astype(np.float32))
+    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    target_pos: dict[str, np.ndarray] = {}
+    for split, (a, b) in bounds_local.items():
+        tensors[split] = make_windows(scaled[a:b], options.look_back, options.horizon, options.stride,
+                                      n_targets)
+        count = len(tensors[split][0])
+        target_pos[split] = lag + a + np.arange(count) * options.stride + options.look_back
+
+    series = used.copy()
+    index = series.index
+    bounds = {k: (a + lag, b + lag) for k, (a, b) in bounds_local.items()}
+    split_times = {k: (index[a], index[b - 1]) for k, (a, b) in bounds.items() if b > a}
+    leak = _find_leaks(bounds, target_pos, options, filled_positions, used, categorical)
+    step = loaded.report.step
+    season = options.season or SEASON_BY_STEP.get(step, 1)
+    report = SeriesReport(**{**loaded.report.to_dict(), "notes": notes})
+    counts = "/".join(str(len(tensors[s][0])) for s in SPLITS)
+    description = (f"{Path(path).name if path else 'series'}: {n_rows} rows ({step}), target "
+                   f"{', '.join(targets)}, {len(input_names)} input(s), look_back {options.look_back}, "
+                   f"horizon {options.horizon}; train/val/test windows {counts}")
+    description += "".join(f"\nnote: {note}" for note in notes)  # what reading changed or guessed
+    return PreparedSeries(
+        task="regression",
+        x_train=tensors["train"][0], y_train=tensors["train"][1],
+        x_val=tensors["val"][0], y_val=tensors["val"][1],
+        x_test=tensors["test"][0], y_test=tensors["test"][1],
+        n_outputs=options.horizon * n_targets, input_is_ids=False, description=description,
+        options=options, series=series, split_times=split_times, window_leak=leak,
+        target_columns=targets, input_columns=input_names, season=season, report=report,
+        _internals=_SeriesInternals(original=original, level=level, scaled=scaled, scaler=scaler,
+                                    target_pos=target_pos, bounds=bounds, step=step,
+                                    categories=categories),
+    )
+
+
+def _used_columns(options: SeriesOptions, loaded: LoadedSeries,
+                  notes: list[str]) -> tuple[list[str], list[str], pd.DataFrame]:
+    """The targets, the text features to one-hot, and the frame of the columns in use (targets first)."""
+    frame, path = loaded.frame, loaded.path
     targets = list(options.target)
     if not targets and loaded.numeric_columns:
         targets = [loaded.numeric_columns[-1]]
@@ -547,49 +603,59 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
         else:
             categorical.append(col)
             columns[col] = frame[col]
-    used = pd.DataFrame(columns, index=frame.index)
+    return targets, categorical, pd.DataFrame(columns, index=frame.index)
 
-    # -- missing values --------------------------------------------------
-    row_numbers = loaded.row_numbers if loaded.row_numbers is not None else np.arange(len(frame)) + 2
-    for col in used.columns:  # inf / -inf ("inf", "1e999" in the file) are errors, not values
+
+def _refuse_infinite(loaded: LoadedSeries, used: pd.DataFrame, categorical: list[str]) -> None:
+    """inf / -inf ("inf", "1e999" in the file) are errors naming the file lines, not values."""
+    for col in used.columns:
         if col in categorical:
             continue
         infinite = np.isinf(used[col].to_numpy(dtype=np.float64, na_value=np.nan))
         if infinite.any():
             raise DataError(f"column {col!r} holds {int(infinite.sum())} infinite value"
                             f"{'s' if infinite.sum() > 1 else ''} (inf or -inf)",
-                            where=f"{path}: {_describe_rows(loaded, used, infinite)}",
+                            where=f"{loaded.path}: {_describe_rows(loaded, used, infinite)}",
                             fix="correct or delete those rows (an infinite value makes every loss NaN)")
+
+
+def _handle_missing(options: SeriesOptions, loaded: LoadedSeries, used: pd.DataFrame,
+                    categorical: list[str], notes: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Apply the missing-value policy: the rows kept, their file lines, and which were filled."""
+    row_numbers = loaded.row_numbers if loaded.row_numbers is not None else np.arange(len(loaded.frame)) + 2
     nan_mask = used.isna().to_numpy()
     filled_positions = np.zeros(len(used), dtype=bool)
-    if nan_mask.any():
-        per_column = nan_mask.sum(axis=0)
-        if options.missing == "error":
-            col_i = int(np.flatnonzero(per_column)[0])
-            col = used.columns[col_i]
-            raise DataError(f"column {col!r} has {per_column[col_i]} missing values",
-                            where=f"{path}: {_describe_rows(loaded, used, nan_mask[:, col_i])}",
-                            fix="choose missing='drop', 'ffill' or 'interpolate', or clean the file")
-        numeric_cols = [c for c in used.columns if c not in categorical]
-        if options.missing == "drop":
-            keep = ~nan_mask.any(axis=1)
-            notes.append(f"{int((~keep).sum())} rows with missing values dropped")
+    if not nan_mask.any():
+        return used, row_numbers, filled_positions
+    per_column = nan_mask.sum(axis=0)
+    if options.missing == "error":
+        col_i = int(np.flatnonzero(per_column)[0])
+        col = used.columns[col_i]
+        raise DataError(f"column {col!r} has {per_column[col_i]} missing values",
+                        where=f"{loaded.path}: {_describe_rows(loaded, used, nan_mask[:, col_i])}",
+                        fix="choose missing='drop', 'ffill' or 'interpolate', or clean the file")
+    numeric_cols = [c for c in used.columns if c not in categorical]
+    if options.missing == "drop":
+        keep = ~nan_mask.any(axis=1)
+        notes.append(f"{int((~keep).sum())} rows with missing values dropped")
+    else:
+        filled_positions = used[numeric_cols].isna().any(axis=1).to_numpy().copy()
+        if options.missing == "ffill":
+            used[numeric_cols] = used[numeric_cols].ffill()
         else:
-            filled_positions = used[numeric_cols].isna().any(axis=1).to_numpy().copy()
-            if options.missing == "ffill":
-                used[numeric_cols] = used[numeric_cols].ffill()
-            else:
-                method = "time" if isinstance(used.index, pd.DatetimeIndex) else "linear"
-                used[numeric_cols] = used[numeric_cols].interpolate(method=method, limit_area="inside")
-            keep = used[numeric_cols].notna().all(axis=1).to_numpy()
-            filled_positions &= keep
-            notes.append(f"{int(filled_positions.sum())} rows with missing values filled ({options.missing})"
-                         + (f"; {int((~keep).sum())} leading/trailing rows that cannot be filled dropped"
-                            if (~keep).any() else ""))
-        used, row_numbers = used[keep], row_numbers[keep]
-        filled_positions = filled_positions[keep]
+            method = "time" if isinstance(used.index, pd.DatetimeIndex) else "linear"
+            used[numeric_cols] = used[numeric_cols].interpolate(method=method, limit_area="inside")
+        keep = used[numeric_cols].notna().all(axis=1).to_numpy()
+        filled_positions &= keep
+        notes.append(f"{int(filled_positions.sum())} rows with missing values filled ({options.missing})"
+                     + (f"; {int((~keep).sum())} leading/trailing rows that cannot be filled dropped"
+                        if (~keep).any() else ""))
+    return used[keep], row_numbers[keep], filled_positions[keep]
 
-    # -- one-hot ----------------------------------------------------------
+
+def _input_blocks(used: pd.DataFrame, targets: list[str],
+                  categorical: list[str]) -> tuple[list[np.ndarray], list[str], dict[str, list[str]]]:
+    """The input columns as float blocks (targets first, text features one-hot), their names, the categories."""
     categories: dict[str, list[str]] = {}
     input_names: list[str] = list(targets)
     blocks = [used[targets].to_numpy(np.float64)]
@@ -603,34 +669,31 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
         else:
             blocks.append(used[[col]].to_numpy(np.float64))
             input_names.append(col)
+    return blocks, input_names, categories
 
-    n_rows, n_targets, lag = len(used), len(targets), options.diff_lag
-    original = blocks[0]
-    # -- log and differencing (targets only) ------------------------------
-    level = original
-    if options.log:
-        bad = original <= 0
-        if bad.any():
-            row_i, col_i = np.argwhere(bad)[0]
-            raise DataError(f"log needs positive values, but column {targets[col_i]!r} holds "
-                            f"{original[row_i, col_i]:g}",
-                            where=f"{path}: file line {row_numbers[row_i]}, time {used.index[row_i]}",
-                            fix="turn off log, or shift the data to be positive")
-        level = np.log(original)
-    if lag and lag >= n_rows - 1:
-        raise DataError(f"diff_lag {lag} leaves no data: the series has only {n_rows} rows",
-                        where=path, fix="use a smaller diff_lag (1, or the season length)"
-                        if lag > 1 else "use a longer series, or no differencing")
-    transformed = level[lag:] - level[:-lag] if lag else level
-    inputs = np.concatenate([transformed] + [b[lag:] for b in blocks[1:]], axis=1)
 
-    # -- chronological split ----------------------------------------------
-    n = len(inputs)
+def _target_level(options: SeriesOptions, original: np.ndarray, targets: list[str],
+                  row_numbers: np.ndarray, used: pd.DataFrame, path: str) -> np.ndarray:
+    """What differencing acts on: log(targets) with ``log``, else the targets themselves."""
+    if not options.log:
+        return original
+    bad = original <= 0
+    if bad.any():
+        row_i, col_i = np.argwhere(bad)[0]
+        raise DataError(f"log needs positive values, but column {targets[col_i]!r} holds "
+                        f"{original[row_i, col_i]:g}",
+                        where=f"{path}: file line {row_numbers[row_i]}, time {used.index[row_i]}",
+                        fix="turn off log, or shift the data to be positive")
+    return np.log(original)
+
+
+def _split_bounds(options: SeriesOptions, n: int, path: str) -> dict[str, tuple[int, int]]:
+    """Positions [start, stop) of each part in the ``n`` transformed values; too-short parts raise."""
+    lag = options.diff_lag
     n_train, n_val = int(n * options.train_frac), int(n * options.val_frac)
-    bounds_local = {"train": (0, n_train), "val": (n_train, n_train + n_val),
-                    "test": (n_train + n_val, n)}
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
     need = options.look_back + options.horizon
-    for split, (a, b) in bounds_local.items():
+    for split, (a, b) in bounds.items():
         size = b - a
         wanted = split == "train" or (split == "val" and options.val_frac > 0) or \
             (split == "test" and options.train_frac + options.val_frac < 1.0 - 1e-9)
@@ -645,46 +708,7 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
                      else "lower look_back or horizon, or give that part a larger fraction")
                     if size or split == "train" else
                     "raise its fraction, or set train_frac + val_frac to 1 to have no test part")
-
-    # -- scaling fitted on the train part only ----------------------------
-    scaler = Scaler.fit(inputs[:n_train], options.scaling)
-    scaled = torch.from_numpy(scaler.transform(inputs).astype(np.float32))
-
-    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    target_pos: dict[str, np.ndarray] = {}
-    for split, (a, b) in bounds_local.items():
-        tensors[split] = make_windows(scaled[a:b], options.look_back, options.horizon, options.stride,
-                                      n_targets)
-        count = len(tensors[split][0])
-        target_pos[split] = lag + a + np.arange(count) * options.stride + options.look_back
-
-    series = used.copy()
-    index = series.index
-    bounds = {k: (a + lag, b + lag) for k, (a, b) in bounds_local.items()}
-    split_times = {k: (index[a], index[b - 1]) for k, (a, b) in bounds.items() if b > a}
-    leak = _find_leaks(bounds, target_pos, options, filled_positions, used, categorical)
-
-    step = loaded.report.step
-    season = options.season or SEASON_BY_STEP.get(step, 1)
-    report = SeriesReport(**{**loaded.report.to_dict(), "notes": notes})
-    name = Path(path).name if path else "series"
-    counts = "/".join(str(len(tensors[s][0])) for s in SPLITS)
-    description = (f"{name}: {n_rows} rows ({step}), target {', '.join(targets)}, "
-                   f"{len(input_names)} input(s), look_back {options.look_back}, horizon "
-                   f"{options.horizon}; train/val/test windows {counts}")
-    description += "".join(f"\nnote: {note}" for note in notes)  # what reading changed or guessed
-    return PreparedSeries(
-        task="regression",
-        x_train=tensors["train"][0], y_train=tensors["train"][1],
-        x_val=tensors["val"][0], y_val=tensors["val"][1],
-        x_test=tensors["test"][0], y_test=tensors["test"][1],
-        n_outputs=options.horizon * n_targets, input_is_ids=False, description=description,
-        options=options, series=series, split_times=split_times, window_leak=leak,
-        target_columns=targets, input_columns=input_names, season=season, report=report,
-        _internals=_SeriesInternals(original=original, level=level, scaled=scaled, scaler=scaler,
-                                    target_pos=target_pos, bounds=bounds, step=step,
-                                    categories=categories),
-    )
+    return bounds
 
 
 def _find_leaks(bounds: dict[str, tuple[int, int]], target_pos: dict[str, np.ndarray],

@@ -482,20 +482,7 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
     >>> data.x_train.shape, data.vocab_size  # doctest: +SKIP
     (torch.Size([2500, 200]), 10000)
     """
-    if train is None:
-        parts = [read_text_csv(p, options.text_col, options.label_col, options.encoding)
-                 for p in options.paths()]
-        if not parts:
-            raise DataError("no text file given", fix="choose a CSV file")
-        train = parts[0] if len(parts) == 1 else LabelledTexts(
-            [t for p in parts for t in p.texts], [lb for p in parts for lb in p.labels],
-            [w for p in parts for w in p.where], ", ".join(p.origin for p in parts))
-    if test is None and options.test_path:
-        test = read_text_csv(options.test_path, options.text_col, options.label_col, options.encoding)
-    train = _check_texts(train, options.drop_empty)
-    if test is not None:
-        test = _check_texts(test, options.drop_empty)
-
+    train, test = _read_parts(options, train, test)
     # Label ids from the training part; the test part must use the same classes.
     y_all, class_names = labels_to_ids(train.labels, options.class_names, options.task,
                                        train.where, train.origin)
@@ -504,47 +491,20 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
     if task == "binary" and len(class_names) != 2:
         raise DataError(f"a binary task needs 2 classes, got {len(class_names)}",
                         fix="set task='multiclass'")
-
-    n = len(train)
-    rng = np.random.default_rng(options.seed)
-    order = rng.permutation(n)
-    n_test = int(round(options.test_frac * n)) if test is None else 0
-    n_val = int(round(options.val_frac * n))
-    if n - n_test - n_val < 1:
-        raise DataError(f"no training rows left: {n} rows, {n_test} for test, {n_val} for validation",
-                        fix="lower val_frac / test_frac or add data")
-    test_idx = np.sort(order[:n_test])
-    val_idx = np.sort(order[n_test:n_test + n_val])
-    train_idx = np.sort(order[n_test + n_val:])
-    splits = {"train": _subset(train, train_idx), "val": _subset(train, val_idx)}
-    labels = {"train": y_all[train_idx], "val": y_all[val_idx]}
-    if test is None:
-        splits["test"], labels["test"] = _subset(train, test_idx), y_all[test_idx]
-    else:
-        splits["test"] = test
-        labels["test"], _ = labels_to_ids(test.labels, class_names, "auto", test.where, test.origin)
+    splits, labels = _split_rows(options, train, test, y_all, class_names)
 
     tokenizer = options.tokenizer()
     train_tokens = tokenizer.tokenize_many(splits["train"].texts)
     vocabulary = Vocabulary.fit_tokens(train_tokens, tokenizer, options.num_words)
-
-    def encode(name: str, tokens: list[list[str]] | None = None) -> tuple[torch.Tensor, np.ndarray]:
-        if tokens is None:
-            tokens = tokenizer.tokenize_many(splits[name].texts)
-        ids = vocabulary.encode_tokens(tokens)
-        lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
-        padded = pad_sequences(ids, maxlen=options.max_len, dtype="int64",
-                               padding=options.padding, truncating=options.truncating)
-        return torch.from_numpy(padded), lengths
+    x_train, train_lengths = _encode(options, vocabulary, train_tokens)
+    x_val, _ = _encode(options, vocabulary, tokenizer.tokenize_many(splits["val"].texts))
+    x_test, _ = _encode(options, vocabulary, tokenizer.tokenize_many(splits["test"].texts))
 
     def targets(y: np.ndarray) -> torch.Tensor:
         if task == "binary":
             return torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
         return torch.from_numpy(y.astype(np.int64))
 
-    x_train, train_lengths = encode("train", train_tokens)
-    x_val, _ = encode("val")
-    x_test, _ = encode("test")
     n_classes = len(class_names)
     description = (f"{train.origin or 'texts'}: {len(splits['train'])} train / {len(splits['val'])} "
                    f"val / {len(splits['test'])} test texts, {len(vocabulary)} distinct "
@@ -568,3 +528,56 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
         train_lengths=train_lengths,
     )
 
+
+def _read_parts(options: TextOptions, train: LabelledTexts | None,
+                test: LabelledTexts | None) -> tuple[LabelledTexts, LabelledTexts | None]:
+    """The training texts and the separate test texts (if any), read when not given, empties checked."""
+    if train is None:
+        parts = [read_text_csv(p, options.text_col, options.label_col, options.encoding)
+                 for p in options.paths()]
+        if not parts:
+            raise DataError("no text file given", fix="choose a CSV file")
+        train = parts[0] if len(parts) == 1 else LabelledTexts(
+            [t for p in parts for t in p.texts], [lb for p in parts for lb in p.labels],
+            [w for p in parts for w in p.where], ", ".join(p.origin for p in parts))
+    if test is None and options.test_path:
+        test = read_text_csv(options.test_path, options.text_col, options.label_col, options.encoding)
+    train = _check_texts(train, options.drop_empty)
+    if test is not None:
+        test = _check_texts(test, options.drop_empty)
+    return train, test
+
+
+def _split_rows(options: TextOptions, train: LabelledTexts, test: LabelledTexts | None,
+                y_all: np.ndarray, class_names: list[str],
+                ) -> tuple[dict[str, LabelledTexts], dict[str, np.ndarray]]:
+    """Texts and label ids of each split: held-out rows drawn at random, kept in file order."""
+    n = len(train)
+    rng = np.random.default_rng(options.seed)
+    order = rng.permutation(n)
+    n_test = int(round(options.test_frac * n)) if test is None else 0
+    n_val = int(round(options.val_frac * n))
+    if n - n_test - n_val < 1:
+        raise DataError(f"no training rows left: {n} rows, {n_test} for test, {n_val} for validation",
+                        fix="lower val_frac / test_frac or add data")
+    test_idx = np.sort(order[:n_test])
+    val_idx = np.sort(order[n_test:n_test + n_val])
+    train_idx = np.sort(order[n_test + n_val:])
+    splits = {"train": _subset(train, train_idx), "val": _subset(train, val_idx)}
+    labels = {"train": y_all[train_idx], "val": y_all[val_idx]}
+    if test is None:
+        splits["test"], labels["test"] = _subset(train, test_idx), y_all[test_idx]
+    else:
+        splits["test"] = test
+        labels["test"], _ = labels_to_ids(test.labels, class_names, "auto", test.where, test.origin)
+    return splits, labels
+
+
+def _encode(options: TextOptions, vocabulary: Vocabulary,
+            tokens: list[list[str]]) -> tuple[torch.Tensor, np.ndarray]:
+    """Token lists as padded id rows ``(N, max_len)`` int64, and each text's length before padding."""
+    ids = vocabulary.encode_tokens(tokens)
+    lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
+    padded = pad_sequences(ids, maxlen=options.max_len, dtype="int64",
+                           padding=options.padding, truncating=options.truncating)
+    return torch.from_numpy(padded), lengths

@@ -52,10 +52,9 @@ process-wide torch settings, held for the life of the run and restored after.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -88,13 +87,21 @@ from seqstudio.core.train.optimizers import (
     make_optimizer,
     optimizer_state_dict,
 )
+from seqstudio.core.train.policies import (
+    Policy,
+    PolicySet,
+    RunState,
+    default_policies,
+    snapshot,
+)
 from seqstudio.core.train.threads import ThreadTuner, thread_candidates
 
 
 # --------------------------------------------------------------------------- train
 def train(model: nn.Module, data: PreparedData, config: TrainConfig,
           control: TrainControl | None = None, *, start_epoch: int = 0,
-          optimizer_state: dict[str, torch.Tensor] | None = None) -> Iterator[Event]:
+          optimizer_state: dict[str, torch.Tensor] | None = None,
+          policies: Sequence[Policy] = ()) -> Iterator[Event]:
     """Train ``model`` in place on ``data``; a generator of events.
 
     Settings that cannot work (a loss that does not fit the task, a model whose
@@ -122,6 +129,9 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
         moments (or SGD's momentum) go on where they were, as in Keras's
         repeated ``fit()``. Ignored, and the optimizer starts fresh, when it is
         another optimizer's or does not fit the model's parameters.
+    policies
+        Extra :class:`~seqstudio.core.train.policies.Policy` objects, called after
+        the run's own (user stop, NaN guard, best checkpoint, early stopping).
 
     Yields
     ------
@@ -145,7 +155,7 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
     device = resolve_device(config.device)
     x_train, y_train, x_val, y_val = _train_val_tensors(data, config)
     run = _Run(model, data, config, control or TrainControl(), start_epoch, device,
-               x_train, y_train, x_val, y_val, optimizer_state)
+               x_train, y_train, x_val, y_val, optimizer_state, policies)
     run.check_output_shape()
     return run.events()
 
@@ -166,29 +176,29 @@ def _train_val_tensors(data: PreparedData, config: TrainConfig):
     return x_train, y_train, x_val, y_val
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 class _Run:
     """State of one call to :func:`train` (the generator is :meth:`events`)."""
 
     def __init__(self, model, data, config, control, start_epoch, device, x_train, y_train, x_val, y_val,
-                 optimizer_state=None):
+                 optimizer_state=None, policies: Sequence[Policy] = ()):
         self.model = model
         self.optimizer_state_in = optimizer_state
         self.optimizer: torch.optim.Optimizer | None = None
         self.optimizer_resumed = False
         self.data = data
         self.config = config
-        self.control = control
         self.start_epoch = start_epoch
         self.device = device
         self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
         self.has_val = len(x_val) > 0
         self._epoch = start_epoch  # the epoch under way, for Stopped events
+        self.global_step = 0
+        self.tuner: ThreadTuner | None = None  # chosen when the run starts (CPU only)
         self.probabilities = outputs_are_probabilities(model, config)
         self.loss_fn = make_loss(config.loss, self.probabilities)
+        self.state = RunState(model, start_epoch, start_epoch + config.epochs, self.has_val)
+        self.policies = PolicySet([*default_policies(control, config.early_stopping_patience),
+                                   *policies])
 
     def check_output_shape(self) -> None:
         """One forward pass on two samples, to reject a model/target mismatch before training."""
@@ -225,16 +235,12 @@ class _Run:
 
     # -- the generator -----------------------------------------------------------
     def events(self) -> Iterator[Event]:
-        config, model = self.config, self.model
+        config, model, state = self.config, self.model, self.state
         started = time.perf_counter()
         settings = TorchSettings()
         original_device = model_device(model)
-        self.history: list[dict[str, Any]] = []
-        self.last_good: dict[str, torch.Tensor] | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_epoch: int | None = None
         stopped: Stopped | None = None
-        self.tuner: ThreadTuner | None = None
+        self.tuner = None
         try:
             if self.device.type == "cpu":
                 first, onednn = choose_cpu_settings(model, config)
@@ -243,26 +249,18 @@ class _Run:
                                          first=first, batch_size=config.batch_size)
             try:
                 model.to(self.device)
-                self.last_good = _snapshot(model)
+                state.last_good = snapshot(model)
                 stopped = yield from self._epochs()
             except Exception as exc:  # out of memory, a plugin cell raising...
                 message = f"{type(exc).__name__}: {exc}".strip()
                 stopped = Stopped("error", message, self._epoch, traceback=traceback.format_exc())
-                if self.last_good is not None:
-                    model.load_state_dict(self.last_good)
+                if state.last_good is not None:
+                    model.load_state_dict(state.last_good)
             except KeyboardInterrupt:  # Ctrl+C in the CLI lands here: stop like the user asked
                 stopped = Stopped("user", "interrupted", self._epoch)
             if stopped is not None:
                 yield stopped
-            optimizer_state = None
-            if stopped is None or stopped.reason in ("user", "early_stopping"):
-                optimizer_state = (optimizer_state_dict(self.optimizer, config.optimizer)
-                                   if self.optimizer is not None else None)
-            if config.restore_best and self.has_val and self.best_state is not None:
-                last_epoch = self.history[-1]["epoch"] if self.history else None
-                if stopped is not None or self.best_epoch != last_epoch:
-                    optimizer_state = None  # its moments belong to the weights being replaced
-                model.load_state_dict(self.best_state)
+            optimizer_state = self._final_weights(stopped)
             final_metrics = self._final_metrics()
         finally:
             # Also runs when the caller closes the generator: never leave the
@@ -270,9 +268,9 @@ class _Run:
             model.to(original_device)
             settings.restore()
         result = TrainResult(
-            history=self.history,
-            epochs_run=len(self.history),
-            best_epoch=self.best_epoch,
+            history=state.history,
+            epochs_run=len(state.history),
+            best_epoch=state.best_epoch,
             stopped_reason=stopped.reason if stopped else None,
             stopped_message=stopped.message if stopped else "",
             stopped_traceback=stopped.traceback if stopped else "",
@@ -281,115 +279,116 @@ class _Run:
             threads=self.tuner.threads if self.tuner is not None else settings.threads,
             threads_reason=self.tuner.summary() if self.tuner is not None else "",
             metrics=final_metrics,
-            best_state=({k: v.cpu() for k, v in self.best_state.items()}
-                        if config.keep_best_checkpoint and self.best_state is not None else None),
+            best_state=({k: v.cpu() for k, v in state.best_state.items()}
+                        if config.keep_best_checkpoint and state.best_state is not None else None),
             optimizer_state=optimizer_state,
             optimizer_resumed=self.optimizer_resumed,
         )
         yield Finished(result)
 
+    def _final_weights(self, stopped: Stopped | None) -> dict[str, torch.Tensor] | None:
+        """Put the best epoch's weights back when asked; the optimizer state that fits the end weights."""
+        config, state = self.config, self.state
+        optimizer_state = None
+        if stopped is None or stopped.reason in ("user", "early_stopping"):
+            optimizer_state = (optimizer_state_dict(self.optimizer, config.optimizer)
+                               if self.optimizer is not None else None)
+        if config.restore_best and self.has_val and state.best_state is not None:
+            last_epoch = state.history[-1]["epoch"] if state.history else None
+            if stopped is not None or state.best_epoch != last_epoch:
+                optimizer_state = None  # its moments belong to the weights being replaced
+            self.model.load_state_dict(state.best_state)
+        return optimizer_state
+
     def _epochs(self) -> Iterator[Event]:
         """Yield the epochs' events; return the Stopped event (or None when all epochs ran)."""
-        config, model, control, device = self.config, self.model, self.control, self.device
-        loss_fn, tuner = self.loss_fn, self.tuner
+        config, model, device, state = self.config, self.model, self.device, self.state
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(params, config, device)
-        self.optimizer = optimizer
+        self.optimizer = make_optimizer(params, config, device)
         if self.optimizer_state_in:
-            self.optimizer_resumed = load_optimizer_state(optimizer, self.optimizer_state_in,
+            self.optimizer_resumed = load_optimizer_state(self.optimizer, self.optimizer_state_in,
                                                           config.optimizer)
-        clip = config.grad_clip
         torch.manual_seed(config.seed + self.start_epoch)  # dropout masks
         shuffler = torch.Generator().manual_seed(config.seed + self.start_epoch)
-        x_all = self.x_train.to(device)
-        y_all = self.y_train.to(device)
-        x_val = self.x_val.to(device)
-        y_val = self.y_val.to(device)
-        n = len(x_all)
-        bs = config.batch_size
-        batches = -(-n // bs)
-        last_epoch = self.start_epoch + config.epochs
-        classification = self.data.task != "regression"
-        patience, since_best = config.early_stopping_patience, 0
-        best_score = math.inf
-        global_step = 0
+        x_all, y_all = self.x_train.to(device), self.y_train.to(device)
+        x_val, y_val = self.x_val.to(device), self.y_val.to(device)
+        batches = -(-len(x_all) // config.batch_size)
+        last_epoch = state.last_epoch
+        policies = self.policies
         self._epoch = self.start_epoch
         for epoch in range(self.start_epoch + 1, last_epoch + 1):
             self._epoch = epoch
-            if control.stopped:
-                return Stopped("user", "stopped by the user", epoch - 1)
+            if (stopped := policies.epoch_begin(state, epoch)) is not None:
+                return stopped
             yield EpochStarted(epoch, last_epoch, batches)
             epoch_started = time.perf_counter()
-            paused_seconds = 0.0
-            model.train()
-            if config.shuffle:
-                order = torch.randperm(n, generator=shuffler).to(device)
-                xs, ys = x_all[order], y_all[order]
-            else:
-                xs, ys = x_all, y_all
-            loss_sum = 0.0
-            correct = torch.zeros((), dtype=torch.int64, device=device) if classification else None
-            for step in range(batches):
-                if control.stopped:
-                    return Stopped("user", f"stopped by the user at batch {step} of epoch {epoch}", epoch)
-                paused_seconds += control.wait_while_paused()
-                if control.stopped:
-                    return Stopped("user", f"stopped by the user at batch {step} of epoch {epoch}", epoch)
-                start = step * bs
-                xb, yb = xs[start:start + bs], ys[start:start + bs]
-                if tuner is not None:
-                    tuner.batch_started()
-                output = model(xb)
-                loss = loss_fn(output, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, clip)
-                optimizer.step()
-                loss_value = loss.item()
-                if tuner is not None and (choice := tuner.batch_ended(len(xb))) is not None:
-                    yield ThreadsChosen(choice.threads, choice.reason, epoch, step + 1)
-                if not math.isfinite(loss_value):
-                    model.load_state_dict(self.last_good)
-                    return Stopped(
-                        "nan", f"the loss became {loss_value} at batch {step + 1} of epoch {epoch}; "
-                        f"the weights of epoch {epoch - 1} were kept (try a lower learning rate or "
-                        "gradient clipping)", epoch)
-                if correct is not None:
-                    correct += self._correct(output.detach(), yb)
-                loss_sum += loss_value * len(xb)
-                global_step += 1
-                yield BatchEnded(epoch, step + 1, batches, loss_value, global_step)
-            train_loss = loss_sum / n
-            epoch_metrics: dict[str, float] = {}
-            if correct is not None:
-                epoch_metrics["accuracy"] = correct.item() / n
+            state.paused_seconds = 0.0
+            outcome = yield from self._train_epoch(epoch, x_all, y_all, shuffler, params, batches)
+            if isinstance(outcome, Stopped):
+                return outcome
+            train_loss, epoch_metrics = outcome
             val_loss = None
             if self.has_val:
                 val_loss, val_correct = self._validate(x_val, y_val)
-                if not math.isfinite(val_loss):
-                    model.load_state_dict(self.last_good)
-                    return Stopped("nan", f"the validation loss became {val_loss} at epoch {epoch}; "
-                                   f"the weights of epoch {epoch - 1} were kept", epoch)
+                if (stopped := policies.validated(state, epoch, val_loss)) is not None:
+                    return stopped
                 if val_correct is not None:
                     epoch_metrics["val_accuracy"] = val_correct
-            seconds = time.perf_counter() - epoch_started - paused_seconds
-            self.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                 "seconds": seconds, **epoch_metrics})
-            self.last_good = _snapshot(model)
-            score = val_loss if val_loss is not None else train_loss
-            if score < best_score:
-                best_score, self.best_epoch, since_best = score, epoch, 0
-                self.best_state = self.last_good
-            else:
-                since_best += 1
+            seconds = time.perf_counter() - epoch_started - state.paused_seconds
+            state.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                  "seconds": seconds, **epoch_metrics})
+            state.last_good = snapshot(model)
+            stopped = policies.epoch_end(state, epoch, train_loss, val_loss)
             yield EpochEnded(epoch, last_epoch, train_loss, val_loss, epoch_metrics, seconds)
-            if patience and since_best >= patience and epoch < last_epoch:
-                watched = "validation" if self.has_val else "training"
-                return Stopped("early_stopping",
-                               f"the {watched} loss did not improve for {patience} epochs; "
-                               f"best epoch {self.best_epoch}", epoch)
+            if stopped is not None:
+                return stopped
         return None
+
+    def _train_epoch(self, epoch: int, x_all: torch.Tensor, y_all: torch.Tensor,
+                     shuffler: torch.Generator, params: list[torch.nn.Parameter],
+                     batches: int) -> Iterator[Event]:
+        """One pass over the training split; return (mean loss, metrics) or the Stopped event."""
+        model, loss_fn, optimizer, state = self.model, self.loss_fn, self.optimizer, self.state
+        tuner = self.tuner
+        clip, bs, n, device = self.config.grad_clip, self.config.batch_size, len(x_all), self.device
+        batch_begin, batch_end = self.policies.batch_begin, self.policies.batch_end
+        model.train()
+        if self.config.shuffle:
+            order = torch.randperm(n, generator=shuffler).to(device)
+            xs, ys = x_all[order], y_all[order]
+        else:
+            xs, ys = x_all, y_all
+        loss_sum = 0.0
+        classification = self.data.task != "regression"
+        correct = torch.zeros((), dtype=torch.int64, device=device) if classification else None
+        for step in range(batches):
+            for hook in batch_begin:
+                if (stopped := hook(state, epoch, step)) is not None:
+                    return stopped
+            start = step * bs
+            xb, yb = xs[start:start + bs], ys[start:start + bs]
+            if tuner is not None:
+                tuner.batch_started()
+            output = model(xb)
+            loss = loss_fn(output, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            loss_value = loss.item()
+            if tuner is not None and (choice := tuner.batch_ended(len(xb))) is not None:
+                yield ThreadsChosen(choice.threads, choice.reason, epoch, step + 1)
+            for hook in batch_end:
+                if (stopped := hook(state, epoch, step, loss_value)) is not None:
+                    return stopped
+            if correct is not None:
+                correct += self._correct(output.detach(), yb)
+            loss_sum += loss_value * len(xb)
+            self.global_step += 1
+            yield BatchEnded(epoch, step + 1, batches, loss_value, self.global_step)
+        metrics = {"accuracy": correct.item() / n} if correct is not None else {}
+        return loss_sum / n, metrics
 
     def _correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "cross_entropy" or target.dim() == 1:

@@ -9,6 +9,18 @@ the same wherever it was trained. A run's weights, when kept, live in
 ``Project.run_weights[record["id"]]`` (saved in the project's ``.safetensors``
 file), and ``record["has_weights"]`` says so.
 
+A record's keys: ``id`` (12 hex digits), ``number``, ``name``, ``started_at``
+(local time, ISO 8601), ``source``, ``data_options``, ``data`` (the data's
+identity, see :mod:`seqstudio.core.data.identity`), ``model``, ``train``,
+``total_params``, ``start_epoch``, ``history`` (one dict per epoch: ``epoch``,
+``train_loss``, ``val_loss``, ``seconds`` and accuracies for classifiers),
+``metrics`` (split -> name -> value, as
+:func:`~seqstudio.core.train.evaluate.evaluate` returns them), ``epochs_run``,
+``best_epoch``, ``seconds``, ``device``, ``stopped_reason`` (None when every
+epoch ran), ``stopped_message``, ``has_weights``. Infinite or NaN numbers
+become None (JSON has no NaN), so a record compares equal to itself after a
+project save and load.
+
 Runs that differ only in ``train.seed`` form a *seed group*
 (:func:`seed_groups`); :func:`aggregate` gives the mean and spread of a final
 metric over such a group, which is how one tells a real difference between two
@@ -33,6 +45,8 @@ from typing import Any
 import numpy as np
 
 from seqstudio.core.data.identity import data_identity_without_files, data_key, run_data_label
+from seqstudio.core.model.spec import ModelSummary
+from seqstudio.core.train.events import TrainResult
 
 __all__ = [
     "make_run_record",
@@ -58,8 +72,9 @@ _QUIET_LAYERS = ("Dropout", "Flatten")
 
 # --------------------------------------------------------------------------- records
 def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapping[str, Any],
-                    train: Mapping[str, Any], result, summary=None, start_epoch: int = 0,
-                    started_at: float | None = None, weights: Mapping[str, Any] | None = None,
+                    train: Mapping[str, Any], result: TrainResult, summary: ModelSummary | None = None,
+                    start_epoch: int = 0, started_at: float | None = None,
+                    weights: Mapping[str, Any] | None = None,
                     number: int | None = None, metrics: Mapping[str, Any] | None = None,
                     data: Mapping[str, Any] | None = None) -> dict:
     """Describe one finished training run as a JSON-able dict.
@@ -94,23 +109,8 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         source, file, target, hash); default: named from ``source`` and
         ``data_options`` without reading the files.
 
-    Returns
-    -------
-    dict
-        Keys ``id`` (12 hex digits), ``number``, ``name``, ``started_at``
-        (local time, ISO 8601), ``source``, ``data_options``, ``data`` (the
-        identity above), ``model``,
-        ``train``, ``total_params``, ``start_epoch``, ``history`` (one dict per
-        epoch: ``epoch``, ``train_loss``, ``val_loss``, ``seconds`` and
-        accuracies for classifiers), ``metrics`` (split -> name -> value, as
-        :func:`~seqstudio.core.train.evaluate.evaluate` returns them), ``epochs_run``,
-        ``best_epoch``, ``seconds``, ``device``, ``stopped_reason`` (None when
-        every epoch ran), ``stopped_message``, ``has_weights``. Infinite or NaN
-        numbers become None (JSON has no NaN), so a record compares equal to
-        itself after a project save and load.
+    Returns the run record (its keys are listed in the module docstring).
 
-    Examples
-    --------
     >>> from seqstudio.core.train.loop import TrainResult
     >>> result = TrainResult(history=[{"epoch": 1, "train_loss": 0.5, "val_loss": None}],
     ...                      epochs_run=1, best_epoch=1, stopped_reason=None, seconds=0.1,
@@ -122,46 +122,50 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
     >>> run["name"], run["metrics"]["test"]["rmse"], run["has_weights"]
     ('run 3: LSTM(4) seed 0', 3.0, False)
     """
-    seconds = float(getattr(result, "seconds", 0.0) or 0.0)
+    seconds = float(result.seconds or 0.0)
     if started_at is None:
         started_at = time.time() - seconds
-    if summary is not None:
-        total_params = int(summary.total_params)
-    elif weights:
-        total_params = int(sum(int(np.prod(tuple(v.shape))) for v in weights.values()))
-    else:
-        total_params = None
-    model = _plain(model)
-    train = _plain(train)
-    label = model_label(model)
-    seed = train.get("seed")
-    name = label + (f" seed {seed}" if seed is not None else "")
-    if number is not None:
-        name = f"run {number}: {name}"
+    model, train = _plain(model), _plain(train)
     return _plain({
         "id": uuid.uuid4().hex[:12],
         "number": number,
-        "name": name,
+        "name": _run_name(model, train, number),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
         "source": source,
         "data_options": data_options,
         "data": dict(data) if data is not None else data_identity_without_files(source, data_options),
         "model": model,
         "train": train,
-        "total_params": total_params,
+        "total_params": _parameter_count(summary, weights),
         "start_epoch": int(start_epoch),
-        "history": list(getattr(result, "history", None) or []),
-        "metrics": metrics if metrics is not None else (getattr(result, "metrics", None) or {}),
-        "epochs_run": int(getattr(result, "epochs_run", 0) or 0),
-        "best_epoch": getattr(result, "best_epoch", None),
+        "history": list(result.history or []),
+        "metrics": metrics if metrics is not None else (result.metrics or {}),
+        "epochs_run": int(result.epochs_run or 0),
+        "best_epoch": result.best_epoch,
         "seconds": seconds,
-        "device": str(getattr(result, "device", "cpu")),
-        "threads": getattr(result, "threads", None),
-        "threads_reason": getattr(result, "threads_reason", "") or "",
-        "stopped_reason": getattr(result, "stopped_reason", None),
-        "stopped_message": getattr(result, "stopped_message", "") or "",
+        "device": str(result.device),
+        "threads": result.threads,
+        "threads_reason": result.threads_reason or "",
+        "stopped_reason": result.stopped_reason,
+        "stopped_message": result.stopped_message or "",
         "has_weights": bool(weights),
     })
+
+
+def _parameter_count(summary: ModelSummary | None, weights: Mapping[str, Any] | None) -> int | None:
+    """The summary's parameter count, else the number of elements in ``weights``, else None."""
+    if summary is not None:
+        return int(summary.total_params)
+    if weights:
+        return int(sum(int(np.prod(tuple(v.shape))) for v in weights.values()))
+    return None
+
+
+def _run_name(model: Mapping[str, Any], train: Mapping[str, Any], number: int | None) -> str:
+    """``"run 3: LSTM(4) seed 0"``: the number, the model's label and the seed, where known."""
+    seed = train.get("seed")
+    name = model_label(model) + (f" seed {seed}" if seed is not None else "")
+    return f"run {number}: {name}" if number is not None else name
 
 
 def next_run_number(runs: Iterable[Mapping[str, Any]]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from seqstudio.core.data.identity import data_identity, data_key, data_label, run_data_label
+from seqstudio.core.train.events import TrainResult
 from seqstudio.core.train.runs import make_run_record, seed_groups
 
 
@@ -44,13 +45,13 @@ def test_resolved_target_wins_over_an_empty_option(tmp_path):
 
 
 def test_records_carry_the_identity_and_group_by_it():
-    class Result:
-        history, metrics, seconds, epochs_run = [], {}, 1.0, 1
+    result = TrainResult(history=[], epochs_run=1, best_epoch=None, stopped_reason=None,
+                         seconds=1.0, device="cpu", threads=1)
 
     base = {"source": "csv-series", "data_options": {"path": "a.csv"}, "model": {"layers": []}}
-    r1 = make_run_record(**base, train={"seed": 0}, result=Result(), data={"hash": "h1", "file": "a.csv"})
-    r2 = make_run_record(**base, train={"seed": 1}, result=Result(), data={"hash": "h2", "file": "a.csv"})
-    r3 = make_run_record(**base, train={"seed": 2}, result=Result(), data={"hash": "h1", "file": "a.csv"})
+    r1 = make_run_record(**base, train={"seed": 0}, result=result, data={"hash": "h1", "file": "a.csv"})
+    r2 = make_run_record(**base, train={"seed": 1}, result=result, data={"hash": "h2", "file": "a.csv"})
+    r3 = make_run_record(**base, train={"seed": 2}, result=result, data={"hash": "h1", "file": "a.csv"})
     assert r1["data"]["hash"] == "h1" and data_key(r1) == data_key(r3) != data_key(r2)
     # the file changed between r1 and r2: not a seed group, although the options are equal
     assert [[r["id"] for r in g] for g in seed_groups([r1, r2, r3])] == [[r1["id"], r3["id"]]]
