@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from seqstudio.core.data.identity import data_identity
-from seqstudio.core.data.prepared import SPLITS
+from seqstudio.core.data.prepared import SPLITS, Forecaster
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.project import Project
 from seqstudio.core.train.runs import make_run_record, next_run_number
@@ -212,8 +212,8 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
     if steps < 1:
         raise SeqStudioError(f"--steps must be at least 1, got {steps}", fix="e.g. --steps 12")
     data = project.prepare_data(registry, refit=refit)
-    if not callable(getattr(data, "forecast", None)):
-        kind = getattr(data, "input_is_ids", False)
+    if not isinstance(data, Forecaster):
+        kind = data.input_is_ids
         raise SeqStudioError(
             f"the data source {project.source!r} gives {type(data).__name__}, which cannot forecast "
             "beyond its data",

@@ -1,15 +1,29 @@
-"""The one shape of data every model trains on.
+"""The one shape of data every model trains on, and the optional abilities some data has.
 
 A data source (CSV series, text corpus, a plugin's generator) returns a
 :class:`PreparedData`: tensors split chronologically into train / validation /
 test, and the fitted state needed to undo its transforms (scaler, vocabulary).
 The training engine only ever sees this object.
+
+Some prepared data can do more: give the true targets in original units
+(:class:`ActualTargets`), reference forecasts to beat (:class:`Baselines`),
+forecast beyond its end (:class:`Forecaster`), or encode new text
+(:class:`TextEncoding`). Callers ask with ``isinstance(data, Forecaster)``
+(runtime-checkable protocols), so a plugin's own data class gains an ability by
+having the method, without inheriting from the built-in classes.
+
+>>> import torch
+>>> empty = torch.zeros(0, 1), torch.zeros(0, 1)
+>>> plain = PreparedData("regression", *empty, *empty, *empty, n_outputs=1)
+>>> isinstance(plain, Forecaster), isinstance(plain, ActualTargets)
+(False, False)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -78,3 +92,46 @@ class PreparedData:
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able fitted transforms (scaler parameters, vocabulary) for the project file."""
         return {}
+
+
+@runtime_checkable
+class ActualTargets(Protocol):
+    """Data that gives the true targets of a split in original units (``PreparedSeries``)."""
+
+    def actual(self, split: Split) -> np.ndarray:
+        """``(N, n_outputs)`` float64, aligned with ``to_original`` of that split's predictions."""
+        ...
+
+
+@runtime_checkable
+class Baselines(Protocol):
+    """Data that gives reference forecasts to compare a model with (naive, seasonal naive)."""
+
+    def baselines(self, split: Split) -> dict[str, np.ndarray]:
+        """Name -> forecasts in original units, shaped like the split's actual targets."""
+        ...
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """Data that can forecast beyond its end with a model (``PreparedSeries``)."""
+
+    target_columns: list[str]
+
+    def forecast(self, predict_fn: Callable[[np.ndarray], Any],
+                 steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The future times and ``(steps, n_targets)`` values in original units."""
+        ...
+
+
+@runtime_checkable
+class TextEncoding(Protocol):
+    """Data that turns new texts into model input as at training time (``PreparedText``)."""
+
+    def encode_texts(self, texts: str | Iterable[str]) -> torch.Tensor:
+        """``(N, max_len)`` int64 ids."""
+        ...
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids back to text (padding skipped)."""
+        ...

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.data.prepared import ActualTargets, Baselines, PreparedData
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train import metrics as M
 from seqstudio.core.train.config import TrainConfig, default_loss
@@ -97,10 +97,10 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
     result: dict[str, Any] = {"loss": loss}
     if data.task == "regression":
         predicted = data.to_original(output.numpy(), split)  # type: ignore[arg-type]
-        actual = (np.asarray(data.actual(split), dtype=np.float64) if hasattr(data, "actual")
+        actual = (np.asarray(data.actual(split), dtype=np.float64) if isinstance(data, ActualTargets)
                   else data.to_original(y, split))  # type: ignore[arg-type]
         result.update(_regression_metrics(actual, predicted))
-        if hasattr(data, "baselines"):
+        if isinstance(data, Baselines):
             baselines = data.baselines(split)
             result["baselines"] = {name: _regression_metrics(actual, np.asarray(values, dtype=np.float64))
                                    for name, values in baselines.items()}

@@ -253,7 +253,8 @@ class _Run:
                 stopped = yield from self._epochs()
             except Exception as exc:  # out of memory, a plugin cell raising...
                 message = f"{type(exc).__name__}: {exc}".strip()
-                stopped = Stopped("error", message, self._epoch, traceback=traceback.format_exc())
+                stopped = Stopped("error", message, self._epoch, traceback=traceback.format_exc(),
+                                  error=exc)
                 if state.last_good is not None:
                     model.load_state_dict(state.last_good)
             except KeyboardInterrupt:  # Ctrl+C in the CLI lands here: stop like the user asked

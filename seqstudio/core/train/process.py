@@ -9,8 +9,9 @@ first run with :meth:`TrainingProcess.start`) that runs ``train()`` on a copy
 of the model and data and streams the events back, so the window's process
 only reads them. The child is ``python -P -m seqstudio.core.train.process``, started
 in seqstudio's own folder with the parent's import path less the current folder
-(so nothing lying where the studio was started is imported there); messages are length-prefixed pickles over its standard
-input and output (its own prints go to standard error).
+(so nothing lying where the studio was started is imported there); messages (the
+dataclasses of :mod:`seqstudio.core.train.messages`) are length-prefixed pickles
+over its standard input and output (its own prints go to standard error).
 
 It also keeps the window alive when training dies hard: a model too big for
 memory or a plugin cell that crashes the interpreter ends the child, not the
@@ -41,7 +42,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,19 @@ from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.config import TrainConfig
 from seqstudio.core.train.control import TrainControl
 from seqstudio.core.train.events import BatchEnded, EpochEnded, Event, Finished, Stopped
+from seqstudio.core.train.messages import (
+    Batches,
+    Control,
+    EventMessage,
+    Failed,
+    FromChild,
+    Ready,
+    RunJob,
+    ToChild,
+    Unavailable,
+    portable_error,
+    portable_event,
+)
 from seqstudio.core.train.threads import prepare_openmp_env
 
 #: Per-batch losses travel in chunks at most this old (a batch-size-1 run makes thousands a second).
@@ -86,21 +99,21 @@ class ProcessTrainControl(TrainControl):
 
     def stop(self) -> None:
         super().stop()
-        self._send("stop")
+        self._send(Control("stop"))
 
     def pause(self) -> None:
         super().pause()
         if self.paused:
-            self._send("pause")
+            self._send(Control("pause"))
 
     def resume(self) -> None:
         super().resume()
-        self._send("resume")
+        self._send(Control("resume"))
 
-    def _send(self, what: str) -> None:
+    def _send(self, message: Control) -> None:
         forward = self._forward
         if forward is not None:
-            forward(what)
+            forward(message)
 
 
 def _file_only_modules() -> dict[str, tuple[str, list[str] | None]]:
@@ -199,7 +212,7 @@ def _describe_exit(code: int | None) -> str:
 _HEADER = struct.Struct("<Q")
 
 
-def _write(stream, message) -> None:
+def _write(stream, message: ToChild | FromChild) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
@@ -269,7 +282,7 @@ class TrainingProcess:
         process = self._process
         if process is None:
             return
-        self._forward("quit")
+        self._forward(Control("quit"))
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -277,13 +290,13 @@ class TrainingProcess:
             process.wait(timeout)
         self._discard()
 
-    def _forward(self, what: str, payload: bytes | None = None, state: str | None = None) -> bool:
+    def _forward(self, message: ToChild) -> bool:
         process = self._process
         if process is None:
             return False
         try:
             with self._write_lock:
-                _write(process.stdin, (what, payload, state))
+                _write(process.stdin, message)
             return True
         except (OSError, ValueError):  # the child has gone
             return False
@@ -391,7 +404,7 @@ class TrainingProcess:
                 raise _Unavailable(f"the training process could not be started: {exc}") from None
             if not self._ready:
                 try:
-                    _read(self._process.stdout)  # "ready": torch is imported
+                    _read(self._process.stdout)  # Ready: torch is imported
                     self._ready = True
                 except (EOFError, OSError):
                     code = self._exit_code()
@@ -399,51 +412,47 @@ class TrainingProcess:
                     raise _Unavailable(f"the training process did not start: "
                                        f"{_describe_exit(code)}") from None
             # the run starts stopped or paused if asked already: applied before it begins
-            state = "stop" if control.stopped else "pause" if control.paused else None
-            if self._forward("run", payload, state):
+            start = "stop" if control.stopped else "pause" if control.paused else None
+            if self._forward(RunJob(payload, start)):
                 break
             self._discard()
             if attempt:
                 raise _Unavailable("the training process could not be reached")
         control._forward = self._forward
         if control.stopped:  # asked while the run was being sent
-            self._forward("stop")
+            self._forward(Control("stop"))
         elif control.paused:
-            self._forward("pause")
+            self._forward(Control("pause"))
         finished = False
         try:
             while True:
                 message = self._receive()
-                kind = message[0]
-                if kind == "batches":
-                    _, epoch, first_step, batches, first_global, losses = message
-                    for i, loss in enumerate(losses):
-                        yield BatchEnded(epoch, first_step + i, batches, loss, first_global + i)
-                elif kind == "event":
-                    event, state = message[1], message[2]
-                    if state is not None:
-                        model.load_state_dict(state)
+                if isinstance(message, Batches):
+                    yield from message.events()
+                elif isinstance(message, EventMessage):
+                    event = message.event
+                    if message.weights is not None:
+                        model.load_state_dict(message.weights)
                     if isinstance(event, EpochEnded):
-                        self.fresh_weights = state is not None and not message[3]
+                        self.fresh_weights = message.weights is not None and not message.keep_only
                     if isinstance(event, Finished):
                         finished = True
                     yield event
                     if finished:
                         return
-                elif kind == "unavailable":
+                elif isinstance(message, Unavailable):
                     finished = True
-                    raise _Unavailable(message[1])
-                elif kind == "error":
+                    raise _Unavailable(message.reason)
+                elif isinstance(message, Failed):
                     finished = True
-                    _, error, state = message
-                    if state is not None:
-                        model.load_state_dict(state)
-                    raise error
+                    if message.weights is not None:
+                        model.load_state_dict(message.weights)
+                    raise message.error
         finally:
             if not finished and self._process is not None:
                 self._abandon()
 
-    def _receive(self):
+    def _receive(self) -> FromChild:
         try:
             return pickle.loads(_read(self._process.stdout))
         except (EOFError, OSError):
@@ -456,14 +465,14 @@ class TrainingProcess:
 
     def _abandon(self, timeout: float = 5.0) -> None:
         """The caller left mid-run: stop the child's run and drop what it still sends."""
-        self._forward("stop")
+        self._forward(Control("stop"))
         watchdog = threading.Timer(timeout, self._process.kill)
         watchdog.start()
         try:
             while True:
                 message = pickle.loads(_read(self._process.stdout))
-                if message[0] == "error" or (message[0] == "event"
-                                             and isinstance(message[1], Finished)):
+                if isinstance(message, Failed) or (isinstance(message, EventMessage)
+                                                   and isinstance(message.event, Finished)):
                     return
         except (EOFError, OSError):
             self._discard()  # killed by the watchdog: a fresh child next run
@@ -487,33 +496,30 @@ def _child_main() -> None:
     def read_messages() -> None:  # control messages act at once, even mid-run
         try:
             while True:
-                what, payload, state = pickle.loads(_read(messages_in))
-                if what == "stop":
-                    control.stop()
-                elif what == "pause":
-                    control.pause()
-                elif what == "resume":
-                    control.resume()
+                message: ToChild = pickle.loads(_read(messages_in))
+                if isinstance(message, RunJob):  # a fresh start; a stop sent after it still counts
+                    control.reset()
+                    if message.start == "stop":
+                        control.stop()
+                    elif message.start == "pause":
+                        control.pause()
+                    jobs.put(message)
+                elif message.what == "quit":
+                    jobs.put(message)
+                    return
                 else:
-                    if what == "run":  # a fresh start; a stop sent after this message still counts
-                        control.reset()
-                        if state == "stop":
-                            control.stop()
-                        elif state == "pause":
-                            control.pause()
-                    jobs.put((what, payload))
-                    if what == "quit":
-                        return
+                    {"stop": control.stop, "pause": control.pause, "resume": control.resume}[message.what]()
         except (EOFError, OSError):  # the studio has gone: end the run too
             control.stop()
-            jobs.put(("quit", None))
+            jobs.put(Control("quit"))
 
     threading.Thread(target=read_messages, name="seqstudio-training-control", daemon=True).start()
-    _write(messages_out, ("ready",))
+    _write(messages_out, Ready())
     while True:
-        what, payload = jobs.get()
-        if what == "quit":
+        message = jobs.get()
+        if not isinstance(message, RunJob):  # quit
             return
+        payload = message.payload
         path, file_modules, job = pickle.loads(payload)
         for entry in path:
             if entry not in sys.path:
@@ -524,11 +530,11 @@ def _child_main() -> None:
         try:
             job = pickle.loads(job)
         except Exception as exc:  # noqa: BLE001 - e.g. a plugin class this process cannot import
-            _write(messages_out, ("unavailable", f"the training process cannot load the model: "
-                                                 f"{type(exc).__name__}: {exc}"))
+            _write(messages_out, Unavailable(f"the training process cannot load the model: "
+                                             f"{type(exc).__name__}: {exc}"))
             continue
         _child_run(messages_out, control, *job)
-        del job, payload  # the model and data of a finished run are not kept
+        del job, payload, message  # the model and data of a finished run are not kept
         if torch.cuda.is_initialized():
             torch.cuda.empty_cache()
 
@@ -545,8 +551,8 @@ def _child_run(out, control, model, data, config, start_epoch, optimizer_state, 
     def flush() -> None:
         nonlocal chunk, chunk_start, flushed
         if chunk:
-            _write(out, ("batches", chunk_start.epoch, chunk_start.step, chunk_start.batches,
-                         chunk_start.global_step, chunk))
+            _write(out, Batches(chunk_start.epoch, chunk_start.step, chunk_start.batches,
+                                chunk_start.global_step, tuple(chunk)))
         chunk, chunk_start, flushed = [], None, time.perf_counter()
 
     try:
@@ -571,18 +577,14 @@ def _child_run(out, control, model, data, config, start_epoch, optimizer_state, 
                     weights_sent = time.perf_counter()
             elif isinstance(event, (Finished, Stopped)):
                 state = _state(model)
-            _write(out, ("event", event, state, keep_only))
+            _write(out, EventMessage(portable_event(event), state, keep_only))
     except Exception as exc:  # noqa: BLE001 - goes to the parent, which raises it
         flush()
-        try:
-            pickle.dumps(exc)
-        except Exception:  # noqa: BLE001 - an exception pickle cannot copy
-            exc = TrainingError(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=3)}")
         try:
             state = _state(model)
         except Exception:  # noqa: BLE001
             state = None
-        _write(out, ("error", exc, state))
+        _write(out, Failed(portable_error(exc), state))
 
 
 _SHARED: TrainingProcess | None = None
