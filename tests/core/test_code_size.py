@@ -15,6 +15,11 @@ import pytest
 CORE = Path(__file__).resolve().parents[2] / "seqstudio" / "core"
 MAX_MODULE_LINES = 700
 MAX_FUNCTION_LINES = 80
+#: Functions known to be too long, with the length they may not exceed while they wait to be
+#: split. An entry that is split (or gone) must be removed: the test says so.
+KNOWN_LONG = {
+    ("forecast/backtest.py", "run_backtest"): 136,
+}
 
 
 def core_modules() -> list[Path]:
@@ -60,6 +65,14 @@ def test_no_core_module_is_too_long(path):
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(CORE)))
 def test_no_core_function_is_too_long(path):
+    module = path.relative_to(CORE).as_posix()
     long = [f"{name} (line {line}): {length} lines" for name, line, length in function_lengths(path)
-            if length > MAX_FUNCTION_LINES]
+            if length > KNOWN_LONG.get((module, name), MAX_FUNCTION_LINES)]
     assert not long, f"{path.name}: " + "; ".join(long)
+
+
+def test_known_long_functions_are_still_long():
+    for (module, name), _ in KNOWN_LONG.items():
+        lengths = {n: length for n, _, length in function_lengths(CORE / module)}
+        assert lengths.get(name, 0) > MAX_FUNCTION_LINES, \
+            f"{module}: {name} is split now: remove it from KNOWN_LONG"
