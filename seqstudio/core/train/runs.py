@@ -72,7 +72,7 @@ _QUIET_LAYERS = ("Dropout", "Flatten")
 
 # --------------------------------------------------------------------------- records
 def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapping[str, Any],
-                    train: Mapping[str, Any], result: TrainResult, summary: ModelSummary | None = None,
+                    train: Mapping[str, Any], result: TrainResult | Any, summary: ModelSummary | None = None,
                     start_epoch: int = 0, started_at: float | None = None,
                     weights: Mapping[str, Any] | None = None,
                     number: int | None = None, metrics: Mapping[str, Any] | None = None,
@@ -86,7 +86,8 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         (``ModelSpec.to_dict()``) and train config (``TrainConfig.to_dict()``)
         as they were for this run; they are deep-copied.
     result
-        The run's :class:`~seqstudio.core.train.events.TrainResult`.
+        The run's :class:`~seqstudio.core.train.events.TrainResult`, or an object
+        with some of its attributes (a backtest's); missing ones are recorded empty.
     summary
         The model's :class:`~seqstudio.core.model.spec.ModelSummary` (for
         ``total_params``); without it the parameter count is the number of
@@ -122,7 +123,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
     >>> run["name"], run["metrics"]["test"]["rmse"], run["has_weights"]
     ('run 3: LSTM(4) seed 0', 3.0, False)
     """
-    seconds = float(result.seconds or 0.0)
+    seconds = float(getattr(result, "seconds", 0.0) or 0.0)
     if started_at is None:
         started_at = time.time() - seconds
     model, train = _plain(model), _plain(train)
@@ -138,16 +139,16 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
         "train": train,
         "total_params": _parameter_count(summary, weights),
         "start_epoch": int(start_epoch),
-        "history": list(result.history or []),
-        "metrics": metrics if metrics is not None else (result.metrics or {}),
-        "epochs_run": int(result.epochs_run or 0),
-        "best_epoch": result.best_epoch,
+        "history": list(getattr(result, "history", None) or []),
+        "metrics": metrics if metrics is not None else (getattr(result, "metrics", None) or {}),
+        "epochs_run": int(getattr(result, "epochs_run", 0) or 0),
+        "best_epoch": getattr(result, "best_epoch", None),
         "seconds": seconds,
-        "device": str(result.device),
-        "threads": result.threads,
-        "threads_reason": result.threads_reason or "",
-        "stopped_reason": result.stopped_reason,
-        "stopped_message": result.stopped_message or "",
+        "device": str(getattr(result, "device", "cpu")),
+        "threads": getattr(result, "threads", None),
+        "threads_reason": getattr(result, "threads_reason", "") or "",
+        "stopped_reason": getattr(result, "stopped_reason", None),
+        "stopped_message": getattr(result, "stopped_message", "") or "",
         "has_weights": bool(weights),
     })
 
