@@ -133,6 +133,7 @@ class TrainPanel(QWidget):
 
         self._defaults = TrainConfig().to_dict()
         self.thread: TrainingThread | None = None
+        self._threads_text = ""  # the thread tuner's last decision, shown while training
         self.feed = TrainingFeed()
         self.epochs_done = 0
         self._can_train = False
@@ -349,6 +350,7 @@ class TrainPanel(QWidget):
         thread.runStopped.connect(self._on_run_stopped)
         thread.runFinished.connect(self._on_run_finished)
         thread.runFailed.connect(self._on_run_failed)
+        thread.threadsChosen.connect(self._on_threads_chosen)
         thread.finished.connect(self._on_thread_finished)
         self.thread = thread
         self.clock = RunClock(config.epochs, first_epoch=start_epoch + 1)
@@ -356,6 +358,7 @@ class TrainPanel(QWidget):
         self._start_time = time.perf_counter()
         self.progress_bar.setRange(0, max(1, config.epochs))
         self.progress_bar.setValue(0)
+        self._threads_text = ""
         self.status_label.setText("Training…")
         with_signals_blocked(self.pause_button, False)
         self._update_buttons()
@@ -378,7 +381,7 @@ class TrainPanel(QWidget):
         else:
             self.thread.request_resume()
             self.pause_button.setText("Pause")
-            self.status_label.setText("Training…")
+            self.status_label.setText(f"Training…{self._threads_text}")
 
     def _drain_feed(self) -> None:
         snap = self.feed.drain()
@@ -407,6 +410,12 @@ class TrainPanel(QWidget):
         if self.loss_plot.redraw_if_dirty():
             self._timer.setInterval(max(PROGRESS_MS, self.loss_plot.suggested_interval_ms))
 
+    def _on_threads_chosen(self, event) -> None:
+        """The training measured its CPU thread counts and chose one: say which and why."""
+        self._threads_text = f"\nCPU threads: {event.reason}"
+        if self.thread is not None and not self.pause_button.isChecked():
+            self.status_label.setText(f"Training…{self._threads_text}")
+
     def _on_run_stopped(self, event) -> None:
         self.status_label.setText(stop_text(event))
         self.runStopped.emit(event)
@@ -415,8 +424,10 @@ class TrainPanel(QWidget):
         if self.thread is not None and self.thread.stopped_event is None:
             carried = " The optimizer went on from its saved state." if result.optimizer_resumed else ""
             n = result.epochs_run
+            threads = (f"\nCPU threads: {result.threads_reason}"
+                       if getattr(result, "threads_reason", "") else "")
             self.status_label.setText(f"Finished {n} epoch{'' if n == 1 else 's'} in "
-                                      f"{result.seconds:.1f} s on {result.device}.{carried}")
+                                      f"{result.seconds:.1f} s on {result.device}.{carried}{threads}")
         self.runFinished.emit(result)
 
     def _on_run_failed(self, message: str) -> None:

@@ -161,6 +161,8 @@ class TrainingThread(QThread):
     runStopped = Signal(object)
     runFinished = Signal(object)
     runFailed = Signal(str)
+    #: the thread tuner's decision (a ThreadsChosen event): how many CPU threads and why
+    threadsChosen = Signal(object)
 
     def __init__(self, model, data, config, *, start_epoch: int = 0, optimizer_state=None,
                  snapshot_every: int = 10, future_steps: int = 0, feed: TrainingFeed | None = None,
@@ -202,6 +204,7 @@ class TrainingThread(QThread):
             EpochStarted,
             Finished,
             Stopped,
+            ThreadsChosen,
         )
         from seqstudio.core.train.process import shared_training_process
 
@@ -229,6 +232,8 @@ class TrainingThread(QThread):
                     if runner.fresh_weights:  # a snapshot is due and the model is that epoch's
                         self.snapshotReady.emit(series_results(self.model, self.data,
                                                                future_steps=0))
+                elif isinstance(event, ThreadsChosen):
+                    self.threadsChosen.emit(event)
                 elif isinstance(event, Stopped):
                     self.stopped_event = event
                     self.runStopped.emit(event)

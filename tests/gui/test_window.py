@@ -386,3 +386,31 @@ def test_forecast_updates_during_training(qtbot, window, monkeypatch):
     assert {"train", "test"} <= set(snapshots[0])
     times, predicted = snapshots[0]["test"]
     assert len(times) == len(window.data.x_test) == len(predicted)
+
+
+def test_the_status_line_says_how_many_cpu_threads_and_why(qtbot, window, monkeypatch):
+    from seqstudio.core.train.threads import cpu_count
+
+    _set_train(window, epochs=3)
+    panel = window.train_panel
+    chosen, shown = [], []
+    real = panel._on_threads_chosen
+
+    def on_threads_chosen(event):  # what the status line said while the run went on
+        real(event)
+        chosen.append(event)
+        shown.append(panel.status_label.text())
+
+    monkeypatch.setattr(panel, "_on_threads_chosen", on_threads_chosen)
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    result = window.last_result
+    text = panel.status_label.text()
+    assert f"CPU threads: {result.threads_reason}" in text
+    assert "OpenMP wait" in result.threads_reason
+    if cpu_count() > 1:  # more than one count to compare: the run measured them
+        assert chosen and chosen[-1].threads == result.threads
+        assert shown[0] == f"Training…\nCPU threads: {chosen[0].reason}"
+        assert "a batch against" in text
+    run = window.project.runs[-1]
+    assert run["threads"] == result.threads and run["threads_reason"] == result.threads_reason
