@@ -29,8 +29,9 @@ cutoff only (within the sliding window, when sliding), the data pipeline
 (cleaning aside, which is per-row) re-run on those rows: log, differencing,
 and the scaler are fitted there, never on later rows. Folds train in
 parallel worker processes, one thread each, as many at once as there are
-free cores (``workers``), so the machine never runs more busy threads than
-cores.
+free cores (``workers``; :func:`~seqstudio.core.train.threads.parallel_plan`, the
+rule every parallel job follows), so the machine never runs more busy threads
+than cores.
 
 The baselines (naive, seasonal naive, drift, mean) and, with statsmodels,
 automatic ETS and ARIMA forecast the same folds from the same histories; see
@@ -45,7 +46,6 @@ automatic ETS and ARIMA forecast the same folds from the same histories; see
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import sys
 import time
@@ -64,6 +64,7 @@ from seqstudio.core.forecast.folds import BacktestPlan, Fold
 from seqstudio.core.train.control import TrainControl
 from seqstudio.core.train.devices import _SMALL_STEP_WORK as SMALL_STEP_WORK
 from seqstudio.core.train.devices import TorchSettings, dense_parameter_count
+from seqstudio.core.train.threads import parallel_plan
 
 
 # --------------------------------------------------------------------------- events and result
@@ -355,19 +356,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def free_cores() -> int:
-    """Cores this process may use minus the current load (at least 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    return max(1, min(cores, cores - int(round(load))))
-
-
 # --------------------------------------------------------------------------- the backtest
 def _series_data(project, registry):
     data = project.prepare_data(registry)
@@ -451,7 +439,9 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
             jobs.append(("stat", (kind, k), (kind, values[first.train_start:first.origin],
                                              [values[f.train_start:f.origin] for f in members],
                                              horizon, m)))
-    n_workers = max(1, min(workers or free_cores(), len(jobs) or 1))
+    # workers x one thread each never exceeds the free cores (the shared rule for parallel jobs)
+    n_workers = (max(1, min(workers, len(jobs) or 1)) if workers
+                 else parallel_plan(len(jobs) or 1).workers)
     results: dict[Any, Any] = {}
     total = len(jobs) + 1
     yield BacktestProgress(0, total, f"{k_folds} folds, {len(jobs)} fits, {n_workers} worker(s)")
