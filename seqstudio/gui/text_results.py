@@ -120,7 +120,7 @@ class ClassifierView(QWidget):
                                         object_name="prPlot", legend_offset=(10, -10))
         self.hist_plot = make_plot_widget("Predicted probability by true class", "P(positive)",
                                           "reviews", object_name="probabilityPlot",
-                                          legend_offset=(10, 10))
+                                          legend_offset=(-10, 10))
         for plot in (self.roc_plot, self.pr_plot, self.hist_plot):
             plot.setMinimumHeight(180)
             plot.getPlotItem().setMenuEnabled(False)
@@ -144,7 +144,8 @@ class ClassifierView(QWidget):
                                                pen=pg.mkPen(TEST_COLOR, width=2),
                                                hoverPen=pg.mkPen(TEST_COLOR, width=4),
                                                label="threshold {value:.2f}",
-                                               labelOpts={"position": 0.9, "color": TEST_COLOR})
+                                               labelOpts={"position": 0.97, "color": TEST_COLOR,
+                                                          "anchors": [(0, 0), (0, 0)]})
         self._threshold_line.setBounds((0.0, 1.0))
         self.hist_plot.addItem(self._threshold_line)
 
@@ -336,8 +337,8 @@ class ClassifierView(QWidget):
         table = self.confusion_table
         table.setRowCount(len(names))
         table.setColumnCount(len(names))
-        table.setHorizontalHeaderLabels(names)
-        table.setVerticalHeaderLabels(names)
+        table.setHorizontalHeaderLabels([f"predicted {n}" for n in names])
+        table.setVerticalHeaderLabels([f"true {n}" for n in names])
         for r in range(len(names)):
             for c in range(len(names)):
                 table.setItem(r, c, _cell(str(int(matrix[r, c])), right=True))
@@ -348,8 +349,7 @@ class ClassifierView(QWidget):
         m = report.metrics_at(t)
         where = f"at threshold {t:.2f}" if report.binary else "likeliest class"
         averaged = "" if report.binary else " (macro averages)"
-        self.confusion_box.setTitle(f"Confusion matrix, {report.split} part, {where} "
-                                    f"(rows: true, columns: predicted)")
+        self.confusion_box.setTitle(f"Confusion matrix, {report.split} part, {where}")
         self.at_threshold_label.setText(
             f"{where}: accuracy {m['accuracy']:.3f}, precision {m['precision']:.3f}, "
             f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}{averaged}")
