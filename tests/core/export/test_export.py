@@ -323,3 +323,15 @@ def test_text_preprocessing_holds_the_vocabulary_cut_at_num_words(builtins, tmp_
     assert (t["pad_id"], t["start_id"], t["oov_id"], t["max_len"]) == (0, 1, 2, 24)
     assert (t["padding"], t["truncating"]) == ("pre", "pre")
     assert t["class_names"] == ["negative", "positive"]
+
+
+def test_onnx_without_onnxruntime_says_what_to_install(builtins, tmp_path, monkeypatch):
+    from seqstudio.core.export import formats
+
+    monkeypatch.setattr(formats, "_importable", lambda name: name != "onnxruntime")
+    project = _airline(builtins)
+    with pytest.raises(SeqStudioError, match="onnxruntime") as info:
+        export_project(project, builtins, tmp_path / "b", "onnx")
+    assert "seqstudio[export]" in info.value.fix
+    assert not (tmp_path / "b").exists()
+    export_project(project, builtins, tmp_path / "b", "torchscript")  # needs torch only
