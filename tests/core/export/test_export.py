@@ -55,9 +55,10 @@ def _airline(registry, layers=None, **data) -> Project:
     return _trained(project, registry)
 
 
-def _imdb(registry, tmp_path, layers=None) -> Project:
+def _imdb(registry, tmp_path, layers=None, **data) -> Project:
     project = Project.from_preset("imdb-lstm")
-    project.data_options.update({"path": str(_text_csv(tmp_path)), "max_len": 24, "test_frac": 0.25})
+    project.data_options.update({"path": str(_text_csv(tmp_path)), "max_len": 24, "test_frac": 0.25,
+                                 **data})
     if layers is not None:
         project.model = {"layers": layers}
     return _trained(project, registry)
@@ -306,9 +307,7 @@ def test_series_preprocessing_holds_the_fitted_scaler_and_transforms(builtins, t
 def test_text_preprocessing_holds_the_vocabulary_cut_at_num_words(builtins, tmp_path):
     from seqstudio.core.data.text import Tokenizer
 
-    project = _imdb(builtins, tmp_path)
-    project.data_options["num_words"] = 12  # ids 4..11 (rank + 3) kept: the 8 most frequent words
-    project = _trained(project, builtins)
+    project = _imdb(builtins, tmp_path, num_words=12)  # ids 4..11 (rank + 3): the 8 most frequent words
     export_project(project, builtins, tmp_path / "b", "onnx")
     t = json.loads((tmp_path / "b" / "preprocessing.json").read_text())["text"]
     # Word counts by hand over the training texts (those not held out: match the studio's split).
