@@ -998,6 +998,9 @@ def _version_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(_version_text())  # before the parser, whose plugin commands cost imports
+        raise SystemExit(0)  # as argparse's --version does
     from seqstudio.core.train.threads import prepare_openmp_env
 
     prepare_openmp_env()  # before anything imports torch and starts OpenMP
