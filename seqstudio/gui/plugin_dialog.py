@@ -363,10 +363,10 @@ class PluginDialog(QDialog):
             # first what it would change; a plugin that needs other versions of what the
             # studio runs on is refused here, before anything is touched
             check = judge_dry_run(report, returncode, output)
-            self._append_output(check.message)
-            if not check.ok:
+            if not check.ok:  # the refusal is shown once, as the result
                 return InstallResult(ok=False, command=dry, returncode=returncode or 1, output=output,
                                      message=check.message)
+            self._append_output(check.message)
             return start_install
 
         self._start(dry, f"Checking what installing {source} would change …", judge_dry)
