@@ -281,6 +281,14 @@ class PreparedSeries(PreparedData):
     _internals: _SeriesInternals | None = field(default=None, repr=False)
 
     @property
+    def _fitted(self) -> _SeriesInternals:
+        """The fitted transforms; only :func:`prepare_series` makes a PreparedSeries that has them."""
+        if self._internals is None:
+            raise DataError("this PreparedSeries holds no fitted transforms",
+                            fix="make it with prepare_series()")
+        return self._internals
+
+    @property
     def target_names(self) -> list[str]:
         """Alias of ``target_columns`` (the resolved targets, also when the option was empty)."""
         return list(self.target_columns)
@@ -289,7 +297,7 @@ class PreparedSeries(PreparedData):
     def _positions(self, split: Split) -> np.ndarray:
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}", fix=f"use one of: {', '.join(SPLITS)}")
-        return self._internals.target_pos[split]
+        return self._fitted.target_pos[split]
 
     def _target_block(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """``values[pos + h]`` for each sample and horizon step, as (N, horizon * T)."""
@@ -312,7 +320,7 @@ class PreparedSeries(PreparedData):
             raise DataError(f"predictions for the {split} split have shape {tuple(y.shape)}, expected "
                             f"{(len(positions), horizon * n_targets)}",
                             fix="pass one row per sample of that split, as the model outputs them")
-        state = self._internals
+        state = self._fitted
         values = state.scaler.inverse(y.reshape(-1, horizon, n_targets), slice(0, n_targets))
         lag = self.options.diff_lag
         if lag:
@@ -324,7 +332,7 @@ class PreparedSeries(PreparedData):
 
     def actual(self, split: Split) -> np.ndarray:
         """The true targets of ``split`` in original units, ``(N, horizon * n_targets)`` float64."""
-        return self._target_block(self._internals.original, self._positions(split))
+        return self._target_block(self._fitted.original, self._positions(split))
 
     def target_times(self, split: Split) -> np.ndarray:
         """The time stamp of the first target step of each sample of ``split``."""
@@ -340,7 +348,7 @@ class PreparedSeries(PreparedData):
         less than a season of history before some sample.
         """
         positions = self._positions(split)
-        original, horizon = self._internals.original, self.options.horizon
+        original, horizon = self._fitted.original, self.options.horizon
         naive = np.repeat(original[positions - 1][:, None, :], horizon, axis=1)
         result = {"naive": naive.reshape(len(positions), self.n_outputs)}
         m = self.season
@@ -352,7 +360,7 @@ class PreparedSeries(PreparedData):
 
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able fitted transforms: scaler, log/diff settings, columns, categories, season."""
-        state = self._internals
+        state = self._fitted
         return {
             "scaler": asdict(state.scaler),
             "log": self.options.log,
@@ -398,7 +406,7 @@ class PreparedSeries(PreparedData):
                 or any(v == 0 for v in new.scale):
             raise DataError("the project's saved scaler does not fit the data's columns", where=where,
                             fix="refit it (--refit), or retrain")
-        state_ = self._internals
+        state_ = self._fitted
         if (new.method, new.center, new.scale) == (state_.scaler.method, state_.scaler.center,
                                                    state_.scaler.scale):
             return self
@@ -433,7 +441,7 @@ class PreparedSeries(PreparedData):
                                             "or predict on rows whose features are known")
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise DataError(f"forecast steps must be a positive integer, got {steps!r}")
-        state, n_targets = self._internals, len(self.target_columns)
+        state, n_targets = self._fitted, len(self.target_columns)
         look_back, lag = self.options.look_back, self.options.diff_lag
         window = state.scaled[-look_back:].numpy().astype(np.float32).copy()
         predicted = np.empty((steps, n_targets))
@@ -456,7 +464,7 @@ class PreparedSeries(PreparedData):
 
     def _future_times(self, steps: int) -> np.ndarray:
         index = self.series.index
-        offset = step_offset(self._internals.step, index)
+        offset = step_offset(self._fitted.step, index)
         if isinstance(index, pd.DatetimeIndex):
             last = index[-1]
             return pd.DatetimeIndex([last + offset * k for k in range(1, steps + 1)]).to_numpy()

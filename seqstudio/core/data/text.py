@@ -345,9 +345,16 @@ class PreparedText(PreparedData):
     train_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
+    def fitted_vocabulary(self) -> Vocabulary:
+        """The vocabulary; only :func:`prepare_text` makes a PreparedText that has one."""
+        if self.vocabulary is None:
+            raise DataError("this PreparedText holds no vocabulary", fix="make it with prepare_text()")
+        return self.vocabulary
+
+    @property
     def encoder(self) -> TextEncoder:
         opts = self.options or TextOptions()
-        return TextEncoder(self.vocabulary, opts.max_len, opts.padding, opts.truncating,
+        return TextEncoder(self.fitted_vocabulary, opts.max_len, opts.padding, opts.truncating,
                            self.class_names, self.task)
 
     def encode_texts(self, texts: str | Iterable[str]) -> torch.Tensor:
@@ -355,7 +362,7 @@ class PreparedText(PreparedData):
         return self.encoder.encode_texts(texts)
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.vocabulary.decode(ids)
+        return self.fitted_vocabulary.decode(ids)
 
     def example(self, i: int = 0, split: str = "train") -> dict[str, Any]:
         """One text of ``split`` through every stage, for the window and the lecture demo.
@@ -371,10 +378,10 @@ class PreparedText(PreparedData):
         label = int(y[i].item()) if y.ndim == 1 else int(round(float(y[i, 0])))
         return {
             "text": text,
-            "tokens": self.tokenizer.tokenize(text),
-            "ids": self.vocabulary.encode([text])[0],
+            "tokens": (self.tokenizer or self.fitted_vocabulary.tokenizer).tokenize(text),
+            "ids": self.fitted_vocabulary.encode([text])[0],
             "padded": x[i].tolist(),
-            "decoded": self.vocabulary.decode(x[i].tolist()),
+            "decoded": self.fitted_vocabulary.decode(x[i].tolist()),
             "label": label,
             "label_name": self.class_names[label] if label < len(self.class_names) else str(label),
         }
@@ -407,7 +414,7 @@ class PreparedText(PreparedData):
             raise DataError(f"the data's classes {list(self.class_names)} are not the trained "
                             f"project's {list(enc.class_names)}", where="the project's fitted state",
                             fix="retrain the project on this data, or refit (--refit in the CLI)")
-        if enc.vocabulary.to_dict() == self.vocabulary.to_dict() and \
+        if enc.vocabulary.to_dict() == self.fitted_vocabulary.to_dict() and \
                 self.options is not None and enc.max_len == self.options.max_len:
             return self
         for split in ("train", "val", "test"):
@@ -512,7 +519,7 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
                    f"vocab_size {vocabulary.vocab_size}, max_len {options.max_len}, "
                    f"classes {', '.join(class_names)}")
     return PreparedText(
-        task=task,  # type: ignore[arg-type]
+        task=task,
         x_train=x_train, y_train=targets(labels["train"]),
         x_val=x_val, y_val=targets(labels["val"]),
         x_test=x_test, y_test=targets(labels["test"]),

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqstudio.core.data.prepared import ActualTargets, Baselines, PreparedData
+from seqstudio.core.data.prepared import SPLITS, ActualTargets, Baselines, PreparedData
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train import metrics as M
 from seqstudio.core.train.config import TrainConfig, default_loss
@@ -84,9 +84,9 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
     >>> evaluate(model, data, "test")["rmse"]
     0.0
     """
-    if split not in ("train", "val", "test"):
+    if split not in SPLITS:
         raise TrainingError(f"unknown split {split!r}", fix="use 'train', 'val' or 'test'")
-    x, y = data.split(split)  # type: ignore[arg-type]
+    x, y = data.split(split)
     if len(x) == 0:
         raise TrainingError(f"the {split} split has no samples", fix="evaluate another split")
     loss_name = config.loss if config is not None else default_loss(data.task)
@@ -96,9 +96,9 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
     loss = float(loss_fn(output, y.to(output.device) if loss_name == "cross_entropy" else y.float()))
     result: dict[str, Any] = {"loss": loss}
     if data.task == "regression":
-        predicted = data.to_original(output.numpy(), split)  # type: ignore[arg-type]
+        predicted = data.to_original(output.numpy(), split)
         actual = (np.asarray(data.actual(split), dtype=np.float64) if isinstance(data, ActualTargets)
-                  else data.to_original(y, split))  # type: ignore[arg-type]
+                  else data.to_original(y, split))
         result.update(_regression_metrics(actual, predicted))
         if isinstance(data, Baselines):
             baselines = data.baselines(split)

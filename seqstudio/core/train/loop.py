@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -244,7 +244,7 @@ class _Run:
         try:
             if self.device.type == "cpu":
                 first, onednn = choose_cpu_settings(model, config)
-                torch.backends.mkldnn.enabled = onednn
+                torch.backends.mkldnn.enabled = onednn  # type: ignore[assignment]  # torch's stub: a flag
                 self.tuner = ThreadTuner(thread_candidates(settings.threads), pinned=config.threads,
                                          first=first, batch_size=config.batch_size)
             try:
@@ -301,7 +301,7 @@ class _Run:
             self.model.load_state_dict(state.best_state)
         return optimizer_state
 
-    def _epochs(self) -> Iterator[Event]:
+    def _epochs(self) -> Generator[Event, None, Stopped | None]:
         """Yield the epochs' events; return the Stopped event (or None when all epochs ran)."""
         config, model, device, state = self.config, self.model, self.device, self.state
         params = [p for p in model.parameters() if p.requires_grad]
@@ -347,9 +347,10 @@ class _Run:
 
     def _train_epoch(self, epoch: int, x_all: torch.Tensor, y_all: torch.Tensor,
                      shuffler: torch.Generator, params: list[torch.nn.Parameter],
-                     batches: int) -> Iterator[Event]:
+                     batches: int) -> Generator[Event, None, Stopped | tuple[float, dict[str, float]]]:
         """One pass over the training split; return (mean loss, metrics) or the Stopped event."""
         model, loss_fn, optimizer, state = self.model, self.loss_fn, self.optimizer, self.state
+        assert optimizer is not None  # made by _epochs before the first epoch
         tuner = self.tuner
         clip, bs, n, device = self.config.grad_clip, self.config.batch_size, len(x_all), self.device
         batch_begin, batch_end = self.policies.batch_begin, self.policies.batch_end

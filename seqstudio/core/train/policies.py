@@ -121,7 +121,8 @@ class NanGuard(Policy):
     def batch_end(self, state: RunState, epoch: int, step: int, loss: float) -> Stopped | None:
         if math.isfinite(loss):
             return None
-        state.model.load_state_dict(state.last_good)
+        if state.last_good is not None:
+            state.model.load_state_dict(state.last_good)
         return Stopped("nan", f"the loss became {loss} at batch {step + 1} of epoch {epoch}; "
                        f"the weights of epoch {epoch - 1} were kept (try a lower learning rate or "
                        "gradient clipping)", epoch)
@@ -129,7 +130,8 @@ class NanGuard(Policy):
     def validated(self, state: RunState, epoch: int, val_loss: float) -> Stopped | None:
         if math.isfinite(val_loss):
             return None
-        state.model.load_state_dict(state.last_good)
+        if state.last_good is not None:
+            state.model.load_state_dict(state.last_good)
         return Stopped("nan", f"the validation loss became {val_loss} at epoch {epoch}; "
                        f"the weights of epoch {epoch - 1} were kept", epoch)
 

@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal
 
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.config import TrainConfig
@@ -301,12 +301,25 @@ class TrainingProcess:
         except (OSError, ValueError):  # the child has gone
             return False
 
+    @property
+    def _child(self) -> subprocess.Popen:
+        """The running child (callers have started it)."""
+        if self._process is None:
+            raise TrainingError("the training process is not running")
+        return self._process
+
+    @property
+    def _child_stdout(self) -> IO[bytes]:
+        stream = self._child.stdout
+        assert stream is not None  # the child is always started with stdout=PIPE
+        return stream
+
     def _exit_code(self, timeout: float = 2.0) -> int | None:
         """The exit code of a child whose output ended (None: it hung and was killed)."""
         try:
-            return self._process.wait(timeout)
+            return self._child.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            self._child.kill()
             return None
 
     def _discard(self) -> None:
@@ -314,7 +327,8 @@ class TrainingProcess:
         if process is not None:
             for stream in (process.stdin, process.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
             if process.poll() is None:
@@ -404,7 +418,7 @@ class TrainingProcess:
                 raise _Unavailable(f"the training process could not be started: {exc}") from None
             if not self._ready:
                 try:
-                    _read(self._process.stdout)  # Ready: torch is imported
+                    _read(self._child_stdout)  # Ready: torch is imported
                     self._ready = True
                 except (EOFError, OSError):
                     code = self._exit_code()
@@ -412,7 +426,8 @@ class TrainingProcess:
                     raise _Unavailable(f"the training process did not start: "
                                        f"{_describe_exit(code)}") from None
             # the run starts stopped or paused if asked already: applied before it begins
-            start = "stop" if control.stopped else "pause" if control.paused else None
+            start: Literal["stop", "pause"] | None = \
+                "stop" if control.stopped else "pause" if control.paused else None
             if self._forward(RunJob(payload, start)):
                 break
             self._discard()
@@ -454,7 +469,7 @@ class TrainingProcess:
 
     def _receive(self) -> FromChild:
         try:
-            return pickle.loads(_read(self._process.stdout))
+            return pickle.loads(_read(self._child_stdout))
         except (EOFError, OSError):
             code = self._exit_code()
             self._discard()
@@ -466,11 +481,11 @@ class TrainingProcess:
     def _abandon(self, timeout: float = 5.0) -> None:
         """The caller left mid-run: stop the child's run and drop what it still sends."""
         self._forward(Control("stop"))
-        watchdog = threading.Timer(timeout, self._process.kill)
+        watchdog = threading.Timer(timeout, self._child.kill)
         watchdog.start()
         try:
             while True:
-                message = pickle.loads(_read(self._process.stdout))
+                message = pickle.loads(_read(self._child_stdout))
                 if isinstance(message, Failed) or (isinstance(message, EventMessage)
                                                    and isinstance(message.event, Finished)):
                     return
@@ -550,7 +565,7 @@ def _child_run(out, control, model, data, config, start_epoch, optimizer_state, 
 
     def flush() -> None:
         nonlocal chunk, chunk_start, flushed
-        if chunk:
+        if chunk and chunk_start is not None:
             _write(out, Batches(chunk_start.epoch, chunk_start.step, chunk_start.batches,
                                 chunk_start.global_step, tuple(chunk)))
         chunk, chunk_start, flushed = [], None, time.perf_counter()
