@@ -79,7 +79,8 @@ def _encoding_options(max_len: int = 200, num_words: int | None = 10000) -> tupl
 
 
 TEXT_CSV_OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("path", "path", "", "CSV file of training texts", required=True),
+    OptionSpec("path", "path", "", "CSV file of training texts (or a list of files, read as one)",
+               required=True, multiple=True),
     OptionSpec("text_col", "column", "review", "column holding the text", required=True),
     OptionSpec("label_col", "column", "sentiment", "column holding the label", required=True),
     OptionSpec("test_path", "path", None, "separate CSV of test texts (optional)"),

@@ -66,6 +66,8 @@ class OptionSpec:
         Inclusive bounds of an ``"int"`` or ``"float"`` option.
     nullable : bool
         ``None`` is accepted (it always is when ``default`` is ``None``).
+    multiple : bool
+        For a ``"path"``: a non-empty list of paths is accepted too.
     """
 
     name: str
@@ -77,6 +79,8 @@ class OptionSpec:
     minimum: float | None = None
     maximum: float | None = None
     nullable: bool = False
+    #: For a ``"path"``: a list of paths is accepted too (a source that reads several files).
+    multiple: bool = False
 
     @property
     def accepts_none(self) -> bool:
@@ -105,7 +109,8 @@ def _describe(spec: OptionSpec) -> str:
     if spec.type == "choice":
         return "one of " + ", ".join(repr(c) for c in spec.choices)
     kind = {"str": "a text", "int": "a whole number", "float": "a number", "bool": "true or false",
-            "path": "a file path", "column": "a column name",
+            "path": "a file path" + (" or a list of them" if spec.multiple else ""),
+            "column": "a column name",
             "columns": "a list of column names"}[spec.type]
     bounds = []
     if spec.minimum is not None:
@@ -180,6 +185,9 @@ def _check_value(spec: OptionSpec, value: Any) -> tuple[Any, str | None]:
     if t == "path":
         if isinstance(value, os.PathLike):
             return os.fspath(value), None
+        if spec.multiple and isinstance(value, (list, tuple)) and value \
+                and all(isinstance(v, (str, os.PathLike)) for v in value):
+            return [os.fspath(v) for v in value], None
         return (value, None) if isinstance(value, str) else (value, f"must be {_describe(spec)}, {got}")
     if t == "bool":
         return (value, None) if isinstance(value, bool) else (value, f"must be true or false, {got}")

@@ -164,3 +164,16 @@ def test_declarations_are_checked_themselves():
     assert "option 'c': a 'choice' option needs choices" in problems
     assert any("'d': type 'colour'" in p for p in problems)
     assert any("'e'" in p and "at most 1" in p for p in problems)
+
+
+def test_a_path_option_declared_multiple_takes_a_list_of_files_and_a_plain_one_does_not():
+    # The text-csv source reads several training CSVs as one (`--text-csv a.csv,b.csv`).
+    several = OptionSpec("path", "path", "", multiple=True)
+    single = OptionSpec("path", "path", "")
+    assert validate_options((several,), {"path": ["a.csv", Path("b.csv")]}, owner="s") == \
+        {"path": ["a.csv", "b.csv"]}
+    assert validate_options((several,), {"path": "a.csv"}, owner="s") == {"path": "a.csv"}
+    with pytest.raises(OptionError, match="a file path"):
+        validate_options((single,), {"path": ["a.csv", "b.csv"]}, owner="s")
+    with pytest.raises(OptionError):
+        validate_options((several,), {"path": []}, owner="s")
