@@ -37,23 +37,33 @@ __all__ = [
     "SUPPORTED_API_VERSIONS",
     "CellType",
     "DataError",
+    "LayerSpec",
+    "LoadedSeries",
     "ModelSpecError",
     "OptionSpec",
     "PluginCodeError",
     "PluginError",
     "PreparedData",
+    "Scaler",
     "SeqStudioError",
+    "SeriesOptions",
     "Task",
     "SourceType",
     "WINDOW_OPTIONS",
     "hookimpl",
     "hookspec",
+    "make_windows",
     "prepare_frame",
+    "prepare_series",
     "series_source",
 ]
 
 if TYPE_CHECKING:
     from seqstudio.core.data.prepared import PreparedData, Task
+    from seqstudio.core.data.reading import LoadedSeries
+    from seqstudio.core.data.series import SeriesOptions, prepare_series
+    from seqstudio.core.data.windows import Scaler, make_windows
+    from seqstudio.core.model.layers import LayerSpec
 
     from .series import WINDOW_OPTIONS, prepare_frame, series_source
 
@@ -61,7 +71,11 @@ if TYPE_CHECKING:
 #: --help and a plugin that only registers things do not pay for torch.
 _LAZY = {"PreparedData": "seqstudio.core.data.prepared", "Task": "seqstudio.core.data.prepared",
          "WINDOW_OPTIONS": "seqstudio.pluginapi.series", "prepare_frame": "seqstudio.pluginapi.series",
-         "series_source": "seqstudio.pluginapi.series"}
+         "series_source": "seqstudio.pluginapi.series",
+         # the pieces series_source is made of, and the base class of a plugin's layer types
+         "LoadedSeries": "seqstudio.core.data.reading", "SeriesOptions": "seqstudio.core.data.series",
+         "prepare_series": "seqstudio.core.data.series", "make_windows": "seqstudio.core.data.windows",
+         "Scaler": "seqstudio.core.data.windows", "LayerSpec": "seqstudio.core.model.layers"}
 
 
 def __getattr__(name: str) -> Any:

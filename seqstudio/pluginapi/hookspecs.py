@@ -112,7 +112,7 @@ def seqstudio_cells() -> list[CellType]:
 
 @hookspec
 def seqstudio_layers() -> list[type[LayerSpec]]:
-    """Return extra layer types (subclasses of ``seqstudio.core.model.layers.LayerSpec``).
+    """Return extra layer types (subclasses of ``seqstudio.pluginapi.LayerSpec``).
 
     Each class is registered as ``"<plugin>><type_name>"``; its
     ``get_config()`` / ``from_config()`` must round-trip through JSON so that
