@@ -58,8 +58,9 @@ def epoch_seconds(train_fn, epochs: int) -> tuple[float, float]:
     time other processes held the core.
     """
     torch.manual_seed(0)
+    # One pinned thread: this times the loop, not the thread tuner's choice (which follows the load).
     config = TrainConfig(epochs=epochs, batch_size=1, loss="mse", learning_rate=1e-3,
-                         early_stopping_patience=epochs, device="cpu")
+                         early_stopping_patience=epochs, device="cpu", threads=1)
     wall, cpu, started, started_cpu = [], [], 0.0, 0.0
     for event in train_fn(AirlineLSTM(), airline_data(), config):
         if isinstance(event, EpochStarted):
