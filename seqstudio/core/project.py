@@ -431,6 +431,8 @@ class Project:
         """
         import copy
 
+        from seqstudio.core.train.runs import run_end_epoch
+
         state = self.run_weights_of(run["id"]) if with_weights else None
         self.source = run.get("source", self.source)
         self.data_options = copy.deepcopy(run.get("data_options") or {})
@@ -440,7 +442,7 @@ class Project:
             self.weights = _cpu_copy(state)
             self.optimizer_state = None  # a run's optimizer state is not kept
             self.results = {"splits": copy.deepcopy(run.get("metrics") or {}),
-                            "epochs_total": int(run.get("start_epoch", 0)) + int(run.get("epochs_run", 0))}
+                            "epochs_total": run_end_epoch(run)}
         else:
             self.weights = None
             self.results = {}

@@ -96,72 +96,106 @@ class TrainingSession:
             yield event
 
     def _record(self, result, started: float, start_epoch: int) -> None:
-        p = self.project
-        p.set_weights(self.model, result.optimizer_state)
-        p.fitted = self.data.fitted_state()
-        try:
-            p.record_data_files()
-        except OSError:  # the file went away during the run: nothing to compare with later
-            p.data_files = {}
-        report = self.metrics_report(result)
-        report["epochs_total"] = start_epoch + int(result.epochs_run)
-        p.results = report
-        self._note_plugins()
-        record = make_run_record(
-            source=p.source, data_options=p.data_options, data=self.data_identity(),
-            model=p.model, train=self.config.to_dict(),
-            result=result, summary=self.summary, start_epoch=start_epoch, started_at=started,
-            weights=p.weights if self.keep_run_weights else None, number=next_run_number(p.runs),
-            metrics=report["splits"])
-        p.add_run(record, p.weights if self.keep_run_weights else None)
+        record_run(self.project, self.registry, model=self.model, data=self.data, config=self.config,
+                   result=result, summary=self.summary, start_epoch=start_epoch, started_at=started,
+                   keep_weights=self.keep_run_weights)
 
     def data_identity(self) -> dict:
         """What the data is (source, file, target, content hash), for the run record."""
-        options = self.project.resolved_data_options(self.registry)
-        return data_identity(self.project.source, options,
-                             target=getattr(self.data, "target_columns", None) or None)
-
-    def _note_plugins(self) -> None:
-        """Remember which plugins the project depends on, to name them if one goes missing."""
-        used = []
-        try:
-            used.append(self.registry.source(self.project.source).plugin)
-        except SeqStudioError:
-            pass
-        for layer in self.project.model.get("layers", []):
-            cell = layer.get("cell")
-            if cell:
-                try:
-                    used.append(self.registry.cell(cell).plugin)
-                except SeqStudioError:
-                    pass
-        for name in used:
-            if name and name != "builtins":
-                self.project.plugins[name] = self.registry.distributions.get(name) or name
+        return run_data_identity(self.project, self.registry, self.data)
 
     def metrics_report(self, result=None) -> dict[str, Any]:
         """Final metrics of every non-empty split, with baselines, plus run facts."""
-        from seqstudio.core.train.evaluate import evaluate
+        return metrics_report(self.model, self.data, self.config,
+                              result if result is not None else self.result)
 
-        result = result if result is not None else self.result
-        splits: dict[str, Any] = {}
-        metrics = getattr(result, "metrics", None) or {}
-        for split in SPLITS:
-            x, _ = self.data.split(split)
-            if len(x) == 0:
-                continue
-            splits[split] = metrics.get(split) or evaluate(self.model, self.data, split, config=self.config)
-        return {
-            "splits": splits,
-            "epochs_run": getattr(result, "epochs_run", 0),
-            "best_epoch": getattr(result, "best_epoch", None),
-            "stopped_reason": getattr(result, "stopped_reason", None),
-            "seconds": float(getattr(result, "seconds", 0.0)),
-            "device": str(getattr(result, "device", "cpu")),
-            "threads": getattr(result, "threads", None),
-            "threads_reason": getattr(result, "threads_reason", "") or "",
-            "history": list(getattr(result, "history", [])),
-        }
+
+# --------------------------------------------------------------------------- recording a run
+def plugins_used(project: Project, registry) -> dict[str, str]:
+    """The plugins (other than the built-ins) the project's source and cells come from.
+
+    Returns plugin name -> the distribution that provides it (the plugin's name when
+    unknown), which is what a project keeps in ``Project.plugins`` to name what to
+    install when one goes missing.
+    """
+    used = []
+    try:
+        used.append(registry.source(project.source).plugin)
+    except SeqStudioError:
+        pass
+    for layer in project.model.get("layers", []):
+        cell = layer.get("cell")
+        if cell:
+            try:
+                used.append(registry.cell(cell).plugin)
+            except SeqStudioError:
+                pass
+    return {name: registry.distributions.get(name) or name
+            for name in used if name and name != "builtins"}
+
+
+def run_data_identity(project: Project, registry, data) -> dict:
+    """What a run's data is (source, file, target, content hash), for its record."""
+    options = project.resolved_data_options(registry)
+    return data_identity(project.source, options,
+                         target=getattr(data, "target_columns", None) or None)
+
+
+def metrics_report(model, data, config, result) -> dict[str, Any]:
+    """Final metrics of every non-empty split (evaluated when the run did not), plus run facts.
+
+    This is what ``Project.results`` holds after a run, from the CLI and the window alike.
+    """
+    from seqstudio.core.train.evaluate import evaluate
+
+    splits: dict[str, Any] = {}
+    metrics = getattr(result, "metrics", None) or {}
+    for split in SPLITS:
+        x, _ = data.split(split)
+        if len(x) == 0:
+            continue
+        splits[split] = metrics.get(split) or evaluate(model, data, split, config=config)
+    return {
+        "splits": splits,
+        "epochs_run": int(getattr(result, "epochs_run", 0) or 0),
+        "best_epoch": getattr(result, "best_epoch", None),
+        "stopped_reason": getattr(result, "stopped_reason", None),
+        "seconds": float(getattr(result, "seconds", 0.0) or 0.0),
+        "device": str(getattr(result, "device", "cpu")),
+        "threads": getattr(result, "threads", None),
+        "threads_reason": getattr(result, "threads_reason", "") or "",
+        "history": list(getattr(result, "history", None) or []),
+    }
+
+
+def record_run(project: Project, registry, *, model, data, config, result, summary=None,
+               start_epoch: int = 0, started_at: float | None = None,
+               keep_weights: bool = False) -> dict[str, Any]:
+    """Write a finished run into ``project``: weights, fitted transforms, results, plugins, record.
+
+    The one way a run is recorded, by :class:`TrainingSession` (CLI) and by the
+    window's :class:`~seqstudio.core.studio.StudioDocument`. With ``keep_weights``
+    the run's weights are also kept in ``project.run_weights`` (to continue from
+    it later). Returns the new run record.
+    """
+    p = project
+    p.set_weights(model, getattr(result, "optimizer_state", None))
+    p.fitted = data.fitted_state()
+    try:
+        p.record_data_files()
+    except OSError:  # the file went away during the run: nothing to compare with later
+        p.data_files = {}
+    report = metrics_report(model, data, config, result)
+    report["epochs_total"] = int(start_epoch) + report["epochs_run"]
+    p.results = report
+    p.plugins.update(plugins_used(p, registry))
+    record = make_run_record(
+        source=p.source, data_options=p.data_options, data=run_data_identity(p, registry, data),
+        model=p.model, train=config.to_dict(),
+        result=result, summary=summary, start_epoch=start_epoch, started_at=started_at,
+        weights=p.weights if keep_weights else None, number=next_run_number(p.runs),
+        metrics=report["splits"])
+    return p.add_run(record, p.weights if keep_weights else None)
 
 
 # --------------------------------------------------------------------------- using a trained project
@@ -188,7 +222,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
     """
     import pandas as pd
 
-    from seqstudio.core.train.evaluate import predict
+    from seqstudio.core.train.evaluate import predict, predict_probabilities
 
     if not project.weights:
         raise SeqStudioError("the project has no trained weights", where=str(project.path or ""),
@@ -199,7 +233,7 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
         x = enc.encode_texts(texts)
         model = spec.build(tuple(x.shape[1:]), registry=registry)
         model.load_state_dict(project.weights)
-        out = predict(model, x)
+        out = predict_probabilities(model, x, project.train_config())
         names = list(enc.class_names) or ["negative", "positive"]
         if out.ndim == 2 and out.shape[1] == 1:
             prob = out[:, 0]

@@ -1,4 +1,4 @@
-"""Inference and metrics: :func:`predict` and :func:`evaluate` on a trained model."""
+"""Inference and metrics: :func:`predict`, :func:`probabilities` and :func:`evaluate`."""
 
 from __future__ import annotations
 
@@ -58,6 +58,39 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
             model.to(home)
 
 
+def probabilities(output: np.ndarray, model: nn.Module, config: TrainConfig | None = None) -> np.ndarray:
+    """A classifier's raw outputs as probabilities: the one place that decides.
+
+    Whether ``output`` already holds probabilities is read exactly as training
+    reads it (:func:`~seqstudio.core.train.losses.outputs_are_probabilities`:
+    ``config.from_logits`` when set, else the model's last layer). Logits get a
+    sigmoid (one column: P(positive)) or a softmax over the classes (several
+    columns); probabilities are returned as they are, so a model that ends in a
+    softmax never gets a second one.
+
+    Examples
+    --------
+    >>> logits = nn.Linear(1, 1)                      # a linear last layer: logits
+    >>> probabilities(np.array([[0.0]]), logits).tolist()
+    [[0.5]]
+    >>> probs = nn.Sequential(nn.Linear(1, 2), nn.Softmax(dim=-1))
+    >>> probabilities(np.array([[0.25, 0.75]]), probs).tolist()
+    [[0.25, 0.75]]
+    """
+    out = np.asarray(output, dtype=np.float64)
+    if outputs_are_probabilities(model, config):
+        return out
+    if out.ndim == 2 and out.shape[1] >= 2:
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return 1.0 / (1.0 + np.exp(-out))
+
+
+def predict_probabilities(model: nn.Module, x: torch.Tensor, config: TrainConfig | None = None) -> np.ndarray:
+    """:func:`predict`, then :func:`probabilities`: what a classifier says about ``x``."""
+    return probabilities(predict(model, x), model, config)
+
+
 def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
              config: TrainConfig | None = None) -> dict[str, Any]:
     """Loss and task metrics of ``model`` on one split.
@@ -90,9 +123,8 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
     if len(x) == 0:
         raise TrainingError(f"the {split} split has no samples", fix="evaluate another split")
     loss_name = config.loss if config is not None else default_loss(data.task)
-    probabilities = outputs_are_probabilities(model, config)
     output = torch.from_numpy(predict(model, x))
-    loss_fn = make_loss(loss_name, probabilities)
+    loss_fn = make_loss(loss_name, outputs_are_probabilities(model, config))
     loss = float(loss_fn(output, y.to(output.device) if loss_name == "cross_entropy" else y.float()))
     result: dict[str, Any] = {"loss": loss}
     if data.task == "regression":
@@ -105,15 +137,13 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
             result["baselines"] = {name: _regression_metrics(actual, np.asarray(values, dtype=np.float64))
                                    for name, values in baselines.items()}
         return result
-    out = output.numpy()
-    if out.ndim == 2 and out.shape[1] >= 2:  # one score per class
+    out = probabilities(output.numpy(), model, config)
+    if out.ndim == 2 and out.shape[1] >= 2:  # one probability per class
         predicted_ids = out.argmax(axis=1)
         positive_scores = out[:, 1]
         n_classes = out.shape[1]
     else:
         scores = out.reshape(-1)
-        if not probabilities:
-            scores = 1.0 / (1.0 + np.exp(-scores))
         predicted_ids = (scores >= 0.5).astype(np.int64)
         positive_scores = scores
         n_classes = 2

@@ -52,6 +52,7 @@ __all__ = [
     "make_run_record",
     "model_label",
     "next_run_number",
+    "run_end_epoch",
     "flatten_metrics",
     "metric_value",
     "headline_metric",
@@ -177,6 +178,23 @@ def next_run_number(runs: Iterable[Mapping[str, Any]]) -> int:
     """
     numbers = [r.get("number") for r in runs]
     return 1 + max([n for n in numbers if isinstance(n, int)], default=len(numbers))
+
+
+def run_end_epoch(run: Mapping[str, Any]) -> int:
+    """The epoch a run's weights ended at: where continuing it numbers on from.
+
+    A continued run started at ``start_epoch``; it ran ``epochs_run`` epochs (older
+    records without that count have one history entry per epoch).
+
+    >>> run_end_epoch({"start_epoch": 5, "epochs_run": 3})
+    8
+    >>> run_end_epoch({"history": [{}, {}]})
+    2
+    """
+    ran = run.get("epochs_run")
+    if ran is None:
+        ran = len(run.get("history") or [])
+    return int(run.get("start_epoch") or 0) + int(ran or 0)
 
 
 def model_label(model: Mapping[str, Any], *, full: bool = False) -> str:

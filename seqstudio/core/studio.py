@@ -1,0 +1,658 @@
+"""The studio document: what the window shows, held without Qt, announcing every change.
+
+The window is a view of one :class:`StudioDocument`, as napari's viewer is a
+view of its ``ViewerModel``: the document holds the project being edited, its
+data settings and the prepared data, the layer stack and its check against the
+data, the training settings, the trained model and the run under way, the run
+history, the last results and the unsaved-changes mark. Every change is
+announced on ``document.events`` (a psygnal ``SignalGroup``); panels subscribe
+to the events they render and call the document's methods (intents) when the
+user edits something. The use cases (train, continue, record a run, report
+metrics, save, autosave) are here, once, and so testable without a window.
+
+Events (``document.events.NAME.connect(callback)``)
+---------------------------------------------------
+``project(Project)``             another project was adopted (new, open, restored)
+``name(str)``                    the project's name changed (title bar)
+``data_settings(str, dict)``     the data source key and options to show changed
+``data(object)``                 the prepared data (None: see ``data_error``) or the busy flag changed
+``model_spec(ModelSpec)``        the layer stack changed
+``check(ModelCheck)``            the stack's check against the data changed
+``train_config(dict)``           the training settings changed (``TrainConfig.to_dict()``)
+``trainable(bool, str)``         whether Train can start, and why not
+``weights(bool)``                whether trained weights fit the stack and data (Continue)
+``running(bool)``                a run started / ended
+``run_finished(TrainResult)``    a run finished and was recorded
+``runs(list)``                   the run history changed
+``results(Results)``             the results to show changed (None fields: nothing yet)
+``snapshot(dict)``               predictions of the model mid-run (series)
+``modified(bool)``               the unsaved-changes mark changed
+``error(ErrorReport)``           something the user asked for failed: what was being done, the exception
+
+>>> from seqstudio.pluginapi.manager import builtin_registry
+>>> doc = StudioDocument(builtin_registry())
+>>> seen = []
+>>> _ = doc.events.modified.connect(seen.append)
+>>> doc.set_train_config({**doc.train, "epochs": 7})
+>>> doc.modified, seen
+(True, [True])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.project import PATH_OPTIONS, Project
+from seqstudio.core.session import metrics_report, record_run
+from seqstudio.core.train.runs import run_end_epoch
+
+__all__ = ["ErrorReport", "ModelCheck", "Results", "RunPlan", "StudioDocument", "StudioEvents",
+           "series_predictions"]
+
+
+class StudioEvents(SignalGroup):
+    """Every change of a :class:`StudioDocument` (see the module docstring)."""
+
+    project = Signal(object)
+    name = Signal(str)
+    data_settings = Signal(str, dict)
+    data = Signal(object)
+    model_spec = Signal(object)
+    check = Signal(object)
+    train_config = Signal(dict)
+    trainable = Signal(bool, str)
+    weights = Signal(bool)
+    running = Signal(bool)
+    run_finished = Signal(object)
+    runs = Signal(list)
+    results = Signal(object)
+    snapshot = Signal(dict)
+    modified = Signal(bool)
+    error = Signal(object)
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """The layer stack checked against the data: valid, or why not and which layer."""
+
+    valid: bool
+    reason: str = ""
+    summary: Any = None            # ModelSummary when the stack builds
+    error_index: int | None = None  # the layer at fault (ModelSpecError.layer_index)
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """A failure to show: what was being done (``doing``) and the exception itself.
+
+    ``text`` keeps the core's *what*, *where* and *fix*; ``layer_index`` names the
+    layer at fault when the error has one.
+    """
+
+    doing: str
+    error: BaseException
+
+    @property
+    def text(self) -> str:
+        return error_text(self.error)
+
+    @property
+    def layer_index(self) -> int | None:
+        return getattr(self.error, "layer_index", None)
+
+
+@dataclass(frozen=True)
+class Results:
+    """What the Results tab shows: a model's predictions and metrics on the current data."""
+
+    model: Any = None
+    data: Any = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    #: series only: :func:`series_predictions` (None for text data)
+    predictions: dict[str, Any] | None = None
+    config: Any = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run starts with (:meth:`StudioDocument.start_run`)."""
+
+    model: Any
+    data: Any
+    config: Any
+    start_epoch: int
+    optimizer_state: dict[str, Any] | None
+
+
+def error_text(exc: BaseException) -> str:
+    """The core's message for user errors (what, where, fix), the type and message for others."""
+    if isinstance(exc, SeqStudioError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def series_predictions(model, data, *, future_steps: int = 24) -> dict[str, Any]:
+    """Predictions of a series model in original units, for the forecast plot.
+
+    Returns ``{"train": (times, predicted), "val": ..., "test": ..., "future": (times, values)}``;
+    entries are left out when a split is empty or a forecast is impossible (``future_error``
+    then says why).
+    """
+    import torch
+
+    from seqstudio.core.train.evaluate import predict
+
+    out: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        x, _y = data.split(split)
+        if len(x) == 0:
+            continue
+        predicted = data.to_original(predict(model, x), split)
+        out[split] = (np.asarray(data.target_times(split)), predicted)
+    if future_steps > 0 and hasattr(data, "forecast"):
+        def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
+            return predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
+
+        try:
+            out["future"] = data.forecast(predict_fn, future_steps)
+        except Exception as exc:  # noqa: BLE001 - a recursive forecast is impossible with extra inputs
+            out["future_error"] = str(exc)
+    return out
+
+
+def is_series(data) -> bool:
+    """Whether ``data`` is a time series (it has times to plot predictions against)."""
+    return data is not None and hasattr(data, "series") and hasattr(data, "target_times")
+
+
+def panel_options(project: Project, registry) -> dict[str, Any]:
+    """The project's data options as a form shows them: defaults filled, relative paths made real.
+
+    ``embedded:NAME`` paths stay as they are, so that a re-save stays portable.
+    """
+    from seqstudio.core.presets import EMBEDDED
+
+    options = project.resolved_data_options(registry)
+    for key in PATH_OPTIONS:
+        raw = project.data_options.get(key)
+        if isinstance(raw, str) and raw.startswith(EMBEDDED):
+            options[key] = raw
+    return options
+
+
+class StudioDocument:
+    """The window's state and use cases, without Qt (see the module docstring).
+
+    Parameters
+    ----------
+    registry : Registry
+        Sources, cells and layers (replace it with :meth:`set_registry`).
+    project : Project, optional
+        The project to start with (default: the ``airline-lstm`` preset).
+    """
+
+    def __init__(self, registry, project: Project | None = None):
+        from seqstudio.core.presets import DEFAULT_PRESET
+
+        self.events = StudioEvents()
+        self.registry = registry
+        self.project: Project = Project.from_preset(DEFAULT_PRESET)
+        self.source_key = ""
+        self.data_options: dict[str, Any] = {}
+        self.model_spec = None
+        self.train: dict[str, Any] = {}
+        self.data = None
+        self.data_error = ""
+        self.data_busy = False
+        self.check = ModelCheck(False, "no layers yet")
+        self.model = None            # the trained nn.Module (None until a run or saved weights)
+        self.optimizer_state: dict[str, Any] | None = None
+        self.epochs_trained = 0
+        self.last_result = None
+        self.results = Results()
+        self.future_steps = 24
+        self.running = False
+        self._signature: tuple | None = None
+        self._run: dict[str, Any] | None = None
+        self._after_data: Callable[[Any], None] | None = None
+        self._adopting = 0
+        self._saved_fingerprint = ""
+        self._unsaved_run = False
+        self._modified = False
+        self._trainable: tuple[bool, str] = (False, "load data first")
+        self._has_weights = False
+        self.adopt_project(project if project is not None else self.project)
+
+    # -- derived state ---------------------------------------------------------------
+    @property
+    def modified(self) -> bool:
+        """Unsaved changes: the settings differ from the saved ones, or a run finished since."""
+        return self._modified
+
+    @property
+    def trainable(self) -> tuple[bool, str]:
+        """``(True, "")`` when Train can start, else ``(False, the reason)``."""
+        return self._trainable
+
+    @property
+    def has_weights(self) -> bool:
+        """Trained weights that fit the current stack and data (Continue can use them)."""
+        return self._has_weights
+
+    def _fingerprint(self) -> str:
+        model = self.model_spec.to_dict() if self.model_spec is not None else None
+        return json.dumps([self.source_key, self.data_options, model, self.train],
+                          sort_keys=True, default=str)
+
+    def _derive(self) -> None:
+        """Recompute the derived state and announce what changed (the one place it is decided)."""
+        if self.data_busy:
+            trainable = (False, "the data is still being prepared")
+        elif self.data is None:
+            trainable = (False, (self.data_error or "load data first").splitlines()[0])
+        elif not self.check.valid:
+            trainable = (False, self.check.reason)
+        else:
+            trainable = (True, "")
+        if trainable != self._trainable:
+            self._trainable = trainable
+            self.events.trainable.emit(*trainable)
+        has = self._weights_fit()
+        if has != self._has_weights:
+            self._has_weights = has
+            self.events.weights.emit(has)
+        if self._adopting:
+            return
+        modified = self._unsaved_run or self._fingerprint() != self._saved_fingerprint
+        if modified != self._modified:
+            self._modified = modified
+            self.events.modified.emit(modified)
+
+    def _signature_of(self, spec, data) -> tuple:
+        return (repr(spec.to_dict()) if spec is not None else None,
+                tuple(data.input_shape) if data is not None else None)
+
+    def _weights_fit(self) -> bool:
+        return (self.model is not None and self.data is not None
+                and self._signature == self._signature_of(self.model_spec, self.data))
+
+    # -- intents: settings ----------------------------------------------------------------
+    def set_data_settings(self, source_key: str, options: dict[str, Any]) -> None:
+        """The data source and its options (as the data form shows them)."""
+        options = dict(options)
+        if (source_key, options) == (self.source_key, self.data_options):
+            return
+        self.source_key, self.data_options = source_key, options
+        self.project.source, self.project.data_options = source_key, dict(options)
+        if not self._adopting:
+            self._after_data = None  # an action waiting for data was meant for other settings
+        self.events.data_settings.emit(source_key, dict(options))
+        self._derive()
+
+    def set_data_busy(self, busy: bool) -> None:
+        """Data is being prepared in the background (the previous data is still held)."""
+        if busy == self.data_busy:
+            return
+        self.data_busy = bool(busy)
+        self.events.data.emit(self.data)
+        self._derive()
+
+    def set_data(self, data, error: str | BaseException = "") -> None:
+        """The data prepared from the current settings (None with the reason when it failed)."""
+        self.data_busy = False
+        self.data = data
+        self.data_error = error_text(error) if isinstance(error, BaseException) else str(error or "")
+        if data is None and not self.data_error:
+            self.data_error = "the data source returned nothing"
+        self.check = self._check_model()
+        self.events.data.emit(data)
+        self.events.check.emit(self.check)
+        self._derive()
+        action, self._after_data = self._after_data, None
+        if action is not None and data is not None:
+            action(data)
+
+    def set_model_spec(self, spec) -> None:
+        """The layer stack (a ``ModelSpec``)."""
+        if self.model_spec is not None and spec.to_dict() == self.model_spec.to_dict():
+            return
+        self.model_spec = spec
+        self.project.model = spec.to_dict()
+        if not self._adopting:
+            self._after_data = None
+        self.check = self._check_model()
+        self.events.model_spec.emit(spec)
+        self.events.check.emit(self.check)
+        self._derive()
+
+    def set_train_config(self, config) -> None:
+        """The training settings: a ``TrainConfig`` or its dict (validated here)."""
+        from seqstudio.core.train.config import TrainConfig
+
+        values = config.to_dict() if isinstance(config, TrainConfig) else \
+            TrainConfig.from_dict(dict(config)).to_dict()
+        if values == self.train:
+            return
+        self.train = values
+        self.project.train = dict(values)
+        self.events.train_config.emit(dict(values))
+        self._derive()
+
+    def train_config(self):
+        """The current settings as a ``TrainConfig``."""
+        from seqstudio.core.train.config import TrainConfig
+
+        return TrainConfig.from_dict(self.train)
+
+    def set_registry(self, registry) -> None:
+        """Use ``registry`` from now on (plugins changed) and re-check the stack."""
+        self.registry = registry
+        self.check = self._check_model()
+        self.events.check.emit(self.check)
+        self._derive()
+
+    def set_future_steps(self, steps: int) -> None:
+        """How many steps the forecast goes beyond the data; recomputes the results."""
+        self.future_steps = max(0, int(steps))
+        if self.model is not None and not self.running:
+            self.show_results()
+
+    def _check_model(self) -> ModelCheck:
+        spec = self.model_spec
+        if spec is None or not spec.layers:
+            return ModelCheck(False, "the model has no layers")
+        try:
+            if self.data is not None:
+                summary = spec.check_data(self.data, registry=self.registry)
+            else:
+                summary = spec.summary((1, 1), registry=self.registry)
+        except SeqStudioError as exc:
+            return ModelCheck(False, error_text(exc), None, getattr(exc, "layer_index", None))
+        except Exception as exc:  # noqa: BLE001 - a bug in a plugin layer must not stop the studio
+            return ModelCheck(False, error_text(exc))
+        if self.data is None:
+            return ModelCheck(False, "load data first", summary)
+        return ModelCheck(True, "", summary)
+
+    # -- use cases: projects -----------------------------------------------------------------
+    def adopt_project(self, project: Project) -> None:
+        """Make ``project`` the document's: its settings, saved weights (once data is there), runs.
+
+        It counts as saved afterwards. Views show the settings as the events arrive;
+        the saved weights load when the data is prepared.
+        """
+        self._adopting += 1
+        try:
+            self.project = project
+            self.model = self.optimizer_state = self.last_result = None
+            self._signature = None
+            self.epochs_trained = 0
+            self._after_data = None
+            self.results = Results()
+            self.events.project.emit(project)
+            self.events.name.emit(project.name)
+            self.events.results.emit(self.results)
+            self.set_model_spec(project.model_spec(self.registry))
+            self.set_train_config(project.train)
+            self.set_data_settings(project.source, panel_options(project, self.registry))
+            if project.weights:  # large data arrives later: the weights load when it does
+                self.when_data_ready(lambda data, p=project: self._adopt_project_weights(p, data))
+            self.events.runs.emit(list(project.runs))
+        finally:
+            self._adopting -= 1
+        self.mark_saved()
+
+    def _adopt_project_weights(self, project: Project, data) -> None:
+        try:
+            module = project.build_model(data, self.registry)
+        except SeqStudioError as exc:
+            self.report("loading the saved weights", exc)
+            return
+        self._adopt_model(module, project.optimizer_state)
+        self.epochs_trained = int(project.results.get("epochs_total", 0) or 0)
+        self.show_results()
+        self._derive()
+
+    def when_data_ready(self, action: Callable[[Any], None]) -> None:
+        """Call ``action(data)`` now, or when the data being prepared arrives.
+
+        Dropped when the data settings or the layers change first (the action was
+        meant for these settings) or when the data fails to load.
+        """
+        self._after_data = None
+        if not self.data_busy:
+            if self.data is not None:
+                action(self.data)
+            return
+        self._after_data = action
+
+    def apply_preset(self, name: str) -> None:
+        """Load a preset's layers, train settings and data settings into the current project."""
+        from seqstudio.core.presets import get_preset
+
+        preset = get_preset(name)
+        try:
+            self.set_model_spec(preset.model_spec(self.registry))
+        except SeqStudioError as exc:
+            self.report(f"loading preset {name}", exc)
+        self.set_train_config(preset.train)
+        self.set_data_settings(preset.source, {**self._source_defaults(preset.source),
+                                               **preset.data_options})
+
+    def _source_defaults(self, source: str) -> dict[str, Any]:
+        try:
+            return self.registry.source(source).defaults()
+        except SeqStudioError:
+            return {}
+
+    def project_for_saving(self) -> Project:
+        """The project with what is not edited in place: fitted transforms, fitting weights, results.
+
+        Weights of another stack would not load into this one, so they are dropped
+        when the trained model no longer fits the settings.
+        """
+        p = self.project
+        if self.data is not None:
+            p.fitted = self.data.fitted_state()
+        if self._weights_fit():
+            p.set_weights(self.model, self.optimizer_state)
+            p.results = {**p.results, "epochs_total": self.epochs_trained}
+        else:
+            p.weights = p.optimizer_state = None
+            p.results = {}
+        return p
+
+    def save(self, path) -> Path:
+        """Save to ``path`` (JSON + safetensors, atomic); the project takes the file's name."""
+        project = self.project_for_saving()
+        project.name = Path(path).stem
+        written = project.save(path)
+        self.events.name.emit(project.name)
+        self.mark_saved()
+        return written
+
+    def autosave(self, store) -> Path | None:
+        """Write a recovery copy into ``store`` (``save(project, original_path=)``) when it is worth it.
+
+        Nothing is written without unsaved changes, during a run or while data is
+        prepared in the background (the next autosave will do). Failures are reported
+        on ``events.error`` and return None: an autosave must never disturb the user.
+        """
+        if not self.modified or self.running or self.data_busy:
+            return None
+        try:
+            project = self.project_for_saving()
+            return store.save(project, original_path=project.path)
+        except Exception as exc:  # noqa: BLE001
+            self.report("autosaving", exc)
+            return None
+
+    def mark_saved(self) -> None:
+        """The settings now match the project on disk (after save or open)."""
+        self._saved_fingerprint = self._fingerprint()
+        self._unsaved_run = False
+        self._derive()
+
+    def mark_modified(self) -> None:
+        """Something that is not a setting changed (a run, a deleted run, a restored copy)."""
+        self._unsaved_run = True
+        self._derive()
+
+    def report(self, doing: str, exc: BaseException) -> None:
+        """Announce a failure on ``events.error`` (the window shows it)."""
+        self.events.error.emit(ErrorReport(doing, exc))
+
+    # -- use cases: training -----------------------------------------------------------------
+    def _adopt_model(self, module, optimizer_state=None) -> None:
+        self.model = module
+        self._signature = self._signature_of(self.model_spec, self.data)
+        self.optimizer_state = optimizer_state
+
+    def start_run(self, continue_run: bool = False) -> RunPlan:
+        """Build (or keep, to continue) the model and say what the run starts with.
+
+        Raises SeqStudioError when the settings cannot train; the document counts as
+        running until :meth:`end_run`.
+        """
+        data = self.data
+        if data is None or self.running:
+            raise SeqStudioError("cannot train now: " + (self.trainable[1] or "a run is under way"))
+        config = self.train_config()
+        if not continue_run or self.model is None:
+            module = self.model_spec.build(data.input_shape, registry=self.registry)
+            self._adopt_model(module)
+            self.epochs_trained = 0
+        start = self.epochs_trained if continue_run else 0
+        self._run = {"start_epoch": start, "started_at": time.time(), "config": config,
+                     "summary": self.check.summary}
+        self.running = True
+        self.events.running.emit(True)
+        self._derive()
+        return RunPlan(self.model, data, config, start, self.optimizer_state if continue_run else None)
+
+    def show_snapshot(self, predictions: dict[str, Any]) -> None:
+        """Predictions of the model mid-run (series): views show them where they are seen."""
+        self.events.snapshot.emit(predictions)
+
+    def finish_run(self, result, predictions: dict[str, Any] | None = None) -> dict | None:
+        """Record the finished run (weights, metrics, plugins, history) and show its results.
+
+        ``predictions`` are the final :func:`series_predictions`, when the training
+        thread computed them already. Returns the run record.
+        """
+        self.last_result = result
+        self.optimizer_state = getattr(result, "optimizer_state", None)
+        self.epochs_trained += int(getattr(result, "epochs_run", 0) or 0)
+        record = None
+        run = self._run
+        if run is not None and self.model is not None:
+            record = record_run(self.project, self.registry, model=self.model, data=self.data,
+                                config=run["config"], result=result, summary=run["summary"],
+                                start_epoch=run["start_epoch"], started_at=run["started_at"],
+                                keep_weights=True)
+            self.events.runs.emit(list(self.project.runs))
+        self.events.run_finished.emit(result)
+        self.show_results(predictions)
+        self.mark_modified()
+        return record
+
+    def fail_run(self, exc: BaseException) -> None:
+        """The run raised: the model keeps its last good weights, the optimizer state is stale."""
+        self.optimizer_state = None  # its moments are from before the weights the run left
+        self.report("training", exc)
+
+    def end_run(self) -> None:
+        """The run is over (finished, stopped or failed): the settings can be edited again."""
+        self._run = None
+        if self.running:
+            self.running = False
+            self.events.running.emit(False)
+        self._derive()
+
+    def metrics_report(self) -> dict[str, Any]:
+        """The last run's final metrics and facts (:func:`~seqstudio.core.session.metrics_report`)."""
+        return metrics_report(self.model, self.data, self.train_config(), self.last_result)
+
+    def show_results(self, predictions: dict[str, Any] | None = None) -> None:
+        """Compute (unless given) and announce the current model's results on the current data."""
+        data, model = self.data, self.model
+        if data is None or model is None:
+            return
+        metrics = dict(getattr(self.last_result, "metrics", None) or {})
+        if not metrics and self.last_result is None:
+            metrics = dict(self.project.results.get("splits") or {})
+        try:
+            if is_series(data) and predictions is None:
+                predictions = series_predictions(model, data, future_steps=self.future_steps)
+        except Exception as exc:  # noqa: BLE001 - report, keep the studio going
+            self.report("computing the results", exc)
+            return
+        self.results = Results(model, data, metrics, predictions if is_series(data) else None,
+                               self.train_config())
+        self.events.results.emit(self.results)
+
+    # -- use cases: the run history ----------------------------------------------------------
+    def delete_run(self, run: dict) -> None:
+        """Forget a run and its kept weights."""
+        self.project.remove_run(run.get("id"))
+        self.events.runs.emit(list(self.project.runs))
+        self.mark_modified()
+
+    def restore_run(self, run: dict) -> bool:
+        """Make a run's data settings, layers and train settings the current ones."""
+        from seqstudio.core.model.spec import ModelSpec
+
+        try:
+            spec = ModelSpec.from_dict(run["model"], self.registry)
+            self.set_model_spec(spec)
+            self.set_train_config(dict(run.get("train") or {}))
+            source = run["source"]
+            self.set_data_settings(source, {**self._source_defaults(source),
+                                            **dict(run.get("data_options") or {})})
+        except (SeqStudioError, KeyError) as exc:
+            self.report("restoring the run", exc)
+            return False
+        return True
+
+    def continue_from_run(self, run: dict, *, restore: Callable[[dict], bool] | None = None,
+                          start: Callable[[], None] | None = None) -> bool:
+        """Restore a run's settings and the weights it ended with, then ask ``start()`` to train on.
+
+        ``restore`` replaces :meth:`restore_run` (the window records it as one undo
+        step); ``start`` is called once the model is ready, when the data is (at once,
+        or after a background load). False when the run kept no weights or cannot go on.
+        """
+        try:
+            weights = self.project.run_weights_of(run.get("id"))
+        except SeqStudioError as exc:
+            self.report("continuing the run", exc)
+            return False
+        if not (restore or self.restore_run)(run):
+            return False
+
+        def go_on(data) -> None:
+            try:
+                module = self.model_spec.build(data.input_shape, registry=self.registry)
+                module.load_state_dict(weights)
+            except (SeqStudioError, RuntimeError) as exc:
+                self.report("continuing the run", exc)
+                return
+            self._adopt_model(module)
+            self.epochs_trained = run_end_epoch(run)
+            self._derive()
+            if start is not None:
+                start()
+
+        if not self.data_busy and self.data is None:
+            return False
+        self.when_data_ready(go_on)
+        return True
