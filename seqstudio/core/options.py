@@ -63,11 +63,13 @@ class OptionSpec:
     required : bool
         The value must be given and not empty (``None``, ``""`` or ``[]``).
     minimum, maximum : float or None
-        Inclusive bounds of an ``"int"`` or ``"float"`` option.
+        Bounds of an ``"int"`` or ``"float"`` option (inclusive unless said otherwise).
     nullable : bool
         ``None`` is accepted (it always is when ``default`` is ``None``).
     multiple : bool
         For a ``"path"``: a non-empty list of paths is accepted too.
+    min_exclusive, max_exclusive : bool
+        The bound itself is not allowed (a learning rate > 0, a momentum < 1).
     """
 
     name: str
@@ -81,6 +83,8 @@ class OptionSpec:
     nullable: bool = False
     #: For a ``"path"``: a list of paths is accepted too (a source that reads several files).
     multiple: bool = False
+    min_exclusive: bool = False
+    max_exclusive: bool = False
 
     @property
     def accepts_none(self) -> bool:
@@ -114,9 +118,9 @@ def _describe(spec: OptionSpec) -> str:
             "columns": "a list of column names"}[spec.type]
     bounds = []
     if spec.minimum is not None:
-        bounds.append(f">= {spec.minimum:g}")
+        bounds.append(f"{'>' if spec.min_exclusive else '>='} {spec.minimum:g}")
     if spec.maximum is not None:
-        bounds.append(f"<= {spec.maximum:g}")
+        bounds.append(f"{'<' if spec.max_exclusive else '<='} {spec.maximum:g}")
     return kind + (" " + " and ".join(bounds) if bounds else "")
 
 
@@ -211,10 +215,14 @@ def _check_value(spec: OptionSpec, value: Any) -> tuple[Any, str | None]:
         value = int(value)
     else:
         value = float(value)
-    if spec.minimum is not None and value < spec.minimum:
-        return value, f"must be at least {spec.minimum:g}, got {value!r}"
-    if spec.maximum is not None and value > spec.maximum:
-        return value, f"must be at most {spec.maximum:g}, got {value!r}"
+    if spec.minimum is not None and (value <= spec.minimum if spec.min_exclusive
+                                      else value < spec.minimum):
+        word = "more than" if spec.min_exclusive else "at least"
+        return value, f"must be {word} {spec.minimum:g}, got {value!r}"
+    if spec.maximum is not None and (value >= spec.maximum if spec.max_exclusive
+                                      else value > spec.maximum):
+        word = "less than" if spec.max_exclusive else "at most"
+        return value, f"must be {word} {spec.maximum:g}, got {value!r}"
     return value, None
 
 

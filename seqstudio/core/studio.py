@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -55,8 +55,9 @@ from seqstudio.core.project import PATH_OPTIONS, Project
 from seqstudio.core.session import metrics_report, record_run
 from seqstudio.core.train.runs import run_end_epoch
 
-__all__ = ["ErrorReport", "ModelCheck", "Results", "RunPlan", "StudioDocument", "StudioEvents",
-           "series_predictions"]
+__all__ = ["ErrorReport", "ModelCheck", "Results", "RunPlan", "SeriesData", "StudioDocument",
+           "StudioEvents", "TextData", "check_model", "error_text", "is_series", "series_predictions",
+           "text_predictions"]
 
 
 class StudioEvents(SignalGroup):
@@ -117,7 +118,8 @@ class Results:
     model: Any = None
     data: Any = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    #: series only: :func:`series_predictions` (None for text data)
+    #: :func:`series_predictions` for a series; for a classifier :func:`text_predictions`
+    #: when computed already (None: the view computes the report itself, off its thread)
     predictions: dict[str, Any] | None = None
     config: Any = None
 
@@ -158,7 +160,7 @@ def series_predictions(model, data, *, future_steps: int = 24) -> dict[str, Any]
             continue
         predicted = data.to_original(predict(model, x), split)
         out[split] = (np.asarray(data.target_times(split)), predicted)
-    if future_steps > 0 and hasattr(data, "forecast"):
+    if future_steps > 0 and isinstance(data, SeriesData):
         def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
             return predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
 
@@ -169,9 +171,67 @@ def series_predictions(model, data, *, future_steps: int = 24) -> dict[str, Any]
     return out
 
 
+def text_predictions(model, data, config=None) -> dict[str, Any]:
+    """``{"classifier_report": ClassifierReport}`` of the test part, for the text Results page.
+
+    Empty when the data has no test part.
+    """
+    from seqstudio.core.classify.report import classifier_report
+
+    x_test, _ = data.split("test")
+    if len(x_test) == 0:
+        return {}
+    return {"classifier_report": classifier_report(model, data, "test", config=config)}
+
+
+def check_model(spec, data, registry) -> ModelCheck:
+    """Check a layer stack against ``data`` (or shapes alone before data is there).
+
+    >>> from seqstudio.core.model.spec import ModelSpec
+    >>> check_model(ModelSpec([]), None, None).reason
+    'the model has no layers'
+    """
+    if spec is None or not spec.layers:
+        return ModelCheck(False, "the model has no layers")
+    try:
+        if data is not None:
+            summary = spec.check_data(data, registry=registry)
+        else:
+            summary = spec.summary((1, 1), registry=registry)
+    except SeqStudioError as exc:
+        return ModelCheck(False, error_text(exc), None, getattr(exc, "layer_index", None))
+    except Exception as exc:  # noqa: BLE001 - a bug in a plugin layer must not stop the studio
+        return ModelCheck(False, error_text(exc))
+    if data is None:
+        return ModelCheck(False, "load data first", summary)
+    return ModelCheck(True, "", summary)
+
+
+@runtime_checkable
+class SeriesData(Protocol):
+    """Prepared data of a time series: what the forecast views need (``PreparedSeries`` is one)."""
+
+    series: Any
+
+    def target_times(self, split: str) -> Any: ...
+
+    def actual(self, split: str) -> Any: ...
+
+    def forecast(self, predict_fn: Callable[[np.ndarray], Any], steps: int) -> Any: ...
+
+
+@runtime_checkable
+class TextData(Protocol):
+    """Prepared text: what the text views need (``PreparedText`` is one)."""
+
+    def encode_texts(self, texts: Any) -> Any: ...
+
+    def length_histogram(self) -> Any: ...
+
+
 def is_series(data) -> bool:
     """Whether ``data`` is a time series (it has times to plot predictions against)."""
-    return data is not None and hasattr(data, "series") and hasattr(data, "target_times")
+    return isinstance(data, SeriesData)
 
 
 def panel_options(project: Project, registry) -> dict[str, Any]:
@@ -286,13 +346,22 @@ class StudioDocument:
                 and self._signature == self._signature_of(self.model_spec, self.data))
 
     # -- intents: settings ----------------------------------------------------------------
-    def set_data_settings(self, source_key: str, options: dict[str, Any]) -> None:
-        """The data source and its options (as the data form shows them)."""
+    def set_data_settings(self, source_key: str, options: dict[str, Any], *,
+                          prepare: bool = False) -> None:
+        """The data source and its options (as the data form shows them).
+
+        ``prepare``: announce them even when unchanged, so that the data is prepared
+        afresh (opening a project, a preset or a run: the file may have changed).
+        """
         options = dict(options)
-        if (source_key, options) == (self.source_key, self.data_options):
+        try:  # the full "plugin>name" key, as the project file keeps it
+            source_key = self.registry.source(source_key).key or source_key
+        except SeqStudioError:
+            pass  # a missing plugin: the data panel says so when it tries to show it
+        self.project.source, self.project.data_options = source_key, dict(options)
+        if (source_key, options) == (self.source_key, self.data_options) and not prepare:
             return
         self.source_key, self.data_options = source_key, options
-        self.project.source, self.project.data_options = source_key, dict(options)
         if not self._adopting:
             self._after_data = None  # an action waiting for data was meant for other settings
         self.events.data_settings.emit(source_key, dict(options))
@@ -323,10 +392,10 @@ class StudioDocument:
 
     def set_model_spec(self, spec) -> None:
         """The layer stack (a ``ModelSpec``)."""
+        self.project.model = spec.to_dict()
         if self.model_spec is not None and spec.to_dict() == self.model_spec.to_dict():
             return
         self.model_spec = spec
-        self.project.model = spec.to_dict()
         if not self._adopting:
             self._after_data = None
         self.check = self._check_model()
@@ -340,10 +409,10 @@ class StudioDocument:
 
         values = config.to_dict() if isinstance(config, TrainConfig) else \
             TrainConfig.from_dict(dict(config)).to_dict()
+        self.project.train = dict(values)
         if values == self.train:
             return
         self.train = values
-        self.project.train = dict(values)
         self.events.train_config.emit(dict(values))
         self._derive()
 
@@ -367,21 +436,7 @@ class StudioDocument:
             self.show_results()
 
     def _check_model(self) -> ModelCheck:
-        spec = self.model_spec
-        if spec is None or not spec.layers:
-            return ModelCheck(False, "the model has no layers")
-        try:
-            if self.data is not None:
-                summary = spec.check_data(self.data, registry=self.registry)
-            else:
-                summary = spec.summary((1, 1), registry=self.registry)
-        except SeqStudioError as exc:
-            return ModelCheck(False, error_text(exc), None, getattr(exc, "layer_index", None))
-        except Exception as exc:  # noqa: BLE001 - a bug in a plugin layer must not stop the studio
-            return ModelCheck(False, error_text(exc))
-        if self.data is None:
-            return ModelCheck(False, "load data first", summary)
-        return ModelCheck(True, "", summary)
+        return check_model(self.model_spec, self.data, self.registry)
 
     # -- use cases: projects -----------------------------------------------------------------
     def adopt_project(self, project: Project) -> None:
@@ -403,7 +458,7 @@ class StudioDocument:
             self.events.results.emit(self.results)
             self.set_model_spec(project.model_spec(self.registry))
             self.set_train_config(project.train)
-            self.set_data_settings(project.source, panel_options(project, self.registry))
+            self.set_data_settings(project.source, panel_options(project, self.registry), prepare=True)
             if project.weights:  # large data arrives later: the weights load when it does
                 self.when_data_ready(lambda data, p=project: self._adopt_project_weights(p, data))
             self.events.runs.emit(list(project.runs))
@@ -446,7 +501,7 @@ class StudioDocument:
             self.report(f"loading preset {name}", exc)
         self.set_train_config(preset.train)
         self.set_data_settings(preset.source, {**self._source_defaults(preset.source),
-                                               **preset.data_options})
+                                               **preset.data_options}, prepare=True)
 
     def _source_defaults(self, source: str) -> dict[str, Any]:
         try:
@@ -596,9 +651,40 @@ class StudioDocument:
         except Exception as exc:  # noqa: BLE001 - report, keep the studio going
             self.report("computing the results", exc)
             return
-        self.results = Results(model, data, metrics, predictions if is_series(data) else None,
-                               self.train_config())
+        self.results = Results(model, data, metrics, predictions, self.train_config())
         self.events.results.emit(self.results)
+
+    # -- use cases: backtests ------------------------------------------------------------------
+    def project_snapshot(self) -> Project:
+        """A copy of the project as it is now, not tied to its file (a backtest, an export)."""
+        import copy
+
+        project = copy.deepcopy(self.project_for_saving())
+        project.path = None
+        return project
+
+    def record_backtest(self, stored: dict, record: dict) -> None:
+        """Keep a finished backtest in the project's results and list its record with the runs."""
+        self.project.results = {**(self.project.results or {}), "backtest": stored}
+        self.project.add_run(record)
+        self.events.runs.emit(list(self.project.runs))
+        self.mark_modified()
+
+    def backtest_future(self, stored: dict):
+        """The trained model's forecast beyond the data with the backtest's bands (None: untrained)."""
+        project = self.project_for_saving()
+        if not project.weights:
+            return None
+        try:
+            from seqstudio.core.forecast.predict import add_intervals
+            from seqstudio.core.session import predict_project
+
+            table = predict_project(project, self.registry, steps=int(stored["plan"]["horizon"]))
+            levels = stored.get("intervals", {}).get("levels") or [80.0]
+            table, _ = add_intervals(project, self.registry, table, levels)
+            return table
+        except Exception:  # noqa: BLE001 - the backtest is shown without the future part
+            return None
 
     # -- use cases: the run history ----------------------------------------------------------
     def delete_run(self, run: dict) -> None:
@@ -617,7 +703,7 @@ class StudioDocument:
             self.set_train_config(dict(run.get("train") or {}))
             source = run["source"]
             self.set_data_settings(source, {**self._source_defaults(source),
-                                            **dict(run.get("data_options") or {})})
+                                            **dict(run.get("data_options") or {})}, prepare=True)
         except (SeqStudioError, KeyError) as exc:
             self.report("restoring the run", exc)
             return False

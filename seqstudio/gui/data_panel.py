@@ -20,13 +20,14 @@ need the data right after ``set_source`` / ``load_path`` call
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QEventLoop, QObject, QSignalBlocker, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,10 +46,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seqstudio.core.data.loader import LatestLoader, LoadResult
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import Registry, SourceType
+from seqstudio.core.studio import SeriesData, TextData, error_text
 
-from .forms import OptionForm, chain_tab_order, describe_widgets
+from .forms import OptionForm, PathEdit, chain_tab_order, describe_widgets
 from .plots import ACTUAL_COLOR, TEST_COLOR, TRAIN_COLOR, VAL_COLOR, make_plot_widget, time_values
 from .settings import ask_open_path
 from .table_model import DataFrameModel
@@ -63,13 +66,6 @@ def resolve_data_path(path: str) -> str:
     from seqstudio.core.project import resolve_data_path as core_resolve
 
     return core_resolve(path) if path else path
-
-
-def error_text(exc: BaseException) -> str:
-    """The core's message for user errors, the type and message for anything else."""
-    if isinstance(exc, SeqStudioError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _short_list(values, keep: int = 24) -> str:
@@ -152,30 +148,21 @@ def read_preview(kind: str, options: dict[str, Any]) -> pd.DataFrame | None:
 
 
 class _LoadSignals(QObject):
-    """Carries a background load's outcome back to the GUI thread (a queued connection)."""
+    """Carries a background load's outcome from the loader's thread to the GUI thread (queued)."""
 
-    #: generation, PreparedData or None, error text ("" when it loaded), preview frame or False
-    finished = Signal(int, object, str, object)
+    finished = Signal(object)
 
 
-class _LoadJob:
-    """Prepare one request in the panel's thread pool: the preview table and ``source.load``."""
+def _load_job(source: SourceType, options: dict[str, Any], want_preview: bool):
+    """What the loader runs off the GUI thread: the preview table and ``source.load``.
 
-    def __init__(self, signals: _LoadSignals, generation: int, source: SourceType,
-                 options: dict[str, Any], preview_key: tuple, want_preview: bool):
-        self.signals, self.generation = signals, generation
-        self.source, self.options = source, options
-        self.preview_key, self.want_preview = preview_key, want_preview
-
-    def run(self) -> None:
-        """Runs on a pool thread: only reads files and builds tensors, touches no widget."""
-        preview = read_preview(self.source.kind, self.options) if self.want_preview else False
-        prepared, error = None, ""
-        try:
-            prepared = self.source.load(self.options)
-        except Exception as exc:  # noqa: BLE001 - shown inline by the panel, like a quick load
-            error = error_text(exc) or type(exc).__name__
-        self.signals.finished.emit(self.generation, prepared, error, preview)
+    Touches no widget. Returns ``(preview frame or False, PreparedData or None, error text)``.
+    """
+    preview = read_preview(source.kind, options) if want_preview else False
+    try:
+        return preview, source.load(options), ""
+    except Exception as exc:  # noqa: BLE001 - shown inline by the panel, like a quick load
+        return preview, None, error_text(exc) or type(exc).__name__
 
 
 class DataPanel(QWidget):
@@ -201,7 +188,7 @@ class DataPanel(QWidget):
     #: the GUI thread: the airline file takes ~10 ms, a 2 MB series ~50 ms, 3 MB of reviews ~0.3 s.
     sync_load_bytes: float = 1_000_000
 
-    def __init__(self, registry: Registry, parent: QWidget | None = None):
+    def __init__(self, registry: Registry, parent: QWidget | None = None, *, document=None):
         super().__init__(parent)
         self.registry = registry
         self.prepared = None
@@ -212,19 +199,36 @@ class DataPanel(QWidget):
         self._undo_stack: QUndoStack | None = None
         self._state: tuple[str, dict[str, Any]] | None = None  # "before" of the next command
         self._applying = False
-        # background loads: one at a time; a newer request waits in _queued_job, replacing
-        # any older one waiting there, and a result whose generation is stale is dropped
-        self._generation = 0
+        # background loads: the core's loader runs one at a time and drops any outcome a newer
+        # request superseded; its outcome comes back to this thread through a queued signal
         self._busy = False
-        self._job_running = False
-        self._queued_job: _LoadJob | None = None
-        self._running_job: _LoadJob | None = None
-        self._load_pool = QThreadPool(self)
-        self._load_pool.setMaxThreadCount(1)
         self._load_signals = _LoadSignals(self)
         self._load_signals.finished.connect(self._on_load_finished)
+        self._loader = LatestLoader(self._load_signals.finished.emit, name="seqstudio-data")
+        self._background: dict[int, tuple[SourceType, tuple]] = {}
+        self._pushing = False
+        self.destroyed.connect(self._close_loader)
+        self.document = document
 
-        # -- left: source and options --------------------------------------------
+        layout = QHBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self._make_left())
+        splitter.addWidget(self._make_right())
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(150)  # coalesce a burst of spin-box steps into one reload
+        self._reload_timer.timeout.connect(self.reload)
+        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self._set_accessibility()
+        if document is not None:
+            self._bind(document)
+        elif self.source_combo.count():
+            self._on_source_changed()
+
+    def _make_left(self) -> QWidget:
         self.source_combo = QComboBox(self)
         self.source_combo.setObjectName("dataSourceCombo")
         self.source_combo.setToolTip("Where the data comes from: built-in readers and plugin sources.")
@@ -287,7 +291,9 @@ class DataPanel(QWidget):
         left.setMinimumWidth(330)
         left.setMaximumWidth(440)
 
-        # -- right: table and plots ------------------------------------------------
+        return left
+
+    def _make_right(self) -> QWidget:
         self.table_model = DataFrameModel(parent=self)
         self.table = QTableView(self)
         self.table.setObjectName("dataTable")
@@ -319,21 +325,46 @@ class DataPanel(QWidget):
         right.addWidget(self.table)
         right.setSizes([470, 230])
 
-        layout = QHBoxLayout(self)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        layout.addWidget(splitter)
+        return right
 
-        self._reload_timer = QTimer(self)
-        self._reload_timer.setSingleShot(True)
-        self._reload_timer.setInterval(150)  # coalesce a burst of spin-box steps into one reload
-        self._reload_timer.timeout.connect(self.reload)
-        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
-        self._set_accessibility()
-        if self.source_combo.count():
-            self._on_source_changed()
+    def _close_loader(self, *_args) -> None:
+        # close() waits for a load under way: never on the GUI thread
+        threading.Thread(target=self._loader.close, name="seqstudio-data-close", daemon=True).start()
+
+    # -- the document ------------------------------------------------------------------
+    def _bind(self, document) -> None:
+        """Show the document's data settings, load them, and hand it the outcome."""
+        events = document.events
+        events.data_settings.connect(self._on_document_settings)
+        events.running.connect(lambda running: self.setEnabled(not running))
+        self.optionsChanged.connect(self._push_settings)
+        self.dataChanged.connect(lambda data: document.set_data(data, self.error))
+        self.busyChanged.connect(lambda busy: busy and document.set_data_busy(True))
+        if document.source_key:
+            self._on_document_settings(document.source_key, document.data_options)
+
+    def _push_settings(self) -> None:
+        state = self.settings_state()
+        if state is None:
+            return
+        self._pushing = True  # the document's echo of this edit needs no answer
+        try:
+            self.document.set_data_settings(*state)
+        finally:
+            self._pushing = False
+
+    def _on_document_settings(self, source_key: str, options: dict) -> None:
+        if self._pushing:
+            return
+        if self.settings_state() == (source_key, options):
+            self.reload()  # asked again (a project, a preset, a run): prepare afresh
+            return
+        try:
+            self.set_source(source_key, options)
+        except SeqStudioError as exc:  # a plugin source no longer there: say which
+            self._show_error(error_text(exc))
+            self.prepared = None
+            self.document.set_data(None, exc)
 
     def _set_accessibility(self) -> None:
         describe_widgets((
@@ -475,23 +506,18 @@ class DataPanel(QWidget):
         options = self.options()
         if "path" in options:
             options["path"] = resolve_data_path(options["path"])
-        self._generation += 1
         if background is None:
             background = input_bytes(options) >= self.sync_load_bytes
         preview_key = self._preview_key_for(source, options)
+        want_preview = preview_key != self._preview_key
         if not background:
-            self._queued_job = None  # a waiting request is older than this one
-            frame = read_preview(source.kind, options) if preview_key != self._preview_key else False
-            try:
-                prepared, error = source.load(options), ""
-            except Exception as exc:  # show any failure inline; the window stays usable
-                prepared, error = None, error_text(exc)
+            self._loader.supersede()  # a background load still under way is older than this
+            frame, prepared, error = _load_job(source, options, want_preview)
             self._deliver(source, preview_key, frame, prepared, error)
             return
-        self._queued_job = _LoadJob(self._load_signals, self._generation, source, options,
-                                    preview_key, want_preview=preview_key != self._preview_key)
+        generation = self._loader.submit(lambda: _load_job(source, options, want_preview))
+        self._background = {generation: (source, preview_key)}
         self._set_busy(True)
-        self._start_queued_job()
 
     @property
     def busy(self) -> bool:
@@ -526,21 +552,17 @@ class DataPanel(QWidget):
             deadline.stop()
         return not self._busy
 
-    def _start_queued_job(self) -> None:
-        if self._job_running or self._queued_job is None:
-            return
-        job, self._queued_job = self._queued_job, None
-        self._running_job = job
-        self._job_running = True
-        self._load_pool.start(job.run)
-
-    def _on_load_finished(self, generation: int, prepared, error: str, frame) -> None:
+    def _on_load_finished(self, outcome: LoadResult) -> None:
         """A background load ended (GUI thread): show it if it is still the newest request."""
-        self._job_running = False
-        job, self._running_job = self._running_job, None
-        if job is not None and generation == self._generation:
-            self._deliver(job.source, job.preview_key, frame, prepared, error)
-        self._start_queued_job()
+        request = self._background.pop(outcome.request, None)
+        if request is None or not self._loader.is_current(outcome.request):
+            return
+        source, preview_key = request
+        if outcome.error is not None:  # the job catches the source's errors; this is a bug
+            frame, prepared, error = False, None, error_text(outcome.error)
+        else:
+            frame, prepared, error = outcome.value
+        self._deliver(source, preview_key, frame, prepared, error)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy_label.setVisible(busy)
@@ -618,12 +640,11 @@ class DataPanel(QWidget):
     def _remember_browse_folders(self, form: OptionForm) -> None:
         """Path fields' Browse… start in the last data folder (and remember the one chosen)."""
         for option in form.options:
-            widget = form.widget(option.name) if hasattr(form, "widget") else None
-            browse, line = getattr(widget, "browse", None), getattr(widget, "line", None)
-            if option.type != "path" or browse is None or line is None:
+            widget = form.widget(option.name)
+            if option.type != "path" or not isinstance(widget, PathEdit):
                 continue
-            browse.clicked.disconnect()
-            browse.clicked.connect(lambda _=False, w=widget: self._browse_path(w))
+            widget.browse.clicked.disconnect()
+            widget.browse.clicked.connect(lambda _=False, w=widget: self._browse_path(w))
 
     def _browse_path(self, widget) -> None:
         path = ask_open_path(widget, "data", "Open data file",
@@ -670,9 +691,9 @@ class DataPanel(QWidget):
         counts = ", ".join(f"{SPLIT_LABELS[s]} {len(data.split(s)[0])}" for s in ("train", "val", "test"))
         self.summary_label.setText(f"{data.description}\nsamples: {counts}; input shape "
                                    f"{data.input_shape}; outputs {data.n_outputs} ({data.task})")
-        if hasattr(data, "series"):
+        if isinstance(data, SeriesData):
             self._plot_series(data)
-        elif hasattr(data, "length_histogram"):
+        elif isinstance(data, TextData):
             self._plot_text(data)
         leak = getattr(data, "window_leak", None)
         self.leak_label.setText(f"Leak: {leak}" if leak else "")

@@ -46,7 +46,7 @@ class _FloatSpinBox(QDoubleSpinBox):
         return f"{value:.6g}"
 
 
-class _PathEdit(QWidget):
+class PathEdit(QWidget):
     """A line edit with a browse button (a file dialog for CSV and text files)."""
 
     editingFinished = Signal()
@@ -78,6 +78,8 @@ class OptionForm(QWidget):
     """
 
     changed = Signal(dict)
+    #: ``set_values`` showed new values (programmatic: no ``changed``, so no undo step)
+    valuesShown = Signal(dict)
 
     def __init__(self, options: Iterable[OptionSpec], values: Mapping[str, Any] | None = None,
                  parent: QWidget | None = None):
@@ -112,7 +114,7 @@ class OptionForm(QWidget):
         targets = [widget]
         if isinstance(widget, QComboBox) and widget.lineEdit() is not None:
             targets.append(widget.lineEdit())  # an editable column picker takes focus in its line edit
-        if isinstance(widget, _PathEdit):
+        if isinstance(widget, PathEdit):
             targets = [widget, widget.line]
             widget.browse.setAccessibleName(f"Browse for {label}")
         for target in targets:
@@ -172,7 +174,7 @@ class OptionForm(QWidget):
             w.itemChanged.connect(self._emit_changed)
             return w
         if kind == "path":
-            w = _PathEdit(self)
+            w = PathEdit(self)
             w.editingFinished.connect(self._emit_changed)
             return w
         w = QLineEdit(self)
@@ -211,7 +213,7 @@ class OptionForm(QWidget):
             elif isinstance(w, QListWidget):
                 out[option.name] = [w.item(i).text() for i in range(w.count())
                                     if w.item(i).checkState() == Qt.CheckState.Checked]
-            elif isinstance(w, _PathEdit):
+            elif isinstance(w, PathEdit):
                 text = w.line.text().strip()
                 out[option.name] = None if text == "" and option.default is None else text
             else:
@@ -243,11 +245,12 @@ class OptionForm(QWidget):
                         w.setCurrentIndex(index)
                 elif isinstance(w, QListWidget):
                     self._fill_column_list(w, self._columns, list(value or []))
-                elif isinstance(w, _PathEdit):
+                elif isinstance(w, PathEdit):
                     with QSignalBlocker(w.line):
                         w.line.setText("" if value is None else str(value))
                 else:
                     w.setText(_format_text(value))
+        self.valuesShown.emit(self.values())
 
     def set_columns(self, columns: Iterable[str]) -> None:
         """Offer ``columns`` in every column picker, keeping the current choices."""

@@ -154,7 +154,7 @@ class ModelEditor(QWidget):
     validityChanged = Signal(bool, str)
     presetRequested = Signal(str)
 
-    def __init__(self, registry: Registry, parent: QWidget | None = None):
+    def __init__(self, registry: Registry, parent: QWidget | None = None, *, document=None):
         super().__init__(parent)
         self.registry = registry
         self._data = None
@@ -165,8 +165,29 @@ class ModelEditor(QWidget):
         self._undo_stack: QUndoStack | None = None
         self._recorded: tuple[list, int] = ([], -1)  # the stack as last committed: "before" of the next command
         self._applying = False  # applying an undo / redo: record nothing
+        self.document = document
 
-        # -- palette ------------------------------------------------------------
+        palette_box = self._make_palette()
+        stack_box = self._make_stack()
+        props_box = self._make_properties()
+        summary_box = self._make_summary()
+        top = QSplitter(Qt.Orientation.Horizontal, self)
+        top.addWidget(palette_box)
+        top.addWidget(stack_box)
+        top.addWidget(props_box)
+        top.setSizes([240, 420, 380])
+        outer = QSplitter(Qt.Orientation.Vertical, self)
+        outer.addWidget(top)
+        outer.addWidget(summary_box)
+        outer.setSizes([420, 300])
+        layout = QVBoxLayout(self)
+        layout.addWidget(outer)
+
+        self._set_accessibility()
+        if document is not None:
+            self._bind(document)
+
+    def _make_palette(self) -> QGroupBox:
         self.palette_list = QListWidget(self)
         self.palette_list.setObjectName("layerPalette")
         self.palette_list.setToolTip("Double-click a layer (or select it and press Add) to append it.")
@@ -186,7 +207,9 @@ class ModelEditor(QWidget):
         palette_layout.addWidget(self.preset_combo)
         palette_layout.addWidget(self.palette_list, 1)
 
-        # -- stack ----------------------------------------------------------------
+        return palette_box
+
+    def _make_stack(self) -> QGroupBox:
         self.stack_list = QListWidget(self)
         self.stack_list.setObjectName("layerList")
         self.stack_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
@@ -219,7 +242,9 @@ class ModelEditor(QWidget):
         stack_layout.addWidget(self.stack_list, 1)
         stack_layout.addLayout(buttons)
 
-        # -- properties -------------------------------------------------------------
+        return stack_box
+
+    def _make_properties(self) -> QGroupBox:
         self.properties_area = QScrollArea(self)
         self.properties_area.setObjectName("layerProperties")
         self.properties_area.setWidgetResizable(True)
@@ -229,7 +254,9 @@ class ModelEditor(QWidget):
         props_layout = QVBoxLayout(props_box)
         props_layout.addWidget(self.properties_area)
 
-        # -- summary ---------------------------------------------------------------
+        return props_box
+
+    def _make_summary(self) -> QGroupBox:
         self.summary_table = QTableWidget(0, 3, self)
         self.summary_table.setObjectName("summaryTable")
         self.summary_table.setHorizontalHeaderLabels(["layer", "output shape", "parameters"])
@@ -251,18 +278,27 @@ class ModelEditor(QWidget):
         summary_layout.addWidget(self.summary_table, 1)
         summary_layout.addWidget(self.error_label)
 
-        top = QSplitter(Qt.Orientation.Horizontal, self)
-        top.addWidget(palette_box)
-        top.addWidget(stack_box)
-        top.addWidget(props_box)
-        top.setSizes([240, 420, 380])
-        outer = QSplitter(Qt.Orientation.Vertical, self)
-        outer.addWidget(top)
-        outer.addWidget(summary_box)
-        outer.setSizes([420, 300])
-        layout = QVBoxLayout(self)
-        layout.addWidget(outer)
-        self._set_accessibility()
+        return summary_box
+
+    # -- the document --------------------------------------------------------------------
+    def _bind(self, document) -> None:
+        """Show the document's stack and its check; send it every edit (see ``_changed``)."""
+        events = document.events
+        events.model_spec.connect(self._on_document_spec)
+        events.check.connect(self._show_check)
+        events.running.connect(lambda running: self.setEnabled(not running))
+        self._data = document.data
+        if document.model_spec is not None:
+            self.set_model_spec(document.model_spec)
+
+    def _on_document_spec(self, spec) -> None:
+        if spec.to_dict() != self.model_spec().to_dict():
+            self.set_model_spec(spec)
+
+    def select_layer(self, index: int) -> None:
+        """Select layer ``index`` (the error route points at the layer an error is about)."""
+        if 0 <= index < self.stack_list.count():
+            self.stack_list.setCurrentRow(index)
 
     # -- undo, keyboard, accessibility ---------------------------------------------
     def set_undo_stack(self, stack: QUndoStack | None) -> None:
@@ -560,39 +596,39 @@ class ModelEditor(QWidget):
             item = self.stack_list.item(i)
             item.setText(f"{i + 1}. {describe_layer(item.data(SPEC_ROLE))}")
         self._recorded = (self.specs(), self.stack_list.currentRow())
-        self.validate()
+        if self.document is not None:
+            self.document.set_model_spec(self.model_spec())  # the document checks it
+            self._show_check(self.document.check)
+        else:
+            self.validate()
         self.specChanged.emit(self.model_spec())
 
     def validate(self) -> bool:
-        """Recompute the summary; on failure highlight the layer and report the reason."""
+        """Recompute the check (the document's, or against ``set_data``'s data) and show it."""
+        from seqstudio.core.studio import check_model
+
+        if self.document is not None:
+            self._data = self.document.data
+        return self._show_check(check_model(self.model_spec(), self._data, self.registry))
+
+    def _show_check(self, check) -> bool:
+        """Show a core ``ModelCheck``: the summary, or the reason with the layer at fault marked."""
         for i in range(self.stack_list.count()):
             item = self.stack_list.item(i)
             item.setBackground(QBrush())
             item.setForeground(QBrush())
             item.setToolTip("")
             item.setText(item.text().removeprefix("⚠ "))
-        if self.stack_list.count() == 0:
+        if check.summary is not None:
+            self.summary = check.summary
+            self._fill_summary(check.summary)
+        else:
             self.summary_table.setRowCount(0)
-            return self._show_invalid("the model has no layers", None)
-        spec = self.model_spec()
-        try:
-            if self._data is not None:
-                summary = spec.check_data(self._data, registry=self.registry)
-            else:
-                summary = spec.summary((1, 1), registry=self.registry)
-        except SeqStudioError as exc:
-            self.summary_table.setRowCount(0)
-            return self._show_invalid(error_text(exc), getattr(exc, "layer_index", None))
-        except Exception as exc:  # noqa: BLE001 - a bug in a plugin layer must not close the editor
-            self.summary_table.setRowCount(0)
-            return self._show_invalid(error_text(exc), None)
-        self.summary = summary
-        self._fill_summary(summary)
-        self.error_label.hide()
-        self.error_index = None
-        if self._data is None:
-            return self._report(False, "load data first")
-        return self._report(True, "")
+        if check.valid or check.summary is not None and check.reason == "load data first":
+            self.error_label.hide()
+            self.error_index = None
+            return self._report(check.valid, check.reason)
+        return self._show_invalid(check.reason, check.error_index)
 
     def _show_invalid(self, message: str, index: int | None) -> bool:
         self.error_label.setText(message)

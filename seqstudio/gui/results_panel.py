@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from seqstudio.core.classify.report import classifier_report
+from seqstudio.core.studio import TextData, error_text, is_series
 
-from .data_panel import error_text
 from .plots import (
     ACTUAL_COLOR,
     FUTURE_COLOR,
@@ -83,16 +83,17 @@ class _ReportJob(QObject):
 
     done = Signal(object, object, object)
 
-    def __init__(self, model, data, parent: QObject | None = None):
+    def __init__(self, model, data, parent: QObject | None = None, *, config=None):
         super().__init__(parent)
-        self._model, self._data = model, data
+        self._model, self._data, self._config = model, data, config
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="classifier-report", daemon=True).start()
 
     def _run(self) -> None:
         try:
-            report, error = classifier_report(self._model, self._data, "test"), None
+            report, error = classifier_report(self._model, self._data, "test",
+                                              config=self._config), None
         except Exception as exc:  # noqa: BLE001 - said on the page, never raised into Qt
             report, error = None, error_text(exc)
         self.done.emit(self, report, error)
@@ -103,16 +104,30 @@ class ResultsPanel(QWidget):
 
     futureStepsChanged = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, *, document=None):
         super().__init__(parent)
         self.model = None
         self.data = None
         self.results: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
+        self.config = None  # the training settings: whether the model outputs logits
         #: split -> (prediction curve, residual curve) of the plot now shown
         self._prediction_curves: dict[str, tuple] = {}
+        self._pending_snapshot: dict[str, Any] | None = None
+        self.document = document
 
-        # -- series page ----------------------------------------------------------
+        series_page = self._make_series_page()
+        text_page = self._make_text_page()
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(series_page)
+        self.pages.addWidget(text_page)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages)
+
+        if document is not None:
+            self._bind(document)
+
+    def _make_series_page(self) -> QWidget:
         self.forecast_plot = make_plot_widget("Forecast", "time", "value", date_axis=True,
                                               object_name="forecastPlot")
         self.residual_plot = make_plot_widget("Residuals (actual − predicted)", "time", "residual",
@@ -161,7 +176,9 @@ class ResultsPanel(QWidget):
         series_layout.addLayout(controls)
         series_layout.addWidget(series_split, 1)
 
-        # -- text page ----------------------------------------------------------------
+        return series_page
+
+    def _make_text_page(self) -> QWidget:
         self.text_metrics_table = _table(self, "textMetricsTable")
         self.text_metrics_table.setMinimumHeight(120)
         self.classifier_view = ClassifierView(self)
@@ -208,11 +225,46 @@ class ResultsPanel(QWidget):
         text_page.setStretchFactor(1, 2)
         text_page.setSizes([760, 480])
 
-        self.pages = QStackedWidget(self)
-        self.pages.addWidget(series_page)
-        self.pages.addWidget(text_page)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
+        return text_page
+
+    # -- the document ------------------------------------------------------------------
+    def _bind(self, document) -> None:
+        """Show the document's results; a mid-run snapshot is drawn only where it is seen."""
+        events = document.events
+        events.results.connect(self._on_results)
+        events.snapshot.connect(self._on_snapshot)
+        events.project.connect(lambda _project: self.clear())
+        self.futureStepsChanged.connect(document.set_future_steps)
+        document.set_future_steps(self.future_spin.value())
+
+    def _on_results(self, results) -> None:
+        self._pending_snapshot = None  # the final results replace any mid-run forecast
+        if results.model is None or results.data is None:
+            self.clear()
+        elif results.predictions is not None:
+            self.show_series(results.data, results.predictions, results.metrics)
+        else:
+            report = (results.predictions or {}).get("classifier_report")
+            self.show_text(results.model, results.data, results.metrics, report=report,
+                           config=results.config)
+
+    def _on_snapshot(self, predictions: dict[str, Any]) -> None:
+        # Drawn only where it is seen: plotting on a hidden tab would take the GIL from the
+        # training thread for nothing. The latest one is drawn when the tab is shown.
+        self._pending_snapshot = predictions
+        if self.isVisible():
+            self._show_pending_snapshot()
+
+    def _show_pending_snapshot(self) -> None:
+        predictions, self._pending_snapshot = self._pending_snapshot, None
+        data = self.document.data if self.document is not None else None
+        if predictions is not None and is_series(data):
+            self.show_series(data, predictions, None)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._pending_snapshot is not None:
+            self._show_pending_snapshot()
 
     def clear(self) -> None:
         """Forget the shown model, forecast and metrics (File > New, another project opened).
@@ -225,6 +277,8 @@ class ResultsPanel(QWidget):
         self.results = {}
         self.metrics = {}
         self._prediction_curves = {}
+        self.config = None
+        self._pending_snapshot = None
         for plot in (self.forecast_plot, self.residual_plot):
             item = plot.getPlotItem()
             item.clear()  # removes each curve's legend entry too
@@ -383,15 +437,16 @@ class ResultsPanel(QWidget):
         pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
     # -- text ------------------------------------------------------------------------
-    def show_text(self, model, data, metrics: dict[str, Any], report=None) -> None:
+    def show_text(self, model, data, metrics: dict[str, Any], report=None, *, config=None) -> None:
         """Show classification metrics, the curves, threshold and mistakes; enable the review box.
 
         ``report`` is the :class:`~seqstudio.core.classify.report.ClassifierReport` of the
         test part (the training thread computes it after a run); without it the model is run
         over the test part in a background thread and the page fills in when that ends.
+        ``config`` (the ``TrainConfig``) says whether the model outputs logits.
         """
         self.pages.setCurrentIndex(1)
-        self.model, self.data, self.metrics = model, data, metrics or {}
+        self.model, self.data, self.metrics, self.config = model, data, metrics or {}, config
         splits = [s for s in ("train", "val", "test") if isinstance(self.metrics.get(s), dict)]
         names = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
         values = [[self.metrics[s].get(n) for s in splits] for n in names]
@@ -402,7 +457,7 @@ class ResultsPanel(QWidget):
             self._show_report(report)
         elif model is not None and data is not None:
             self.report_note.setText("Scoring the test part…")
-            self._report_job = _ReportJob(model, data, self)
+            self._report_job = _ReportJob(model, data, self, config=config)
             self._report_job.done.connect(self._on_report_done)
             self._report_job.start()
         self.score_review()
@@ -429,21 +484,17 @@ class ResultsPanel(QWidget):
     def score_review(self) -> None:
         """Score the text in the review box with the current model (probability of each class)."""
         text = self.review_edit.toPlainText().strip()
-        if not text or self.model is None or not hasattr(self.data, "encode_texts"):
-            self.review_result.setText("" if text else "")
+        if not text or self.model is None or not isinstance(self.data, TextData):
+            self.review_result.setText("")
             return
         try:
-            from seqstudio.core.classify.report import output_probabilities
-            from seqstudio.core.train.evaluate import predict
-            from seqstudio.core.train.losses import outputs_are_probabilities
+            from seqstudio.core.train.evaluate import predict_probabilities
 
-            output = predict(self.model, self.data.encode_texts([text]))
-            probs = output_probabilities(output, are_probabilities=outputs_are_probabilities(
-                self.model, None))[0]
+            probs = predict_probabilities(self.model, self.data.encode_texts([text]), self.config)[0]
             classes = list(getattr(self.data, "class_names", []) or [])
-            if np.asarray(output).reshape(len(output), -1).shape[1] == 1:
+            if probs.size == 1:
                 positive = classes[1] if len(classes) > 1 else "positive"
-                self.review_result.setText(f"P({positive}) = {probs[1]:.3f}")
+                self.review_result.setText(f"P({positive}) = {float(probs.reshape(-1)[0]):.3f}")
             else:
                 best = int(probs.argmax())
                 name = classes[best] if best < len(classes) else str(best)

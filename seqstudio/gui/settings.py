@@ -276,3 +276,20 @@ def apply_theme(theme: str, root=None) -> str:
                 axis.setPen(foreground)
                 axis.setTextPen(foreground)
     return resolved
+
+
+def name_splitters(window, panels) -> None:
+    """Give ``window``'s unnamed splitters stable names (``PanelTypeSplitterN``) so their sizes persist."""
+    from PySide6.QtWidgets import QSplitter
+
+    counts: dict[str, int] = {}
+    for splitter in window.findChildren(QSplitter):
+        if splitter.objectName():
+            continue
+        owner = splitter.parent()
+        while owner is not None and owner is not window and not any(owner is p for p in panels):
+            owner = owner.parent()
+        prefix = type(owner).__name__ if owner is not None else "window"
+        counts[prefix] = counts.get(prefix, 0) + 1
+        splitter.setObjectName(f"{prefix}Splitter{counts[prefix]}")
+

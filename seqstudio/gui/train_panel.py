@@ -12,6 +12,8 @@ each settings edit is an undoable command. ``request_train()`` and
 from __future__ import annotations
 
 import time
+import traceback
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -29,7 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import OptionSpec
+from seqstudio.core.studio import error_text
 from seqstudio.core.train.progress import RunClock
 
 from .forms import OptionForm, chain_tab_order, describe_widgets
@@ -37,63 +41,41 @@ from .plots import LossPlot
 from .undo import TrainSettingsCommand, changed_keys, is_recording
 from .worker import TrainingFeed, TrainingThread
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 #: How often the progress and the loss buffers are taken from the training thread. Every wake-up
 #: of the GUI thread costs the training thread a GIL hand-over (measured: 10/s cost ~7 % of a
 #: batch-size-1 airline epoch, 5/s ~4 %); 5 per second still reads as live.
 PROGRESS_MS = 200
-LOSSES = ("mse", "mae", "huber", "bce", "cross_entropy")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-_HELP = {
-    "epochs": "How many passes over the training samples.",
-    "batch_size": "Samples per optimizer step (the lecture's airline model uses 1).",
-    "optimizer": "The update rule: Adam is a safe default; SGD uses the momentum below.",
-    "learning_rate": "Step size of the optimizer (Adam's usual value is 0.001).",
-    "momentum": "Momentum of SGD (ignored by the other optimizers).",
-    "weight_decay": "L2 penalty on the weights (0 = none).",
-    "loss": "What training minimises: mse/mae/huber for values, bce for yes/no, cross_entropy for classes.",
-    "validation_fraction": "Last part of the training samples held out to watch over-fitting "
-                           "(used only when the data has no validation split).",
-    "shuffle": "Shuffle the training samples every epoch.",
-    "seed": "Random seed: the same seed on CPU gives the same losses.",
-    "device": "Where to train: auto picks a GPU when there is one.",
-    "grad_clip": "Clip the gradient norm to this value (0 or empty = no clipping).",
-    "early_stopping_patience": "Stop after this many epochs without a better validation loss (0 = off).",
-    "restore_best": "At the end keep the weights of the best validation epoch.",
-    "keep_best_checkpoint": "Keep a copy of the best weights while training.",
-    "threads": "CPU threads for torch (0 = chosen by model size).",
-    "from_logits": "Whether the model's last layer outputs raw scores rather than probabilities "
-                   "(auto = read it from the model).",
-}
+#: Decimals of the form's number fields; an open bound (learning rate > 0) is one step inside.
+FORM_DECIMALS = 6
 
 
-def train_options(defaults: dict[str, Any]) -> tuple[OptionSpec, ...]:
-    """Option specs for every TrainConfig field, typed from its default values."""
+def train_options() -> tuple[OptionSpec, ...]:
+    """The Train form's fields, derived from :meth:`TrainConfig.schema` (help, limits, choices).
+
+    The form shows what a spin box can: an open bound moves one step inside (a
+    learning rate of at least 0.000001, a momentum of at most 0.999999), an optional
+    number shows 0 for "off" / "auto", and the device is a choice of the usual ones.
+    """
+    from seqstudio.core.train.config import TrainConfig
+
+    step = 10.0 ** -FORM_DECIMALS
     options = []
-    for name, value in defaults.items():
-        help_text = _HELP.get(name, "")
-        if name == "optimizer":
-            options.append(OptionSpec(name, "choice", value, help_text, choices=OPTIMIZERS))
-        elif name == "loss":
-            options.append(OptionSpec(name, "choice", value, help_text, choices=LOSSES))
-        elif name == "device":
-            options.append(OptionSpec(name, "choice", value, help_text, choices=DEVICES))
-        elif name in ("grad_clip",):
-            options.append(OptionSpec(name, "float", value or 0.0, help_text, minimum=0.0, maximum=1e6))
-        elif name == "from_logits":
-            options.append(OptionSpec(name, "choice", value, help_text, choices=(None, True, False)))
-        elif name == "threads":
-            options.append(OptionSpec(name, "int", value or 0, help_text, minimum=0, maximum=256))
-        elif isinstance(value, bool):
-            options.append(OptionSpec(name, "bool", value, help_text))
-        elif isinstance(value, int):
-            options.append(OptionSpec(name, "int", value, help_text, minimum=0, maximum=10_000_000))
-        elif isinstance(value, float):
-            options.append(OptionSpec(name, "float", value, help_text, minimum=0.0,
-                                      maximum=1.0 if "fraction" in name else 1e6))
-        else:
-            options.append(OptionSpec(name, "str", value, help_text))
+    for o in TrainConfig.schema():
+        minimum, maximum = o.minimum, o.maximum
+        if o.type == "float":
+            if minimum is not None and o.min_exclusive and o.default is not None:
+                minimum += step
+            if maximum is not None and o.max_exclusive:
+                maximum -= step
+            if o.default is None:  # optional (grad_clip): 0 = off
+                options.append(replace(o, default=0.0, minimum=0.0, maximum=maximum,
+                                       min_exclusive=False))
+                continue
+        if o.type == "str" and o.choices:
+            options.append(replace(o, type="choice"))
+            continue
+        options.append(replace(o, minimum=minimum, maximum=maximum, min_exclusive=False,
+                               max_exclusive=False))
     return tuple(options)
 
 
@@ -109,8 +91,13 @@ class TrainPanel(QWidget):
 
     Signals: ``trainRequested(bool)`` (True = continue from the current
     weights), and for each run ``snapshotReady(dict)``, ``runStopped(object)``,
-    ``runFinished(object)``, ``runFailed(str)``, then ``runEnded()`` once the
-    thread has exited. ``configChanged()`` fires after any settings change.
+    ``runFinished(object)``, ``runFailed(object)`` (the exception itself), then
+    ``runEnded()`` once the thread has exited. ``configChanged()`` fires after any
+    settings change.
+
+    Handed a :class:`~seqstudio.core.studio.StudioDocument`, the panel renders its
+    settings, trainable state and weights, starts runs from it (``start_run``) and
+    reports them back (``finish_run``, ``fail_run``, ``end_run``).
 
     >>> panel = TrainPanel(); panel.set_undo_stack(QUndoStack())   # doctest: +SKIP
     >>> panel.request_train()     # what Ctrl+Return does: Train, when Train is enabled  # doctest: +SKIP
@@ -121,13 +108,13 @@ class TrainPanel(QWidget):
     snapshotReady = Signal(dict)
     runStopped = Signal(object)
     runFinished = Signal(object)
-    runFailed = Signal(str)
+    runFailed = Signal(object)
     runEnded = Signal()
     #: The progress bar's value, queued: QProgressBar.setValue repaints at once, and called
     #: from Python that paint would hold the GIL the training thread needs.
     _progressValue = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, *, document=None):
         super().__init__(parent)
         from seqstudio.core.train.config import TrainConfig
 
@@ -141,30 +128,33 @@ class TrainPanel(QWidget):
         self._has_weights = False
         self._undo_stack: QUndoStack | None = None
         self._applying = False
+        self.document = document
+        self._make_widgets()
+        self._make_layout()
+        self.train_button.clicked.connect(lambda: self.trainRequested.emit(False))
+        self.continue_button.clicked.connect(lambda: self.trainRequested.emit(True))
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self.stop_button.clicked.connect(self.stop)
+        self._timer = QTimer(self)
+        self._timer.setInterval(PROGRESS_MS)
+        self._timer.timeout.connect(self._drain_feed)
+        self.form.changed.connect(self._on_settings_edited)
+        self.snapshot_spin.valueChanged.connect(self.configChanged)
+        self._set_accessibility()
+        self._update_buttons()
+        if document is not None:
+            self._bind(document)
 
-        self.form = OptionForm(train_options(self._defaults))
+    def _make_widgets(self) -> None:
+        self.form = OptionForm(train_options())
         self._values = self.form.values()  # "before" of the next settings command
         self.form.setObjectName("trainSettings")
         self.snapshot_spin = QSpinBox(self)
         self.snapshot_spin.setObjectName("forecastEvery")
         self.snapshot_spin.setRange(0, 100_000)
         self.snapshot_spin.setValue(10)
-        self.snapshot_spin.setToolTip("Update the forecast plot every N epochs while training (0 = only at the end).")
-        settings_box = QGroupBox("Settings", self)
-        settings_layout = QVBoxLayout(settings_box)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        settings_layout.addWidget(scroll, 1)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("forecast every", self))
-        row.addWidget(self.snapshot_spin)
-        row.addWidget(QLabel("epochs", self))
-        settings_layout.addLayout(row)
-        settings_box.setMinimumWidth(300)
-        settings_box.setMaximumWidth(400)
-
+        self.snapshot_spin.setToolTip("Update the forecast plot every N epochs while training "
+                                      "(0 = only at the end).")
         self.train_button = QPushButton("Train", self)
         self.train_button.setObjectName("trainButton")
         self.continue_button = QPushButton("Continue training", self)
@@ -190,6 +180,21 @@ class TrainPanel(QWidget):
         self.loss_plot.set_driven(True)  # redrawn in the same tick as the progress bar
         self.clock: RunClock | None = None
 
+    def _make_layout(self) -> None:
+        settings_box = QGroupBox("Settings", self)
+        settings_layout = QVBoxLayout(settings_box)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        settings_layout.addWidget(scroll, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("forecast every", self))
+        row.addWidget(self.snapshot_spin)
+        row.addWidget(QLabel("epochs", self))
+        settings_layout.addLayout(row)
+        settings_box.setMinimumWidth(300)
+        settings_box.setMaximumWidth(400)
         buttons = QHBoxLayout()
         for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
@@ -197,11 +202,9 @@ class TrainPanel(QWidget):
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.addLayout(buttons)
-        right_layout.addWidget(self.progress_bar)
-        right_layout.addWidget(self.progress_label)
-        right_layout.addWidget(self.status_label)
+        for widget in (self.progress_bar, self.progress_label, self.status_label):
+            right_layout.addWidget(widget)
         right_layout.addWidget(self.loss_plot, 1)
-
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(settings_box)
         splitter.addWidget(right)
@@ -209,17 +212,57 @@ class TrainPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(splitter)
 
-        self.train_button.clicked.connect(lambda: self.trainRequested.emit(False))
-        self.continue_button.clicked.connect(lambda: self.trainRequested.emit(True))
-        self.pause_button.toggled.connect(self._on_pause_toggled)
-        self.stop_button.clicked.connect(self.stop)
-        self._timer = QTimer(self)
-        self._timer.setInterval(PROGRESS_MS)
-        self._timer.timeout.connect(self._drain_feed)
-        self.form.changed.connect(self._on_settings_edited)
-        self.snapshot_spin.valueChanged.connect(self.configChanged)
-        self._set_accessibility()
+    # -- the document ------------------------------------------------------------------
+    def _bind(self, document) -> None:
+        """Render ``document`` (settings, trainable, weights) and run from it."""
+        events = document.events
+        events.train_config.connect(self._on_document_config)
+        events.trainable.connect(self.set_trainable)
+        events.weights.connect(self.set_has_weights)
+        events.project.connect(self._on_project_adopted)
+        self.trainRequested.connect(self._on_train_requested)
+        self.configChanged.connect(self._push_config)
+        # form.set_values() (scripts, tests) records no undo step but is still the setting
+        self.form.valuesShown.connect(lambda _values: self._push_config())
+        self.set_config(document.train)
+        self.set_trainable(*document.trainable)
+        self.set_has_weights(document.has_weights)
+
+    def _on_document_config(self, values: dict) -> None:
+        if values != self.config().to_dict():
+            self.set_config(values)
+
+    def _push_config(self) -> None:
+        try:
+            config = self.config()
+        except SeqStudioError as exc:  # the form's limits come from the schema: rare
+            self.document.report("changing the training settings", exc)
+            return
+        self.document.set_train_config(config)
+
+    def _on_project_adopted(self, _project) -> None:
+        self.loss_plot.clear()  # never show the previous project's curves
+        self.status_label.setText("")
         self._update_buttons()
+
+    def _on_train_requested(self, continue_run: bool) -> None:
+        self.start_from_document(continue_run=continue_run)
+
+    def start_from_document(self, *, continue_run: bool = False) -> TrainingThread | None:
+        """Start a run on the document's model and data (continue: from its current weights)."""
+        doc = self.document
+        self._push_config()
+        try:
+            plan = doc.start_run(continue_run)
+        except SeqStudioError as exc:
+            doc.report("starting the run", exc)
+            return None
+        return self.start_run(plan.model, plan.data, plan.config, start_epoch=plan.start_epoch,
+                              optimizer_state=plan.optimizer_state, future_steps=doc.future_steps)
+
+    def show_failure(self, text: str) -> None:
+        """Say why a run could not start or failed (the window's error route calls this)."""
+        self.status_label.setText(text)
 
     def _set_accessibility(self) -> None:
         describe_widgets((
@@ -347,6 +390,8 @@ class TrainPanel(QWidget):
                                 snapshot_every=self.snapshot_spin.value(),
                                 future_steps=future_steps, feed=self.feed)
         thread.snapshotReady.connect(self.snapshotReady)
+        if self.document is not None:
+            thread.snapshotReady.connect(self.document.show_snapshot)
         thread.runStopped.connect(self._on_run_stopped)
         thread.runFinished.connect(self._on_run_finished)
         thread.runFailed.connect(self._on_run_failed)
@@ -428,11 +473,19 @@ class TrainPanel(QWidget):
                        if getattr(result, "threads_reason", "") else "")
             self.status_label.setText(f"Finished {n} epoch{'' if n == 1 else 's'} in "
                                       f"{result.seconds:.1f} s on {result.device}.{carried}{threads}")
+        if self.document is not None:
+            thread = self.thread
+            self.document.finish_run(result, thread.final_results if thread is not None else None)
         self.runFinished.emit(result)
 
-    def _on_run_failed(self, message: str) -> None:
-        self.status_label.setText(f"Training failed: {message}\nThe last good weights are kept.")
-        self.runFailed.emit(message)
+    def _on_run_failed(self, exc: BaseException) -> None:
+        text = error_text(exc)
+        if not isinstance(exc, SeqStudioError):  # a bug, not the user's doing: where it happened
+            text += "\n\n" + "".join(traceback.format_exception(exc, limit=-3))
+        self.status_label.setText(f"Training failed: {text}\nThe last good weights are kept.")
+        if self.document is not None:
+            self.document.fail_run(exc)
+        self.runFailed.emit(exc)
 
     def _on_thread_finished(self) -> None:
         self._timer.stop()
@@ -445,7 +498,15 @@ class TrainPanel(QWidget):
         self._update_buttons()
         if thread is not None:
             thread.deleteLater()
+        if self.document is not None:
+            self.document.end_run()
         self.runEnded.emit()
+
+    def stop_and_wait(self, timeout_ms: int) -> None:
+        """Stop a run under way and wait for its thread (closing the window)."""
+        if self.thread is not None:
+            self.thread.request_stop()
+            self.thread.wait(timeout_ms)
 
 
 def stop_text(event) -> str:

@@ -26,14 +26,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from seqstudio.core.errors import SeqStudioError
+from seqstudio.core.studio import is_series, series_predictions, text_predictions
 
 #: Forecast snapshots come at most this often: replotting costs the GUI thread ~20 ms.
 SNAPSHOT_MIN_SECONDS = 1.0
@@ -105,44 +103,13 @@ class TrainingFeed:
 
 
 def series_results(model, data, *, future_steps: int = 24) -> dict[str, Any]:
-    """Predictions of a series model in original units, for the forecast plot.
-
-    Returns ``{"train": (times, predicted), "test": ..., "val": ..., "future": (times, values)}``;
-    entries are left out when a split is empty or a forecast is impossible (``future_error``
-    then says why).
-    """
-    from seqstudio.core.train.evaluate import predict
-
-    out: dict[str, Any] = {}
-    for split in ("train", "val", "test"):
-        x, _y = data.split(split)
-        if len(x) == 0:
-            continue
-        predicted = data.to_original(predict(model, x), split)
-        out[split] = (np.asarray(data.target_times(split)), predicted)
-    if future_steps > 0 and hasattr(data, "forecast"):
-        import torch
-
-        from seqstudio.core.train.evaluate import predict as _predict
-
-        def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
-            return _predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
-
-        try:
-            out["future"] = data.forecast(predict_fn, future_steps)
-        except Exception as exc:  # a recursive forecast is impossible with extra inputs
-            out["future_error"] = str(exc)
-    return out
+    """Predictions of a series model in original units (:func:`seqstudio.core.studio.series_predictions`)."""
+    return series_predictions(model, data, future_steps=future_steps)
 
 
 def text_results(model, data, config=None) -> dict[str, Any]:
-    """``{"classifier_report": ClassifierReport}`` of the test part, for the text Results page."""
-    from seqstudio.core.classify.report import classifier_report
-
-    x_test, _ = data.split("test")
-    if len(x_test) == 0:
-        return {}
-    return {"classifier_report": classifier_report(model, data, "test", config=config)}
+    """``{"classifier_report": ClassifierReport}`` of the test part (:func:`seqstudio.core.studio.text_predictions`)."""
+    return text_predictions(model, data, config)
 
 
 class TrainingThread(QThread):
@@ -153,14 +120,15 @@ class TrainingThread(QThread):
     thread into ``final_results`` before ``runFinished``. Signals (all queued to the GUI thread): ``snapshotReady(dict)`` with
     :func:`series_results` every ``snapshot_every`` epochs (series only),
     ``runStopped(object)`` with the core's ``Stopped`` event,
-    ``runFinished(object)`` with the ``TrainResult``, ``runFailed(str)``
-    when the generator itself raises (the model keeps its last good weights).
+    ``runFinished(object)`` with the ``TrainResult``, ``runFailed(object)``
+    with the exception itself when the generator raises (the model keeps its
+    last good weights): the GUI thread decides how to show it.
     """
 
     snapshotReady = Signal(dict)
     runStopped = Signal(object)
     runFinished = Signal(object)
-    runFailed = Signal(str)
+    runFailed = Signal(object)
     #: the thread tuner's decision (a ThreadsChosen event): how many CPU threads and why
     threadsChosen = Signal(object)
 
@@ -187,7 +155,7 @@ class TrainingThread(QThread):
     # -- control from the GUI thread -------------------------------------------
     def request_stop(self) -> None:
         self.control.stop()
-        if getattr(self.control, "paused", False):
+        if self.control.paused:
             self.control.resume()  # a paused thread must wake up to see the stop
 
     def request_pause(self) -> None:
@@ -209,14 +177,14 @@ class TrainingThread(QThread):
         from seqstudio.core.train.process import shared_training_process
 
         self.feed.start(self.start_epoch + 1, self.start_epoch + self.config.epochs)
-        is_series = hasattr(self.data, "target_times")
+        series = is_series(self.data)
         runner = shared_training_process()
         self.runner = runner
         try:
             for event in runner.run(self.model, self.data, self.config, self.control,
                                     start_epoch=self.start_epoch,
                                     optimizer_state=self.optimizer_state,
-                                    weights_every=self.snapshot_every if is_series else 0,
+                                    weights_every=self.snapshot_every if series else 0,
                                     weights_min_seconds=SNAPSHOT_MIN_SECONDS,
                                     in_child=trains_in_child()):
                 if isinstance(event, BatchEnded):
@@ -242,12 +210,9 @@ class TrainingThread(QThread):
                     try:
                         self.final_results = (
                             series_results(self.model, self.data, future_steps=self.future_steps)
-                            if is_series else text_results(self.model, self.data, self.config))
+                            if series else text_results(self.model, self.data, self.config))
                     except Exception:  # noqa: BLE001 - the window recomputes and reports it
                         self.final_results = None
                     self.runFinished.emit(event.result)
-        except SeqStudioError as exc:  # says what, where and how to fix: no traceback needed
-            self.runFailed.emit(str(exc))
-        except Exception as exc:  # the window must survive anything the run raises
-            message = str(exc) or type(exc).__name__
-            self.runFailed.emit(f"{message}\n\n{traceback.format_exc(limit=3)}")
+        except Exception as exc:  # noqa: BLE001 - the window must survive anything the run raises
+            self.runFailed.emit(exc)

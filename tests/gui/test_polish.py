@@ -150,7 +150,7 @@ def test_a_synchronous_reload_wins_over_a_background_one(qtbot, registry):
     finally:
         gate.set()
     # the n=5 result comes back through the queue after this; it must not replace n=3
-    qtbot.waitUntil(lambda: not panel._job_running, timeout=10_000)
+    qtbot.waitUntil(lambda: not panel._loader.busy, timeout=10_000)
     assert calls == [5, 3]
     assert [len(d.x_train) for d in shown] == [3] and len(panel.prepared.x_train) == 3
 

@@ -201,7 +201,7 @@ def test_request_train_and_stop_slots(qtbot, window):
     panel.set_trainable(False, "no data")
     assert panel.request_train() is False
     panel.set_trainable(True)
-    panel.trainRequested.disconnect(window._on_train_requested)   # the request is under test, not a run
+    panel.trainRequested.disconnect(panel._on_train_requested)   # the request is under test, not a run
     with qtbot.waitSignal(panel.trainRequested) as requested:
         assert panel.request_train() is True
     assert requested.args == [False]

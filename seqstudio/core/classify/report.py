@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from seqstudio.core.classify import curves as C
+from seqstudio.core.train.evaluate import to_probabilities
 
 __all__ = ["ClassifierReport", "Mistake", "classifier_report", "output_probabilities"]
 
@@ -39,16 +40,11 @@ def output_probabilities(outputs, *, are_probabilities: bool) -> np.ndarray:
     """
     out = np.asarray(outputs, dtype=np.float64)
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
-        p = out.reshape(-1)
-        if not are_probabilities:
-            p = 1.0 / (1.0 + np.exp(-p))
+        p = to_probabilities(out.reshape(-1), are_probabilities=are_probabilities)
         return np.stack([1.0 - p, p], axis=1)
     if out.ndim != 2:
         raise ValueError(f"classifier outputs must be (N,) or (N, classes), got shape {out.shape}")
-    if are_probabilities:
-        return out
-    e = np.exp(out - out.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return to_probabilities(out, are_probabilities=are_probabilities)  # the core's one rule
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from seqstudio.core.errors import TrainingError
+from seqstudio.core.options import OptionSpec, validate_options
 
 LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "bce", "cross_entropy")
 _LOSS_ALIASES = {
@@ -23,11 +23,53 @@ _LOSS_ALIASES = {
     "sparse_categorical_crossentropy": "cross_entropy",
 }
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
+#: The devices a form offers; ``cuda:N`` is accepted too (DEVICE_PATTERN).
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 #: The largest seed (the random generators take 32-bit seeds everywhere alike).
 SEED_MAX = 2 ** 32 - 1
 
+#: Every setting's declaration: type, default, help, limits and choices. validate() checks
+#: against it and the window's Train form is rendered from it, so the two cannot disagree.
+SCHEMA: tuple[OptionSpec, ...] = (
+    OptionSpec("epochs", "int", 100, "How many passes over the training samples.", minimum=1),
+    OptionSpec("batch_size", "int", 32,
+               "Samples per optimizer step (the lecture's airline model uses 1).", minimum=1),
+    OptionSpec("optimizer", "choice", "adam",
+               "The update rule: Adam is a safe default; SGD uses the momentum below.",
+               choices=OPTIMIZERS),
+    OptionSpec("learning_rate", "float", 1e-3,
+               "Step size of the optimizer (Adam's usual value is 0.001).",
+               minimum=0.0, min_exclusive=True),
+    OptionSpec("momentum", "float", 0.9, "Momentum of SGD (ignored by the other optimizers).",
+               minimum=0.0, maximum=1.0, max_exclusive=True),
+    OptionSpec("weight_decay", "float", 0.0, "L2 penalty on the weights (0 = none).", minimum=0.0),
+    OptionSpec("loss", "choice", "mse",
+               "What training minimises: mse/mae/huber for values, bce for yes/no, "
+               "cross_entropy for classes.", choices=LOSSES),
+    OptionSpec("validation_fraction", "float", 0.0,
+               "Last part of the training samples held out to watch over-fitting "
+               "(used only when the data has no validation split).",
+               minimum=0.0, maximum=1.0, max_exclusive=True),
+    OptionSpec("shuffle", "bool", True, "Shuffle the training samples every epoch."),
+    OptionSpec("seed", "int", 0, "Random seed: the same seed on CPU gives the same losses.",
+               minimum=0, maximum=SEED_MAX),
+    OptionSpec("device", "str", "auto",
+               "Where to train: auto picks a GPU when there is one (also cuda:N).", choices=DEVICES),
+    OptionSpec("grad_clip", "float", None,
+               "Clip the gradient norm to this value (empty = no clipping).",
+               minimum=0.0, min_exclusive=True),
+    OptionSpec("early_stopping_patience", "int", 0,
+               "Stop after this many epochs without a better validation loss (0 = off).", minimum=0),
+    OptionSpec("restore_best", "bool", True, "At the end keep the weights of the best validation epoch."),
+    OptionSpec("keep_best_checkpoint", "bool", True, "Keep a copy of the best weights while training."),
+    OptionSpec("threads", "int", None, "CPU threads for torch (auto = chosen by model size).",
+               minimum=1),
+    OptionSpec("from_logits", "choice", None,
+               "Whether the model's last layer outputs raw scores rather than probabilities "
+               "(auto = read it from the model).", choices=(None, True, False)),
+)
 
 @dataclass
 class TrainConfig:
@@ -108,61 +150,36 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @staticmethod
+    def schema() -> tuple[OptionSpec, ...]:
+        """Every setting's declaration (type, default, help, limits, choices): :data:`SCHEMA`.
+
+        >>> {o.name: o.minimum for o in TrainConfig.schema()}["epochs"]
+        1
+        """
+        return SCHEMA
+
     def validate(self) -> None:
-        """Check every field; normalise names (lower case, Keras loss aliases)."""
-
-        def bad(name: str, expected: str, fix: str | None = None) -> TrainingError:
-            return TrainingError(
-                f"{name} must be {expected}, got {getattr(self, name)!r}",
-                where=f"training setting '{name}'",
-                fix=fix,
-            )
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        def is_real(v: Any) -> bool:
-            return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-        if not is_int(self.epochs) or self.epochs < 1:
-            raise bad("epochs", "a positive integer", "e.g. epochs=100")
-        if not is_int(self.batch_size) or self.batch_size < 1:
-            raise bad("batch_size", "a positive integer", "e.g. batch_size=32")
-        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZERS:
-            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}")
-        self.optimizer = self.optimizer.lower()
-        if not isinstance(self.loss, str):
-            raise bad("loss", f"one of {', '.join(LOSSES)}")
-        loss = _LOSS_ALIASES.get(self.loss.lower(), self.loss.lower())
-        if loss not in LOSSES:
-            raise bad("loss", f"one of {', '.join(LOSSES)}")
-        self.loss = loss
-        if not is_real(self.learning_rate) or not 0 < self.learning_rate < math.inf:
-            raise bad("learning_rate", "a positive number", "e.g. learning_rate=0.001")
-        if not is_real(self.momentum) or not 0 <= self.momentum < 1:
-            raise bad("momentum", "a number in [0, 1)")
-        if not is_real(self.weight_decay) or not 0 <= self.weight_decay < math.inf:
-            raise bad("weight_decay", "a non-negative number")
-        if not is_real(self.validation_fraction) or not 0 <= self.validation_fraction < 1:
-            raise bad("validation_fraction", "a number in [0, 1)", "e.g. 0.2 holds out the last 20%")
-        if not isinstance(self.shuffle, bool):
-            raise bad("shuffle", "true or false")
-        if not is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
-            raise bad("seed", f"an integer from 0 to {SEED_MAX}", "e.g. seed=0")
-        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device.lower()):
-            raise bad("device", "one of auto, cpu, cuda, cuda:N, mps")
-        self.device = self.device.lower()
-        if self.grad_clip is not None and (not is_real(self.grad_clip) or not 0 < self.grad_clip < math.inf):
-            raise bad("grad_clip", "a positive number or None (off)")
-        if not is_int(self.early_stopping_patience) or self.early_stopping_patience < 0:
-            raise bad("early_stopping_patience", "a non-negative integer (0 = off)")
-        for name in ("restore_best", "keep_best_checkpoint"):
-            if not isinstance(getattr(self, name), bool):
-                raise bad(name, "true or false")
-        if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
-            raise bad("threads", "a positive integer or None (choose by model size)")
-        if self.from_logits is not None and not isinstance(self.from_logits, bool):
-            raise bad("from_logits", "true, false or None (look at the model)")
+        """Check every field against :meth:`schema`; normalise names (lower case, Keras loss aliases)."""
+        for name in ("optimizer", "loss", "device"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, value.lower())
+        if isinstance(self.loss, str):
+            self.loss = _LOSS_ALIASES.get(self.loss, self.loss)
+        for name, value in self.to_dict().items():  # numpy numbers are numbers here
+            if isinstance(value, np.integer):
+                setattr(self, name, int(value))
+            elif isinstance(value, np.floating):
+                setattr(self, name, float(value))
+        checked = validate_options(SCHEMA, self.to_dict(), owner="the training settings",
+                                   error=TrainingError, setting=lambda n: f"training setting '{n}'")
+        if not DEVICE_PATTERN.match(checked["device"]):
+            raise TrainingError(f"option 'device' must be one of auto, cpu, cuda, cuda:N, mps, "
+                                f"got {self.device!r}", where="the training settings",
+                                fix="set training setting 'device' to auto, cpu, cuda, cuda:N or mps")
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able settings (the project file and the run history store this)."""

@@ -77,8 +77,17 @@ def probabilities(output: np.ndarray, model: nn.Module, config: TrainConfig | No
     >>> probabilities(np.array([[0.25, 0.75]]), probs).tolist()
     [[0.25, 0.75]]
     """
+    return to_probabilities(output, are_probabilities=outputs_are_probabilities(model, config))
+
+
+def to_probabilities(output: np.ndarray, *, are_probabilities: bool) -> np.ndarray:
+    """The transform of :func:`probabilities` once it is known whether ``output`` holds logits.
+
+    >>> to_probabilities(np.array([[0.0, 0.0]]), are_probabilities=False).tolist()
+    [[0.5, 0.5]]
+    """
     out = np.asarray(output, dtype=np.float64)
-    if outputs_are_probabilities(model, config):
+    if are_probabilities:
         return out
     if out.ndim == 2 and out.shape[1] >= 2:
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
