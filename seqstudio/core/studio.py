@@ -615,9 +615,9 @@ class StudioDocument:
                                 start_epoch=run["start_epoch"], started_at=run["started_at"],
                                 keep_weights=True)
             self.events.runs.emit(list(self.project.runs))
+        self.mark_modified()  # before the views draw: a view's failure must not lose the mark
         self.events.run_finished.emit(result)
         self.show_results(predictions)
-        self.mark_modified()
         return record
 
     def fail_run(self, exc: BaseException) -> None:

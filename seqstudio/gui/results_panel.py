@@ -241,8 +241,8 @@ class ResultsPanel(QWidget):
         self._pending_snapshot = None  # the final results replace any mid-run forecast
         if results.model is None or results.data is None:
             self.clear()
-        elif results.predictions is not None:
-            self.show_series(results.data, results.predictions, results.metrics)
+        elif is_series(results.data):
+            self.show_series(results.data, results.predictions or {}, results.metrics)
         else:
             report = (results.predictions or {}).get("classifier_report")
             self.show_text(results.model, results.data, results.metrics, report=report,
