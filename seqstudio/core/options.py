@@ -109,6 +109,13 @@ class OptionError(SeqStudioError):
     """
 
 
+def _bound(value: float) -> str:
+    """A bound as a user types it: 4294967295 rather than 4.29497e+09, 0.001 rather than 0.0010."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
 def _describe(spec: OptionSpec) -> str:
     if spec.type == "choice":
         return "one of " + ", ".join(repr(c) for c in spec.choices)
@@ -118,9 +125,9 @@ def _describe(spec: OptionSpec) -> str:
             "columns": "a list of column names"}[spec.type]
     bounds = []
     if spec.minimum is not None:
-        bounds.append(f"{'>' if spec.min_exclusive else '>='} {spec.minimum:g}")
+        bounds.append(f"{'>' if spec.min_exclusive else '>='} {_bound(spec.minimum)}")
     if spec.maximum is not None:
-        bounds.append(f"{'<' if spec.max_exclusive else '<='} {spec.maximum:g}")
+        bounds.append(f"{'<' if spec.max_exclusive else '<='} {_bound(spec.maximum)}")
     return kind + (" " + " and ".join(bounds) if bounds else "")
 
 
@@ -218,11 +225,11 @@ def _check_value(spec: OptionSpec, value: Any) -> tuple[Any, str | None]:
     if spec.minimum is not None and (value <= spec.minimum if spec.min_exclusive
                                       else value < spec.minimum):
         word = "more than" if spec.min_exclusive else "at least"
-        return value, f"must be {word} {spec.minimum:g}, got {value!r}"
+        return value, f"must be {word} {_bound(spec.minimum)}, got {value!r}"
     if spec.maximum is not None and (value >= spec.maximum if spec.max_exclusive
                                       else value > spec.maximum):
         word = "less than" if spec.max_exclusive else "at most"
-        return value, f"must be {word} {spec.maximum:g}, got {value!r}"
+        return value, f"must be {word} {_bound(spec.maximum)}, got {value!r}"
     return value, None
 
 

@@ -47,6 +47,8 @@ from .worker import TrainingFeed, TrainingThread
 PROGRESS_MS = 200
 #: Decimals of the form's number fields; an open bound (learning rate > 0) is one step inside.
 FORM_DECIMALS = 6
+#: The largest whole number a spin box holds (a 32-bit int): the seed's range is cut to it.
+SPIN_INT_MAX = 2**31 - 1
 
 
 def train_options() -> tuple[OptionSpec, ...]:
@@ -54,7 +56,8 @@ def train_options() -> tuple[OptionSpec, ...]:
 
     The form shows what a spin box can: an open bound moves one step inside (a
     learning rate of at least 0.000001, a momentum of at most 0.999999), an optional
-    number shows 0 for "off" / "auto", and the device is a choice of the usual ones.
+    number shows 0 for "off" / "auto", the device is a choice of the usual ones, and a whole
+    number stops at what a spin box holds (the seed at 2**31 - 1).
     """
     from seqstudio.core.train.config import TrainConfig
 
@@ -71,6 +74,8 @@ def train_options() -> tuple[OptionSpec, ...]:
                 options.append(replace(o, default=0.0, minimum=0.0, maximum=maximum,
                                        min_exclusive=False))
                 continue
+        if o.type == "int" and maximum is not None:
+            maximum = min(maximum, SPIN_INT_MAX)
         if o.type == "str" and o.choices:
             options.append(replace(o, type="choice"))
             continue
@@ -372,8 +377,12 @@ class TrainPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.form.setEnabled(not running)
         if not running:
-            self.status_label.setText(self.status_label.text() if self._can_train
-                                      else f"Cannot train: {self._train_reason}")
+            text = self.status_label.text()
+            if not self._can_train:
+                text = f"Cannot train: {self._train_reason}"
+            elif text.startswith("Cannot train:"):
+                text = ""  # the reason is gone: never leave it standing
+            self.status_label.setText(text)
 
     # -- running ---------------------------------------------------------------------
     def start_run(self, model, data, config, *, start_epoch: int = 0, optimizer_state=None,

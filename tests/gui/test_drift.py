@@ -149,3 +149,27 @@ def test_every_value_the_train_form_allows_is_a_valid_setting(window):
     assert tuple(combo.itemData(i) for i in range(combo.count())) == OPTIMIZERS
     loss = form.widget("loss")
     assert tuple(loss.itemData(i) for i in range(loss.count())) == LOSSES
+
+
+def test_the_train_status_follows_the_document_in_every_transition(qtbot, window, tmp_path):
+    """The Train tab's reason is the document's, derived from the current state each time."""
+    from seqstudio.core.model.layers import LSTM, Dense
+    from seqstudio.core.model.spec import ModelSpec
+
+    status, button = window.train_panel.status_label, window.train_panel.train_button
+    assert button.isEnabled() and not status.text().startswith("Cannot train")
+    window.model_editor.set_model_spec(ModelSpec([LSTM(units=4), LSTM(units=4), Dense(units=1)]))
+    assert not button.isEnabled() and "return_sequences" in status.text()
+    assert window.document.trainable == (False, window.model_editor.reason)
+    window.model_editor.set_model_spec(ModelSpec([LSTM(units=4), Dense(units=1)]))
+    assert button.isEnabled() and status.text() == ""                    # the old reason is gone
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\nx,y\n")
+    window.open_data_file(str(bad))
+    assert window.data_panel.wait_ready()
+    assert not button.isEnabled() and status.text() == f"Cannot train: {window.document.trainable[1]}"
+    assert window.document.trainable[1] == window.data_panel.error.splitlines()[0]
+    window.undo_stack.undo()                                              # back to the airline file
+    assert window.data_panel.wait_ready()
+    qtbot.waitUntil(lambda: window.data is not None, timeout=10_000)
+    assert button.isEnabled() and status.text() == ""
