@@ -521,9 +521,9 @@ class StudioDocument:
         if self._weights_fit():
             p.set_weights(self.model, self.optimizer_state)
             p.results = {**p.results, "epochs_total": self.epochs_trained}
-        else:
+        else:  # the training results go with the weights; a backtest stands on its own
             p.weights = p.optimizer_state = None
-            p.results = {}
+            p.results = {k: v for k, v in (p.results or {}).items() if k == "backtest"}
         return p
 
     def save(self, path) -> Path:
@@ -672,7 +672,7 @@ class StudioDocument:
 
     def backtest_future(self, stored: dict):
         """The trained model's forecast beyond the data with the backtest's bands (None: untrained)."""
-        project = self.project_for_saving()
+        project = self.project
         if not project.weights:
             return None
         try:

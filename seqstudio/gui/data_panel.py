@@ -156,13 +156,14 @@ class _LoadSignals(QObject):
 def _load_job(source: SourceType, options: dict[str, Any], want_preview: bool):
     """What the loader runs off the GUI thread: the preview table and ``source.load``.
 
-    Touches no widget. Returns ``(preview frame or False, PreparedData or None, error text)``.
+    Touches no widget. Returns ``(preview frame or False, PreparedData or None, the exception
+    or "")``.
     """
     preview = read_preview(source.kind, options) if want_preview else False
     try:
         return preview, source.load(options), ""
     except Exception as exc:  # noqa: BLE001 - shown inline by the panel, like a quick load
-        return preview, None, error_text(exc) or type(exc).__name__
+        return preview, None, exc  # the exception itself: the GUI thread words it
 
 
 class DataPanel(QWidget):
@@ -207,7 +208,11 @@ class DataPanel(QWidget):
         self._loader = LatestLoader(self._load_signals.finished.emit, name="seqstudio-data")
         self._background: dict[int, tuple[SourceType, tuple]] = {}
         self._pushing = False
-        self.destroyed.connect(self._close_loader)
+        #: the exception of the last failed load (None: it loaded, or the error is only text)
+        self.load_error: BaseException | None = None
+        loader = self._loader  # close() waits for a load under way: never on the GUI thread
+        self.destroyed.connect(lambda *_: threading.Thread(target=loader.close, daemon=True,
+                                                           name="seqstudio-data-close").start())
         self.document = document
 
         layout = QHBoxLayout(self)
@@ -327,10 +332,6 @@ class DataPanel(QWidget):
 
         return right
 
-    def _close_loader(self, *_args) -> None:
-        # close() waits for a load under way: never on the GUI thread
-        threading.Thread(target=self._loader.close, name="seqstudio-data-close", daemon=True).start()
-
     # -- the document ------------------------------------------------------------------
     def _bind(self, document) -> None:
         """Show the document's data settings, load them, and hand it the outcome."""
@@ -338,7 +339,7 @@ class DataPanel(QWidget):
         events.data_settings.connect(self._on_document_settings)
         events.running.connect(lambda running: self.setEnabled(not running))
         self.optionsChanged.connect(self._push_settings)
-        self.dataChanged.connect(lambda data: document.set_data(data, self.error))
+        self.dataChanged.connect(lambda data: document.set_data(data, self.load_error or self.error))
         self.busyChanged.connect(lambda busy: busy and document.set_data_busy(True))
         if document.source_key:
             self._on_document_settings(document.source_key, document.data_options)
@@ -559,7 +560,7 @@ class DataPanel(QWidget):
             return
         source, preview_key = request
         if outcome.error is not None:  # the job catches the source's errors; this is a bug
-            frame, prepared, error = False, None, error_text(outcome.error)
+            frame, prepared, error = False, None, outcome.error
         else:
             frame, prepared, error = outcome.value
         self._deliver(source, preview_key, frame, prepared, error)
@@ -571,13 +572,16 @@ class DataPanel(QWidget):
             self._busy = busy
             self.busyChanged.emit(busy)
 
-    def _deliver(self, source: SourceType, preview_key: tuple, frame, prepared, error: str) -> None:
+    def _deliver(self, source: SourceType, preview_key: tuple, frame, prepared,
+                 error: BaseException | str) -> None:
         """Show one request's outcome: preview (``False``: unchanged), data or error, then signal."""
         if frame is not False and preview_key != self._preview_key:
             self._show_preview(preview_key, frame)
         self._set_busy(False)  # before dataChanged: listeners see the panel ready
+        self.load_error = error if isinstance(error, BaseException) else None
         if error or prepared is None:
-            self._show_error(error or "the data source returned nothing")
+            text = error_text(error) if isinstance(error, BaseException) else error
+            self._show_error(text or "the data source returned nothing")
             self.prepared = None
             self.dataChanged.emit(None)
             return
