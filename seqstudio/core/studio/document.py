@@ -1,63 +1,31 @@
-"""The studio document: what the window shows, held without Qt, announcing every change.
-
-The window is a view of one :class:`StudioDocument`, as napari's viewer is a
-view of its ``ViewerModel``: the document holds the project being edited, its
-data settings and the prepared data, the layer stack and its check against the
-data, the training settings, the trained model and the run under way, the run
-history, the last results and the unsaved-changes mark. Every change is
-announced on ``document.events`` (a psygnal ``SignalGroup``); panels subscribe
-to the events they render and call the document's methods (intents) when the
-user edits something. The use cases (train, continue, record a run, report
-metrics, save, autosave) are here, once, and so testable without a window.
-
-Events (``document.events.NAME.connect(callback)``)
----------------------------------------------------
-``project(Project)``             another project was adopted (new, open, restored)
-``name(str)``                    the project's name changed (title bar)
-``data_settings(str, dict)``     the data source key and options to show changed
-``data(object)``                 the prepared data (None: see ``data_error``) or the busy flag changed
-``model_spec(ModelSpec)``        the layer stack changed
-``check(ModelCheck)``            the stack's check against the data changed
-``train_config(dict)``           the training settings changed (``TrainConfig.to_dict()``)
-``trainable(bool, str)``         whether Train can start, and why not
-``weights(bool)``                whether trained weights fit the stack and data (Continue)
-``running(bool)``                a run started / ended
-``run_finished(TrainResult)``    a run finished and was recorded
-``runs(list)``                   the run history changed
-``results(Results)``             the results to show changed (None fields: nothing yet)
-``snapshot(dict)``               predictions of the model mid-run (series)
-``modified(bool)``               the unsaved-changes mark changed
-``error(ErrorReport)``           something the user asked for failed: what was being done, the exception
-
->>> from seqstudio.pluginapi.manager import builtin_registry
->>> doc = StudioDocument(builtin_registry())
->>> seen = []
->>> _ = doc.events.modified.connect(seen.append)
->>> doc.set_train_config({**doc.train, "epochs": 7})
->>> doc.modified, seen
-(True, [True])
-"""
+"""The :class:`StudioDocument` and its change events (see :mod:`seqstudio.core.studio`)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import numpy as np
 from psygnal import Signal, SignalGroup
 
 from seqstudio.core.errors import SeqStudioError
-from seqstudio.core.project import PATH_OPTIONS, Project
+from seqstudio.core.project import Project
 from seqstudio.core.session import metrics_report, record_run
+from seqstudio.core.studio.parts import (
+    ErrorReport,
+    ModelCheck,
+    Results,
+    RunPlan,
+    check_model,
+    error_text,
+    is_series,
+    panel_options,
+    series_predictions,
+)
 from seqstudio.core.train.runs import run_end_epoch
-
-__all__ = ["ErrorReport", "ModelCheck", "Results", "RunPlan", "SeriesData", "StudioDocument",
-           "StudioEvents", "TextData", "check_model", "error_text", "is_series", "series_predictions",
-           "text_predictions"]
 
 
 class StudioEvents(SignalGroup):
@@ -80,173 +48,6 @@ class StudioEvents(SignalGroup):
     modified = Signal(bool)
     error = Signal(object)
 
-
-@dataclass(frozen=True)
-class ModelCheck:
-    """The layer stack checked against the data: valid, or why not and which layer."""
-
-    valid: bool
-    reason: str = ""
-    summary: Any = None            # ModelSummary when the stack builds
-    error_index: int | None = None  # the layer at fault (ModelSpecError.layer_index)
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    """A failure to show: what was being done (``doing``) and the exception itself.
-
-    ``text`` keeps the core's *what*, *where* and *fix*; ``layer_index`` names the
-    layer at fault when the error has one.
-    """
-
-    doing: str
-    error: BaseException
-
-    @property
-    def text(self) -> str:
-        return error_text(self.error)
-
-    @property
-    def layer_index(self) -> int | None:
-        return getattr(self.error, "layer_index", None)
-
-
-@dataclass(frozen=True)
-class Results:
-    """What the Results tab shows: a model's predictions and metrics on the current data."""
-
-    model: Any = None
-    data: Any = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    #: :func:`series_predictions` for a series; for a classifier :func:`text_predictions`
-    #: when computed already (None: the view computes the report itself, off its thread)
-    predictions: dict[str, Any] | None = None
-    config: Any = None
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run starts with (:meth:`StudioDocument.start_run`)."""
-
-    model: Any
-    data: Any
-    config: Any
-    start_epoch: int
-    optimizer_state: dict[str, Any] | None
-
-
-def error_text(exc: BaseException) -> str:
-    """The core's message for user errors (what, where, fix), the type and message for others."""
-    if isinstance(exc, SeqStudioError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def series_predictions(model, data, *, future_steps: int = 24) -> dict[str, Any]:
-    """Predictions of a series model in original units, for the forecast plot.
-
-    Returns ``{"train": (times, predicted), "val": ..., "test": ..., "future": (times, values)}``;
-    entries are left out when a split is empty or a forecast is impossible (``future_error``
-    then says why).
-    """
-    import torch
-
-    from seqstudio.core.train.evaluate import predict
-
-    out: dict[str, Any] = {}
-    for split in ("train", "val", "test"):
-        x, _y = data.split(split)
-        if len(x) == 0:
-            continue
-        predicted = data.to_original(predict(model, x), split)
-        out[split] = (np.asarray(data.target_times(split)), predicted)
-    if future_steps > 0 and isinstance(data, SeriesData):
-        def predict_fn(x_scaled: np.ndarray) -> np.ndarray:
-            return predict(model, torch.as_tensor(x_scaled, dtype=torch.float32))
-
-        try:
-            out["future"] = data.forecast(predict_fn, future_steps)
-        except Exception as exc:  # noqa: BLE001 - a recursive forecast is impossible with extra inputs
-            out["future_error"] = str(exc)
-    return out
-
-
-def text_predictions(model, data, config=None) -> dict[str, Any]:
-    """``{"classifier_report": ClassifierReport}`` of the test part, for the text Results page.
-
-    Empty when the data has no test part.
-    """
-    from seqstudio.core.classify.report import classifier_report
-
-    x_test, _ = data.split("test")
-    if len(x_test) == 0:
-        return {}
-    return {"classifier_report": classifier_report(model, data, "test", config=config)}
-
-
-def check_model(spec, data, registry) -> ModelCheck:
-    """Check a layer stack against ``data`` (or shapes alone before data is there).
-
-    >>> from seqstudio.core.model.spec import ModelSpec
-    >>> check_model(ModelSpec([]), None, None).reason
-    'the model has no layers'
-    """
-    if spec is None or not spec.layers:
-        return ModelCheck(False, "the model has no layers")
-    try:
-        if data is not None:
-            summary = spec.check_data(data, registry=registry)
-        else:
-            summary = spec.summary((1, 1), registry=registry)
-    except SeqStudioError as exc:
-        return ModelCheck(False, error_text(exc), None, getattr(exc, "layer_index", None))
-    except Exception as exc:  # noqa: BLE001 - a bug in a plugin layer must not stop the studio
-        return ModelCheck(False, error_text(exc))
-    if data is None:
-        return ModelCheck(False, "load data first", summary)
-    return ModelCheck(True, "", summary)
-
-
-@runtime_checkable
-class SeriesData(Protocol):
-    """Prepared data of a time series: what the forecast views need (``PreparedSeries`` is one)."""
-
-    series: Any
-
-    def target_times(self, split: str) -> Any: ...
-
-    def actual(self, split: str) -> Any: ...
-
-    def forecast(self, predict_fn: Callable[[np.ndarray], Any], steps: int) -> Any: ...
-
-
-@runtime_checkable
-class TextData(Protocol):
-    """Prepared text: what the text views need (``PreparedText`` is one)."""
-
-    def encode_texts(self, texts: Any) -> Any: ...
-
-    def length_histogram(self) -> Any: ...
-
-
-def is_series(data) -> bool:
-    """Whether ``data`` is a time series (it has times to plot predictions against)."""
-    return isinstance(data, SeriesData)
-
-
-def panel_options(project: Project, registry) -> dict[str, Any]:
-    """The project's data options as a form shows them: defaults filled, relative paths made real.
-
-    ``embedded:NAME`` paths stay as they are, so that a re-save stays portable.
-    """
-    from seqstudio.core.presets import EMBEDDED
-
-    options = project.resolved_data_options(registry)
-    for key in PATH_OPTIONS:
-        raw = project.data_options.get(key)
-        if isinstance(raw, str) and raw.startswith(EMBEDDED):
-            options[key] = raw
-    return options
 
 
 class StudioDocument:
@@ -460,7 +261,7 @@ class StudioDocument:
             self.set_train_config(project.train)
             self.set_data_settings(project.source, panel_options(project, self.registry), prepare=True)
             if project.weights:  # large data arrives later: the weights load when it does
-                self.when_data_ready(lambda data, p=project: self._adopt_project_weights(p, data))
+                self.when_data_ready(partial(self._adopt_project_weights, project))
             self.events.runs.emit(list(project.runs))
         finally:
             self._adopting -= 1
@@ -572,6 +373,11 @@ class StudioDocument:
         self._signature = self._signature_of(self.model_spec, self.data)
         self.optimizer_state = optimizer_state
 
+    def _spec(self):
+        if self.model_spec is None:
+            raise SeqStudioError("the model has no layers", fix="add layers in the Model tab")
+        return self.model_spec
+
     def start_run(self, continue_run: bool = False) -> RunPlan:
         """Build (or keep, to continue) the model and say what the run starts with.
 
@@ -583,7 +389,7 @@ class StudioDocument:
             raise SeqStudioError("cannot train now: " + (self.trainable[1] or "a run is under way"))
         config = self.train_config()
         if not continue_run or self.model is None:
-            module = self.model_spec.build(data.input_shape, registry=self.registry)
+            module = self._spec().build(data.input_shape, registry=self.registry)
             self._adopt_model(module)
             self.epochs_trained = 0
         start = self.epochs_trained if continue_run else 0
@@ -689,7 +495,7 @@ class StudioDocument:
     # -- use cases: the run history ----------------------------------------------------------
     def delete_run(self, run: dict) -> None:
         """Forget a run and its kept weights."""
-        self.project.remove_run(run.get("id"))
+        self.project.remove_run(str(run.get("id")))
         self.events.runs.emit(list(self.project.runs))
         self.mark_modified()
 
@@ -718,7 +524,7 @@ class StudioDocument:
         or after a background load). False when the run kept no weights or cannot go on.
         """
         try:
-            weights = self.project.run_weights_of(run.get("id"))
+            weights = self.project.run_weights_of(str(run.get("id")))
         except SeqStudioError as exc:
             self.report("continuing the run", exc)
             return False
@@ -727,7 +533,7 @@ class StudioDocument:
 
         def go_on(data) -> None:
             try:
-                module = self.model_spec.build(data.input_shape, registry=self.registry)
+                module = self._spec().build(data.input_shape, registry=self.registry)
                 module.load_state_dict(weights)
             except (SeqStudioError, RuntimeError) as exc:
                 self.report("continuing the run", exc)
