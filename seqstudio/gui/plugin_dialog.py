@@ -91,6 +91,14 @@ class PluginDialog(QDialog):
         self.setObjectName("pluginDialog")
         self.resize(960, 620)
 
+        self._make_views()
+        self._make_buttons()
+        self._make_layout()
+        self._connect()
+        self.refresh()
+        self._update_buttons()
+
+    def _make_views(self) -> None:
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("pluginTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -110,6 +118,8 @@ class PluginDialog(QDialog):
         self.output.setPlaceholderText("pip's output appears here while installing or uninstalling.")
         self.output.setMaximumBlockCount(20_000)
 
+
+    def _make_buttons(self) -> None:
         self.enable_button = self._button("Enable", "pluginEnableButton", "Enable the selected plugin")
         self.disable_button = self._button("Disable", "pluginDisableButton", "Disable the selected plugin "
                                            "(remembered; its sources and cells disappear)")
@@ -133,12 +143,14 @@ class PluginDialog(QDialog):
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setAccessibleName("Plugin status message")
-        close = self._button("Close", "pluginCloseButton", "Close this dialog")
-        close.clicked.connect(self.accept)
+        self.close_button = self._button("Close", "pluginCloseButton", "Close this dialog")
+        self.close_button.clicked.connect(self.accept)
         self.table.setAccessibleName("Plugins")
         self.details.setAccessibleName("Selected plugin details")
         self.output.setAccessibleName("pip output")
 
+
+    def _make_layout(self) -> None:
         row1 = QHBoxLayout()
         for b in (self.enable_button, self.disable_button, self.uninstall_button, self.copy_report_button):
             row1.addWidget(b)
@@ -147,7 +159,7 @@ class PluginDialog(QDialog):
         for w in (self.install_file_button, self.install_folder_button, self.package_edit,
                   self.install_name_button, self.cancel_button):
             row2.addWidget(w, 1 if w is self.package_edit else 0)
-        row2.addWidget(close)
+        row2.addWidget(self.close_button)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.table)
         splitter.addWidget(self.details)
@@ -160,9 +172,11 @@ class PluginDialog(QDialog):
         layout.addLayout(row2)
         chain_tab_order(self.table, self.enable_button, self.disable_button, self.uninstall_button,
                  self.copy_report_button, self.install_file_button, self.install_folder_button,
-                 self.package_edit, self.install_name_button, self.cancel_button, close,
+                 self.package_edit, self.install_name_button, self.cancel_button, self.close_button,
                  self.details, self.output)
 
+
+    def _connect(self) -> None:
         self.table.currentCellChanged.connect(self._on_current_changed)
         self.enable_button.clicked.connect(lambda: self._set_enabled(True))
         self.disable_button.clicked.connect(lambda: self._set_enabled(False))
@@ -173,8 +187,6 @@ class PluginDialog(QDialog):
         self.install_name_button.clicked.connect(self._on_install_name_clicked)
         self.package_edit.returnPressed.connect(self._on_install_name_clicked)
         self.cancel_button.clicked.connect(self.cancel)
-        self.refresh()
-        self._update_buttons()
 
     def _button(self, text: str, name: str, description: str) -> QPushButton:
         button = QPushButton(text, self)
