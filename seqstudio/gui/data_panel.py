@@ -663,10 +663,9 @@ class DataPanel(QWidget):
         return (source.key, options.get("path") or "", options.get("date_col"), options.get("date_format"))
 
     def _show_preview(self, key: tuple, frame: pd.DataFrame | None) -> None:
-        if not key[1] or not Path(key[1]).is_file():
-            return  # nothing to preview: keep what is shown (as before)
         self._preview_key = key
-        if frame is None:
+        if frame is None or not key[1] or not Path(key[1]).is_file():
+            # no file (a text preset before its file is chosen): never the previous file's rows
             self.table_model.set_frame(pd.DataFrame())
             return
         self.table_model.set_frame(frame)

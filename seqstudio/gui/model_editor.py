@@ -44,6 +44,7 @@ from seqstudio.core.registry import OptionSpec, Registry
 
 from .data_panel import error_text
 from .forms import OptionForm, chain_tab_order, describe_widgets
+from .help import doc_text
 from .undo import (
     AddLayerCommand,
     DuplicateLayerCommand,
@@ -57,7 +58,8 @@ from .undo import (
     undo_macro,
 )
 
-ACTIVATIONS = (None, "linear", "relu", "tanh", "sigmoid", "softmax", "gelu", "elu", "selu", "softplus")
+#: "linear" is the identity (a config's None means the same): one entry for it, not two
+ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "gelu", "elu", "selu", "softplus")
 PADDINGS = ("valid", "same", "causal")
 SPEC_ROLE = Qt.ItemDataRole.UserRole
 ERROR_BRUSH = QBrush(QColor("#fdecea"))
@@ -117,10 +119,12 @@ def options_for_spec(spec, registry: Registry) -> tuple[OptionSpec, ...]:
     hints = {f.name: f.type for f in dataclasses.fields(spec)} if dataclasses.is_dataclass(spec) else {}
     options = []
     for name, value in spec.get_config().items():
-        help_text = helps.get(name, "")
+        help_text = doc_text(helps.get(name, ""))
         hint = str(hints.get(name, ""))
         if name == "activation":
-            options.append(OptionSpec(name, "choice", value, help_text, choices=ACTIVATIONS))
+            value = "linear" if value is None else value
+            choices = ACTIVATIONS if value in ACTIVATIONS else (value, *ACTIVATIONS)
+            options.append(OptionSpec(name, "choice", value, help_text, choices=choices))
         elif name == "padding":
             options.append(OptionSpec(name, "choice", value, help_text, choices=PADDINGS))
         elif name == "cell":
@@ -419,12 +423,12 @@ class ModelEditor(QWidget):
             item = QListWidgetItem(type_name, self.palette_list)
             item.setData(SPEC_ROLE, ("layer", type_name))
             item.setToolTip(getattr(layer_type, "description", "") or
-                            (layer_type.__doc__ or type_name).strip().splitlines()[0])
+                            doc_text((layer_type.__doc__ or type_name).strip().splitlines()[0]))
         for key, layer_type in self.registry.layers.items():
             plugin = key.split(">", 1)[0]
             item = QListWidgetItem(f"{layer_type.type_name}  [{plugin}]", self.palette_list)
             item.setData(SPEC_ROLE, ("plugin-layer", key))
-            item.setToolTip(f"from plugin {plugin!r}: {(layer_type.__doc__ or '').strip()[:200]}")
+            item.setToolTip(f"from plugin {plugin!r}: {doc_text((layer_type.__doc__ or '').strip()[:200])}")
         header = QListWidgetItem("Cells (RNN layer)", self.palette_list)
         header.setFlags(Qt.ItemFlag.NoItemFlags)
         header.setFont(bold)
@@ -565,7 +569,9 @@ class ModelEditor(QWidget):
         box_layout.addWidget(title)
         doc = (type(spec).__doc__ or "").strip().splitlines()
         if doc:
-            hint = QLabel(doc[0])
+            hint = QLabel(doc_text(doc[0], html=True))  # no raw ``literal`` markup
+            hint.setObjectName("layerHelp")
+            hint.setTextFormat(Qt.TextFormat.RichText)
             hint.setWordWrap(True)
             hint.setStyleSheet("color: #555;")
             box_layout.addWidget(hint)

@@ -144,6 +144,8 @@ class TrainPanel(QWidget):
         self._timer.setInterval(PROGRESS_MS)
         self._timer.timeout.connect(self._drain_feed)
         self.form.changed.connect(self._on_settings_edited)
+        self.form.changed.connect(self._enable_optimizer_fields)
+        self.form.valuesShown.connect(self._enable_optimizer_fields)
         self.snapshot_spin.valueChanged.connect(self.configChanged)
         self._set_accessibility()
         self._update_buttons()
@@ -224,11 +226,14 @@ class TrainPanel(QWidget):
         events.train_config.connect(self._on_document_config)
         events.trainable.connect(self.set_trainable)
         events.weights.connect(self.set_has_weights)
+        events.weights.connect(self._on_weights_changed)
+        events.data.connect(self._on_data_changed)
         events.project.connect(self._on_project_adopted)
         self.trainRequested.connect(self._on_train_requested)
         self.configChanged.connect(self._push_config)
         # form.set_values() (scripts, tests) records no undo step but is still the setting
         self.form.valuesShown.connect(lambda _values: self._push_config())
+        self._view_data = document.data  # the data the curve and progress shown are about
         self.set_config(document.train)
         self.set_trainable(*document.trainable)
         self.set_has_weights(document.has_weights)
@@ -246,9 +251,30 @@ class TrainPanel(QWidget):
         self.document.set_train_config(config)
 
     def _on_project_adopted(self, _project) -> None:
-        self.loss_plot.clear()  # never show the previous project's curves
+        self.reset_view()  # never show the previous project's curves
+
+    def _on_weights_changed(self, has: bool) -> None:
+        if not has and not self.running:
+            self.reset_view()  # another stack or preset: the last run's curve is not this model's
+
+    def _on_data_changed(self, data) -> None:
+        if data is self._view_data:
+            return  # only the busy flag changed
+        self._view_data = data
+        if not self.running:
+            self.reset_view()  # other data: the last run's curve and epochs were on the old one
+
+    def reset_view(self) -> None:
+        """Forget the last run's curve, progress and outcome (they belong to other data or layers)."""
+        self.loss_plot.clear()
+        self.loss_plot.redraw()
+        self.epochs_done = 0
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.progress_label.setText("")
         self.status_label.setText("")
-        self._update_buttons()
+        self._update_buttons()  # the status line says why Train is off, if it is
 
     def _on_train_requested(self, continue_run: bool) -> None:
         self.start_from_document(continue_run=continue_run)
@@ -367,6 +393,18 @@ class TrainPanel(QWidget):
     def running(self) -> bool:
         return self.thread is not None
 
+    def _enable_optimizer_fields(self, *_args) -> None:
+        """Momentum is SGD's alone: greyed out (with the reason) for the other optimizers."""
+        try:
+            optimizer = self.form.values().get("optimizer")
+            widget = self.form.widget("momentum")
+        except (KeyError, AttributeError):
+            return
+        sgd = optimizer == "sgd"
+        widget.setEnabled(sgd)
+        widget.setToolTip("Momentum of SGD." if sgd else
+                          f"Only SGD uses momentum; {optimizer} adapts its own steps.")
+
     def _update_buttons(self) -> None:
         running = self.running
         self.train_button.setEnabled(self._can_train and not running)
@@ -376,6 +414,7 @@ class TrainPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.form.setEnabled(not running)
+        self._enable_optimizer_fields()
         if not running:
             text = self.status_label.text()
             if not self._can_train:

@@ -42,3 +42,127 @@ def test_legends_have_a_background_and_titles_follow_the_theme(window):
         window.set_theme("light")
     legend = window.train_panel.loss_plot.plot.getPlotItem().legend
     assert legend.opts["brush"].color().lightness() > 200
+
+
+# ------------------------------------------------------------------ statuses derived from the state
+def _train(qtbot, window, epochs: int = 1) -> None:
+    panel = window.train_panel
+    panel.form.set_values({"epochs": epochs})
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+
+
+def _status(window) -> str:
+    return window.train_panel.status_label.text()
+
+
+def test_a_fresh_window_with_data_does_not_say_load_data_first(window):
+    panel = window.train_panel
+    assert window.data_panel.prepared is not None and panel.train_button.isEnabled()
+    assert "Cannot train" not in _status(window)
+    assert "load data first" not in panel.train_button.toolTip()
+
+
+def test_a_fixed_stack_drops_the_old_reason(window):
+    from seqstudio.core.model.layers import LSTM
+
+    window.model_editor.insert_layer(LSTM(4), row=1)  # LSTM -> LSTM needs return_sequences
+    assert not window.train_panel.train_button.isEnabled()
+    assert "return_sequences" in _status(window)
+    window.model_editor.remove_layer(1)
+    assert window.train_panel.train_button.isEnabled()
+    assert "return_sequences" not in _status(window) and "Cannot train" not in _status(window)
+
+
+def test_text_data_ready_drops_the_still_being_prepared_reason(qtbot, window, data_dir):
+    window.apply_preset("imdb-lstm")
+    window.data_panel.set_source("text-csv", {
+        **window.data_panel.options(), "path": str(data_dir / "imdb-reviews-train-part1.csv"),
+        "max_len": 40})
+    assert window.data_panel.wait_ready()
+    assert window.data_panel.prepared is not None
+    assert "being prepared" not in _status(window)
+    assert "being prepared" not in window.train_panel.train_button.toolTip()
+
+
+def test_other_data_or_preset_clears_the_previous_runs_curve_and_progress(qtbot, window):
+    _train(qtbot, window, epochs=2)
+    panel = window.train_panel
+    assert panel.loss_plot.epoch_count == 2 and "2/2" in panel.progress_bar.format()
+    window.apply_preset("airline-gru")  # another preset: that run's curve is not this model's
+    assert panel.loss_plot.epoch_count == 0
+    assert "2/2" not in panel.progress_bar.format() and not panel.progress_label.text()
+    assert "Finished" not in _status(window)
+
+
+def test_switching_to_a_text_preset_with_no_file_clears_the_preview(qtbot, window):
+    assert window.data_panel.table_model.rowCount() > 0  # the airline preview
+    window.apply_preset("imdb-lstm")  # no file chosen yet
+    assert window.data_panel.table_model.rowCount() == 0
+
+
+# ------------------------------------------------------------------ names
+def test_the_name_follows_the_preset_until_saved_under_a_name_of_ones_own(qtbot, window, tmp_path,
+                                                                         monkeypatch):
+    window.apply_preset("imdb-lstm")
+    assert window.windowTitle().startswith("imdb-lstm")
+    suggested = []
+    monkeypatch.setattr("seqstudio.gui.project_actions.ask_save_path",
+                        lambda parent, kind, caption, name, flt: suggested.append(name) or "")
+    window.save_as()
+    assert suggested == ["imdb-lstm.json"]
+    window.apply_preset("airline-gru")
+    assert window.windowTitle().startswith("airline-gru")
+    window.save_project(str(tmp_path / "my-study.json"))
+    window.apply_preset("airline-lstm")
+    assert window.windowTitle().startswith("my-study")  # the user's own name stays
+
+
+def test_the_data_panel_clears_the_curve_after_an_option_change_too(qtbot, window):
+    _train(qtbot, window, epochs=2)
+    assert window.train_panel.loss_plot.epoch_count == 2
+    window.data_panel.set_source(window.data_panel.source.key,
+                                 {**window.data_panel.options(), "look_back": 3})
+    assert window.data_panel.wait_ready()
+    assert window.train_panel.loss_plot.epoch_count == 0
+
+
+def test_cli_train_save_and_window_save_agree_on_the_name(qtbot, window, tmp_path):
+    window.save_project(str(tmp_path / "mine.json"))
+    assert window.windowTitle().startswith("mine")
+
+
+# ------------------------------------------------------------------ small things
+def test_layer_help_shows_no_restructuredtext(window):
+    from PySide6.QtWidgets import QLabel, QListWidget
+
+    editor = window.model_editor
+    editor.stack_list.setCurrentRow(editor.stack_list.count() - 1)  # the Dense output layer
+    help_label = editor.findChild(QLabel, "layerHelp")
+    assert help_label is not None and "(..., in)" in help_label.text()
+    assert "``" not in help_label.text()
+    palette = editor.findChild(QListWidget, "layerPalette")
+    tips = [palette.item(i).toolTip() for i in range(palette.count())]
+    assert tips and not any("``" in t or ":class:" in t for t in tips)
+
+
+def test_activation_list_has_linear_once_and_no_none(window):
+    from PySide6.QtWidgets import QComboBox
+
+    editor = window.model_editor
+    editor.stack_list.setCurrentRow(editor.stack_list.count() - 1)
+    combo = editor.findChild(QComboBox, "option_activation")
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items.count("linear") == 1 and "(none)" not in items
+
+
+def test_momentum_is_editable_with_sgd_only(window):
+    from PySide6.QtWidgets import QComboBox
+
+    form = window.train_panel.form
+    optimizer = form.findChild(QComboBox, "option_optimizer")
+    optimizer.setCurrentIndex(optimizer.findText("adam"))
+    assert not form.widget("momentum").isEnabled()
+    assert "Only SGD" in form.widget("momentum").toolTip()
+    optimizer.setCurrentIndex(optimizer.findText("sgd"))
+    assert form.widget("momentum").isEnabled()

@@ -303,6 +303,10 @@ class StudioDocument:
         self.set_train_config(preset.train)
         self.set_data_settings(preset.source, {**self._source_defaults(preset.source),
                                                **preset.data_options}, prepare=True)
+        if self.project.path is None and self.project.name != name:
+            # not yet saved under a name of the user's own: the project is called what it holds
+            self.project.name = name
+            self.events.name.emit(name)
 
     def _source_defaults(self, source: str) -> dict[str, Any]:
         try:
