@@ -52,7 +52,15 @@ from seqstudio.core.registry import Registry, SourceType
 from seqstudio.core.studio import SeriesData, TextData, error_text
 
 from .forms import OptionForm, PathEdit, chain_tab_order, describe_widgets
-from .plots import ACTUAL_COLOR, TEST_COLOR, TRAIN_COLOR, VAL_COLOR, make_plot_widget, time_values
+from .plots import (
+    TEST_COLOR,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    actual_color,
+    make_plot_widget,
+    set_time_axis,
+    time_values,
+)
 from .settings import ask_open_path
 from .table_model import DataFrameModel
 from .undo import DataOptionCommand, DataSettingsCommand, changed_keys, is_recording
@@ -695,6 +703,7 @@ class DataPanel(QWidget):
         self.summary_label.setText(f"{data.description}\nsamples: {counts}; input shape "
                                    f"{data.input_shape}; outputs {data.n_outputs} ({data.task})")
         if isinstance(data, SeriesData):
+            self._tick_resolved_targets(list(data.target_columns))
             self._plot_series(data)
         elif isinstance(data, TextData):
             self._plot_text(data)
@@ -702,14 +711,20 @@ class DataPanel(QWidget):
         self.leak_label.setText(f"Leak: {leak}" if leak else "")
         self.leak_label.setVisible(bool(leak))
 
+    def _tick_resolved_targets(self, targets: list[str]) -> None:
+        """Tick the target the core chose when the option was left empty (the summary names it)."""
+        if self._form is not None and targets and "target" in {o.name for o in self._form.options}:
+            self._form.show_automatic("target", targets)
+
     def _plot_series(self, data) -> None:
         item = self.series_plot.getPlotItem()
         item.clear()  # removes each curve's legend entry too
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
-        item.setLabel("bottom", "time" if is_date else "step")
+        set_time_axis(self.series_plot, is_date)  # a plain row index is no clock time
+        item.setLabel("bottom", "time" if is_date else "row")
         targets = list(data.target_columns)  # resolved by the core, also when the option was empty
-        colors = [ACTUAL_COLOR, "#8c564b", "#9467bd", "#17becf"]
+        colors = [actual_color(), "#8c564b", "#9467bd", "#17becf"]
         for i, column in enumerate([c for c in targets if c in series.columns][:4]):
             item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(colors[i], width=1.5),
                       name=str(column))

@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
 from seqstudio.core.registry import OptionSpec
 
 _NONE_TEXT = "(none)"
+#: Marks a ticked column the core chose by itself (see OptionForm.show_automatic).
+_AUTOMATIC_ROLE = Qt.ItemDataRole.UserRole + 7
 
 
 class _FloatSpinBox(QDoubleSpinBox):
@@ -171,7 +173,7 @@ class OptionForm(QWidget):
         if kind == "columns":
             w = QListWidget(self)
             w.setMaximumHeight(90)
-            w.itemChanged.connect(self._emit_changed)
+            w.itemChanged.connect(lambda _item, lw=w: self._on_column_ticked(lw))
             return w
         if kind == "path":
             w = PathEdit(self)
@@ -180,6 +182,34 @@ class OptionForm(QWidget):
         w = QLineEdit(self)
         w.editingFinished.connect(self._emit_changed)
         return w
+
+    def show_automatic(self, name: str, chosen: Iterable[str]) -> None:
+        """Tick ``chosen`` in column list ``name`` as the automatic choice, when nothing is ticked.
+
+        The ticks show what the core chose for an empty option (the last numeric column as
+        the target); :meth:`values` still gives the option as empty, so another file chooses
+        afresh. Ticking or unticking anything makes every tick the user's own.
+        """
+        w = self._widgets.get(name)
+        if not isinstance(w, QListWidget) or any(
+                w.item(i).checkState() == Qt.CheckState.Checked for i in range(w.count())):
+            return
+        chosen = set(chosen)
+        with QSignalBlocker(w):
+            for i in range(w.count()):
+                item = w.item(i)
+                if item.text() in chosen:
+                    item.setCheckState(Qt.CheckState.Checked)
+                    item.setData(_AUTOMATIC_ROLE, True)
+                    item.setToolTip("chosen automatically; tick columns to choose yourself")
+
+    def _on_column_ticked(self, w: QListWidget) -> None:
+        with QSignalBlocker(w):
+            for i in range(w.count()):
+                if w.item(i).data(_AUTOMATIC_ROLE):
+                    w.item(i).setData(_AUTOMATIC_ROLE, False)
+                    w.item(i).setToolTip("")
+        self._emit_changed()
 
     def _emit_changed(self, *_args) -> None:
         self.changed.emit(self.values())
@@ -212,7 +242,8 @@ class OptionForm(QWidget):
                     out[option.name] = data
             elif isinstance(w, QListWidget):
                 out[option.name] = [w.item(i).text() for i in range(w.count())
-                                    if w.item(i).checkState() == Qt.CheckState.Checked]
+                                    if w.item(i).checkState() == Qt.CheckState.Checked
+                                    and not w.item(i).data(_AUTOMATIC_ROLE)]
             elif isinstance(w, PathEdit):
                 text = w.line.text().strip()
                 out[option.name] = None if text == "" and option.default is None else text

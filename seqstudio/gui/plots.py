@@ -128,6 +128,11 @@ def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool 
     return widget
 
 
+def actual_color():
+    """The colour of the actual series: the theme's text colour (dark grey, or light on dark)."""
+    return pg.mkColor(pg.getConfigOption("foreground"))
+
+
 def legend_style() -> dict:
     """Legend colours for the current theme: a translucent panel of the plot's background.
 

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -37,18 +38,21 @@ from seqstudio.core.classify.report import classifier_report
 from seqstudio.core.studio import TextData, error_text, is_series
 
 from .plots import (
-    ACTUAL_COLOR,
     FUTURE_COLOR,
     TEST_COLOR,
     TRAIN_COLOR,
     VAL_COLOR,
+    actual_color,
     export_plot_png,
     make_plot_widget,
+    set_time_axis,
     time_values,
 )
 from .settings import ask_save_path
 from .text_results import ClassifierView
 
+#: Series longer than this open zoomed to the forecast (see ``zoomForecast``).
+LONG_SERIES = 600
 SPLIT_COLORS = {"train": TRAIN_COLOR, "val": VAL_COLOR, "test": TEST_COLOR}
 SPLIT_NAMES = {"train": "training part", "val": "validation part", "test": "test part"}
 NO_RESULTS_NOTE = "Train a model to see its forecast."
@@ -152,9 +156,18 @@ class ResultsPanel(QWidget):
         self.note_label.setObjectName("resultsNote")
         self.note_label.setWordWrap(True)
 
+        self.zoom_check = QCheckBox("zoom to the forecast", self)
+        self.zoom_check.setObjectName("zoomForecast")
+        self.zoom_check.setToolTip("Show the last stretch of the data and the forecast beyond it "
+                                   "(on by default for long series, where the forecast is tiny).")
+        self.zoom_check.toggled.connect(self._on_zoom_toggled)
+        self._zoom_chosen = False
+        self._forecast_span = None
+
         controls = QHBoxLayout()
         controls.addWidget(QLabel("future steps", self))
         controls.addWidget(self.future_spin)
+        controls.addWidget(self.zoom_check)
         controls.addStretch(1)
         controls.addWidget(self.export_plot_button)
         controls.addWidget(self.export_csv_button)
@@ -320,12 +333,13 @@ class ResultsPanel(QWidget):
         item.clear()  # removes each curve's legend entry too
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
-        item.setLabel("bottom", "time" if is_date else "step")
-        self.residual_plot.getPlotItem().setLabel("bottom", "time" if is_date else "step")
+        for plot in (self.forecast_plot, self.residual_plot):
+            set_time_axis(plot, is_date)  # a plain row index is no clock time
+            plot.getPlotItem().setLabel("bottom", "time" if is_date else "row")
         targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         column = targets[0] if targets[0] in series.columns else series.columns[-1]
         item.setLabel("left", str(column))
-        item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(ACTUAL_COLOR, width=1.5),
+        item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(actual_color(), width=1.5),
                   name="actual")
         residual_item = self.residual_plot.getPlotItem()
         residual_item.clear()
@@ -350,6 +364,10 @@ class ResultsPanel(QWidget):
             fy = np.asarray(fvalues, dtype=float).reshape(len(fx), -1)[:, 0]
             item.plot(fx, fy, pen=pg.mkPen(FUTURE_COLOR, width=2, style=Qt.PenStyle.DashLine),
                       name=f"forecast, {len(fx)} future steps")
+            self._set_forecast_span(x, fx)
+        else:
+            self._forecast_span = None
+            self._apply_zoom()
         split_times = getattr(data, "split_times", {}) or {}
         for split in ("val", "test"):
             if split in split_times and split_times[split][0] is not None:
@@ -360,6 +378,40 @@ class ResultsPanel(QWidget):
                 item.addItem(line)
         note = results.get("future_error")
         self._fill_series_metrics(note)
+
+    def _set_forecast_span(self, x: np.ndarray, fx: np.ndarray) -> None:
+        """Where "zoom to the forecast" looks: the last stretch of the data and the forecast.
+
+        A 24-step forecast after 3,650 daily values is a few pixels wide; zoomed, the
+        forecast and three times its length of history before it fill the plot. On a
+        long series the zoom is on by default.
+        """
+        if len(fx) == 0 or len(x) == 0:
+            self._forecast_span = None
+        else:
+            history = max(3 * len(fx), 24)
+            self._forecast_span = (float(x[max(0, len(x) - history)]), float(fx[-1]))
+            if len(x) > LONG_SERIES and not self._zoom_chosen:
+                with QSignalBlocker(self.zoom_check):
+                    self.zoom_check.setChecked(True)
+        self._apply_zoom()
+
+    def _apply_zoom(self, *_args) -> None:
+        span = getattr(self, "_forecast_span", None)
+        self.zoom_check.setEnabled(span is not None)
+        item = self.forecast_plot.getPlotItem()
+        if span is not None and self.zoom_check.isChecked():
+            item.setXRange(*span, padding=0.02)
+            item.enableAutoRange(y=True)
+            item.setAutoVisible(y=True)  # the y range follows what is in view
+        else:
+            item.setAutoVisible(y=False)
+            item.enableAutoRange()
+            item.autoRange()  # now, not at the next paint
+
+    def _on_zoom_toggled(self, _checked: bool) -> None:
+        self._zoom_chosen = True  # the user's choice wins over the long-series default
+        self._apply_zoom()
 
     @staticmethod
     def _prediction_xy(data, split: str, times_and_values):

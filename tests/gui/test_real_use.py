@@ -166,3 +166,52 @@ def test_momentum_is_editable_with_sgd_only(window):
     assert "Only SGD" in form.widget("momentum").toolTip()
     optimizer.setCurrentIndex(optimizer.findText("sgd"))
     assert form.widget("momentum").isEnabled()
+
+
+# ------------------------------------------------------------------ data panel and forecast
+def test_the_automatic_target_is_ticked_and_stays_automatic(qtbot, window, data_dir):
+    panel = window.data_panel
+    window.open_data_file(str(data_dir / "shampoo-sales.csv"))
+    assert panel.wait_ready() and panel.prepared is not None
+    target = panel._form.widget("target")
+    ticked = [target.item(i).text() for i in range(target.count())
+              if target.item(i).checkState() == Qt.CheckState.Checked]
+    assert ticked == list(panel.prepared.target_columns) == ["Sales"]
+    assert panel.options()["target"] == []  # still the automatic choice: another file chooses afresh
+
+
+def test_a_plain_row_index_is_not_drawn_as_clock_times(qtbot, window, tmp_path):
+    import pyqtgraph as pg
+
+    path = tmp_path / "values.csv"
+    path.write_text("value\n" + "".join(f"{i % 13 + i * 0.1:.2f}\n" for i in range(120)))
+    window.open_data_file(str(path))
+    assert window.data_panel.wait_ready() and window.data_panel.prepared is not None
+    axis = window.data_panel.series_plot.getPlotItem().getAxis("bottom")
+    assert not isinstance(axis, pg.DateAxisItem)
+    assert axis.tickStrings([0.0, 5.0, 50.0], 1.0, 5.0) == ["0", "5", "50"]  # not 00:00:05
+    assert axis.labelText == "row"
+
+
+def test_a_long_daily_series_opens_zoomed_to_its_forecast(qtbot, window, data_dir):
+    window.open_data_file(str(data_dir / "daily-min-temperatures.csv"))
+    assert window.data_panel.wait_ready() and window.data_panel.prepared is not None
+    _train(qtbot, window, epochs=1)
+    results = window.results_panel
+    window.tabs.setCurrentWidget(results)
+    assert results.zoom_check.isChecked()  # 3,650 days: the 24-step forecast would be a speck
+    (x0, x1), _ = results.forecast_plot.getPlotItem().viewRange()
+    future = results.results["future"][0]
+    span_days = (x1 - x0) / 86400
+    assert span_days < 200  # weeks of history and the forecast, not ten years
+    last = pd_timestamp(future[-1])
+    assert x0 < last <= x1 + 86400
+    results.zoom_check.setChecked(False)
+    (x0, x1), _ = results.forecast_plot.getPlotItem().viewRange()
+    assert (x1 - x0) / 86400 > 3000
+
+
+def pd_timestamp(value) -> float:
+    import pandas as pd
+
+    return pd.Timestamp(value).value / 1e9
