@@ -211,6 +211,7 @@ class DataPanel(QWidget):
         # background loads: the core's loader runs one at a time and drops any outcome a newer
         # request superseded; its outcome comes back to this thread through a queued signal
         self._busy = False
+        self._loaded_state: tuple[str, dict[str, Any]] | None = None
         self._load_signals = _LoadSignals(self)
         self._load_signals.finished.connect(self._on_load_finished)
         self._loader = LatestLoader(self._load_signals.finished.emit, name="seqstudio-data")
@@ -283,6 +284,11 @@ class DataPanel(QWidget):
         self.busy_bar.setMaximumHeight(10)
         self.busy_label.hide()
         self.busy_bar.hide()
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("dataCancelButton")
+        self.cancel_button.setToolTip("Stop preparing this data and go back to the data shown before.")
+        self.cancel_button.clicked.connect(self.cancel_load)
+        self.cancel_button.hide()
 
         left = QWidget(self)
         left_layout = QVBoxLayout(left)
@@ -296,7 +302,10 @@ class DataPanel(QWidget):
         box_layout = QVBoxLayout(options_box)
         box_layout.addWidget(self.form_area)
         left_layout.addWidget(options_box, 1)
-        left_layout.addWidget(self.busy_label)
+        busy_row = QHBoxLayout()
+        busy_row.addWidget(self.busy_label, 1)
+        busy_row.addWidget(self.cancel_button)
+        left_layout.addLayout(busy_row)
         left_layout.addWidget(self.busy_bar)
         left_layout.addWidget(self.error_label)
         left_layout.addWidget(self.leak_label)
@@ -573,9 +582,45 @@ class DataPanel(QWidget):
             frame, prepared, error = outcome.value
         self._deliver(source, preview_key, frame, prepared, error)
 
+    def cancel_load(self) -> bool:
+        """Stop waiting for the background load; show the settings and data of before again.
+
+        The data shown before was never replaced (a load replaces it only when it ends),
+        so nothing is prepared again; the load's outcome, whenever it comes, is dropped.
+        Returns False when no load was under way.
+        """
+        if not self._busy:
+            return False
+        self._loader.supersede()
+        self._background = {}
+        self._reload_timer.stop()
+        before = self._loaded_state
+        if before is not None and before[0] in self.registry.sources:
+            key, options = before
+            self._applying = True
+            try:
+                if self._source is not None and self._source.key == key and self._form is not None:
+                    self._form.set_values(options)
+                else:
+                    with QSignalBlocker(self.source_combo):
+                        self.source_combo.setCurrentIndex(self.source_combo.findData(key))
+                    self._build_form(self.registry.sources[key], options)
+                self._state = (key, self._form.values())
+            finally:
+                self._applying = False
+        self._set_busy(False)
+        self.optionsChanged.emit()  # the document takes the settings of before back
+        if self.document is not None:
+            self.document.set_data_busy(False)
+        self._show_error("" if self.prepared is not None else self.error)
+        self.summary_label.setText("Loading cancelled; the data prepared before is kept.\n"
+                                   + self.summary_label.text())
+        return True
+
     def _set_busy(self, busy: bool) -> None:
         self.busy_label.setVisible(busy)
         self.busy_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
         if busy != self._busy:
             self._busy = busy
             self.busyChanged.emit(busy)
@@ -595,6 +640,7 @@ class DataPanel(QWidget):
             return
         self._show_error("")
         self.prepared = prepared
+        self._loaded_state = self.settings_state()  # what a cancelled load goes back to
         self._show_prepared(prepared)
         self.dataChanged.emit(prepared)
 

@@ -215,3 +215,56 @@ def pd_timestamp(value) -> float:
     import pandas as pd
 
     return pd.Timestamp(value).value / 1e9
+
+
+# ------------------------------------------------------------------ a wrong file, a load cancelled
+def test_a_one_line_json_is_refused_within_a_second(qtbot, window, data_dir):
+    """The Keras word index (1.6 MB on one line) froze the window for minutes; now it is refused.
+
+    The bound is the test harness's event loop waiting for the message, not a sleep.
+    """
+    panel = window.data_panel
+    before = panel.prepared
+    window.open_data_file(str(data_dir / "imdb_word_index.json"))
+    qtbot.waitUntil(lambda: "looks like JSON" in panel.error, timeout=1_000)
+    assert not panel.busy and "CSV" in panel.error
+    assert panel.prepared is None and not window.train_panel.train_button.isEnabled()
+    assert before is not None  # the window had data, and stays usable: open the airline file again
+    window.apply_preset("airline-lstm")
+    qtbot.waitUntil(lambda: panel.prepared is not None and not panel.error, timeout=5_000)
+
+
+def test_a_slow_load_can_be_cancelled_and_its_outcome_is_dropped(qtbot, window, tmp_path, monkeypatch):
+    import threading
+
+    from PySide6.QtWidgets import QApplication
+
+    from seqstudio.gui import data_panel as dp
+
+    release = threading.Event()
+    started = threading.Event()
+    real_job = dp._load_job
+
+    def held_job(source, options, want_preview):
+        started.set()
+        release.wait(30)  # the load is under way, and stays so until the test lets it go
+        return real_job(source, options, want_preview)
+
+    monkeypatch.setattr(dp, "_load_job", held_job)
+    panel = window.data_panel
+    airline = panel.prepared
+    big = tmp_path / "big.csv"
+    big.write_text("t,v\n" + "".join(f"{i},{i % 17}\n" for i in range(150_000)))  # > 1 MB: background
+    window.open_data_file(str(big))
+    assert panel.busy and panel.cancel_button.isVisible()
+    assert not window.train_panel.train_button.isEnabled()
+    qtbot.waitUntil(started.is_set, timeout=5_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.busy and not panel.cancel_button.isVisible()
+    assert panel.prepared is airline and "airline" in str(panel.options()["path"])
+    assert window.train_panel.train_button.isEnabled()
+    assert "cancelled" in panel.summary_label.text()
+    release.set()  # the cancelled load ends now: its outcome must not replace the airline data
+    assert panel._loader.wait_idle(30)
+    QApplication.processEvents()  # deliver the queued outcome, which must be dropped
+    assert panel.prepared is airline and "airline" in str(panel.options()["path"])
