@@ -975,7 +975,9 @@ def _flag_words(text: str) -> str:
         return f"{flag} {'none' if value == 'None' else value}"
 
     text = _ASSIGNMENT.sub(assignment, _SETTING.sub(setting, text))
-    return _BARE_NAME.sub(lambda m: FLAGS[m.group(1)], text)
+    # A "use one of: ..." list names what --data-option takes, so its names stay as they are.
+    head, sep, choices = text.partition("use one of:")
+    return _BARE_NAME.sub(lambda m: FLAGS[m.group(1)], head) + sep + choices
 
 
 #: Data options without a flag of their own, written as --data-option NAME=VALUE.
