@@ -386,28 +386,15 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     started = time.perf_counter()
     control = control or TrainControl()
     data = data if data is not None else _series_data(project, registry)
-    targets = list(data.target_columns)
-    values = data.series[targets].to_numpy(np.float64)
-    n_rows, n_targets = values.shape
-    options = data.options
+    values = data.series[list(data.target_columns)].to_numpy(np.float64)
+    n_targets = values.shape[1]
     m = int(season or data.season or B.season_for_step(data.report.step))
-    model_h = int(options.horizon)
-    look_back, lag = int(options.look_back), int(options.diff_lag)
+    model_h, look_back = int(data.options.horizon), int(data.options.look_back)
     notes: list[str] = []
     config = project.train_config()
-    if plan.retrain == 0:
-        if not project.weights:
-            raise TrainingError("retrain never needs a trained model, and the project has none",
-                                fix="train it first (seqstudio train ... --save P.json), "
-                                    "or retrain every fold (--retrain every)")
-        # the model has seen the train and validation rows: origins start after them
-        bounds = data.fitted_state().get("bounds", {})
-        seen = int(bounds["val"][1]) if "val" in bounds else int(bounds.get("train", (0, 0))[1])
-        folds = plan.folds_for(n_rows, earliest=max(seen, lag + look_back))
-    else:
-        folds = plan.folds_for(n_rows, earliest=lag + look_back + model_h + 1)
+    folds = _plan_folds(project, data, plan, values)
     origins = np.array([f.origin for f in folds])
-    k_folds, horizon = len(folds), plan.horizon
+    horizon = plan.horizon
     actual = values[origins[:, None] + np.arange(horizon)]
 
     # -- baselines, straight from each fold's history (all folds at once)
@@ -420,8 +407,65 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     groups: dict[int, list[Fold]] = {}
     for f in folds:
         groups.setdefault(f.trained_at, []).append(f)
-    jobs: list[tuple[str, Any, Any]] = []  # (kind, key, payload)
     spec = project.model_spec(registry)
+    jobs, fold_datas = _fold_jobs(data, registry, spec, config, plan, groups, statistical,
+                                  values, m)
+    # workers x one thread each never exceeds the free cores (the shared rule for parallel jobs)
+    n_workers = (max(1, min(workers, len(jobs) or 1)) if workers
+                 else parallel_plan(len(jobs) or 1).workers)
+    results: dict[Any, Any] = {}
+    total = len(jobs) + 1
+    yield BacktestProgress(0, total, f"{len(folds)} folds, {len(jobs)} fits, {n_workers} worker(s)")
+    for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control)):
+        results[key] = value
+        yield BacktestProgress(i + 1, total, _job_message(key, value))
+    if control.stopped:
+        return
+
+    # -- the model's forecasts, one batched pass per trained model
+    fold_states: dict[int, dict[str, torch.Tensor]] = {}
+    train_seconds: list[float] = []
+    if plan.retrain == 0:
+        model = model if model is not None else project.build_model(data, registry)
+        transform = _Transform.of(data.fitted_state(), n_targets)
+        forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
+                                              horizon)
+    else:
+        fold_states, train_seconds = _retrained_forecasts(
+            forecasts["model"], results, groups, fold_datas, spec, registry, values, origins,
+            (look_back, model_h, horizon), notes)
+    labels = {name: B.LABELS.get(name, name) for name in forecasts}
+    _statistical_forecasts(forecasts, labels, notes, results, groups, statistical, actual.shape)
+    result = _assemble_result(
+        plan, data, m, origins, actual, forecasts, (scale, scale2), labels, levels, notes,
+        started=started, train_seconds=train_seconds, workers=n_workers if jobs else 0,
+        fold_states=fold_states)
+    yield BacktestProgress(total, total, "done")
+    yield BacktestFinished(result)
+
+
+def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray) -> list[Fold]:
+    """The folds: after the trained model's data (never retrain), else after one input window."""
+    model_h, look_back = int(data.options.horizon), int(data.options.look_back)
+    lag = int(data.options.diff_lag)
+    if plan.retrain == 0:
+        if not project.weights:
+            raise TrainingError("retrain never needs a trained model, and the project has none",
+                                fix="train it first (seqstudio train ... --save P.json), "
+                                    "or retrain every fold (--retrain every)")
+        # the model has seen the train and validation rows: origins start after them
+        bounds = data.fitted_state().get("bounds", {})
+        seen = int(bounds["val"][1]) if "val" in bounds else int(bounds.get("train", (0, 0))[1])
+        return plan.folds_for(len(values), earliest=max(seen, lag + look_back))
+    return plan.folds_for(len(values), earliest=lag + look_back + model_h + 1)
+
+
+def _fold_jobs(data, registry, spec, config, plan: BacktestPlan, groups: dict[int, list[Fold]],
+               statistical: tuple[str, ...], values: np.ndarray, m: int
+               ) -> tuple[list[tuple[str, Any, Any]], dict[int, Any]]:
+    """The jobs ``(kind, key, payload)`` (fold trainings, then statistical fits) and each
+    retrained group's prepared data."""
+    jobs: list[tuple[str, Any, Any]] = []
     fold_datas: dict[int, Any] = {}
     if plan.retrain:
         for k, members in groups.items():
@@ -438,44 +482,43 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
             first = members[0]
             jobs.append(("stat", (kind, k), (kind, values[first.train_start:first.origin],
                                              [values[f.train_start:f.origin] for f in members],
-                                             horizon, m)))
-    # workers x one thread each never exceeds the free cores (the shared rule for parallel jobs)
-    n_workers = (max(1, min(workers, len(jobs) or 1)) if workers
-                 else parallel_plan(len(jobs) or 1).workers)
-    results: dict[Any, Any] = {}
-    total = len(jobs) + 1
-    yield BacktestProgress(0, total, f"{k_folds} folds, {len(jobs)} fits, {n_workers} worker(s)")
-    for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control)):
-        results[key] = value
-        yield BacktestProgress(i + 1, total, _job_message(key, value))
-    if control.stopped:
-        return
+                                             plan.horizon, m)))
+    return jobs, fold_datas
 
-    # -- the model's forecasts, one batched pass per trained model
+
+def _retrained_forecasts(out: np.ndarray, results: dict[Any, Any], groups: dict[int, list[Fold]],
+                         fold_datas: dict[int, Any], spec, registry, values: np.ndarray,
+                         origins: np.ndarray, windows: tuple[int, int, int], notes: list[str]
+                         ) -> tuple[dict[int, dict[str, torch.Tensor]], list[float]]:
+    """Fill ``out`` with each retrained model's forecasts of its folds; the weights and seconds.
+
+    ``windows`` is ``(look_back, model horizon, backtest horizon)``.
+    """
     fold_states: dict[int, dict[str, torch.Tensor]] = {}
     train_seconds: list[float] = []
-    if plan.retrain == 0:
-        model = model if model is not None else project.build_model(data, registry)
-        transform = _Transform.of(data.fitted_state(), n_targets)
-        forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
-                                              horizon)
-    else:
-        for k, members in groups.items():
-            state, seconds, reason = results[("train", k)]
-            train_seconds.append(seconds)
-            if reason in ("nan", "error"):
-                notes.append(f"fold {k + 1}'s training stopped ({reason}); its forecasts are its last weights'")
-            fold_states[k] = state
-            fd = fold_datas[k]
-            model = spec.build(fd.input_shape, registry=registry)
-            model.load_state_dict(state)
-            transform = _Transform.of(fd.fitted_state(), n_targets)
-            idx = [f.index for f in members]
-            forecasts["model"][idx] = forecast_origins(model, transform, values, origins[idx],
-                                                       look_back, model_h, horizon)
-    labels = {name: B.LABELS.get(name, name) for name in forecasts}
+    n_targets = values.shape[1]
+    for k, members in groups.items():
+        state, seconds, reason = results[("train", k)]
+        train_seconds.append(seconds)
+        if reason in ("nan", "error"):
+            notes.append(f"fold {k + 1}'s training stopped ({reason}); its forecasts are its last weights'")
+        fold_states[k] = state
+        fd = fold_datas[k]
+        model = spec.build(fd.input_shape, registry=registry)
+        model.load_state_dict(state)
+        transform = _Transform.of(fd.fitted_state(), n_targets)
+        idx = [f.index for f in members]
+        out[idx] = forecast_origins(model, transform, values, origins[idx], *windows)
+    return fold_states, train_seconds
+
+
+def _statistical_forecasts(forecasts: dict[str, np.ndarray], labels: dict[str, str],
+                           notes: list[str], results: dict[Any, Any],
+                           groups: dict[int, list[Fold]], statistical: tuple[str, ...],
+                           shape: tuple[int, ...]) -> None:
+    """Add each statistical model's forecasts (and its most chosen variant to its label)."""
     for kind in statistical:
-        out = np.full(actual.shape, np.nan)
+        out = np.full(shape, np.nan)
         chosen: list[str] = []
         for k, members in groups.items():
             got = results[("stat", (kind, k))]
@@ -489,24 +532,33 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
         if chosen:
             labels[kind] = f"{B.LABELS[kind]}: {max(set(chosen), key=chosen.count)}"
 
-    scores = S.score_all(actual, forecasts, scale, scale2)
+
+def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actual: np.ndarray,
+                     forecasts: dict[str, np.ndarray], scales: tuple[np.ndarray, np.ndarray],
+                     labels: dict[str, str], levels, notes: list[str], *, started: float,
+                     train_seconds: list[float], workers: int,
+                     fold_states: dict[int, dict[str, torch.Tensor]]) -> BacktestResult:
+    """Score the forecasts, compare the model with each baseline, add the intervals.
+
+    The result's ``seconds`` run from ``started`` (``time.perf_counter()``) to now.
+    """
+    model_h, horizon = int(data.options.horizon), plan.horizon
+    scores = S.score_all(actual, forecasts, *scales)
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
     intervals = I.conformal_intervals(actual, forecasts["model"], origins, levels)
     times = time_text(data.series.index)
-    result = BacktestResult(
+    return BacktestResult(
         plan=plan.to_dict(), season=m,
         strategy=("recursive" if model_h == 1 else
                   "direct" if horizon <= model_h else "direct + recursive"),
-        model_horizon=model_h, target_columns=targets, origins=[int(o) for o in origins],
-        origin_times=[times[o] for o in origins],
+        model_horizon=model_h, target_columns=list(data.target_columns),
+        origins=[int(o) for o in origins], origin_times=[times[o] for o in origins],
         times=[[times[o + h] for h in range(horizon)] for o in origins],
-        actual=actual, forecasts=forecasts, scale=scale, scale2=scale2, scores=scores,
+        actual=actual, forecasts=forecasts, scale=scales[0], scale2=scales[1], scores=scores,
         verdicts=verdicts, intervals=intervals, labels=labels, notes=notes,
-        seconds=time.perf_counter() - started, train_seconds=train_seconds,
-        workers=n_workers if jobs else 0, fold_states=fold_states)
-    yield BacktestProgress(total, total, "done")
-    yield BacktestFinished(result)
+        seconds=time.perf_counter() - started, train_seconds=train_seconds, workers=workers,
+        fold_states=fold_states)
 
 
 def _job_message(key, value) -> str:
