@@ -28,7 +28,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -194,9 +194,9 @@ def check_source(source: SourceType, options: Mapping[str, Any] | None = None) -
     except (TypeError, ValueError) as exc:
         problems.append(f"fitted_state() is not JSON-able: {exc}")
     if data.task != "multiclass" and len(data.y_test if len(data.y_test) else data.y_train):
-        split = "test" if len(data.y_test) else "train"
-        y = data.split(split)[1]
-        back = np.asarray(data.to_original(y, split))
+        checked: Literal["test", "train"] = "test" if len(data.y_test) else "train"
+        y = data.split(checked)[1]
+        back = np.asarray(data.to_original(y, checked))
         if back.shape != tuple(y.shape):
             problems.append(f"to_original changed the shape {tuple(y.shape)} to {back.shape}")
     if source.kind == "series":

@@ -592,7 +592,7 @@ class Project:
                 continue
             run_id = key[len(RUN_WEIGHTS_PREFIX):].split(".", 1)[0] if key.startswith(RUN_WEIGHTS_PREFIX) \
                 else None
-            if run_id in run_ids:
+            if run_id is not None and run_id in run_ids:
                 self.run_weights.setdefault(run_id, {})[key[len(RUN_WEIGHTS_PREFIX) + len(run_id) + 1:]] = value
             else:
                 model[key] = value

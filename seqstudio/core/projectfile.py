@@ -143,7 +143,7 @@ PROJECT_SCHEMA: dict[str, Any] = {
 
 
 def _where(error) -> str:
-    parts = []
+    parts: list[str] = []
     for p in error.absolute_path:
         parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
     return "".join(parts) or "the top level"

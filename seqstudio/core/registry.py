@@ -74,9 +74,11 @@ class SourceType:
         The one check of a source's options, whoever gives them (command line, project file,
         form); :class:`~seqstudio.core.errors.DataError` names each wrong option.
         """
-        kw = {"setting": setting} if setting is not None else {}
+        if setting is None:  # validate_options' own default wording
+            return validate_options(self.options, values, owner=self.label, error=DataError,
+                                    partial=partial, from_text=from_text)
         return validate_options(self.options, values, owner=self.label, error=DataError,
-                                partial=partial, from_text=from_text, **kw)
+                                partial=partial, from_text=from_text, setting=setting)
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,12 @@ class CellType:
         """``params`` (a layer's ``cell_options``) checked against :attr:`parameters`, every
         parameter present with defaults filled in: what the factories receive, in the
         conformance check and in real use alike."""
-        kw = {"setting": setting or (lambda n: f"cell_options {{{n!r}: ...}}")}
+        def cell_setting(n: str) -> str:
+            return f"cell_options {{{n!r}: ...}}"
+
         try:
             return validate_options(self.parameters, params, owner=self.label, error=ModelSpecError,
-                                    noun="cell_options key", **kw)
+                                    noun="cell_options key", setting=setting or cell_setting)
         except ModelSpecError as exc:  # name the cell in the message itself (views show no 'where')
             raise ModelSpecError(f"{self.label}: {exc.what}", where=exc.where, fix=exc.fix) from None
 
@@ -227,7 +231,9 @@ class Registry:
                                fix="see `seqstudio plugins list -v` for its traceback; update or "
                                    f"reinstall {dist or plugin!r}")
         if plugin in self.plugin_names():
-            table = {"cell": self.cells, "data source": self.sources, "layer": self.layers}.get(what, {})
+            tables: dict[str, Mapping[str, Any]] = {"cell": self.cells, "data source": self.sources,
+                                                    "layer": self.layers}
+            table = tables.get(what, {})
             own = ", ".join(sorted(k for k in table if k.startswith(plugin + ">"))) or "none"
             return PluginError(f"plugin {plugin!r} is installed but provides no {what} {item!r}",
                                fix=f"choose one of its {what}s ({own}), or update "

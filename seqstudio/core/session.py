@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,10 @@ from seqstudio.core.data.prepared import SPLITS, Forecaster
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.project import Project
 from seqstudio.core.train.runs import make_run_record, next_run_number
+
+if TYPE_CHECKING:
+    from seqstudio.core.train.config import TrainConfig
+    from seqstudio.core.train.events import TrainResult
 
 
 class TrainingSession:
@@ -45,8 +49,8 @@ class TrainingSession:
         self.keep_run_weights = keep_run_weights
         self.model: torch.nn.Module | None = None
         self.summary = None
-        self.config = None
-        self.result = None
+        self.config: TrainConfig | None = None
+        self.result: TrainResult | None = None
 
     # -- preparing --------------------------------------------------------
     def prepare(self):
@@ -87,6 +91,9 @@ class TrainingSession:
         started = time.time()
         # Adam's moments go on where the saved run left them, as in the window's Continue
         optimizer_state = self.project.optimizer_state if start_epoch else None
+        if self.model is None or self.config is None:
+            raise SeqStudioError("the session has no model or training settings to train",
+                                 fix="call prepare() before run()")
         for event in train(self.model, self.data, self.config, control, start_epoch=start_epoch,
                            optimizer_state=optimizer_state):
             if isinstance(event, Finished):

@@ -66,7 +66,7 @@ def _files_under(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         return []
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if not f.endswith((".pyc", ".pyo")))

@@ -135,7 +135,9 @@ class PluginSettings:
         section = doc.get("plugins")
         if not isinstance(section, dict):
             section = {}
-        slow = section.get("slow") if isinstance(section.get("slow"), dict) else {}
+        slow = section.get("slow")
+        if not isinstance(slow, dict):
+            slow = {}
         if seconds is None:
             if name not in slow:
                 return

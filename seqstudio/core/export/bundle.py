@@ -39,13 +39,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.data.series import PreparedSeries
 from seqstudio.core.data.text import PreparedText
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.export.formats import (
@@ -312,7 +313,7 @@ def _export_error(fmt: str, reference: nn.Module, x: torch.Tensor, layer_types: 
         return ExportError(f"the model does not export to {fmt}: {failure}",
                            fix="try another --format, or report the model's layer stack")
     index, reason = blamed
-    layer = reference.layers[index]
+    layer = cast(nn.ModuleList, reference.layers)[index]  # _blame names an index only in a ModuleList
     what = f"{_describe_layer(index, layer, layer_types)} does not export to {fmt}: {reason}"
     if isinstance(layer, RecurrentLayer) and "builtins>" not in layer.cell_key:
         fix = (f"cell {layer.cell_key!r} comes from a plugin: ask its author for a step or fused module "
@@ -383,12 +384,13 @@ def _user_examples(data: PreparedData, model: nn.Module, prep: dict[str, Any],
     """Raw inputs and what the studio answers for them, for a runtime to replay."""
     if prep["kind"] == "series" and prep["series"]["recursive_forecast"]:
         targets = prep["series"]["target_columns"]
-        history = np.asarray(data.series[targets].to_numpy(np.float64))
+        series = cast(PreparedSeries, data)  # preprocessing_for says "series" only for series data
+        history = np.asarray(series.series[targets].to_numpy(np.float64))
 
         def predict_fn(window: np.ndarray) -> np.ndarray:
             return _studio_outputs(model, torch.as_tensor(window, dtype=torch.float32))
 
-        times, values = data.forecast(predict_fn, steps)
+        times, values = series.forecast(predict_fn, steps)
         return {"history": history.tolist(), "steps": steps,
                 "forecast_times": [str(t) for t in np.asarray(times)],
                 "forecast": np.asarray(values, dtype=np.float64).tolist()}

@@ -59,7 +59,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +120,7 @@ class _StepRunner:
         return {"step": self.step, "mode": self.mode}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["step"], state["mode"])
+        type(self).__init__(self, state["step"], state["mode"])
 
     def _fail(self, exc: Exception) -> None:
         warnings.warn(f"running cell {type(self.step).__name__} eagerly: compiling failed ({exc})",
@@ -174,9 +174,9 @@ def _training_dependent(module: nn.Module) -> bool:
                for m in module.modules())
 
 
-def _direct_kernel_ok(module: nn.Module, x: torch.Tensor) -> bool:
+def _direct_kernel_ok(module: nn.Module, x: torch.Tensor) -> TypeGuard[nn.RNNBase]:
     """True for a plain one-layer-type torch RNN that :func:`_rnn_kernel` can call directly."""
-    return (type(module) in (nn.LSTM, nn.GRU, nn.RNN) and module.batch_first
+    return (type(module) in (nn.LSTM, nn.GRU, nn.RNN) and bool(module.batch_first)
             and getattr(module, "proj_size", 0) == 0 and x.dim() == 3)
 
 

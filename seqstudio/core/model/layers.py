@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqstudio.core.errors import ModelSpecError, PluginError
-from seqstudio.core.registry import CellType, Registry
+from seqstudio.core.registry import CellType, LayerType, Registry
 
 __all__ = [
     "ACTIVATIONS", "LAYER_TYPES", "LayerSpec", "Embedding", "Recurrent", "SimpleRNN", "LSTM", "GRU",
@@ -56,11 +57,12 @@ def activation_module(name: str | None) -> nn.Module:
     >>> activation_module("relu")
     ReLU()
     """
-    return {
+    factories: dict[str | None, Callable[[], nn.Module]] = {
         None: nn.Identity, "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh,
         "sigmoid": nn.Sigmoid, "softmax": lambda: nn.Softmax(dim=-1), "gelu": nn.GELU,
         "elu": nn.ELU, "selu": nn.SELU, "softplus": nn.Softplus,
-    }[name]()
+    }
+    return factories[name]()
 
 
 def _err(layer: str, what: str, fix: str | None = None, index: int | None = None) -> ModelSpecError:
@@ -648,7 +650,7 @@ def layer_from_dict(d: dict[str, Any], registry: Registry | None = None) -> Laye
         raise ModelSpecError(f"a layer must be a mapping with a 'type', got {d!r}",
                              fix="write layers as {\"type\": \"LSTM\", \"units\": 4, ...}")
     type_name = d["type"]
-    cls = LAYER_TYPES.get(type_name)
+    cls: type[LayerSpec] | type[LayerType] | None = LAYER_TYPES.get(type_name)
     if cls is None and registry is not None:
         try:
             cls = registry.layer(type_name)

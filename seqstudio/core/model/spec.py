@@ -321,7 +321,8 @@ class ModelSpec:
 
 def _sequence_output_fix(layers: list[LayerSpec]) -> str:
     for j in range(len(layers) - 1, -1, -1):
-        if isinstance(layers[j], Recurrent) and layers[j].return_sequences:
-            return (f"set return_sequences=False on layer {j + 1} ({layers[j].type_name}), or add "
+        layer = layers[j]
+        if isinstance(layer, Recurrent) and layer.return_sequences:
+            return (f"set return_sequences=False on layer {j + 1} ({layer.type_name}), or add "
                     "Flatten / GlobalAveragePooling1D before the last Dense")
     return "add Flatten or GlobalAveragePooling1D before the last Dense"
