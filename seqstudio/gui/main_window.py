@@ -40,7 +40,7 @@ from .train_panel import TrainPanel
 from .undo import undo_macro
 
 protect_none_refcount()
-TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS = range(5)
+TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_BACKTEST, TAB_RUNS = range(6)
 #: Autosave intervals offered in View > Autosave (minutes; 0 = only after training runs).
 AUTOSAVE_CHOICES = (1, 3, 5, 10, 0)
 
