@@ -35,7 +35,7 @@ from typing import Any, Literal, get_args
 from seqstudio.core.errors import SeqStudioError
 
 OptionType = Literal["str", "int", "float", "bool", "path", "choice", "column", "columns"]
-OPTION_TYPES: tuple[str, ...] = get_args(OptionType)
+OPTION_TYPES: tuple[OptionType, ...] = get_args(OptionType)
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -216,7 +216,7 @@ def _check_value(spec: OptionSpec, value: Any) -> tuple[Any, str | None]:
     if t == "int":
         if not isinstance(value, numbers.Integral):
             if float(value).is_integer():
-                value = int(value)
+                value = math.trunc(value)  # int() of an integer-valued Real, typed for mypy
             else:
                 return value, f"must be a whole number, got {value!r}"
         value = int(value)

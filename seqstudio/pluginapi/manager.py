@@ -23,6 +23,7 @@ with ``disabled_reason`` set.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as metadata
 import importlib.util
@@ -121,6 +122,11 @@ class PluginInfo:
         return sum(1 for i in self.items if i["status"] == "active")
 
 
+def _returning(value: Any) -> Callable[[], Any]:
+    """A loader handing back an object given directly (no import to do)."""
+    return lambda: value
+
+
 @dataclass
 class _Candidate:
     """A plugin found but not yet imported."""
@@ -149,7 +155,7 @@ def _module_of(plugin: Any) -> str:
 def _root_of(plugin: Any) -> str:
     """The folder of a plugin's package (or its one file): every file of its code lies below."""
     if isinstance(plugin, ModuleType):  # the whole top-level package it belongs to
-        top = sys.modules.get(plugin.__name__.split(".", 1)[0], plugin)
+        top: ModuleType | None = sys.modules.get(plugin.__name__.split(".", 1)[0], plugin)
     else:  # an object handed in by code: only the module defining it
         top = sys.modules.get(plugin.__module__ if isinstance(plugin, type) else type(plugin).__module__)
     path = getattr(top, "__file__", None)
@@ -224,7 +230,7 @@ def _folder_candidates(folder: Path) -> list[_Candidate]:
         else:
             continue
         found.append(_Candidate(name=name, source=f"folder:{folder}",
-                                load=lambda p=path, n=name: _import_folder_plugin(p, n)))
+                                load=functools.partial(_import_folder_plugin, path, name)))
     return found
 
 
@@ -390,7 +396,7 @@ class PluginManager:
             for c in _folder_candidates(folder):
                 yield c, None
         for name, obj, info in self._direct:
-            yield _Candidate(name=name, source=info.source, load=lambda o=obj: o,
+            yield _Candidate(name=name, source=info.source, load=_returning(obj),
                              distribution=info.distribution, version=info.version), obj
 
     # -- loading one plugin ------------------------------------------------
@@ -492,7 +498,7 @@ class PluginManager:
         if record:
             self.registry.unavailable[info.name] = ("broken", reason)
 
-    def _register_and_collect(self, plugin: Any, info: PluginInfo) -> dict[str, list]:
+    def _register_and_collect(self, plugin: Any, info: PluginInfo) -> dict[str, Any]:
         try:
             self._pluggy.register(plugin, name=info.name)
         except pluggy.PluginValidationError as exc:
@@ -574,7 +580,7 @@ class PluginManager:
 
             check = remembered_verdicts(plugin, info.name, info.version, check)
         for source in staged["sources"]:
-            self._add(info, info.sources, "source", lambda s=source: reg.add_source(info.name, s))
+            self._add(info, info.sources, "source", functools.partial(reg.add_source, info.name, source))
         for cell in staged["cells"]:
             reason = None
             if check is not None:
@@ -588,9 +594,9 @@ class PluginManager:
             if reason:
                 cell = replace(cell, disabled_reason=reason)
                 info.warnings.append(f"cell {cell.name!r} disabled: {reason}")
-            self._add(info, info.cells, "cell", lambda c=cell: reg.add_cell(info.name, c), reason or "")
+            self._add(info, info.cells, "cell", functools.partial(reg.add_cell, info.name, cell), reason or "")
         for layer in staged["layers"]:
-            self._add(info, info.layers, "layer", lambda t=layer: reg.add_layer(info.name, t))
+            self._add(info, info.layers, "layer", functools.partial(reg.add_layer, info.name, layer))
 
     @staticmethod
     def _add(info: PluginInfo, keys: list[str], kind: str, add: Callable[[], str], reason: str = "") -> None:

@@ -99,7 +99,7 @@ def _field_comments(cls: type) -> dict[str, str]:
     found: dict[str, str] = {}
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            comment = []
+            comment: list[str] = []
             j = node.lineno - 2
             while j >= 0 and lines[j].strip().startswith("#:"):
                 comment.insert(0, lines[j].strip()[2:].strip())
@@ -120,8 +120,8 @@ def _type_text(cls: type, name: str) -> str:
 def _default_text(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         return f"`{f.default!r}`"
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f"`{f.default_factory()!r}`"  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        return f"`{f.default_factory()!r}`"
     return "required"
 
 
@@ -202,9 +202,9 @@ def render() -> str:
     parts.append(_section("`WINDOW_OPTIONS`", "The options every series source has, after its own:\n\n"
                           + "\n".join(rows)))
     parts += ["## Errors", ""]
-    for cls in (errors.SeqStudioError, errors.DataError, errors.ModelSpecError, errors.PluginError,
-                faults.PluginCodeError):
-        parts.append(_section(f"`{cls.__name__}`", _prose(cls)))
+    for error_cls in (errors.SeqStudioError, errors.DataError, errors.ModelSpecError, errors.PluginError,
+                      faults.PluginCodeError):
+        parts.append(_section(f"`{error_cls.__name__}`", _prose(error_cls)))
     parts.append(_section("What happens when your code fails", _prose(faults)))
     from seqstudio import testing
 
