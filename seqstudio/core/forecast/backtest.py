@@ -266,7 +266,8 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
     if dense_parameter_count(model) * len(origins) < SMALL_STEP_WORK:
         # a tiny model's pass is dispatch-bound: one thread (no OpenMP spin-waits under load), no oneDNN
         torch.set_num_threads(1)
-        torch.backends.mkldnn.enabled = False
+        # torch types the module-level flag as its ContextProp descriptor, not the bool it holds
+        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
     try:
         with torch.inference_mode():
             window = window.to(device)
