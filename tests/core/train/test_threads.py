@@ -4,6 +4,7 @@ tuner inside a real training run."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
@@ -194,7 +195,12 @@ def test_openmp_workers_sleep_only_when_other_processes_already_fill_the_cores()
 
 
 # --------------------------------------------------------------------------- inside train()
-def test_a_run_reports_its_thread_choice_and_restores_the_count():
+def test_a_run_reports_its_thread_choice_and_restores_the_count(monkeypatch):
+    import seqstudio.core.train.loop as loop
+
+    # One probe pass decides, however fast this machine runs the tiny batches (with the
+    # default 50 ms of measurements a fast, idle machine could end the run still probing).
+    monkeypatch.setattr(loop, "ThreadTuner", functools.partial(ThreadTuner, probe_seconds=0.0))
     threads = torch.get_num_threads()
     events = list(train(TinyRegressor(), series_data(64), TrainConfig(epochs=4, batch_size=2)))
     chosen = [e for e in events if isinstance(e, ThreadsChosen)]
