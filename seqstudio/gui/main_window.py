@@ -40,7 +40,9 @@ from .train_panel import TrainPanel
 from .undo import undo_macro
 
 protect_none_refcount()
-TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_BACKTEST, TAB_RUNS = range(6)
+TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS = range(5)
+#: the views inside the Results tab (``window.results_views``)
+RESULTS_FORECAST, RESULTS_BACKTEST = range(2)
 #: Autosave intervals offered in View > Autosave (minutes; 0 = only after training runs).
 AUTOSAVE_CHOICES = (1, 3, 5, 10, 0)
 
@@ -108,12 +110,22 @@ class MainWindow(ProjectActions, QMainWindow):
         self.backtest_panel = BacktestPanel(doc.project_snapshot, self)
         self.backtest_panel.backtestFinished.connect(self._on_backtest_finished)
         self.runs_panel = RunsPanel(self)
+        # Results holds what the trained model does: its forecast (or predictions) and, for a
+        # series, the backtest that judges it over many forecast origins.
+        self.results_views = QTabWidget(self)
+        self.results_views.setObjectName("resultsViews")
+        self.results_views.setAccessibleName("Results views")
+        self.results_views.setDocumentMode(True)
+        self.results_views.addTab(self.results_panel, "Forecast")
+        self.results_views.addTab(self.backtest_panel, "Bac&ktest")
+        self.results_views.setTabToolTip(RESULTS_BACKTEST, "Judge the model over many forecast "
+                                         "origins, beside the baselines, with intervals")
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("mainTabs")
         self.tabs.setAccessibleName("Studio tabs")
         for panel, label in ((self.data_panel, "&Data"), (self.model_editor, "&Model"),
-                             (self.train_panel, "&Train"), (self.results_panel, "&Results"),
-                             (self.backtest_panel, "Bac&ktest"), (self.runs_panel, "R&uns")):
+                             (self.train_panel, "&Train"), (self.results_views, "&Results"),
+                             (self.runs_panel, "R&uns")):
             self.tabs.addTab(panel, label)
         self.setCentralWidget(self.tabs)
         self.runs_panel.restoreRequested.connect(self.restore_run)
@@ -130,7 +142,23 @@ class MainWindow(ProjectActions, QMainWindow):
         events.runs.connect(self.runs_panel.set_runs)
         events.running.connect(self._on_running_changed)
         events.error.connect(self.errors)
+        events.data.connect(self._on_data_kind)
         self.runs_panel.set_runs(list(self.project.runs))
+
+    def _on_data_kind(self, data) -> None:
+        """A backtest judges forecasts: offered for a series, hidden for text predictions."""
+        if data is None:
+            return  # an error or a load in progress: keep the views the last data chose
+        series = is_series(data)
+        self.results_views.setTabText(RESULTS_FORECAST, "Forecast" if series else "Predictions")
+        self.results_views.setTabVisible(RESULTS_BACKTEST, series)
+        if not series:
+            self.results_views.setCurrentIndex(RESULTS_FORECAST)
+
+    def show_backtest(self) -> None:
+        """Bring the Backtest view (inside Results) to the front."""
+        self.tabs.setCurrentIndex(TAB_RESULTS)
+        self.results_views.setCurrentIndex(RESULTS_BACKTEST)
 
     # -- menus ---------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, *, name: str = "", tip: str = "") -> QAction:
