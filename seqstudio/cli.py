@@ -569,8 +569,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         _write_output(args.out, "--out", table.to_csv(index=False))
         print(f"wrote {len(table)} rows to {args.out}")
-    else:
-        print(table.to_string(index=False))
+    else:  # on screen, 6 significant digits; the CSV keeps every digit the model gave
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     return 0
 
 

@@ -245,11 +245,11 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
         if out.ndim == 2 and out.shape[1] == 1:
             prob = out[:, 0]
             labels = [names[int(p >= 0.5)] if len(names) == 2 else str(int(p >= 0.5)) for p in prob]
-            return pd.DataFrame({"probability": np.round(prob, 4), "label": labels,
+            return pd.DataFrame({"probability": prob, "label": labels,
                                  "text": [t[:60] for t in texts]})
         idx = out.argmax(axis=1)
         return pd.DataFrame({"label": [names[i] if i < len(names) else str(i) for i in idx],
-                             "probability": np.round(out.max(axis=1), 4), "text": [t[:60] for t in texts]})
+                             "probability": out.max(axis=1), "text": [t[:60] for t in texts]})
     if steps < 1:
         raise SeqStudioError(f"--steps must be at least 1, got {steps}", fix="e.g. --steps 12")
     data = project.prepare_data(registry, refit=refit)
@@ -273,5 +273,5 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
         values = values[:, None]
     frame = pd.DataFrame({"time": times})
     for i in range(values.shape[1]):
-        frame[targets[i] if i < len(targets) else f"value_{i}"] = np.round(values[:, i], 4)
+        frame[targets[i] if i < len(targets) else f"value_{i}"] = values[:, i]
     return frame

@@ -110,3 +110,30 @@ def test_acceptance_lecture_recipe_and_seasonal_preset(tmp_path):
     assert m2["rmse"] <= 30
     assert m2["rmse"] < m2["baselines"]["naive"]["rmse"]
     assert m2["rmse"] < m2["baselines"]["seasonal_naive"]["rmse"]
+
+
+def test_predict_keeps_every_digit_of_a_small_valued_series(tmp_path, capsys):
+    """A series measured in millionths must not be written as 0.0001 steps (no rounding on save)."""
+    from seqstudio.core.project import Project
+    from seqstudio.core.session import predict_project
+    from seqstudio.pluginapi.manager import default_manager
+
+    rng = np.random.default_rng(0)
+    values = 1e-6 * (100 + np.arange(60) + 10 * np.sin(np.arange(60)) + rng.normal(0, 1, 60))
+    source = tmp_path / "tiny.csv"
+    pd.DataFrame({"Month": pd.date_range("2000-01", periods=60, freq="MS").strftime("%Y-%m"),
+                  "Passengers": values}).to_csv(source, index=False)
+    proj = tmp_path / "tiny.json"
+    assert main(["train", "--preset", "airline-lstm", "--csv", str(source), "--epochs", "1", "-q",
+                 "--save", str(proj)]) == 0
+    csv = tmp_path / "f.csv"
+    assert main(["predict", "--project", str(proj), "--steps", "3", "--out", str(csv)]) == 0
+    written = pd.read_csv(csv)["Passengers"].to_numpy()
+    assert np.all(np.abs(written) < 1e-3)  # the series' own scale...
+    assert not np.allclose(written, np.round(written, 4))  # ...not rounded onto a 1e-4 grid
+    again = predict_project(Project.load(proj), default_manager().registry, steps=3)["Passengers"].to_numpy()
+    np.testing.assert_allclose(written, again, rtol=1e-12)
+    capsys.readouterr()
+    assert main(["predict", "--project", str(proj), "--steps", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{written[0]:.6g}" in shown  # the screen shows 6 significant digits

@@ -61,6 +61,6 @@ def add_intervals(project, registry, table, levels) -> tuple[Any, str]:
         for t, name in enumerate(targets):
             prefix = "" if len(targets) == 1 else f"{name}_"
             width = q[:, t] if q.ndim == 2 else q
-            table[f"{prefix}lower_{key}"] = np.round(table[name].to_numpy() - width, 4)
-            table[f"{prefix}upper_{key}"] = np.round(table[name].to_numpy() + width, 4)
+            table[f"{prefix}lower_{key}"] = table[name].to_numpy() - width
+            table[f"{prefix}upper_{key}"] = table[name].to_numpy() + width
     return table, how
