@@ -93,6 +93,10 @@ class CellType:
     ``fused_factory(input_size, hidden_size, bidirectional, **params)``, when
     given, returns a module mapping a whole sequence ``(B, T, input_size)`` to
     ``(B, T, hidden_size * directions)``; the framework prefers it for speed.
+
+    The step module may also define ``internals(x_t, state) -> dict[str, Tensor]``
+    (optional): the named values computed inside a step, each ``(B, hidden_size)``,
+    which the gate inspector shows beside ``h_t`` and the state.
     """
 
     name: str

@@ -248,6 +248,8 @@ class RecurrentLayer(nn.Module):
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.n_states = len(cell.state_layout)
+        #: the names of the state tensors (``("h", "c")`` for an LSTM), for the gate inspector
+        self.state_layout = tuple(cell.state_layout)
         self.fused: nn.Module | None = None
         self.steps: nn.ModuleList | None = None
         self._hh_names: list[str] = []
