@@ -933,6 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=20, metavar="N", help="show the N most frequent words")
     p.set_defaults(func=cmd_vocab)
 
+    from seqstudio.cli_sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)  # `seqstudio sweep`: its own module
     from seqstudio.pluginapi.commands import add_plugin_commands
 
     add_plugin_commands(sub)

@@ -272,6 +272,9 @@ class Project:
     #: The optimizer's state after the run that produced :attr:`weights`
     #: (``TrainResult.optimizer_state``), so that continuing goes on where it was.
     optimizer_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: The sweep settings and search space (:class:`~seqstudio.core.sweep.space.SweepSettings`
+    #: as a dict with its own ``version``), None when the project has none.
+    sweep: dict[str, Any] | None = None
     #: The file this project was loaded from / saved to (not stored).
     path: Path | None = field(default=None, compare=False)
 
@@ -487,6 +490,7 @@ class Project:
             "plugins": self.plugins,
             "data_files": self.data_files,
             "weights": {"sha256": weights_sha256} if weights_sha256 else None,
+            "sweep": self.sweep,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -558,6 +562,7 @@ class Project:
             model=doc["model"], train=doc["train"], fitted=doc.get("fitted") or {},
             results=doc.get("results") or {}, runs=doc.get("runs") or [],
             plugins=doc.get("plugins") or {}, data_files=doc.get("data_files") or {}, path=path,
+            sweep=doc.get("sweep"),
         )
         weights = doc.get("weights")
         if weights:

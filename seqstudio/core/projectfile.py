@@ -28,7 +28,9 @@ from typing import Any
 from seqstudio.core.errors import ProjectError
 
 FORMAT = "seqstudio-project"
-SCHEMA_VERSION = 1
+#: 2 added the optional ``sweep`` block (search space and sweep settings); version-1 files
+#: are migrated on read (:func:`migrate_document`).
+SCHEMA_VERSION = 2
 #: Larger project files are refused before they are read (run histories stay far below this).
 MAX_PROJECT_BYTES = 64 * 1024 ** 2
 #: Deepest nesting of lists and objects a project file may have.
@@ -103,6 +105,35 @@ _WEIGHTS = {
         "optimizer": {"type": "boolean"},
     },
 }
+_SWEEP_PARAM = {
+    "type": "object",
+    "required": ["name", "kind"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 100},
+        "kind": {"enum": ["int", "float", "choice", "bool"]},
+        "low": {"type": "number"},
+        "high": {"type": "number"},
+        "log": {"type": "boolean"},
+        "step": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "choices": {"type": "array", "maxItems": 1000,
+                    "items": {"type": ["string", "number", "boolean", "null"]}},
+    },
+}
+_SWEEP = {
+    "type": ["object", "null"],
+    "properties": {
+        "version": {"type": "integer", "minimum": 0},
+        "space": {"type": "array", "maxItems": 100, "items": _SWEEP_PARAM},
+        "objective": {"type": "string", "maxLength": 200},
+        "direction": {"enum": ["minimize", "maximize", None]},
+        "sampler": {"type": "string"},
+        "pruner": {"type": "string"},
+        "seed": {"type": "integer", "minimum": 0},
+        "trials": {"type": "integer", "minimum": 1, "maximum": 10 ** 6},
+        "study": {"type": "string", "maxLength": 500},
+        "storage": {"type": "string", "maxLength": 2000},
+    },
+}
 _DATA_FILE = {
     "type": "object",
     "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "size": _COUNT},
@@ -138,6 +169,7 @@ PROJECT_SCHEMA: dict[str, Any] = {
         "plugins": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
         "data_files": {"type": ["object", "null"], "additionalProperties": _DATA_FILE},
         "weights": _WEIGHTS,
+        "sweep": _SWEEP,
     },
 }
 
@@ -228,6 +260,17 @@ def read_project_document(path: Path) -> dict[str, Any]:
             f"{SCHEMA_VERSION})", where=where, fix="upgrade seqstudio to open it")
     _check_shape(doc, path)
     _validate(doc, path)
+    return migrate_document(doc)
+
+
+def migrate_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A validated document of any earlier schema version in the current form.
+
+    1 -> 2: no sweep settings yet (``sweep`` is None).
+    """
+    if doc.get("schema_version", 1) < 2:
+        doc.setdefault("sweep", None)
+        doc["schema_version"] = 2
     return doc
 
 

@@ -42,14 +42,15 @@ class EpochEnded:
 
 @dataclass(slots=True)
 class Stopped:
-    """The run stopped before its last epoch: ``"user"``, ``"nan"``, ``"early_stopping"`` or ``"error"``.
+    """The run stopped before its last epoch: ``"user"``, ``"nan"``, ``"early_stopping"``, ``"error"``
+    or ``"pruned"`` (a sweep's pruner ended an unpromising trial after an epoch).
 
     ``error`` is the exception behind an ``"error"`` stop (a plugin cell raising,
     out of memory), so that a view can show a :class:`~seqstudio.core.errors.SeqStudioError`'s
     ``where`` and ``fix``; ``message`` is its one-line text.
     """
 
-    reason: Literal["user", "nan", "early_stopping", "error"]
+    reason: Literal["user", "nan", "early_stopping", "error", "pruned"]
     message: str
     epoch: int
     #: For ``"error"``: the full traceback as text (it names the plugin file that failed, if any).
