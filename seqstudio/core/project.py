@@ -272,8 +272,7 @@ class Project:
     #: The optimizer's state after the run that produced :attr:`weights`
     #: (``TrainResult.optimizer_state``), so that continuing goes on where it was.
     optimizer_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-    #: The sweep settings and search space (:class:`~seqstudio.core.sweep.space.SweepSettings`
-    #: as a dict with its own ``version``), None when the project has none.
+    #: Sweep settings and search space (``SweepSettings.to_dict()``, versioned); None if none.
     sweep: dict[str, Any] | None = None
     #: The file this project was loaded from / saved to (not stored).
     path: Path | None = field(default=None, compare=False)
