@@ -119,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     open_study(settings, project, open_storage(url))  # a bad URL or study fails before the bar
+    import signal
+
+    def stop(signum, frame):  # Stop in the window: end the workers, queue their trials again
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     bar = None
     finished = None
     if not args.quiet and not args.json:

@@ -1,4 +1,4 @@
-"""The main window: menus and the Data / Model / Train / Results / Runs tabs over one document.
+"""The main window: menus and the Data / Model / Train / Results / Runs / Experiments tabs over one document.
 
 Everything the window shows lives in a Qt-free
 :class:`~seqstudio.core.studio.StudioDocument` (``window.document``): the
@@ -30,6 +30,7 @@ from .app import protect_none_refcount
 from .backtest_panel import BacktestPanel
 from .data_panel import DataPanel
 from .errors import ErrorRoute
+from .experiments_panel import ExperimentsPanel
 from .model_editor import ModelEditor
 from .project_actions import CANCEL, DATA_FILTER, DISCARD, PROJECT_FILTER, SAVE, ProjectActions
 from .recovery import Autosaver, RecoveryStore
@@ -40,7 +41,7 @@ from .train_panel import TrainPanel
 from .undo import undo_macro
 
 protect_none_refcount()
-TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS = range(5)
+TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS, TAB_EXPERIMENTS = range(6)
 #: the views inside the Results tab (``window.results_views``)
 RESULTS_FORECAST, RESULTS_BACKTEST = range(2)
 #: Autosave intervals offered in View > Autosave (minutes; 0 = only after training runs).
@@ -110,6 +111,7 @@ class MainWindow(ProjectActions, QMainWindow):
         self.backtest_panel = BacktestPanel(doc.project_snapshot, self)
         self.backtest_panel.backtestFinished.connect(self._on_backtest_finished)
         self.runs_panel = RunsPanel(self)
+        self.experiments_panel = ExperimentsPanel(doc, self)
         # Results holds what the trained model does: its forecast (or predictions) and, for a
         # series, the backtest that judges it over many forecast origins.
         self.results_views = QTabWidget(self)
@@ -125,13 +127,15 @@ class MainWindow(ProjectActions, QMainWindow):
         self.tabs.setAccessibleName("Studio tabs")
         for panel, label in ((self.data_panel, "&Data"), (self.model_editor, "&Model"),
                              (self.train_panel, "&Train"), (self.results_views, "&Results"),
-                             (self.runs_panel, "R&uns")):
+                             (self.runs_panel, "R&uns"), (self.experiments_panel, "E&xperiments")):
             self.tabs.addTab(panel, label)
         self.setCentralWidget(self.tabs)
         self.runs_panel.restoreRequested.connect(self.restore_run)
         self.runs_panel.continueRequested.connect(self.continue_run)
         self.runs_panel.runDeleted.connect(self.delete_run)
         self.model_editor.presetRequested.connect(self.apply_preset)
+        self.experiments_panel.applyRequested.connect(self.restore_run)
+        self.experiments_panel.trainBestRequested.connect(self.train_trial)
         for panel in (self.model_editor, self.data_panel, self.train_panel):
             panel.set_undo_stack(self.undo_stack)
 
@@ -331,6 +335,18 @@ class MainWindow(ProjectActions, QMainWindow):
             self.statusBar().showMessage(f"restored the settings of {run.get('name', 'the run')}", 5000)
         return restored
 
+    def train_trial(self, run: dict) -> bool:
+        """Apply a sweep trial's settings, then train them on the project's own split (into Runs)."""
+        if not self.restore_run(run):
+            return False
+
+        def start(_data) -> None:
+            self.tabs.setCurrentIndex(TAB_TRAIN)
+            self.train_panel.start_from_document()
+
+        self.document.when_data_ready(start)
+        return True
+
     def continue_run(self, run: dict) -> bool:
         """Restore a run's settings and weights, then continue training it; False when impossible."""
         def start() -> None:
@@ -415,6 +431,7 @@ class MainWindow(ProjectActions, QMainWindow):
             event.ignore()
             return
         self.train_panel.stop_and_wait(5000)
+        self.experiments_panel.shutdown()  # the study stays in its storage: reopening resumes it
         self.autosaver.timer.stop()
         try:
             self.settings.save_window(self)

@@ -282,6 +282,9 @@ def _worker_main(project: Project, registry_factory, settings_dict: dict, url: s
     """Entry point of a worker process (spawned: a fresh interpreter)."""
     import torch
 
+    from seqstudio.core.forecast.backtest import _die_with_parent
+
+    _die_with_parent()  # a killed sweep (Stop in the window) leaves no worker behind
     torch.set_num_threads(max(1, threads))
     run_worker(project, registry_factory(), SweepSettings.from_dict(settings_dict), url,
                threads=threads, worker=worker)
@@ -335,6 +338,7 @@ def run_sweep(project: Project, registry_factory: Callable[[], Any], settings: S
              for k in range(plan.workers)]
     for proc in procs:
         proc.start()
+    host = socket.gethostname()
     try:
         while True:
             alive = sum(p.is_alive() for p in procs)
@@ -350,7 +354,34 @@ def run_sweep(project: Project, registry_factory: Callable[[], Any], settings: S
                 proc.terminate()
         for proc in procs:
             proc.join(timeout=10)
+        requeue_trials_of(study, {f"{host}:{proc.pid}" for proc in procs if proc.exitcode is not None})
     yield SweepFinished(count_trials(study), [p.exitcode for p in procs], plan.workers, plan.threads)
+
+
+def requeue_trials_of(study, workers: set[str], max_retry: int | None = MAX_RETRY) -> list[int]:
+    """Fail the running trials of ``workers`` (ended processes, ``host:pid``) and queue each
+    again with the same parameters, at once rather than after the heartbeat's grace period.
+
+    Returns the numbers of the trials failed.
+    """
+    optuna = _optuna()
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    get_callback = getattr(storage, "get_heartbeat_stale_trial_callback", None)
+    retry = (get_callback() if get_callback else None) or \
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("worker") not in workers:
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                failed.append(t.number)
+                retry(study, storage.get_trial(t._trial_id))
+        except optuna.exceptions.UpdateFinishedTrialError:  # it finished (or another failed it)
+            pass
+    return failed
 
 
 # --------------------------------------------------------------------------- reading a study
@@ -443,9 +474,16 @@ def apply_trial(project: Project, study, number: int | None = None) -> Project:
 
 
 def add_study_runs(project: Project, study) -> list[dict[str, Any]]:
-    """Add the study's trial runs the project does not hold yet; returns the new records.
+    """Add the study's trial runs the project does not hold yet; returns the new records."""
+    return add_trial_runs(project, study_runs(study), study.study_name)
 
-    Each is named ``<study> trial <n>: <model>`` and numbered after the project's runs.
+
+def add_trial_runs(project: Project, records: list[dict[str, Any]],
+                   study: str = "") -> list[dict[str, Any]]:
+    """Add trial run records (:func:`study_runs`) the project does not hold yet.
+
+    Each is named ``run N: <study> trial <n>: <model>`` and numbered after the
+    project's runs. Returns the new records.
     """
     import copy
 
@@ -453,13 +491,13 @@ def add_study_runs(project: Project, study) -> list[dict[str, Any]]:
 
     have = {r.get("id") for r in project.runs}
     added = []
-    for record in study_runs(study):
+    for record in records:
         if record.get("id") in have:
             continue
         r = copy.deepcopy(record)
         info = r.get("sweep") or {}
         r["number"] = next_run_number(project.runs)
-        r["name"] = (f"run {r['number']}: {info.get('study', study.study_name)} trial "
+        r["name"] = (f"run {r['number']}: {info.get('study', study)} trial "
                      f"{info.get('trial')}: {model_label(r.get('model') or {})}")
         project.add_run(r)
         added.append(r)

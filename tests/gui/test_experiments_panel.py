@@ -1,0 +1,84 @@
+"""The Experiments tab: a sweep run outside the window, a live trial table, resume after closing."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+pytest.importorskip("optuna")
+
+from seqstudio.core.project import Project  # noqa: E402
+from seqstudio.core.sweep import study as S  # noqa: E402
+from seqstudio.core.sweep.space import Param, SearchSpace, SweepSettings  # noqa: E402
+
+
+def _project_file(tmp_path, trials: int):
+    p = Project.from_preset("airline-lstm")
+    p.train.update(epochs=2, batch_size=32)
+    settings = SweepSettings(space=SearchSpace([Param("model.units", "int", low=2, high=6),
+                                                Param("model.cell", "choice", choices=["LSTM", "GRU"])]),
+                             objective="val.rmse", trials=trials, pruner="none", study="w", seed=1)
+    p.sweep = settings.to_dict()
+    return p.save(tmp_path / "air.json"), settings
+
+
+def _open(qtbot, registry, path):
+    from seqstudio.gui.app import create_window
+
+    win = create_window(registry=registry)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_project(path)
+    return win
+
+
+def test_trials_show_sorted_and_filtered_and_a_trial_applies_to_the_project(qtbot, registry, tmp_path):
+    path, settings = _project_file(tmp_path, trials=4)
+    S.run_worker(Project.load(path), registry, settings, S.default_storage_url(path))
+    win = _open(qtbot, registry, path)
+    panel = win.experiments_panel
+    qtbot.waitUntil(lambda: panel.trial_model.rowCount() == 4, timeout=30_000)
+    # every finished trial is a run of its study in Runs
+    assert [r["sweep"]["trial"] for r in win.project.runs] == [0, 1, 2, 3]
+    assert all("w trial" in r["name"] for r in win.project.runs)
+    # sorted by value, ascending: the best first
+    panel.trial_view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
+    values = [panel.proxy.index(i, 2).data(Qt.ItemDataRole.UserRole) for i in range(4)]
+    assert values == sorted(values) and values[0] == panel.best_row()["value"]
+    cells = [panel.proxy.index(i, 5).data() for i in range(4)]   # the "cell" parameter column
+    panel.filter_edit.setText("GRU")
+    assert panel.proxy.rowCount() == cells.count("GRU")
+    panel.filter_edit.clear()
+    # apply the selected trial: its units go into the Model tab's stack
+    panel.trial_view.selectRow(3)
+    row = panel.selected_row()
+    panel.apply_button.click()
+    layer = win.project.model["layers"][0]
+    assert (layer["type"], layer["units"]) == (row["params"]["model.cell"], row["params"]["model.units"])
+    assert panel.importance_plot.plotItem.listDataItems() or panel._importances == {}
+
+
+def test_a_sweep_started_in_the_window_resumes_after_closing_it(qtbot, registry, tmp_path):
+    path, settings = _project_file(tmp_path, trials=4)
+    win = _open(qtbot, registry, path)
+    panel = win.experiments_panel
+    assert panel.start()
+    assert panel.running
+    qtbot.waitUntil(lambda: panel._done >= 1, timeout=180_000)
+    win.close()                       # stops the sweep process; the study stays in its file
+    assert not panel.running
+    earlier = {r["number"] for r in panel.snapshot["rows"] if r["state"] == "complete"}
+    assert earlier
+    again = _open(qtbot, registry, path)
+    panel2 = again.experiments_panel
+    qtbot.waitUntil(lambda: {r["number"] for r in panel2.snapshot["rows"]} >= earlier, timeout=30_000)
+    if panel2._done < settings.trials:
+        assert panel2.resume_button.isEnabled()
+        panel2.resume_button.click()
+        qtbot.waitUntil(lambda: panel2._done >= settings.trials and not panel2.running,
+                        timeout=180_000)
+    complete = [r for r in panel2.snapshot["rows"] if r["state"] == "complete"]
+    assert len(complete) >= settings.trials and earlier <= {r["number"] for r in complete}
+    assert not [r for r in panel2.snapshot["rows"] if r["state"] == "running"]
+    assert len([r for r in again.project.runs if "sweep" in r]) == len(complete)
+    again.close()
