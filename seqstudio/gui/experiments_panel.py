@@ -134,8 +134,6 @@ class TrialTableModel(QAbstractTableModel):
         row = self.rows[index.row()]
         value = self._raw(row, index.column())
         if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() == 1 and row.get("error"):
-                return f"{value}: {row['error']}"
             if index.column() == 3 and isinstance(value, float):
                 return f"{value:.1f}"
             return _value_text(value)
@@ -251,7 +249,11 @@ class ExperimentsPanel(QWidget):
         self.space_table = QTableWidget(0, len(SPACE_COLUMNS), space_box)
         self.space_table.setObjectName("spaceTable")
         self.space_table.setHorizontalHeaderLabels(SPACE_COLUMNS)
-        self.space_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header = self.space_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.space_table.verticalHeader().setVisible(False)
         sv.addWidget(self.space_table)
         row = QHBoxLayout()
@@ -378,7 +380,7 @@ class ExperimentsPanel(QWidget):
         outer.setObjectName("experimentsSplitter")
         outer.addWidget(left)
         outer.addWidget(right)
-        outer.setSizes([430, 850])
+        outer.setSizes([480, 800])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(outer)
@@ -413,8 +415,6 @@ class ExperimentsPanel(QWidget):
         self.space_table.setRowCount(0)
         for p in space.params:
             self._add_space_row(p)
-        self.space_table.resizeColumnsToContents()
-        self.space_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
 
     def space(self) -> SearchSpace:
         """The space as edited (raises SeqStudioError naming the bad row)."""
@@ -639,7 +639,7 @@ class ExperimentsPanel(QWidget):
             plot.plot(x, grid[i], pen=pg.mkPen((shade, shade, min(255, shade + 60)), width=1.5))
         ticks = [(float(i), name.split(".", 1)[1] if "." in name else name) for i, name in enumerate(axes)]
         plot.getAxis("bottom").setTicks([ticks])
-        plot.setXRange(-0.2, len(axes) - 0.8, padding=0)
+        plot.setXRange(-0.5, len(axes) - 0.5, padding=0)
 
     def space_param(self, name: str) -> Param | None:
         try:

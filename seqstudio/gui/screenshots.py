@@ -22,8 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
+
+from seqstudio.core.errors import SeqStudioError
 
 SIZE = (1280, 800)
 
@@ -86,6 +88,44 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     return paths
 
 
+def render_experiments(window, app: QApplication, out: Path, *, trials: int = 12) -> list[Path]:
+    """A finished sweep of the seasonal airline preset (short trials) in the Experiments tab."""
+    import time
+
+    from seqstudio.core.sweep import study as S
+    from seqstudio.core.sweep.space import Param, default_settings
+
+    from .main_window import TAB_EXPERIMENTS
+
+    window.apply_preset("airline-lstm-seasonal")
+    project = window.document.project
+    settings = default_settings(project, window.registry)
+    short = [p for p in settings.space.params if p.name != "train.epochs"]
+    settings.space.params = [*short, Param("train.epochs", "int", low=10, high=30, step=10)]
+    settings.trials, settings.study = trials, "airline-sweep"
+    project.sweep = settings.to_dict()
+    path = window.document.save(Path(tempfile.mkdtemp(prefix="seqstudio-sweep-")) / "airline.json")
+    from seqstudio.core.project import Project
+
+    S.run_worker(Project.load(path), window.registry, settings, S.default_storage_url(path))
+    panel = window.experiments_panel
+    panel._on_project(window.document.project)
+    deadline = time.monotonic() + 60
+    while panel.trial_model.rowCount() < trials and time.monotonic() < deadline:
+        _settle(app, 100)
+    panel.poll()  # once more, for the importances of every trial
+    _settle(app, 1500)
+    window.tabs.setCurrentIndex(TAB_EXPERIMENTS)
+    panel.trial_view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
+    paths = [_save(window, app, out, "11-experiments", ms=300)]
+    panel.plots.setCurrentIndex(1)
+    paths.append(_save(window, app, out, "12-experiments-parallel", ms=300))
+    panel.plots.setCurrentIndex(2)
+    paths.append(_save(window, app, out, "13-experiments-importances", ms=300))
+    panel.plots.setCurrentIndex(0)
+    return paths
+
+
 def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path | None = None,
                text_epochs: int = 3, theme: str = "light") -> list[Path]:
     """Write the screenshots into ``out_dir``; returns their paths.
@@ -142,6 +182,10 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
     runs = window.project.runs
     window.runs_panel.set_checked([r["id"] for r in runs])
     paths.append(_save(window, app, out, "9-runs", ms=300))
+    try:
+        paths += render_experiments(window, app, out)
+    except (ImportError, SeqStudioError):  # Optuna is optional
+        pass
     dialog = window.show_plugin_dialog()
     dialog.resize(1000, 600)
     _settle(app, 300)

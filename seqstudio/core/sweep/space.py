@@ -352,7 +352,8 @@ def default_space(project: Project, registry=None) -> SearchSpace:
         seasonal = "seasonal" in name or "direct" in name or project.data_options.get("log")
         if seasonal:
             params = [
-                Param("data.look_back", "int", low=6, high=24),
+                # a year and a half at most: the validation part must hold a window and a target
+                Param("data.look_back", "int", low=6, high=18),
                 Param("data.diff_lag", "choice", choices=[1, 12]),
                 Param("data.scaling", "choice", choices=["minmax", "standard"]),
                 Param("model.cell", "choice", choices=["LSTM", "GRU", *plugin_cells(registry)]),
@@ -365,7 +366,7 @@ def default_space(project: Project, registry=None) -> SearchSpace:
             ]
         else:
             params = [
-                Param("data.look_back", "int", low=1, high=24),
+                Param("data.look_back", "int", low=1, high=18),
                 Param("data.log", "bool"),
                 Param("data.diff_lag", "choice", choices=[0, 1, 12]),
                 Param("data.scaling", "choice", choices=["minmax", "standard"]),
