@@ -2,7 +2,7 @@
 
 ``seqstudio`` alone opens the window on the embedded default (Airline
 Passengers with the lecture's LSTM). The subcommands drive the same headless
-core: ``train``, ``summary``, ``predict``, ``export``, ``backtest``, ``datasets``,
+core: ``train``, ``summary``, ``predict``, ``export``, ``backtest``, ``inspect``, ``datasets``,
 ``layers``, ``presets``, ``plugins``, ``vocab``.
 
 User errors print what / where / fix and exit with status 2, never a traceback.
@@ -936,6 +936,11 @@ def build_parser() -> argparse.ArgumentParser:
     from seqstudio.cli_sweep import add_parser as add_sweep_parser
 
     add_sweep_parser(sub)  # `seqstudio sweep`: its own module
+
+    from seqstudio import cli_inspect
+
+    cli_inspect.add_parser(sub)
+
     from seqstudio.pluginapi.commands import add_plugin_commands
 
     add_plugin_commands(sub)

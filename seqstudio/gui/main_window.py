@@ -31,6 +31,7 @@ from .backtest_panel import BacktestPanel
 from .data_panel import DataPanel
 from .errors import ErrorRoute
 from .experiments_panel import ExperimentsPanel
+from .inspect_panel import InspectPanel
 from .model_editor import ModelEditor
 from .project_actions import CANCEL, DATA_FILTER, DISCARD, PROJECT_FILTER, SAVE, ProjectActions
 from .recovery import Autosaver, RecoveryStore
@@ -41,7 +42,7 @@ from .train_panel import TrainPanel
 from .undo import undo_macro
 
 protect_none_refcount()
-TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS, TAB_EXPERIMENTS = range(6)
+TAB_DATA, TAB_MODEL, TAB_TRAIN, TAB_RESULTS, TAB_RUNS, TAB_EXPERIMENTS, TAB_INSPECT = range(7)
 #: the views inside the Results tab (``window.results_views``)
 RESULTS_FORECAST, RESULTS_BACKTEST = range(2)
 #: Autosave intervals offered in View > Autosave (minutes; 0 = only after training runs).
@@ -84,7 +85,8 @@ class MainWindow(ProjectActions, QMainWindow):
         self._observe_document()
         self.autosaver = Autosaver(self.autosave, self.settings.autosave_minutes(), self)
         name_splitters(self, [self.data_panel, self.model_editor, self.train_panel,
-                              self.results_panel, self.backtest_panel, self.runs_panel])
+                              self.results_panel, self.backtest_panel, self.runs_panel,
+                              self.inspect_panel])
         self.settings.restore_window(self)
         self.theme = apply_theme(self.settings.theme(), self)
         hints = QGuiApplication.styleHints()
@@ -112,6 +114,7 @@ class MainWindow(ProjectActions, QMainWindow):
         self.backtest_panel.backtestFinished.connect(self._on_backtest_finished)
         self.runs_panel = RunsPanel(self)
         self.experiments_panel = ExperimentsPanel(doc, self)
+        self.inspect_panel = InspectPanel(self, document=doc)
         # Results holds what the trained model does: its forecast (or predictions) and, for a
         # series, the backtest that judges it over many forecast origins.
         self.results_views = QTabWidget(self)
@@ -127,7 +130,8 @@ class MainWindow(ProjectActions, QMainWindow):
         self.tabs.setAccessibleName("Studio tabs")
         for panel, label in ((self.data_panel, "&Data"), (self.model_editor, "&Model"),
                              (self.train_panel, "&Train"), (self.results_views, "&Results"),
-                             (self.runs_panel, "R&uns"), (self.experiments_panel, "E&xperiments")):
+                             (self.runs_panel, "R&uns"), (self.experiments_panel, "E&xperiments"),
+                             (self.inspect_panel, "&Inspect")):
             self.tabs.addTab(panel, label)
         self.setCentralWidget(self.tabs)
         self.runs_panel.restoreRequested.connect(self.restore_run)
@@ -433,6 +437,7 @@ class MainWindow(ProjectActions, QMainWindow):
         self.train_panel.stop_and_wait(5000)
         self.experiments_panel.shutdown()  # the study stays in its storage: reopening resumes it
         self.autosaver.timer.stop()
+        self.inspect_panel.close_workers()
         try:
             self.settings.save_window(self)
         except Exception:  # noqa: BLE001, S110 - never block closing on a settings write

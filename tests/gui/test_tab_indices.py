@@ -7,7 +7,8 @@ from seqstudio.gui import main_window as mw
 
 def test_each_tab_constant_points_at_its_tab(window):
     labels = {mw.TAB_DATA: "Data", mw.TAB_MODEL: "Model", mw.TAB_TRAIN: "Train",
-              mw.TAB_RESULTS: "Results", mw.TAB_RUNS: "Runs", mw.TAB_EXPERIMENTS: "Experiments"}
+              mw.TAB_RESULTS: "Results", mw.TAB_RUNS: "Runs", mw.TAB_EXPERIMENTS: "Experiments",
+              mw.TAB_INSPECT: "Inspect"}
     assert window.tabs.count() == len(labels)
     for index, label in labels.items():
         assert window.tabs.tabText(index).replace("&", "") == label

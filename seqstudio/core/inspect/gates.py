@@ -357,16 +357,23 @@ def _f(v: float) -> str:
     return f"{v:.3f}"
 
 
+def _p(v: float) -> str:
+    """A factor of a product: negative numbers in parentheses (``0.8·(-0.3)``)."""
+    return f"({v:.3f})" if v < 0 else f"{v:.3f}"
+
+
 def equations(trace: LayerTrace, direction: int, unit: int, step: int) -> list[str]:
     """The equations of ``trace``'s cell, filled with the numbers of one unit at one step.
+
+    Each equation is a line with its symbols, then a line ``  = ...`` with the numbers.
 
     >>> import torch
     >>> from seqstudio.pluginapi.manager import builtin_registry
     >>> from seqstudio.core.model.spec import ModelSpec
     >>> model = ModelSpec.from_dict([{"type": "GRU", "units": 2}, {"type": "Dense", "units": 1}]
     ...                             ).build((3, 1), registry=builtin_registry())
-    >>> equations(trace_layer(model, 0, torch.ones(3, 1)), 0, 1, 2)[0].startswith("r = σ(")
-    True
+    >>> equations(trace_layer(model, 0, torch.ones(3, 1)), 0, 1, 2)[:1]
+    ['r = σ(W_r·x_t + b_ir + U_r·h_t-1 + b_hr)']
     """
     d = trace.directions[direction]
     v = {k: float(a[step, unit]) for k, a in d.values.items()}
@@ -377,23 +384,24 @@ def equations(trace: LayerTrace, direction: int, unit: int, step: int) -> list[s
 
     if trace.kind == "lstm":
         return [
-            f"i = σ(W_i·x_t + U_i·h_t-1 + b_i) = σ({_f(p['i'])}) = {_f(v['i'])}",
-            f"f = σ(W_f·x_t + U_f·h_t-1 + b_f) = σ({_f(p['f'])}) = {_f(v['f'])}",
-            f"g = tanh(W_g·x_t + U_g·h_t-1 + b_g) = tanh({_f(p['g'])}) = {_f(v['g'])}",
-            f"o = σ(W_o·x_t + U_o·h_t-1 + b_o) = σ({_f(p['o'])}) = {_f(v['o'])}",
-            f"c_t = f·c_t-1 + i·g = {_f(v['f'])}·{_f(prev('c'))} + {_f(v['i'])}·{_f(v['g'])} = {_f(v['c'])}",
-            f"h_t = o·tanh(c_t) = {_f(v['o'])}·tanh({_f(v['c'])}) = {_f(v['h'])}",
+            "i = σ(W_i·x_t + U_i·h_t-1 + b_i)", f"  = σ({_f(p['i'])}) = {_f(v['i'])}",
+            "f = σ(W_f·x_t + U_f·h_t-1 + b_f)", f"  = σ({_f(p['f'])}) = {_f(v['f'])}",
+            "g = tanh(W_g·x_t + U_g·h_t-1 + b_g)", f"  = tanh({_f(p['g'])}) = {_f(v['g'])}",
+            "o = σ(W_o·x_t + U_o·h_t-1 + b_o)", f"  = σ({_f(p['o'])}) = {_f(v['o'])}",
+            "c_t = f·c_t-1 + i·g",
+            f"  = {_p(v['f'])}·{_p(prev('c'))} + {_p(v['i'])}·{_p(v['g'])} = {_f(v['c'])}",
+            "h_t = o·tanh(c_t)", f"  = {_p(v['o'])}·tanh({_f(v['c'])}) = {_f(v['h'])}",
         ]
     if trace.kind == "gru":
         return [
-            f"r = σ(W_r·x_t + b_ir + U_r·h_t-1 + b_hr) = σ({_f(p['r'])}) = {_f(v['r'])}",
-            f"z = σ(W_z·x_t + b_iz + U_z·h_t-1 + b_hz) = σ({_f(p['z'])}) = {_f(v['z'])}",
-            f"n = tanh(W_n·x_t + b_in + r·(U_n·h_t-1 + b_hn)) = tanh({_f(p['n_x'])} + {_f(v['r'])}·"
-            f"{_f(p['n_h'])}) = {_f(v['n'])}",
-            f"h_t = (1 − z)·n + z·h_t-1 = (1 − {_f(v['z'])})·{_f(v['n'])} + {_f(v['z'])}·{_f(prev('h'))}"
-            f" = {_f(v['h'])}",
+            "r = σ(W_r·x_t + b_ir + U_r·h_t-1 + b_hr)", f"  = σ({_f(p['r'])}) = {_f(v['r'])}",
+            "z = σ(W_z·x_t + b_iz + U_z·h_t-1 + b_hz)", f"  = σ({_f(p['z'])}) = {_f(v['z'])}",
+            "n = tanh(W_n·x_t + b_in + r·(U_n·h_t-1 + b_hn))",
+            f"  = tanh({_f(p['n_x'])} + {_p(v['r'])}·{_p(p['n_h'])}) = {_f(v['n'])}",
+            "h_t = (1 − z)·n + z·h_t-1",
+            f"  = (1 − {_f(v['z'])})·{_p(v['n'])} + {_p(v['z'])}·{_p(prev('h'))} = {_f(v['h'])}",
         ]
     if trace.kind == "simple_rnn":
-        return [f"a = W·x_t + U·h_t-1 + b = {_f(v['a'])}",
-                f"h_t = {trace.activation}(a) = {trace.activation}({_f(v['a'])}) = {_f(v['h'])}"]
+        return ["a = W·x_t + U·h_t-1 + b", f"  = {_f(v['a'])}",
+                f"h_t = {trace.activation}(a)", f"  = {trace.activation}({_f(v['a'])}) = {_f(v['h'])}"]
     return [f"{k} = {_f(val)}" for k, val in v.items()]

@@ -15,6 +15,7 @@ attribution of each token. The command line and the window's Inspect tab both us
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.inspect.attribution import (
     Attribution,
     predictions_after_each_token,
@@ -101,8 +103,7 @@ class Inspector:
                  outputs_are_probabilities: bool | None = None, pad_id: int = PAD):
         self.model = model
         self.data = data
-        self.encoder = encoder if encoder is not None else (
-            data if data is not None and hasattr(data, "encode_texts") else None)
+        self.encoder = encoder if encoder is not None else _encoder_of(data)
         if outputs_are_probabilities is None:
             from seqstudio.core.train.losses import outputs_are_probabilities as read
 
@@ -229,6 +230,8 @@ class Inspector:
             rows = np.arange(pos - steps, pos)
             if rows[0] >= 0:  # the window's own rows of the series: its dates and values
                 labels = [str(v) for v in series.index[rows].astype(str)]
+                if all(re.fullmatch(r"\d{4}-\d\d-01", v) for v in labels):  # monthly: 1957-04
+                    labels = [v[:7] for v in labels]
                 values = series.iloc[rows, 0].to_numpy(dtype=np.float64)
         return Inspection(trace, labels, 0, steps, title=f"test window {index}", values=values)
 
@@ -257,3 +260,12 @@ class Inspector:
         return [Mistake(int(i), name(int(truth[i])), name(int(guess[i])), float(p[i, guess[i]]),
                         texts[i] if i < len(texts) else "") for i in wrong]
 
+
+def _encoder_of(data: Any) -> Any:
+    """What encodes new text for ``data``: its TextEncoder when it has one, else itself if it can."""
+    if data is None or not hasattr(data, "encode_texts"):
+        return None
+    try:
+        return getattr(data, "encoder", data)
+    except SeqStudioError:  # a PreparedText without a vocabulary
+        return data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -128,6 +130,7 @@ def test_inspector_on_a_series_window_labels_steps_with_dates_and_values(builtin
     assert len(found.labels) == 12 and found.labels[0][:4].isdigit()
     # the window's values are the passenger counts of those months
     series = data.series.iloc[:, 0]
-    np.testing.assert_allclose(found.values, series.loc[found.labels].to_numpy())
+    assert re.fullmatch(r"\d{4}-\d\d", found.labels[0]), found.labels  # monthly: 1957-04
+    np.testing.assert_allclose(found.values, series.loc[found.labels[0]:found.labels[-1]].to_numpy())
     with pytest.raises(InspectError, match="test window 999 does not exist"):
         inspector.test_item(999)

@@ -1,0 +1,294 @@
+"""The picture of one inspection: heatmaps of every gate and state, the input along time.
+
+:class:`InspectView` draws a :class:`~seqstudio.core.inspect.Inspection`: one
+heatmap (units x time) per gate and state of the chosen direction, all sharing
+the time axis, labelled with the input (tokens, or the window's dates, with its
+values plotted above); for text, the prediction after each token above the maps
+and the words coloured by their integrated-gradient attribution. Hovering a
+cell names its value and fills the cell's equations beside the maps with that
+unit's numbers at that step; a click keeps the choice until the next click.
+:func:`render_png` draws the same picture into a PNG (``seqstudio inspect --out x.png``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+
+from seqstudio.core.inspect import Inspection, equations
+
+from . import plots  # noqa: F401 - the plots' colours and antialiasing, also for render_png
+
+__all__ = ["InspectView", "render_png"]
+
+#: what each value is, for the left axis and the hover line
+TITLES = {"i": "i (input gate)", "f": "f (forget gate)", "g": "g (candidate)", "o": "o (output gate)",
+          "c": "c_t (cell state)", "h": "h_t (hidden state)", "r": "r (reset gate)",
+          "z": "z (update gate)", "n": "n (candidate)", "a": "a (pre-activation)"}
+#: gates live in [0, 1]: a sequential map; everything else is signed: a diverging one
+GATES01 = {"i", "f", "o", "r", "z"}
+MAX_TICKS = 40
+HOVER_HINT = ("Gates from 0 (dark blue) to 1 (yellow); states and candidates blue below 0, red above. "
+              "Hover a heatmap to read a value and fill the equations; click to keep that unit and step.")
+
+
+def _cmap(name: str) -> pg.ColorMap:
+    return pg.colormap.get("viridis") if name in GATES01 else pg.colormap.get("CET-D1")
+
+
+def _tick_labels(labels: list[str], first: int, stop: int) -> list[tuple[float, str]]:
+    every = max(1, int(np.ceil((stop - first) / MAX_TICKS)))
+    return [(t + 0.5, labels[t]) for t in range(first, stop, every) if labels[t]]
+
+
+class InspectView(QWidget):
+    """Heatmaps of one :class:`Inspection`, the equations of the unit and step under the mouse."""
+
+    #: (unit, step) picked by hover or click
+    picked = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.inspection: Inspection | None = None
+        self.direction = 0
+        self.unit = 0
+        self.step = 0
+        self.pinned = False
+        self._maps: list[tuple[str, pg.PlotItem, np.ndarray]] = []
+        self._lines: list[pg.InfiniteLine] = []
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.setObjectName("inspectGraphics")
+        self.graphics.ci.setSpacing(2)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self.hover_label = QLabel(HOVER_HINT)
+        self.hover_label.setObjectName("inspectHover")
+        self.words = QLabel()
+        self.words.setObjectName("inspectWords")
+        self.words.setWordWrap(True)
+        self.words.setTextFormat(Qt.TextFormat.RichText)
+        self.words.setVisible(False)
+        self.equations = QLabel()
+        self.equations.setObjectName("inspectEquations")
+        self.equations.setTextFormat(Qt.TextFormat.RichText)
+        self.equations.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.equations.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.equations.setMinimumWidth(330)
+        self.equations.setWordWrap(True)
+        self.equations.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.equations.setFont(mono)
+        left = QWidget(self)
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.graphics, 1)
+        lay.addWidget(self.hover_label)
+        lay.addWidget(self.words)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.setObjectName("inspectSplit")
+        split.addWidget(left)
+        split.addWidget(self.equations)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(split)
+
+    # -- drawing -------------------------------------------------------------------------
+    def clear(self, message: str = "") -> None:
+        self.inspection = None
+        self.graphics.clear()
+        self._maps, self._lines = [], []
+        self.words.setVisible(False)
+        self.equations.setText(html.escape(message))
+        self.hover_label.setText(HOVER_HINT)
+
+    def set_inspection(self, inspection: Inspection, direction: int = 0) -> None:
+        """Draw ``inspection`` (direction 0 forward, 1 backward)."""
+        self.inspection = inspection
+        self.direction = min(direction, len(inspection.trace.directions) - 1)
+        self.unit = min(self.unit, inspection.trace.units - 1)
+        self.step = inspection.stop - 1
+        self.pinned = False
+        self._draw()
+        self._show_words()
+        self._fill_equations()
+
+    def set_direction(self, direction: int) -> None:
+        if self.inspection is not None and direction != self.direction:
+            self.set_inspection(self.inspection, direction)
+
+    def _draw(self) -> None:
+        ins = self.inspection
+        assert ins is not None
+        self.graphics.clear()
+        self.graphics.setBackground(pg.getConfigOption("background"))  # the theme of now
+        self._maps, self._lines = [], []
+        first, stop = ins.first, ins.stop
+        ticks = _tick_labels(ins.labels, first, stop)
+        top = None
+        if ins.predictions is not None:
+            top = self.graphics.addPlot(row=0, col=0)
+            top.plot(np.arange(first, stop) + 0.5, ins.predictions[first:stop], pen=pg.mkPen("#1f77b4", width=2))
+            top.addLine(y=0.5, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+            top.setYRange(0, 1)
+            top.setLabel("left", ins.prediction_name or "prediction")
+        elif ins.values is not None:
+            top = self.graphics.addPlot(row=0, col=0)
+            top.plot(np.arange(first, stop) + 0.5, ins.values[first:stop], pen=pg.mkPen("#333", width=2),
+                     symbol="o", symbolSize=5)
+            top.setLabel("left", "value")
+        if top is not None:
+            top.setMaximumHeight(110)
+            top.hideAxis("bottom")
+            top.setMouseEnabled(x=False, y=False)
+            self._add_line(top)
+        d = ins.trace.directions[self.direction]
+        row = 1
+        for name, values in d.values.items():
+            plot = self.graphics.addPlot(row=row, col=0)
+            image = pg.ImageItem(values[first:stop])  # (time, units): x is time, y the unit
+            image.setRect(first, 0, stop - first, values.shape[1])
+            bound = max(float(np.abs(values[first:stop]).max()) if stop > first else 1.0, 1e-6)
+            levels = (0.0, 1.0) if name in GATES01 else (-bound, bound)
+            image.setColorMap(_cmap(name))
+            image.setLevels(levels)
+            plot.addItem(image)
+            plot.setLabel("left", TITLES.get(name, name))
+            plot.getAxis("left").setWidth(60)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.setXRange(first, stop, padding=0)
+            plot.setYRange(0, values.shape[1], padding=0)
+            if top is not None:
+                plot.setXLink(top)
+            top = top or plot
+            plot.getAxis("bottom").setTicks([ticks])
+            if row < len(d.values):
+                plot.getAxis("bottom").setStyle(showValues=False)
+            self._maps.append((name, plot, values))
+            self._add_line(plot)
+            row += 1
+        if self._maps:
+            self._maps[-1][1].getAxis("bottom").setStyle(showValues=True)
+            self._maps[-1][1].setLabel("bottom", "tokens" if ins.predictions is not None else "time")
+        self._move_lines()
+
+    def _add_line(self, plot: pg.PlotItem) -> None:
+        line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d62728", width=1))
+        plot.addItem(line, ignoreBounds=True)
+        self._lines.append(line)
+
+    def _move_lines(self) -> None:
+        for line in self._lines:
+            line.setValue(self.step + 0.5)
+
+    def _show_words(self) -> None:
+        ins = self.inspection
+        assert ins is not None
+        att = ins.attribution
+        if att is None:
+            self.words.setVisible(False)
+            return
+        scale = float(np.abs(att.per_token[ins.first:ins.stop]).max()) or 1.0
+        spans = []
+        for t in range(ins.first, ins.stop):
+            a = float(att.per_token[t]) / scale
+            colour = f"rgba(44,160,44,{abs(a):.2f})" if a >= 0 else f"rgba(214,39,40,{abs(a):.2f})"
+            spans.append(f'<span style="background-color:{colour}">{html.escape(ins.labels[t])}</span>')
+        self.words.setText(
+            f"<b>Integrated gradients</b> (green raises {html.escape(ins.prediction_name)}, red lowers it; "
+            f"they sum to {att.score - att.baseline_score:+.3f}, the prediction {att.score:.3f} minus the "
+            f"empty review's {att.baseline_score:.3f}):<br>" + " ".join(spans))
+        self.words.setVisible(True)
+
+    def _fill_equations(self) -> None:
+        ins = self.inspection
+        if ins is None:
+            return
+        trace = ins.trace
+        d = trace.directions[self.direction]
+        label = ins.labels[self.step] if self.step < len(ins.labels) else ""
+        lines = equations(trace, self.direction, self.unit, self.step)
+        head = (f"<b>layer {trace.layer_index + 1} ({html.escape(trace.layer_name)}), {d.name}</b><br>"
+                f"unit {self.unit} of {trace.units}, step {self.step}"
+                f"{' «' + html.escape(label) + '»' if label else ''}")
+        extra = ""
+        if ins.predictions is not None:
+            extra = (f"<br><br>{html.escape(ins.prediction_name)} after this token: "
+                     f"{ins.predictions[self.step]:.3f}")
+            if ins.attribution is not None:
+                extra += f"<br>attribution of this token: {ins.attribution.per_token[self.step]:+.4f}"
+        check = (f"<br><br><small>step form vs the layer's fused kernel: max |diff| "
+                 f"{trace.max_abs_diff:.1e}</small>")
+        notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in ins.notes)
+        body = "<br>".join(html.escape(x).replace(" ", "&nbsp;") if x.startswith(" ") else html.escape(x)
+                           for x in lines)
+        self.equations.setText(head + "<br><br>" + body
+                               + extra + check + notes)
+
+    # -- hover and click -------------------------------------------------------------------
+    def _cell_at(self, pos) -> tuple[str, int, int, float] | None:
+        for name, plot, values in self._maps:
+            if plot.sceneBoundingRect().contains(pos):
+                point = plot.vb.mapSceneToView(pos)
+                t, u = int(np.floor(point.x())), int(np.floor(point.y()))
+                if self.inspection and self.inspection.first <= t < self.inspection.stop \
+                        and 0 <= u < values.shape[1]:
+                    return name, u, t, float(values[t, u])
+        return None
+
+    def pick(self, unit: int, step: int) -> None:
+        """Fill the equations for ``unit`` at ``step`` and move the step marker there."""
+        self.unit, self.step = unit, step
+        self._move_lines()
+        self._fill_equations()
+        self.picked.emit(unit, step)
+
+    def _on_mouse_moved(self, pos) -> None:
+        cell = self._cell_at(pos)
+        if cell is None or self.inspection is None:
+            return
+        name, unit, step, value = cell
+        label = self.inspection.labels[step]
+        self.hover_label.setText(f"{TITLES.get(name, name)} · unit {unit} · step {step}"
+                                 f"{' «' + label + '»' if label else ''} = {value:.4f}")
+        if not self.pinned:
+            self.pick(unit, step)
+
+    def _on_mouse_clicked(self, event) -> None:
+        cell = self._cell_at(event.scenePos())
+        if cell is None:
+            return
+        self.pinned = not self.pinned
+        self.pick(cell[1], cell[2])
+
+
+def render_png(inspection: Inspection, *, size: tuple[int, int] = (1200, 900)) -> bytes:
+    """The picture of ``inspection`` as PNG bytes (a Qt application is made offscreen if needed)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    view = InspectView()
+    view.resize(*size)
+    view.set_inspection(inspection)
+    view.show()
+    app.processEvents()
+    pixmap = view.grab()
+    view.close()
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    pixmap.save(buffer, "PNG")
+    return bytes(buffer.data().data())
