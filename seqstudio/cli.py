@@ -276,11 +276,18 @@ def check_data_options(project, registry, args: argparse.Namespace | None = None
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from seqstudio.core.session import TrainingSession
-    from seqstudio.core.train.control import TrainControl
-    from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped, ThreadsChosen
+    from seqstudio.core.train.distributed import torchrun_env
 
+    job = torchrun_env()  # started by torchrun: one process of a data-parallel job
+    if job is not None:
+        if not job.is_main:
+            args.quiet = True
+        if not args.save and not args.project:
+            raise SeqStudioError("a distributed run saves its project, but no file was named",
+                                 fix="give --save FILE (or train a saved project: --project FILE)")
     # every place something is written is checked before training, not after it
-    save_path = _check_save_path(args.save) if args.save else None
+    save_path = _check_save_path(args.save or (args.project if job else None)) \
+        if args.save or job else None
     if args.metrics_out:
         _check_output_path(args.metrics_out, "--metrics-out")
     project = project_from_args(args)
@@ -297,6 +304,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(summary.format())
         print(f"training {cfg.epochs} epoch{'' if cfg.epochs == 1 else 's'}, batch size {cfg.batch_size}, {cfg.optimizer} "
               f"lr {cfg.learning_rate}, loss {cfg.loss}")
+    if job is None:
+        return _train_and_save(args, session, save_path)
+    from seqstudio.core.distributed import start_rank
+
+    with start_rank(session, job, save_path) as (parallel, checkpoint):
+        if not args.quiet:
+            print(parallel.describe())
+        return _train_and_save(args, session, save_path, parallel=parallel, checkpoint=checkpoint)
+
+
+def _train_and_save(args: argparse.Namespace, session, save_path: Path | None, *,
+                    parallel=None, checkpoint: Path | None = None) -> int:
+    from seqstudio.core.train.control import TrainControl
+    from seqstudio.core.train.events import BatchEnded, EpochEnded, Finished, Stopped, ThreadsChosen
+
+    project, registry, data, cfg = session.project, session.registry, session.data, session.config
+    main = parallel is None or parallel.env.is_main
     control = TrainControl()
     bar = None
     if not args.quiet:
@@ -307,7 +331,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    file=sys.stderr, mininterval=0.2)
     result = None
     threads_shown = None
-    events = session.run(control)
+    events = session.run(control, parallel=parallel, checkpoint=checkpoint)
     try:
         for ev in events:
             if isinstance(ev, BatchEnded):
@@ -322,7 +346,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     bar.write(f"CPU threads: {ev.reason}")
                     bar.set_postfix(threads=ev.threads, refresh=False)
                 threads_shown = ev.threads
-            elif isinstance(ev, Stopped):
+            elif isinstance(ev, Stopped) and main:
                 msg = f"stopped at epoch {ev.epoch}: {ev.message}"
                 (bar.write if bar is not None else print)(msg)
             elif isinstance(ev, Finished):
@@ -338,6 +362,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result is not None and result.stopped_reason == "error":
         # The run failed: nothing it produced is written, the saved project keeps its weights.
         raise training_failure(project, registry, result)
+    if not main:
+        return 0  # rank 0 reports and saves for the whole job
+    if session.resumed is not None:  # said even when quiet: the run is not what it seems
+        print(f"went on from the checkpoint of epoch {session.resumed.epoch}")
     report = session.metrics_report(result)
     print(format_metrics(report))
     if save_path is not None:  # first: the trained model is what must not be lost
@@ -345,6 +373,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         path = _in_cli_words(project.save, "--save", save_path)
         print(f"project saved to {path} (weights: {weights_path(path).name})")
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)  # the project now holds all it held
     if args.metrics_out:
         _write_output(args.metrics_out, "--metrics-out",
                       json.dumps(report, indent=2, default=float) + "\n")

@@ -31,7 +31,10 @@ from seqstudio.core.project import Project
 from seqstudio.core.train.runs import make_run_record, next_run_number
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from seqstudio.core.train.config import TrainConfig
+    from seqstudio.core.train.distributed import Checkpoint, DataParallel
     from seqstudio.core.train.events import TrainResult
 
 
@@ -51,6 +54,8 @@ class TrainingSession:
         self.summary = None
         self.config: TrainConfig | None = None
         self.result: TrainResult | None = None
+        #: The checkpoint a distributed run went on from (None: it started afresh).
+        self.resumed: Checkpoint | None = None
 
     # -- preparing --------------------------------------------------------
     def prepare(self):
@@ -78,8 +83,15 @@ class TrainingSession:
         return int(self.project.results.get("epochs_total", 0)) if self.project.weights else 0
 
     # -- training ---------------------------------------------------------
-    def run(self, control=None, *, config=None) -> Iterator[Any]:
-        """Iterate the core's training events; the project is updated on ``Finished``."""
+    def run(self, control=None, *, config=None, parallel: DataParallel | None = None,
+            checkpoint: Path | None = None) -> Iterator[Any]:
+        """Iterate the core's training events; the project is updated on ``Finished``.
+
+        With ``parallel`` (a started :class:`~seqstudio.core.train.distributed.DataParallel`)
+        this process trains as one rank of a torchrun job; rank 0 alone writes epoch
+        checkpoints to ``checkpoint`` (see :mod:`seqstudio.core.checkpoint`) and goes on from
+        the one it finds there, and only rank 0's project receives the run.
+        """
         from seqstudio.core.train.events import Finished
         from seqstudio.core.train.loop import train
 
@@ -94,13 +106,45 @@ class TrainingSession:
         if self.model is None or self.config is None:
             raise SeqStudioError("the session has no model or training settings to train",
                                  fix="call prepare() before run()")
-        for event in train(self.model, self.data, self.config, control, start_epoch=start_epoch,
-                           optimizer_state=optimizer_state):
+        options: dict[str, Any] = {}
+        if parallel is not None:
+            options = self._parallel_options(parallel, checkpoint, start_epoch)
+        main = parallel is None or parallel.env.is_main
+        for event in train(self.model, self.data, options.pop("config", self.config), control,
+                           start_epoch=start_epoch, optimizer_state=optimizer_state, **options):
             if isinstance(event, Finished):
                 self.result = event.result
-                if event.result.stopped_reason != "error":  # a failed run never replaces good weights
+                if self.resumed is not None:  # one run record: the epochs before the restart too
+                    event.result.history[:0] = self.resumed.history
+                    event.result.epochs_run = len(event.result.history)
+                # a failed run never replaces good weights; other ranks keep no record
+                if event.result.stopped_reason != "error" and main:
                     self._record(event.result, started, start_epoch)
             yield event
+
+    def _parallel_options(self, parallel: DataParallel, checkpoint: Path | None,
+                          start_epoch: int) -> dict[str, Any]:
+        """train()'s arguments for one rank: the checkpoint policy, and the checkpoint to go on from."""
+        import dataclasses
+
+        from seqstudio.core.checkpoint import job_key, read_checkpoint, write_checkpoint
+        from seqstudio.core.train.distributed import EpochCheckpoint
+
+        assert self.config is not None
+        options: dict[str, Any] = {"parallel": parallel}
+        if checkpoint is None:
+            return options
+        job = job_key(self.project, self.config)
+        main = parallel.env.is_main
+        # rank 0 reads it (the others may be on machines that cannot) and hands it to all
+        self.resumed = parallel.broadcast(read_checkpoint(checkpoint, job) if main else None)
+        if self.resumed is not None:
+            options["resume"] = self.resumed
+            done = self.resumed.epoch - start_epoch
+            options["config"] = dataclasses.replace(self.config, epochs=self.config.epochs - done)
+        options["policies"] = [EpochCheckpoint(lambda c: write_checkpoint(checkpoint, c, job),
+                                               self.config.optimizer, main)]
+        return options
 
     def _record(self, result, started: float, start_epoch: int) -> None:
         record_run(self.project, self.registry, model=self.model, data=self.data, config=self.config,

@@ -70,6 +70,7 @@ from seqstudio.core.train.devices import (
     model_device,
     resolve_device,
 )
+from seqstudio.core.train.distributed import Checkpoint, DataParallel
 from seqstudio.core.train.evaluate import evaluate
 from seqstudio.core.train.events import (
     BatchEnded,
@@ -101,7 +102,8 @@ from seqstudio.core.train.threads import ThreadTuner, thread_candidates
 def train(model: nn.Module, data: PreparedData, config: TrainConfig,
           control: TrainControl | None = None, *, start_epoch: int = 0,
           optimizer_state: dict[str, torch.Tensor] | None = None,
-          policies: Sequence[Policy] = ()) -> Iterator[Event]:
+          policies: Sequence[Policy] = (), parallel: DataParallel | None = None,
+          resume: Checkpoint | None = None) -> Iterator[Event]:
     """Train ``model`` in place on ``data``; a generator of events.
 
     Settings that cannot work (a loss that does not fit the task, a model whose
@@ -132,6 +134,13 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
     policies
         Extra :class:`~seqstudio.core.train.policies.Policy` objects, called after
         the run's own (user stop, NaN guard, best checkpoint, early stopping).
+    parallel
+        This process's :class:`~seqstudio.core.train.distributed.DataParallel`
+        (started) when the run is one of several processes training together.
+    resume
+        A :class:`~seqstudio.core.train.distributed.Checkpoint` to go on from: its
+        weights, optimizer state and epoch replace ``start_epoch`` and
+        ``optimizer_state``, and its history informs early stopping and the best epoch.
 
     Yields
     ------
@@ -154,8 +163,13 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
     check_loss_fits_task(config.loss, data)
     device = resolve_device(config.device)
     x_train, y_train, x_val, y_val = _train_val_tensors(data, config)
+    if resume is not None:
+        model.load_state_dict(resume.weights)
+        start_epoch, optimizer_state = resume.epoch, resume.optimizer_state
     run = _Run(model, data, config, control or TrainControl(), start_epoch, device,
-               x_train, y_train, x_val, y_val, optimizer_state, policies)
+               x_train, y_train, x_val, y_val, optimizer_state, policies, parallel)
+    if resume is not None:
+        run.resume(resume)
     run.check_output_shape()
     return run.events()
 
@@ -180,8 +194,10 @@ class _Run:
     """State of one call to :func:`train` (the generator is :meth:`events`)."""
 
     def __init__(self, model, data, config, control, start_epoch, device, x_train, y_train, x_val, y_val,
-                 optimizer_state=None, policies: Sequence[Policy] = ()):
+                 optimizer_state=None, policies: Sequence[Policy] = (),
+                 parallel: DataParallel | None = None):
         self.model = model
+        self.parallel = parallel
         self.optimizer_state_in = optimizer_state
         self.optimizer: torch.optim.Optimizer | None = None
         self.optimizer_resumed = False
@@ -196,9 +212,20 @@ class _Run:
         self.tuner: ThreadTuner | None = None  # chosen when the run starts (CPU only)
         self.probabilities = outputs_are_probabilities(model, config)
         self.loss_fn = make_loss(config.loss, self.probabilities)
+        self.sample_loss_fn = make_loss(config.loss, self.probabilities, "none")
         self.state = RunState(model, start_epoch, start_epoch + config.epochs, self.has_val)
+        self.control = control
         self.policies = PolicySet([*default_policies(control, config.early_stopping_patience),
                                    *policies])
+
+    def resume(self, checkpoint: Checkpoint) -> None:
+        """Go on from ``checkpoint``: its best epoch, and what early stopping had seen."""
+        state = self.state
+        if checkpoint.best_epoch is not None:
+            state.best_epoch = checkpoint.best_epoch
+            state.best_state = (checkpoint.best_state if checkpoint.best_epoch != checkpoint.epoch
+                                else checkpoint.weights)
+        self.policies.resume(state, checkpoint.history)
 
     def check_output_shape(self) -> None:
         """One forward pass on two samples, to reject a model/target mismatch before training."""
@@ -305,7 +332,7 @@ class _Run:
         """Yield the epochs' events; return the Stopped event (or None when all epochs ran)."""
         config, model, device, state = self.config, self.model, self.device, self.state
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(params, config, device)
+        self.optimizer = state.optimizer = make_optimizer(params, config, device)
         if self.optimizer_state_in:
             self.optimizer_resumed = load_optimizer_state(self.optimizer, self.optimizer_state_in,
                                                           config.optimizer)
@@ -314,6 +341,9 @@ class _Run:
         x_all, y_all = self.x_train.to(device), self.y_train.to(device)
         x_val, y_val = self.x_val.to(device), self.y_val.to(device)
         batches = -(-len(x_all) // config.batch_size)
+        if self.parallel is not None:
+            self.parallel.wrap(model, device)
+            batches = self.parallel.batches(len(x_all))
         last_epoch = state.last_epoch
         policies = self.policies
         self._epoch = self.start_epoch
@@ -324,7 +354,8 @@ class _Run:
             yield EpochStarted(epoch, last_epoch, batches)
             epoch_started = time.perf_counter()
             state.paused_seconds = 0.0
-            outcome = yield from self._train_epoch(epoch, x_all, y_all, shuffler, params, batches)
+            train_epoch = self._train_epoch if self.parallel is None else self._train_epoch_parallel
+            outcome = yield from train_epoch(epoch, x_all, y_all, shuffler, params, batches)
             if isinstance(outcome, Stopped):
                 return outcome
             train_loss, epoch_metrics = outcome
@@ -392,6 +423,52 @@ class _Run:
         metrics = {"accuracy": correct.item() / n} if correct is not None else {}
         return loss_sum / n, metrics
 
+    def _train_epoch_parallel(self, epoch: int, x_all: torch.Tensor, y_all: torch.Tensor,
+                              shuffler: torch.Generator, params: list[torch.nn.Parameter],
+                              batches: int) -> Generator[Event, None, Stopped | tuple[float, dict[str, float]]]:
+        """:meth:`_train_epoch` for one of several processes: this process's share of each global
+        batch, the step's loss, correct predictions and stop requests summed over all of them."""
+        parallel, loss_fn, optimizer, state = self.parallel, self.sample_loss_fn, self.optimizer, self.state
+        assert parallel is not None and parallel.module is not None and optimizer is not None
+        tuner, clip, n, bs = self.tuner, self.config.grad_clip, len(x_all), parallel.batch
+        batch_begin, batch_end = self.policies.batch_begin, self.policies.batch_end
+        model = parallel.module
+        model.train()
+        order = parallel.epoch_order(epoch, n).to(self.device)  # the sampler, not `shuffler`
+        xs, ys = x_all[order], y_all[order]
+        loss_sum, correct_sum = 0.0, 0.0
+        classification = self.data.task != "regression"
+        for step in range(batches):
+            for hook in batch_begin:
+                if (stopped := hook(state, epoch, step)) is not None:
+                    return stopped
+            xb, yb = xs[step * bs:(step + 1) * bs], ys[step * bs:(step + 1) * bs]
+            mine, in_batch = parallel.batch_real(step, n)
+            if tuner is not None:
+                tuner.batch_started()
+            output = model(xb)
+            per_sample = loss_fn(output, yb)
+            optimizer.zero_grad(set_to_none=True)
+            parallel.loss(per_sample, mine, in_batch).backward()  # DDP averages the gradients
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            correct = self._correct(output[:mine].detach(), yb[:mine]) if classification else None
+            total, right, stop = parallel.step_reduce(per_sample[:mine].sum(), correct, epoch, step + 1)
+            if stop:  # every process learns it at this same step, and stops before the next
+                self.control.stop()
+            loss_value = total / in_batch
+            if tuner is not None and (choice := tuner.batch_ended(len(xb))) is not None:
+                yield ThreadsChosen(choice.threads, choice.reason, epoch, step + 1)
+            for hook in batch_end:
+                if (stopped := hook(state, epoch, step, loss_value)) is not None:
+                    return stopped
+            loss_sum += total
+            correct_sum += right
+            self.global_step += 1
+            yield BatchEnded(epoch, step + 1, batches, loss_value, self.global_step)
+        return loss_sum / n, ({"accuracy": correct_sum / n} if classification else {})
+
     def _correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "cross_entropy" or target.dim() == 1:
             return (output.argmax(dim=-1) == target).sum()
@@ -399,6 +476,8 @@ class _Run:
         return ((output >= threshold) == (target >= 0.5)).sum()
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+        if self.parallel is not None:
+            return self._validate_parallel(x, y)
         model = self.model
         model.eval()
         total, correct = 0.0, 0
@@ -414,7 +493,29 @@ class _Run:
         model.train()
         return total / len(x), (correct / len(x) if classification else None)
 
+    def _validate_parallel(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+        """Each process takes its part of the split; the sums are reduced over all of them."""
+        assert self.parallel is not None
+        n, part = len(x), self.parallel.val_part(len(x))
+        x, y, model = x[part], y[part], self.model
+        model.eval()
+        total, correct = 0.0, 0
+        classification = self.data.task != "regression"
+        step = max(self.config.batch_size, 256)
+        with torch.inference_mode():
+            for start in range(0, len(x), step):
+                xb, yb = x[start:start + step], y[start:start + step]
+                out = model(xb)
+                total += float(self.sample_loss_fn(out, yb).sum())
+                if classification:
+                    correct += int(self._correct(out, yb))
+        model.train()
+        total, right = self.parallel.reduce_sums(total, correct)
+        return total / n, (right / n if classification else None)
+
     def _final_metrics(self) -> dict[str, dict[str, Any]]:
+        if self.parallel is not None and not self.parallel.env.is_main:
+            return {}  # only rank 0 reports and saves
         results: dict[str, dict[str, Any]] = {}
         for split in ("train", "val", "test"):
             x, _ = self.data.split(split)

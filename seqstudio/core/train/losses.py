@@ -35,8 +35,15 @@ def outputs_are_probabilities(model: nn.Module, config: TrainConfig | None) -> b
     return True  # Keras's convention: Dense(1, activation="sigmoid") feeds binary_crossentropy
 
 
-def make_loss(name: str, probabilities: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """A batch-mean loss ``f(output, target)`` (targets: floats, or class ids for cross_entropy)."""
+def make_loss(name: str, probabilities: bool,
+              reduction: str = "mean") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A batch-mean loss ``f(output, target)`` (targets: floats, or class ids for cross_entropy).
+
+    ``reduction="none"`` gives one loss per sample instead (the mean over its outputs), whose
+    mean over the batch is the batch-mean loss: data-parallel runs weigh the samples with it.
+    """
+    if reduction == "none":
+        return _per_sample_loss(name, probabilities)
     if name == "mse":
         return F.mse_loss
     if name == "mae":
@@ -60,6 +67,30 @@ def make_loss(name: str, probabilities: bool) -> Callable[[torch.Tensor, torch.T
 
         return cross_entropy
     raise TrainingError(f"unknown loss {name!r}", fix=f"use one of {', '.join(LOSSES)}")
+
+
+def _per_sample_loss(name: str, probabilities: bool) -> Callable[[torch.Tensor, torch.Tensor],
+                                                                   torch.Tensor]:
+    if name not in LOSSES:
+        raise TrainingError(f"unknown loss {name!r}", fix=f"use one of {', '.join(LOSSES)}")
+
+    def per_sample(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if name == "mse":
+            values = F.mse_loss(output, target, reduction="none")
+        elif name == "mae":
+            values = F.l1_loss(output, target, reduction="none")
+        elif name == "huber":
+            values = F.huber_loss(output, target, reduction="none")
+        elif name == "bce":
+            values = (F.binary_cross_entropy_with_logits(output, target, reduction="none")
+                      if not probabilities else F.binary_cross_entropy(
+                          output.clamp(_PROB_EPS, 1 - _PROB_EPS), target, reduction="none"))
+        else:
+            values = (F.cross_entropy(output, target, reduction="none") if not probabilities
+                      else F.nll_loss(torch.log(output.clamp_min(_PROB_EPS)), target, reduction="none"))
+        return values.reshape(len(values), -1).mean(dim=1)
+
+    return per_sample
 
 
 def check_loss_fits_task(loss: str, data: PreparedData) -> None:

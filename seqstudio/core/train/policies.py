@@ -68,10 +68,15 @@ class RunState:
     best_epoch: int | None = None
     #: Seconds the epoch under way spent paused (not counted in its time).
     paused_seconds: float = 0.0
+    #: The run's optimizer, once made (for policies that write checkpoints).
+    optimizer: torch.optim.Optimizer | None = None
 
 
 class Policy:
     """A training policy; every hook may return a :class:`Stopped` to end the run."""
+
+    def resume(self, state: RunState, history: Sequence[dict[str, Any]]) -> None:
+        """Before a run that goes on from a checkpoint: ``history`` holds its earlier epochs."""
 
     def epoch_begin(self, state: RunState, epoch: int) -> Stopped | None:
         """Before epoch ``epoch`` starts."""
@@ -154,6 +159,15 @@ class BestCheckpoint(Policy):
         return None
 
 
+    def resume(self, state: RunState, history: Sequence[dict[str, Any]]) -> None:
+        for row in history:
+            score = _watched_loss(row["train_loss"], row.get("val_loss"))
+            if score < self.best:
+                self.best = score
+                if state.best_epoch is None:  # the checkpoint did not say: its own best
+                    state.best_epoch = row["epoch"]
+
+
 class EarlyStopping(Policy):
     """Stop when the watched loss has not improved for ``patience`` epochs (not after the last)."""
 
@@ -176,6 +190,14 @@ class EarlyStopping(Policy):
                            f"{self.patience} epochs; best epoch {self.best_epoch}", epoch)
         return None
 
+    def resume(self, state: RunState, history: Sequence[dict[str, Any]]) -> None:
+        for row in history:
+            score = _watched_loss(row["train_loss"], row.get("val_loss"))
+            if score < self.best:
+                self.best, self.best_epoch, self.since_best = score, row["epoch"], 0
+            else:
+                self.since_best += 1
+
 
 class PolicySet:
     """Policies called in order; the first :class:`Stopped` returned wins.
@@ -196,6 +218,10 @@ class PolicySet:
         self.batch_end = overriding("batch_end")
         self._validated = overriding("validated")
         self._epoch_end = overriding("epoch_end")
+
+    def resume(self, state: RunState, history: Sequence[dict[str, Any]]) -> None:
+        for policy in self.policies:
+            policy.resume(state, history)
 
     def epoch_begin(self, state: RunState, epoch: int) -> Stopped | None:
         for hook in self._epoch_begin:
