@@ -9,7 +9,7 @@ where the epoch checkpoints go. :func:`torchrun_command` and
 project (the window's "Run distributed..." dialog shows them).
 
 >>> print(torchrun_command("air.json", nproc_per_node=2))
-torchrun --nproc-per-node 2 --max-restarts 3 -m seqstudio train --project air.json
+torchrun --standalone --nproc-per-node 2 --max-restarts 3 -m seqstudio train --project air.json
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def torchrun_command(project: str, *, nproc_per_node: int = 1, nnodes: int = 1,
     parts = ["torchrun"]
     if plan.nnodes > 1:
         parts += ["--nnodes", str(plan.nnodes)]
+    else:  # one machine: a local rendezvous on a free port, so two jobs never clash
+        parts += ["--standalone"]
     parts += ["--nproc-per-node", str(plan.nproc_per_node)]
     if plan.nnodes > 1:
         parts += ["--rdzv-backend", "c10d", "--rdzv-endpoint", plan.endpoint,

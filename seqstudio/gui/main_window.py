@@ -200,6 +200,11 @@ class MainWindow(ProjectActions, QMainWindow):
                                         tip="Stop training after the current batch")
         for action in (self.train_action, self.continue_action, self.stop_action):
             run_menu.addAction(action)
+        run_menu.addSeparator()
+        self.distributed_action = self._action(
+            "Run &distributed…", self.show_distributed_dialog, name="runDistributedAction",
+            tip="The torchrun command (and a SLURM script) that trains this project in several processes")
+        run_menu.addAction(self.distributed_action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&User guide", self.show_user_guide,
                                          QKeySequence.StandardKey.HelpContents, name="userGuideAction"))
@@ -387,6 +392,12 @@ class MainWindow(ProjectActions, QMainWindow):
         from .export_dialog import open_export_dialog
 
         return open_export_dialog(self, self.document.project_for_saving(), self.registry)
+
+    def show_distributed_dialog(self):
+        """Run > Run distributed…: the commands that train the project with torchrun (docs/scale-out.md)."""
+        from .distributed_dialog import open_distributed_dialog
+
+        return open_distributed_dialog(self)
 
     def show_plugin_dialog(self):
         """Open the Plugins dialog (status, errors, enable / disable, install)."""
