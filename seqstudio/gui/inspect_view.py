@@ -63,6 +63,10 @@ class InspectView(QWidget):
         self.pinned = False
         self._maps: list[tuple[str, pg.PlotItem, np.ndarray]] = []
         self._lines: list[pg.InfiniteLine] = []
+        self._plots: list[tuple[str, pg.PlotItem, pg.ImageItem]] = []
+        self._top: pg.PlotItem | None = None
+        self._top_curve: pg.PlotDataItem | None = None
+        self._layout_key: tuple | None = None
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.graphics.setObjectName("inspectGraphics")
         self.graphics.ci.setSpacing(2)
@@ -107,7 +111,7 @@ class InspectView(QWidget):
     def clear(self, message: str = "") -> None:
         self.inspection = None
         self.graphics.clear()
-        self._maps, self._lines = [], []
+        self._maps, self._lines, self._plots, self._top, self._layout_key = [], [], [], None, None
         self.words.setVisible(False)
         self.equations.setText(html.escape(message))
         self.hover_label.setText(HOVER_HINT)
@@ -128,60 +132,76 @@ class InspectView(QWidget):
             self.set_inspection(self.inspection, direction)
 
     def _draw(self) -> None:
+        """Draw the inspection; the plots are made once per layout and then only updated.
+
+        Making a pyqtgraph plot (axes, view box, menus) costs ~30 ms: seven of them were
+        most of a redraw, so the next input on the same layer only replaces the data.
+        """
         ins = self.inspection
         assert ins is not None
+        d = ins.trace.directions[self.direction]
+        top_kind = "prediction" if ins.predictions is not None else "value" if ins.values is not None else ""
+        key = (tuple(d.values), top_kind, pg.getConfigOption("background"))
+        if key != self._layout_key:
+            self._build(list(d.values), top_kind)
+            self._layout_key = key
+        first, stop = ins.first, ins.stop
+        ticks = [_tick_labels(ins.labels, first, stop)]
+        if self._top is not None:
+            series = ins.predictions if ins.predictions is not None else ins.values
+            assert series is not None
+            self._top_curve.setData(np.arange(first, stop) + 0.5, series[first:stop])
+            self._top.setLabel("left", ins.prediction_name or "prediction" if top_kind == "prediction" else "value")
+            if top_kind == "value":
+                self._top.enableAutoRange(axis="y")
+        self._maps = []
+        for (name, plot, image), values in zip(self._plots, d.values.values(), strict=True):
+            shown = values[first:stop]
+            bound = max(float(np.abs(shown).max()) if shown.size else 1.0, 1e-6)
+            image.setImage(shown, autoLevels=False, levels=(0.0, 1.0) if name in GATES01 else (-bound, bound))
+            image.setRect(first, 0, stop - first, values.shape[1])
+            plot.setXRange(first, stop, padding=0)
+            plot.setYRange(0, values.shape[1], padding=0)
+            plot.getAxis("bottom").setTicks(ticks)
+            self._maps.append((name, plot, values))
+        if self._plots:
+            self._plots[-1][1].setLabel("bottom", "tokens" if top_kind == "prediction" else "time")
+        self._move_lines()
+
+    def _build(self, names: list[str], top_kind: str) -> None:
         self.graphics.clear()
         self.graphics.setBackground(pg.getConfigOption("background"))  # the theme of now
-        self._maps, self._lines = [], []
-        first, stop = ins.first, ins.stop
-        ticks = _tick_labels(ins.labels, first, stop)
-        top = None
-        if ins.predictions is not None:
+        self._lines, self._plots, self._top = [], [], None
+        if top_kind:
             top = self.graphics.addPlot(row=0, col=0)
-            top.plot(np.arange(first, stop) + 0.5, ins.predictions[first:stop], pen=pg.mkPen("#1f77b4", width=2))
-            top.addLine(y=0.5, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
-            top.setYRange(0, 1)
-            top.setLabel("left", ins.prediction_name or "prediction")
-        elif ins.values is not None:
-            top = self.graphics.addPlot(row=0, col=0)
-            top.plot(np.arange(first, stop) + 0.5, ins.values[first:stop], pen=pg.mkPen("#333", width=2),
-                     symbol="o", symbolSize=5)
-            top.setLabel("left", "value")
-        if top is not None:
+            pen = pg.mkPen("#1f77b4", width=2) if top_kind == "prediction" else pg.mkPen("#333", width=2)
+            self._top_curve = top.plot([], [], pen=pen, symbol=None if top_kind == "prediction" else "o",
+                                       symbolSize=5)
+            if top_kind == "prediction":
+                top.addLine(y=0.5, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+                top.setYRange(0, 1)
             top.setMaximumHeight(110)
             top.hideAxis("bottom")
             top.setMouseEnabled(x=False, y=False)
+            top.hideButtons()
+            top.getAxis("left").setWidth(60)
             self._add_line(top)
-        d = ins.trace.directions[self.direction]
-        row = 1
-        for name, values in d.values.items():
+            self._top = top
+        for row, name in enumerate(names, start=1):
             plot = self.graphics.addPlot(row=row, col=0)
-            image = pg.ImageItem(values[first:stop])  # (time, units): x is time, y the unit
-            image.setRect(first, 0, stop - first, values.shape[1])
-            bound = max(float(np.abs(values[first:stop]).max()) if stop > first else 1.0, 1e-6)
-            levels = (0.0, 1.0) if name in GATES01 else (-bound, bound)
+            image = pg.ImageItem()  # (time, units): x is time, y the unit
             image.setColorMap(_cmap(name))
-            image.setLevels(levels)
             plot.addItem(image)
             plot.setLabel("left", TITLES.get(name, name))
             plot.getAxis("left").setWidth(60)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.setXRange(first, stop, padding=0)
-            plot.setYRange(0, values.shape[1], padding=0)
-            if top is not None:
-                plot.setXLink(top)
-            top = top or plot
-            plot.getAxis("bottom").setTicks([ticks])
-            if row < len(d.values):
+            if self._top is not None or self._plots:
+                plot.setXLink(self._top if self._top is not None else self._plots[0][1])
+            if row < len(names):
                 plot.getAxis("bottom").setStyle(showValues=False)
-            self._maps.append((name, plot, values))
+            self._plots.append((name, plot, image))
             self._add_line(plot)
-            row += 1
-        if self._maps:
-            self._maps[-1][1].getAxis("bottom").setStyle(showValues=True)
-            self._maps[-1][1].setLabel("bottom", "tokens" if ins.predictions is not None else "time")
-        self._move_lines()
 
     def _add_line(self, plot: pg.PlotItem) -> None:
         line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d62728", width=1))

@@ -7,9 +7,10 @@ Run it in a real (virtual) display so fonts and sizes are what a user sees::
 It opens the default window at 1280x800, trains the lecture's airline model
 (``--epochs``, default 100 at batch size 1 as in the lecture) and saves the
 Data, Model, Train and Results tabs, plus an impossible stack and a bad file,
-the Runs tab comparing the lecture's LSTM with a GRU, and the Plugins dialog;
-with ``--data-dir`` (the IMDB sample CSVs) also the text data and text results
-(curves, threshold, confidently wrong reviews). ``--theme dark`` (or ``both``)
+the Runs tab comparing the lecture's LSTM with a GRU, the Inspect tab on the
+seasonal airline LSTM, and the Plugins dialog; with ``--data-dir`` (the IMDB
+sample CSVs) also the text data and text results (curves, threshold,
+confidently wrong reviews) and the Inspect tab on a review. ``--theme dark`` (or ``both``)
 renders the dark theme.
 Settings and autosave copies go to a temporary folder, so your own are untouched.
 """
@@ -85,7 +86,51 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     if view.mistakes():
         view.mistakes_table.selectRow(0)
     paths.append(_save(window, app, out, "8-text-results", ms=400))
+    paths += render_inspect_text(window, app, out)
     return paths
+
+
+def _inspect(app: QApplication, panel, start) -> None:
+    """Run ``start()`` (an inspection on the panel's worker) and wait until it is drawn or fails."""
+    loop = QEventLoop()
+    panel.inspected.connect(loop.quit)
+    panel.failed.connect(loop.quit)
+    start()
+    loop.exec()
+    panel.inspected.disconnect(loop.quit)
+    panel.failed.disconnect(loop.quit)
+
+
+def render_inspect_series(window, app: QApplication, out: Path, *, epochs: int) -> list[Path]:
+    """The seasonal airline LSTM (a year of history) trained, one test window inside its layer."""
+    from .main_window import TAB_INSPECT
+
+    window.apply_preset("airline-lstm-seasonal")
+    window.data_panel.wait_ready()
+    window.train_panel.form.set_values({"epochs": epochs})
+    _run_training(window)
+    window.tabs.setCurrentIndex(TAB_INSPECT)
+    panel = window.inspect_panel
+    panel.window_spin.setValue(6)
+    _inspect(app, panel, panel.test_button.click)
+    panel.view.pick(5, 8)
+    return [_save(window, app, out, "14-inspect-airline", ms=300)]
+
+
+def render_inspect_text(window, app: QApplication, out: Path) -> list[Path]:
+    """The trained text model on one review: gates over the words, the prediction, the attributions."""
+    from .main_window import TAB_INSPECT
+
+    window.tabs.setCurrentIndex(TAB_INSPECT)
+    panel = window.inspect_panel
+    panel.text_edit.setPlainText(
+        "I expected a dull film, but the cast is wonderful and the story moved me. "
+        "The ending is a bit weak, yet I would gladly watch it again.")
+    _inspect(app, panel, panel.text_button.click)
+    found = panel.inspection
+    if found is not None:
+        panel.view.pick(0, found.stop - 1)
+    return [_save(window, app, out, "15-inspect-imdb", ms=300)]
 
 
 def render_experiments(window, app: QApplication, out: Path, *, trials: int = 12) -> list[Path]:
@@ -186,6 +231,7 @@ def render_all(out_dir: str | Path, *, epochs: int = 100, data_dir: str | Path |
         paths += render_experiments(window, app, out)
     except (ImportError, SeqStudioError):  # Optuna is optional
         pass
+    paths += render_inspect_series(window, app, out, epochs=min(epochs, 60))
     dialog = window.show_plugin_dialog()
     dialog.resize(1000, 600)
     _settle(app, 300)
