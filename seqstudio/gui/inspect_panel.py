@@ -218,7 +218,8 @@ class InspectPanel(QWidget):
         direction = self.direction_combo.currentIndex() if both else 0
         self.view.set_inspection(found, direction)
         trace = found.trace
-        self.status.setText(f"{found.title[:80]}: layer {trace.layer_index + 1} ({trace.kind}, "
+        title = found.title if len(found.title) <= 60 else found.title[:57].rsplit(" ", 1)[0] + "…"
+        self.status.setText(f"{title}: layer {trace.layer_index + 1} ({trace.kind}, "
                             f"{trace.units} units), {found.stop - found.first} steps.")
         self.inspected.emit(found)
 

@@ -32,9 +32,13 @@ __all__ = ["InspectView", "render_png"]
 TITLES = {"i": "i (input gate)", "f": "f (forget gate)", "g": "g (candidate)", "o": "o (output gate)",
           "c": "c_t (cell state)", "h": "h_t (hidden state)", "r": "r (reset gate)",
           "z": "z (update gate)", "n": "n (candidate)", "a": "a (pre-activation)"}
+#: the left axis is only as tall as a map: short names there
+SHORT = {"i": "i input", "f": "f forget", "g": "g cand.", "o": "o output", "c": "c_t cell",
+         "h": "h_t hidden", "r": "r reset", "z": "z update", "n": "n cand.", "a": "a pre-act."}
 #: gates live in [0, 1]: a sequential map; everything else is signed: a diverging one
 GATES01 = {"i", "f", "o", "r", "z"}
-MAX_TICKS = 40
+#: about this many pixels per time label, so that words and dates do not overlap
+TICK_PIXELS = 64
 HOVER_HINT = ("Gates from 0 (dark blue) to 1 (yellow); states and candidates blue below 0, red above. "
               "Hover a heatmap to read a value and fill the equations; click to keep that unit and step.")
 
@@ -43,8 +47,9 @@ def _cmap(name: str) -> pg.ColorMap:
     return pg.colormap.get("viridis") if name in GATES01 else pg.colormap.get("CET-D1")
 
 
-def _tick_labels(labels: list[str], first: int, stop: int) -> list[tuple[float, str]]:
-    every = max(1, int(np.ceil((stop - first) / MAX_TICKS)))
+def _tick_labels(labels: list[str], first: int, stop: int, width: int) -> list[tuple[float, str]]:
+    most = max(2, width // TICK_PIXELS)
+    every = max(1, int(np.ceil((stop - first) / most)))
     return [(t + 0.5, labels[t]) for t in range(first, stop, every) if labels[t]]
 
 
@@ -86,6 +91,7 @@ class InspectView(QWidget):
         self.equations.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.equations.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.equations.setMinimumWidth(250)
+        self.equations.setMinimumHeight(0)
         self.equations.setWordWrap(True)
         self.equations.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         mono = QFont("monospace")
@@ -146,7 +152,7 @@ class InspectView(QWidget):
             self._build(list(d.values), top_kind)
             self._layout_key = key
         first, stop = ins.first, ins.stop
-        ticks = [_tick_labels(ins.labels, first, stop)]
+        ticks = [_tick_labels(ins.labels, first, stop, max(self.graphics.width() - 80, 200))]
         if self._top is not None:
             series = ins.predictions if ins.predictions is not None else ins.values
             assert series is not None
@@ -192,7 +198,7 @@ class InspectView(QWidget):
             image = pg.ImageItem()  # (time, units): x is time, y the unit
             image.setColorMap(_cmap(name))
             plot.addItem(image)
-            plot.setLabel("left", TITLES.get(name, name))
+            plot.setLabel("left", SHORT.get(name, name))
             plot.getAxis("left").setWidth(60)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
@@ -251,7 +257,8 @@ class InspectView(QWidget):
         check = (f"<br><br><small>step form vs the layer's fused kernel: max |diff| "
                  f"{trace.max_abs_diff:.1e}</small>")
         notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in ins.notes)
-        body = "<br>".join(html.escape(x).replace(" ", "&nbsp;") if x.startswith(" ") else html.escape(x)
+        # the numbers' line keeps its indent; a long one may still wrap at its spaces
+        body = "<br>".join("&nbsp;&nbsp;" + html.escape(x[2:]) if x.startswith("  ") else html.escape(x)
                            for x in lines)
         self.equations.setText(head + "<br><br>" + body
                                + extra + check + notes)
