@@ -184,14 +184,20 @@ class Inspector:
         trace = trace_layer(self.model, self._layer_index(layer), ids)
         real = np.flatnonzero(ids.numpy() != self.pad_id)
         first, stop = (int(real[0]), int(real[-1]) + 1) if len(real) else (0, len(ids))
-        prob = score_function(self.outputs_are_probabilities)
+        names = list(getattr(self.encoder, "class_names", []) or getattr(self.data, "class_names", []) or [])
+        # one output: P(positive); several: the probability of the class the model predicts
+        was_training = self.model.training
+        with torch.no_grad():
+            out = self.model.eval()(ids.unsqueeze(0)).reshape(1, -1)
+        self.model.train(was_training)
+        target = int(out.argmax(1)) if out.shape[1] > 1 else 1
+        prob = score_function(self.outputs_are_probabilities, target)
         preds = predictions_after_each_token(self.model, ids, prob)
         attribution = token_attributions(self.model, ids, prob, pad_id=self.pad_id) if attributions else None
-        names = list(getattr(self.encoder, "class_names", []) or getattr(self.data, "class_names", []) or [])
         notes = [f"{first} padding steps before the text are run but not shown"] if first else []
+        name = names[target] if target < len(names) else "positive" if out.shape[1] == 1 else f"class {target}"
         return Inspection(trace, labels, first, stop, title=title, predictions=preds,
-                          prediction_name=f"P({names[1] if len(names) > 1 else 'positive'})",
-                          attribution=attribution, notes=notes)
+                          prediction_name=f"P({name})", attribution=attribution, notes=notes)
 
     def _token_labels(self, text: str, ids: torch.Tensor) -> list[str]:
         """The word at each position of ``ids`` (padding ``""``, start ``<start>``, cut words kept)."""

@@ -134,3 +134,22 @@ def test_inspector_on_a_series_window_labels_steps_with_dates_and_values(builtin
     np.testing.assert_allclose(found.values, series.loc[found.labels[0]:found.labels[-1]].to_numpy())
     with pytest.raises(InspectError, match="test window 999 does not exist"):
         inspector.test_item(999)
+
+
+def test_a_multiclass_text_model_follows_its_predicted_class(builtins):
+    torch.manual_seed(5)
+    model = ModelSpec.from_dict([{"type": "Embedding", "input_dim": 30, "output_dim": 8},
+                                 {"type": "GRU", "units": 5, "bidirectional": True},
+                                 {"type": "Dense", "units": 3, "activation": "softmax"}]).build((8,), registry=builtins)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 1.0)
+    ids = torch.tensor([0, 0, 1, 4, 9, 12, 7, 3])
+    found = Inspector(model)._text_ids(ids, [str(int(i)) for i in ids], None, True, "ids")
+    with torch.no_grad():
+        probs = model(ids.unsqueeze(0))[0]
+    target = int(probs.argmax())
+    assert found.prediction_name == f"P(class {target})"
+    assert found.predictions[-1] == pytest.approx(float(probs[target]), abs=1e-6)
+    assert found.attribution.relative_gap <= 0.01
+    assert len(found.trace.directions) == 2
