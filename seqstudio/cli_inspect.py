@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     found = _inspect(args, project, _registry())
     trace = found.trace
-    print(f"layer {trace.layer_index + 1} ({trace.layer_name}, {trace.kind}, {trace.units} units, "
+    kind = "" if trace.kind == trace.layer_name else f"{trace.kind}, "
+    print(f"layer {trace.layer_index + 1} ({trace.layer_name}, {kind}{trace.units} units, "
           f"{len(trace.directions)} direction{'s' if len(trace.directions) > 1 else ''}): "
           f"{trace.steps} steps, {found.stop - found.first} shown; "
           f"step form vs fused layer: max |diff| {trace.max_abs_diff:.2g}")

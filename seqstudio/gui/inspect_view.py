@@ -152,7 +152,6 @@ class InspectView(QWidget):
             self._build(list(d.values), top_kind)
             self._layout_key = key
         first, stop = ins.first, ins.stop
-        ticks = [_tick_labels(ins.labels, first, stop, max(self.graphics.width() - 80, 200))]
         if self._top is not None:
             series = ins.predictions if ins.predictions is not None else ins.values
             assert series is not None
@@ -168,11 +167,24 @@ class InspectView(QWidget):
             image.setRect(first, 0, stop - first, values.shape[1])
             plot.setXRange(first, stop, padding=0)
             plot.setYRange(0, values.shape[1], padding=0)
-            plot.getAxis("bottom").setTicks(ticks)
             self._maps.append((name, plot, values))
         if self._plots:
             self._plots[-1][1].setLabel("bottom", "tokens" if top_kind == "prediction" else "time")
+        self._update_ticks()
         self._move_lines()
+
+    def _update_ticks(self) -> None:
+        """Label the time axis with as many inputs as its width holds."""
+        ins = self.inspection
+        if ins is None:
+            return
+        ticks = [_tick_labels(ins.labels, ins.first, ins.stop, max(self.graphics.width() - 80, 200))]
+        for _name, plot, _image in self._plots:
+            plot.getAxis("bottom").setTicks(ticks)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._update_ticks()
 
     def _build(self, names: list[str], top_kind: str) -> None:
         self.graphics.clear()
@@ -311,8 +323,9 @@ def render_png(inspection: Inspection, *, size: tuple[int, int] = (1200, 900)) -
         app = QApplication([])
     view = InspectView()
     view.resize(*size)
-    view.set_inspection(inspection)
     view.show()
+    app.processEvents()  # laid out first: the time labels are spaced by the plots' width
+    view.set_inspection(inspection)
     app.processEvents()
     pixmap = view.grab()
     view.close()

@@ -136,10 +136,10 @@ def token_attributions(model: nn.Module, ids: torch.Tensor, prob: Score, *, pad_
                 if gap <= max(rtol * abs(diff), 1e-6) or steps >= max_steps:
                     break
                 steps *= 2
+        with torch.no_grad():
+            ends = score(torch.stack([x, base]))  # still in evaluation mode: no dropout
     finally:
         model.train(was_training)
-    with torch.no_grad():
-        ends = score(torch.stack([x, base]))
     return Attribution(ig.sum(-1).detach().cpu().numpy(), float(ends[0]), float(ends[1]), steps, gap)
 
 

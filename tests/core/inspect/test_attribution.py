@@ -61,6 +61,21 @@ def test_token_attributions_are_complete_within_one_percent(builtins):
     assert np.all(att.per_token[:3] == 0)  # padding positions equal the baseline: nothing to attribute
 
 
+def test_a_model_in_training_mode_is_inspected_as_evaluated_and_left_training(builtins):
+    """Dropout must play no part: every number comes from the evaluated model."""
+    model = _text_model(builtins, [{"type": "LSTM", "units": 6, "dropout": 0.5, "recurrent_dropout": 0.5},
+                                   {"type": "Dropout", "rate": 0.5}])
+    ids = torch.tensor([0, 1, 5, 9, 2, 17, 4, 22, 8, 3, 6, 7])
+    model.train()
+    found = Inspector(model)._text_ids(ids, [""] * 12, None, True, "ids")
+    assert model.training
+    model.eval()
+    with torch.no_grad():
+        p = float(model(ids.unsqueeze(0))[0, 0])
+    assert found.attribution.score == pytest.approx(p, abs=1e-6)
+    assert found.predictions[-1] == pytest.approx(p, abs=1e-6)
+
+
 def test_prediction_after_each_token_is_the_model_on_each_prefix(builtins):
     stacked = [{"type": "GRU", "units": 5, "return_sequences": True}, {"type": "Dropout", "rate": 0.3},
                {"type": "LSTM", "units": 4}]
