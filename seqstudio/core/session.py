@@ -117,6 +117,8 @@ class TrainingSession:
                 if self.resumed is not None:  # one run record: the epochs before the restart too
                     event.result.history[:0] = self.resumed.history
                     event.result.epochs_run = len(event.result.history)
+                if parallel is not None:
+                    parallel.trained = event.result.stopped_reason != "error"
                 # a failed run never replaces good weights; other ranks keep no record
                 if event.result.stopped_reason != "error" and main:
                     self._record(event.result, started, start_epoch)

@@ -173,6 +173,8 @@ class DataParallel:
         self.module: nn.Module | None = None
         #: Set by a signal (or :meth:`request_stop`); shared with the others at the next step.
         self.stop_requested = False
+        #: Set when a run ended without an error in this process (every rank then ends alike).
+        self.trained = False
         self._fault = _parse_fault(os.environ.get(FAULT_ENV, ""), env)
 
     def describe(self) -> str:
@@ -202,6 +204,13 @@ class DataParallel:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
+        except BaseException:
+            # after a run every rank finished (a NaN stop, a save that failed), the others
+            # wait at the end for this one; a run that failed leaves them to fail on their own
+            if self.trained:
+                dist.barrier()
+            raise
+        else:
             # The job ends together: a process tearing its group down while rank 0 still
             # evaluates and saves can abort in gloo's destructor.
             dist.barrier()
