@@ -100,21 +100,19 @@ class TrialTableModel(QAbstractTableModel):
         self.rows: list[dict[str, Any]] = []
         self.params: list[str] = []
 
-    def set_rows(self, rows: list[dict[str, Any]]) -> None:
+    def set_rows(self, rows: list[dict[str, Any]]) -> bool:
+        """Show ``rows``; True when the columns changed (the view may fit them to their contents)."""
         params = sorted({k for r in rows for k in r["params"]})
-        if params != self.params:
+        if params != self.params or len(rows) != len(self.rows):
+            columns_changed = params != self.params or not self.rows
             self.beginResetModel()
             self.rows, self.params = list(rows), params
             self.endResetModel()
-            return
-        if len(rows) != len(self.rows):
-            self.beginResetModel()
-            self.rows = list(rows)
-            self.endResetModel()
-            return
+            return columns_changed
         self.rows = list(rows)
         if rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, self.columnCount() - 1))
+        return False
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
@@ -310,6 +308,9 @@ class ExperimentsPanel(QWidget):
         self.resume_button = QPushButton("Resume", left)
         for b in (self.start_button, self.stop_button, self.resume_button):
             buttons.addWidget(b)
+        for b, name in ((self.start_button, "sweepStartButton"), (self.stop_button, "sweepStopButton"),
+                        (self.resume_button, "sweepResumeButton")):
+            b.setObjectName(name)
         self.start_button.clicked.connect(self.start)
         self.trials_spin.valueChanged.connect(lambda _v: self._update_buttons())
         self.resume_button.clicked.connect(self.start)
@@ -327,12 +328,15 @@ class ExperimentsPanel(QWidget):
         self.filter_edit = QLineEdit(right)
         self.filter_edit.setPlaceholderText("Filter trials (state, value, parameter...)")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setObjectName("trialFilter")
         top.addWidget(self.filter_edit, 1)
         self.apply_button = QPushButton("Apply trial to project", right)
         self.apply_button.setToolTip("Put the selected trial's settings into Data, Model and Train")
         self.train_best_button = QPushButton("Train best", right)
         self.train_best_button.setToolTip("Apply the best trial and train it on the project's own "
                                           "split; the run lands in Runs")
+        self.apply_button.setObjectName("applyTrialButton")
+        self.train_best_button.setObjectName("trainBestButton")
         top.addWidget(self.apply_button)
         top.addWidget(self.train_best_button)
         rv.addLayout(top)
@@ -354,6 +358,7 @@ class ExperimentsPanel(QWidget):
         self.train_best_button.clicked.connect(self.train_best)
 
         self.plots = QTabWidget(right)
+        self.plots.setObjectName("sweepPlots")
         self.plots.setDocumentMode(True)
         self.best_plot = pg.PlotWidget(title="Best value so far")
         self.best_plot.setLabel("bottom", "trial")
@@ -364,6 +369,11 @@ class ExperimentsPanel(QWidget):
                                               stepMode=None, name="best so far")
         self.parallel_plot = pg.PlotWidget(title="Parallel coordinates (complete trials; dark = better)")
         self.parallel_plot.hideAxis("left")
+        # one curve per shade of grey-blue (trials separated by NaN breaks), made once
+        self._parallel_curves = [
+            self.parallel_plot.plot([], [], connect="finite", pen=pg.mkPen(
+                (210 - 45 * band, 210 - 45 * band, min(255, 270 - 45 * band)), width=1.5))
+            for band in range(5)]
         self.importance_plot = pg.PlotWidget(title="Parameter importances")
         self.importance_plot.setLabel("bottom", "importance")
         self.importance_plot.getAxis("left").setWidth(130)
@@ -597,8 +607,14 @@ class ExperimentsPanel(QWidget):
 
     def _show_snapshot(self) -> None:
         rows = self.snapshot["rows"]
-        self.trial_model.set_rows(rows)
-        self.trial_view.resizeColumnsToContents()
+        # most reads find nothing new: then nothing is redrawn (the GUI thread stays free)
+        signature = (tuple((r["number"], r["state"], r["value"]) for r in rows),
+                     tuple(sorted(self._importances.items())))
+        if signature == getattr(self, "_shown", None):
+            return
+        self._shown = signature
+        if self.trial_model.set_rows(rows):
+            self.trial_view.resizeColumnsToContents()
         complete = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
         maximize = self.snapshot.get("direction") == "maximize"
         xs = np.array([r["number"] for r in complete], float)
@@ -611,17 +627,22 @@ class ExperimentsPanel(QWidget):
 
     def _draw_parallel(self, complete: list[dict[str, Any]], maximize: bool) -> None:
         plot = self.parallel_plot
-        plot.clear()
         params = sorted({k for r in complete for k in r["params"]})
         if not complete or not params:
+            for curve in self._parallel_curves:
+                curve.setData([], [])
             return
         axes = [*params, "value"]
         columns = []
+        try:
+            space = self.space()
+        except SeqStudioError:
+            space = SearchSpace()
         for name in axes:
             values = [r["value"] if name == "value" else r["params"].get(name) for r in complete]
             if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 v = np.array(values, float)
-                spec = self.space_param(name)
+                spec = space.get(name)
                 if spec is not None and spec.log and (v > 0).all():
                     v = np.log(v)
                 lo, hi = float(v.min()), float(v.max())
@@ -631,21 +652,21 @@ class ExperimentsPanel(QWidget):
                 idx = np.array([levels.index(str(x)) for x in values], float)
                 columns.append(idx / (len(levels) - 1) if len(levels) > 1 else np.full(len(idx), 0.5))
         grid = np.stack(columns, axis=1)
-        order = np.argsort(grid[:, -1])  # worst drawn first, best on top
-        rank = grid[:, -1] if maximize else 1.0 - grid[:, -1]
+        rank = grid[:, -1] if maximize else 1.0 - grid[:, -1]   # 1 = the best trial
         x = np.arange(len(axes), dtype=float)
-        for i in order:
-            shade = int(210 - 180 * rank[i])
-            plot.plot(x, grid[i], pen=pg.mkPen((shade, shade, min(255, shade + 60)), width=1.5))
+        # one curve per shade (NaN breaks between trials), not one per trial: cheap to redraw
+        bands = np.minimum((rank * 5).astype(int), 4)
+        for band, curve in enumerate(self._parallel_curves):  # the best band is drawn last, on top
+            members = grid[bands == band]
+            if not len(members):
+                curve.setData([], [])
+                continue
+            xs = np.concatenate([np.append(x, np.nan) for _ in members])
+            ys = np.concatenate([np.append(m, np.nan) for m in members])
+            curve.setData(xs, ys, connect="finite")
         ticks = [(float(i), name.split(".", 1)[1] if "." in name else name) for i, name in enumerate(axes)]
         plot.getAxis("bottom").setTicks([ticks])
         plot.setXRange(-0.5, len(axes) - 0.5, padding=0)
-
-    def space_param(self, name: str) -> Param | None:
-        try:
-            return self.space().get(name)
-        except SeqStudioError:
-            return None
 
     def _draw_importances(self) -> None:
         plot = self.importance_plot
@@ -677,7 +698,12 @@ class ExperimentsPanel(QWidget):
         return self.trial_model.rows[self.proxy.mapToSource(indexes[0]).row()]
 
     def _run_like(self, row: dict[str, Any]) -> dict[str, Any]:
-        p = apply_params(self.document.project, row["params"])
+        from seqstudio.core.sweep.objective import trial_project
+
+        try:  # as the sweep trained it: its validation part, early stopping, best epoch kept
+            p = trial_project(self.document.project, self.settings(), row["params"])
+        except SeqStudioError:
+            p = apply_params(self.document.project, row["params"])
         return {"name": f"{self._study} trial {row['number']}", "source": p.source,
                 "data_options": p.data_options, "model": p.model, "train": p.train}
 

@@ -33,7 +33,7 @@ from seqstudio.core.train.events import Finished, Stopped
 from seqstudio.core.train.policies import Policy, RunState
 
 #: Fraction of the series carved out for validation when a series project has none.
-CARVED_VAL_FRAC = 0.15
+CARVED_VAL_FRAC = 0.2
 #: Fraction of training samples held out when another project has no validation part.
 HELD_OUT_FRAC = 0.2
 #: Called as ``hook(trial, epoch)`` at the end of every epoch of a trial (tests inject kills here);
@@ -116,6 +116,11 @@ def run_trial(project: Project, registry, settings: SweepSettings, params: dict[
     config = p.train_config()
     spec = p.model_spec(registry)
     summary = spec.check_data(data, registry=registry)
+    import torch
+
+    # the initial weights come from the trial's seed, not from whatever ran before in this
+    # process: the same parameters train the same model in any worker
+    torch.manual_seed(int(config.seed))
     model = p.build_model(data, registry)
     has_val_split = len(data.split("val")[0]) > 0
     if objective.startswith("val.") and not has_val_split:

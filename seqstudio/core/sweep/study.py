@@ -465,12 +465,22 @@ def trial_params(study, number: int | None = None) -> dict[str, Any]:
                          fix="choose a trial from the trial table")
 
 
-def apply_trial(project: Project, study, number: int | None = None) -> Project:
+def apply_trial(project: Project, study, number: int | None = None,
+                settings: SweepSettings | None = None) -> Project:
     """A copy of ``project`` with trial ``number``'s (default: the best trial's) parameters,
-    on the project's own data split, ready to train (weights dropped)."""
+    ready to train (weights dropped).
+
+    With ``settings``, exactly as the sweep trained the trial (its validation part carved
+    from the training part, early stopping, the best epoch kept), so that training it again
+    with the same seed gives the trial's model; the test part is the project's own.
+    """
+    from seqstudio.core.sweep.objective import trial_project
     from seqstudio.core.sweep.space import apply_params
 
-    return apply_params(project, trial_params(study, number))
+    params = trial_params(study, number)
+    if settings is not None:
+        return trial_project(project, settings, params)
+    return apply_params(project, params)
 
 
 def add_study_runs(project: Project, study) -> list[dict[str, Any]]:
