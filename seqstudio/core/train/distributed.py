@@ -66,7 +66,8 @@ _ATTEMPT_KEY = "seqstudio/attempt"
 
 #: A fault-injection hook for tests: ``ACTION:RANK:EPOCH:STEP`` makes rank RANK, on the
 #: job's first attempt only, at the end of step STEP (from 1) of epoch EPOCH, either
-#: SIGKILL itself (``kill``) or send SIGTERM to its torchrun agent (``term``).
+#: SIGKILL itself (``kill``), send SIGTERM to its torchrun agent (``term``), or see a
+#: NaN loss that no other rank sees (``nan``).
 FAULT_ENV = "SEQSTUDIO_TEST_DISTRIBUTED_FAULT"
 
 
@@ -303,6 +304,8 @@ class DataParallel:
         """(global loss sum, global correct count, whether any process asked to stop)."""
         import torch.distributed as dist
 
+        if self._fault is not None and self._fault.nan_at(epoch, step):
+            loss_sum = torch.full_like(loss_sum, math.nan)
         values = torch.stack([loss_sum.detach().to(torch.float64),
                               (correct if correct is not None else torch.zeros(())).to(
                                   device=loss_sum.device, dtype=torch.float64),
@@ -392,8 +395,11 @@ class _Fault:
     epoch: int
     step: int
 
+    def nan_at(self, epoch: int, step: int) -> bool:
+        return self.action == "nan" and (epoch, step) == (self.epoch, self.step)
+
     def maybe(self, epoch: int, step: int) -> None:
-        if (epoch, step) != (self.epoch, self.step):
+        if (epoch, step) != (self.epoch, self.step) or self.action == "nan":
             return
         if self.action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
@@ -403,7 +409,7 @@ class _Fault:
 
 def _parse_fault(text: str, env: TorchrunEnv) -> _Fault | None:
     parts = text.split(":")
-    if len(parts) != 4 or parts[0] not in ("kill", "term") or env.restart_count != 0:
+    if len(parts) != 4 or parts[0] not in ("kill", "term", "nan") or env.restart_count != 0:
         return None
     try:
         rank, epoch, step = (int(p) for p in parts[1:])

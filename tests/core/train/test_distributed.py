@@ -227,3 +227,17 @@ def test_sigterm_stops_every_rank_together_and_saves_the_last_weights(project_fi
     assert [row["epoch"] for row in got.results["history"]] == [1]
     assert got.runs[-1]["history"][-1]["epoch"] == 1
     assert got.optimizer_state  # continuing goes on where it stopped
+
+
+def test_a_nan_loss_seen_by_one_rank_stops_every_rank_at_the_same_step(project_file):
+    save = project_file.with_name("nan.json")
+    # only rank 1 sees a NaN loss, at step 3 of epoch 2: the summed loss is NaN on both ranks
+    proc = torchrun(project_file, save, fault="nan:1:2:3")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0  # rank 0 exits 2, as a NaN stop does without torchrun
+    assert "the loss became nan at batch 3 of epoch 2" in out, out[-3000:]
+    assert "the last good weights were saved" in proc.stderr
+    got = Project.load(save)
+    assert got.results["stopped_reason"] == "nan"
+    assert [row["epoch"] for row in got.results["history"]] == [1]
+    assert "exitcode: 2" in proc.stderr  # rank 0's user error; no rank waited for another
