@@ -334,6 +334,9 @@ def _train_and_save(args: argparse.Namespace, session, save_path: Path | None, *
     events = session.run(control, parallel=parallel, checkpoint=checkpoint)
     try:
         for ev in events:
+            if bar is not None and session.resumed is not None and not bar.n:
+                # a restarted job goes on from its checkpoint: fewer epochs are left
+                bar.total = (cfg.epochs - session.resumed.epoch + session.epochs_done()) * batches
             if isinstance(ev, BatchEnded):
                 if bar is not None:
                     bar.update(1)

@@ -119,6 +119,7 @@ class TrainingSession:
                     event.result.epochs_run = len(event.result.history)
                 if parallel is not None:
                     parallel.trained = event.result.stopped_reason != "error"
+                    event.result.device += f" x {parallel.world} processes ({parallel.backend})"
                 # a failed run never replaces good weights; other ranks keep no record
                 if event.result.stopped_reason != "error" and main:
                     self._record(event.result, started, start_epoch)
