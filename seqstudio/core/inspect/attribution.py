@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqstudio.core.inspect.gates import InspectError, model_layers
+from seqstudio.core.inspect.gates import InspectError, model_device, model_layers
 from seqstudio.core.model.cells import RecurrentLayer
 
 __all__ = ["Attribution", "integrated_gradients", "predictions_after_each_token", "score_function",
@@ -124,9 +124,10 @@ def token_attributions(model: nn.Module, ids: torch.Tensor, prob: Score, *, pad_
         return prob(e)
 
     try:
+        ids = ids.long().to(model_device(model))
         with torch.no_grad():
-            x = emb(ids.long())
-            base = emb(torch.full_like(ids.long(), pad_id))
+            x = emb(ids)
+            base = emb(torch.full_like(ids, pad_id))
         steps = 16
         # cuDNN's RNN backward refuses evaluation mode; the plain kernels take it
         with torch.backends.cudnn.flags(enabled=False):
@@ -172,6 +173,7 @@ def predictions_after_each_token(model: nn.Module, x: torch.Tensor, prob: Score)
     after it. Otherwise the model runs once per prefix.
     """
     layers = model_layers(model)
+    x = x.to(model_device(model))
     last = max((i for i, m in enumerate(layers) if isinstance(m, RecurrentLayer)), default=-1)
     was_training = model.training
     model.eval()

@@ -139,9 +139,14 @@ def model_layers(model: nn.Module) -> list[nn.Module]:
     return list(layers) if isinstance(layers, nn.ModuleList) else []
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights are (its inputs go there too)."""
+    return next(iter(model.parameters()), torch.zeros(0)).device
+
+
 def _layer_input(model: nn.Module, index: int, x: torch.Tensor) -> torch.Tensor:
     """``(T, features)`` of the input ``x`` as layer ``index`` receives it."""
-    h = x.unsqueeze(0)
+    h = x.to(model_device(model)).unsqueeze(0)
     for layer in model_layers(model)[:index]:
         h = layer(h)
     return h[0]

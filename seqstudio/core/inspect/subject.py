@@ -30,7 +30,13 @@ from seqstudio.core.inspect.attribution import (
     score_function,
     token_attributions,
 )
-from seqstudio.core.inspect.gates import InspectError, LayerTrace, recurrent_layers, trace_layer
+from seqstudio.core.inspect.gates import (
+    InspectError,
+    LayerTrace,
+    model_device,
+    recurrent_layers,
+    trace_layer,
+)
 
 __all__ = ["Inspection", "Inspector", "Mistake"]
 
@@ -182,13 +188,13 @@ class Inspector:
     def _text_ids(self, ids: torch.Tensor, labels: list[str], layer: int | None, attributions: bool,
                   title: str) -> Inspection:
         trace = trace_layer(self.model, self._layer_index(layer), ids)
-        real = np.flatnonzero(ids.numpy() != self.pad_id)
+        real = np.flatnonzero(ids.cpu().numpy() != self.pad_id)
         first, stop = (int(real[0]), int(real[-1]) + 1) if len(real) else (0, len(ids))
         names = list(getattr(self.encoder, "class_names", []) or getattr(self.data, "class_names", []) or [])
         # one output: P(positive); several: the probability of the class the model predicts
         was_training = self.model.training
         with torch.no_grad():
-            out = self.model.eval()(ids.unsqueeze(0)).reshape(1, -1)
+            out = self.model.eval()(ids.to(model_device(self.model)).unsqueeze(0)).reshape(1, -1)
         self.model.train(was_training)
         target = int(out.argmax(1)) if out.shape[1] > 1 else 1
         prob = score_function(self.outputs_are_probabilities, target)
