@@ -44,6 +44,7 @@ NO_MODEL = ("Train the model (Train tab) or open a trained project: the Inspect 
 class _Signals(QObject):
     finished = Signal(object)
     mistakes = Signal(object)
+    attributed = Signal(object)
 
 
 class InspectPanel(QWidget):
@@ -55,6 +56,8 @@ class InspectPanel(QWidget):
     failed = Signal(object)
     #: the most confidently wrong test reviews were listed
     mistakesListed = Signal(int)
+    #: the words of the shown text were coloured by their attributions
+    attributed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, *, document=None):
         super().__init__(parent)
@@ -65,9 +68,13 @@ class InspectPanel(QWidget):
         self._signals = _Signals(self)
         self._signals.finished.connect(self._on_finished)
         self._signals.mistakes.connect(self._on_mistakes)
+        self._signals.attributed.connect(self._on_attributed)
         self._loader: LatestLoader = LatestLoader(self._signals.finished.emit, name="seqstudio-inspect")
         self._mistake_loader: LatestLoader = LatestLoader(self._signals.mistakes.emit,
                                                           name="seqstudio-inspect-mistakes")
+        # integrated gradients take 5-20 forward passes: the gates are drawn first
+        self._attribution_loader: LatestLoader = LatestLoader(self._signals.attributed.emit,
+                                                              name="seqstudio-inspect-attributions")
         self._make_widgets()
         self._set_model(None, None)
         if document is not None:
@@ -193,14 +200,14 @@ class InspectPanel(QWidget):
         ins, layer = self.inspector, self._layer()
         if ins is None:
             return -1
-        return self._submit(lambda: ins.test_item(index, layer), f"test item {index}")
+        return self._submit(lambda: ins.test_item(index, layer, attributions=False), f"test item {index}")
 
     def inspect_text(self, text: str) -> int:
         """Inspect a typed or pasted text on the worker thread; returns the request id."""
         ins, layer = self.inspector, self._layer()
         if ins is None:
             return -1
-        return self._submit(lambda: ins.text(text, layer), "the text")
+        return self._submit(lambda: ins.text(text, layer, attributions=False), "the text")
 
     def _on_finished(self, result: LoadResult) -> None:
         if not self._loader.is_current(result.request):
@@ -220,8 +227,28 @@ class InspectPanel(QWidget):
         trace = found.trace
         title = found.title if len(found.title) <= 60 else found.title[:57].rsplit(" ", 1)[0] + "…"
         self.status.setText(f"{title}: layer {trace.layer_index + 1} ({trace.kind}, "
-                            f"{trace.units} units), {found.stop - found.first} steps.")
+                            f"{trace.units} units), {found.stop - found.first} steps."
+                            + (" Attributing the words..." if found.ids is not None else ""))
+        ins = self.inspector
+        if found.ids is not None and ins is not None:
+            self._attribution_loader.submit(lambda: (found, ins.attributions(found)))
+        else:
+            self._attribution_loader.supersede()
         self.inspected.emit(found)
+
+    def _on_attributed(self, result: LoadResult) -> None:
+        if not self._attribution_loader.is_current(result.request):
+            return
+        if result.error is not None:
+            self.status.setText(f"attributions failed: {result.error}")
+            return
+        found, attribution = result.value
+        if found is not self.inspection:
+            return  # another input is shown by now
+        found.attribution = attribution
+        self.view.show_attribution()
+        self.status.setText(self.status.text().replace(" Attributing the words...", ""))
+        self.attributed.emit(found)
 
     def _on_direction_changed(self, index: int) -> None:
         self.view.set_direction(index)
@@ -249,6 +276,7 @@ class InspectPanel(QWidget):
         """Stop the worker threads (the window calls it when it closes)."""
         self._loader.close()
         self._mistake_loader.close()
+        self._attribution_loader.close()
 
     def state(self) -> dict[str, Any]:
         """What the tab shows, for tests and automation."""

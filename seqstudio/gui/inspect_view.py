@@ -133,6 +133,12 @@ class InspectView(QWidget):
         self._show_words()
         self._fill_equations()
 
+    def show_attribution(self) -> None:
+        """Colour the words and fill the equations again: the attributions arrived."""
+        if self.inspection is not None:
+            self._show_words()
+            self._fill_equations()
+
     def set_direction(self, direction: int) -> None:
         if self.inspection is not None and direction != self.direction:
             self.set_inspection(self.inspection, direction)

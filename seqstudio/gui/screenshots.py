@@ -90,14 +90,17 @@ def render_text(window, app: QApplication, out: Path, data_dir: Path, *, epochs:
     return paths
 
 
-def _inspect(app: QApplication, panel, start) -> None:
-    """Run ``start()`` (an inspection on the panel's worker) and wait until it is drawn or fails."""
+def _inspect(app: QApplication, panel, start, done=None) -> None:
+    """Run ``start()`` (an inspection on the panel's worker); wait for ``done`` (default: drawn),
+    a failure, or two minutes."""
+    done = done if done is not None else panel.inspected
     loop = QEventLoop()
-    panel.inspected.connect(loop.quit)
+    done.connect(loop.quit)
     panel.failed.connect(loop.quit)
+    QTimer.singleShot(120_000, loop.quit)
     start()
     loop.exec()
-    panel.inspected.disconnect(loop.quit)
+    done.disconnect(loop.quit)
     panel.failed.disconnect(loop.quit)
 
 
@@ -126,7 +129,7 @@ def render_inspect_text(window, app: QApplication, out: Path) -> list[Path]:
     panel.text_edit.setPlainText(
         "I expected a dull film, but the cast is wonderful and the story moved me. "
         "The ending is a bit weak, yet I would gladly watch it again.")
-    _inspect(app, panel, panel.text_button.click)
+    _inspect(app, panel, panel.text_button.click, panel.attributed)  # the words coloured too
     found = panel.inspection
     if found is not None:
         panel.view.pick(0, found.stop - 1)

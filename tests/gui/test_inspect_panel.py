@@ -101,9 +101,11 @@ def test_text_review_typed_predictions_attributions_and_mistakes(qtbot, window, 
     assert listed.args[0] == panel.mistakes_list.count() == len(reference.confident_mistakes(k=20))
 
     qtbot.keyClicks(panel.text_edit, "wonderful superb film")
-    with qtbot.waitSignal(panel.inspected, timeout=30_000) as got:
+    # the gates are drawn first; the words are coloured when their attributions arrive
+    with qtbot.waitSignals([panel.inspected, panel.attributed], timeout=30_000, order="strict"):
         qtbot.mouseClick(panel.text_button, Qt.MouseButton.LeftButton)
-    found = got.args[0]
+    found = panel.inspection
+    assert found.attribution is not None and found.attribution.relative_gap <= 0.01
     assert found.labels[found.first:] == ["<start>", "wonderful", "superb", "film"]
     with torch.no_grad():
         window.model.eval()

@@ -61,6 +61,9 @@ class Inspection:
     prediction_name: str = ""
     attribution: Attribution | None = None
     notes: list[str] = field(default_factory=list)
+    #: text: the token ids as the model read them, and the class the prediction is of
+    ids: torch.Tensor | None = None
+    target: int = 1
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array by name (``forward_f``, ``backward_h``, ``labels``...), for ``.npz`` files."""
@@ -199,11 +202,21 @@ class Inspector:
         target = int(out.argmax(1)) if out.shape[1] > 1 else 1
         prob = score_function(self.outputs_are_probabilities, target)
         preds = predictions_after_each_token(self.model, ids, prob)
-        attribution = token_attributions(self.model, ids, prob, pad_id=self.pad_id) if attributions else None
         notes = [f"{first} padding steps before the text are run but not shown"] if first else []
         name = names[target] if target < len(names) else "positive" if out.shape[1] == 1 else f"class {target}"
-        return Inspection(trace, labels, first, stop, title=title, predictions=preds,
-                          prediction_name=f"P({name})", attribution=attribution, notes=notes)
+        found = Inspection(trace, labels, first, stop, title=title, predictions=preds,
+                           prediction_name=f"P({name})", notes=notes, ids=ids, target=target)
+        if attributions:
+            found.attribution = self.attributions(found)
+        return found
+
+    def attributions(self, found: Inspection) -> Attribution:
+        """The integrated-gradient attributions of an inspected text (the slow part: the window
+        shows the gates first and adds these when they are ready)."""
+        if found.ids is None:
+            raise InspectError("attributions are for texts", fix="inspect a text or a test review")
+        prob = score_function(self.outputs_are_probabilities, found.target)
+        return token_attributions(self.model, found.ids, prob, pad_id=self.pad_id)
 
     def _token_labels(self, text: str, ids: torch.Tensor) -> list[str]:
         """The word at each position of ``ids`` (padding ``""``, start ``<start>``, cut words kept)."""

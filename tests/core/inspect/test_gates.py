@@ -189,3 +189,22 @@ def test_a_layer_that_is_not_recurrent_is_refused_with_the_choices(builtins):
     assert "layer 1 is not a recurrent layer" in info.value.what and "2 (lstm)" in info.value.fix
     with pytest.raises(InspectError, match="does not exist: the model has 3 layers"):
         trace_layer(model, 7, torch.randn(5, 2))
+
+
+def test_the_step_loop_runs_on_one_thread_and_gives_the_threads_back(builtins, monkeypatch):
+    model = _model(builtins, [{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 1}], (6, 2))
+    seen = []
+    real = gates_module._lstm_direction
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(gates_module, "_lstm_direction", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        trace_layer(model, 0, torch.randn(6, 2))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
