@@ -57,6 +57,11 @@ def _settings(args, project, registry):
 
     settings = (SweepSettings.from_dict(project.sweep) if project.sweep
                 else default_settings(project, registry))
+    if settings.storage and args.storage is None:
+        # nothing a project file holds makes seqstudio connect anywhere: a stored URL is only a hint
+        raise SeqStudioError(f"the project's sweep names the storage {settings.storage!r}, which is "
+                             "used only when you pass it", where="--storage",
+                             fix=f"pass --storage {settings.storage} (or --storage with another URL)")
     for flag, key in (("trials", "trials"), ("study", "study"), ("objective", "objective"),
                       ("direction", "direction"), ("sampler", "sampler"), ("pruner", "pruner"),
                       ("seed", "seed"), ("storage", "storage")):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -375,7 +376,8 @@ class ExperimentsPanel(QWidget):
                 (210 - 45 * band, 210 - 45 * band, min(255, 270 - 45 * band)), width=1.5))
             for band in range(5)]
         self.importance_plot = pg.PlotWidget(title="Parameter importances")
-        self.importance_plot.setLabel("bottom", "importance")
+        self.importance_plot.setLabel("bottom", "importance (the parameters' shares add to 1)")
+        self.importance_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.importance_plot.getAxis("left").setWidth(130)
         self.plots.addTab(self.best_plot, "Best so far")
         self.plots.addTab(self.parallel_plot, "Parallel coordinates")
@@ -492,9 +494,18 @@ class ExperimentsPanel(QWidget):
         self._complete_seen = -1
         self._show_snapshot()
         self._url, self._study, self._total = "", "", settings.trials
-        if project.path is not None and project.sweep:
-            self._url, self._study = self._storage_url(settings), settings.study or project.name
-            self.poll()  # show the earlier trials of this project's study
+        if project.path is not None and project.sweep and not settings.storage:
+            # the study's file beside the project, if there is one; a URL stored in a project is
+            # never opened by itself (Resume opens it: nothing a project holds makes us connect)
+            from seqstudio.core.sweep.study import default_storage_url
+
+            url = default_storage_url(project.path)
+            if Path(url[len("sqlite:///"):]).is_file():
+                self._url, self._study = url, settings.study or project.name
+                self.poll()  # show the earlier trials of this project's study
+        elif project.path is not None and settings.storage:
+            self._url, self._study = "", settings.study or project.name
+            self.status_label.setText(f"the study is in {settings.storage}: Resume connects to it")
         self._update_buttons()
 
     # -- running -----------------------------------------------------------------------------
@@ -722,7 +733,10 @@ class ExperimentsPanel(QWidget):
         rows = self.snapshot["rows"]
         done = self._done
         self.start_button.setEnabled(not running)
-        self.resume_button.setEnabled(not running and bool(rows) and done < self.trials_spin.value())
+        stored_elsewhere = not rows and bool(self.storage_edit.text().strip()) and \
+            self.document.project.path is not None
+        self.resume_button.setEnabled(not running and (stored_elsewhere or (
+            bool(rows) and done < self.trials_spin.value())))
         self.stop_button.setEnabled(running)
         has_best = bool(self._done_rows())
         self.apply_button.setEnabled(has_best)

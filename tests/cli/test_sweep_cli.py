@@ -56,3 +56,13 @@ def test_show_names_the_studies_there_are(project_file, capsys):
     rc = main(["sweep", "show", "--project", str(project_file), "--study", "nope"])
     err = capsys.readouterr().err
     assert rc == 2 and "no study 'nope'" in err
+
+
+def test_a_storage_url_saved_in_the_project_is_not_opened_by_itself(project_file, capsys):
+    project = Project.load(project_file)
+    project.sweep = {**project.sweep, "storage": "postgresql://someone@elsewhere/db"}
+    project.save(project_file)
+    rc = main(["sweep", "--project", str(project_file)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "used only when you pass it" in err
+    assert "--storage postgresql://someone@elsewhere/db" in err

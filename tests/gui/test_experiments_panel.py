@@ -82,3 +82,19 @@ def test_a_sweep_started_in_the_window_resumes_after_closing_it(qtbot, registry,
     assert not [r for r in panel2.snapshot["rows"] if r["state"] == "running"]
     assert len([r for r in again.project.runs if "sweep" in r]) == len(complete)
     again.close()
+
+
+def test_opening_a_project_never_connects_to_the_storage_it_names(qtbot, registry, tmp_path,
+                                                                   monkeypatch):
+    path, settings = _project_file(tmp_path, trials=2)
+    project = Project.load(path)
+    project.sweep = {**project.sweep, "storage": "postgresql://someone@elsewhere/db"}
+    project.save(path)
+    opened = []
+    monkeypatch.setattr(S, "open_storage", lambda url, **kw: opened.append(url))
+    win = _open(qtbot, registry, path)
+    panel = win.experiments_panel
+    assert panel.storage_edit.text() == "postgresql://someone@elsewhere/db"
+    assert "Resume connects to it" in panel.status_label.text()
+    assert panel.resume_button.isEnabled()
+    assert opened == [] and not (tmp_path / "air.sweep.db").exists()
