@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from seqstudio.core.data.identity import data_identity
 from seqstudio.core.data.prepared import SPLITS, Forecaster
@@ -32,6 +31,8 @@ from seqstudio.core.train.runs import make_run_record, next_run_number
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import torch
 
     from seqstudio.core.train.config import TrainConfig
     from seqstudio.core.train.distributed import Checkpoint, DataParallel
@@ -309,6 +310,8 @@ def predict_project(project: Project, registry, *, steps: int = 12, texts: list[
                  if kind else "forecasting needs a series source: a plugin builds one from a DataFrame "
                  "with seqstudio.pluginapi.series_source (see docs/plugins.md)"))
     model = project.build_model(data, registry)
+
+    import torch
 
     def predict_fn(x: np.ndarray) -> np.ndarray:
         return predict(model, torch.as_tensor(x, dtype=torch.float32))

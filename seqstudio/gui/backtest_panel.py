@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,10 +41,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from seqstudio.core.forecast.backtest import BacktestResult
 from seqstudio.core.forecast.scores import METRICS
 
 from .plots import make_plot_widget
+
+if TYPE_CHECKING:  # backtest.py needs torch, which the window loads after it is shown
+    from seqstudio.core.forecast.backtest import BacktestResult
 
 _PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 _COLOURS = {"model": (31, 119, 180), "naive": (127, 127, 127), "seasonal_naive": (214, 39, 40),
@@ -215,6 +218,7 @@ class BacktestPanel(QWidget):
             text = "\n".join(message[message.index(errors[0]):]) if errors else "\n".join(message[-5:])
             self._fail(text.replace("seqstudio: error: ", "") or f"the backtest ended with status {code}")
             return
+        from seqstudio.core.forecast.backtest import BacktestResult
         from seqstudio.core.project import Project
 
         saved = Project.load(self._path)

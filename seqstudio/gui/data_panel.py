@@ -745,7 +745,7 @@ class DataPanel(QWidget):
             self.example_text.setPlainText("")
 
     def _show_prepared(self, data) -> None:
-        counts = ", ".join(f"{SPLIT_LABELS[s]} {len(data.split(s)[0])}" for s in ("train", "val", "test"))
+        counts = ", ".join(f"{SPLIT_LABELS[s]} {data.n_samples(s)}" for s in ("train", "val", "test"))
         self.summary_label.setText(f"{data.description}\nsamples: {counts}; input shape "
                                    f"{data.input_shape}; outputs {data.n_outputs} ({data.task})")
         if isinstance(data, SeriesData):
@@ -790,7 +790,7 @@ class DataPanel(QWidget):
     def _plot_example_window(self, data, series: pd.DataFrame, x: np.ndarray, targets) -> None:
         """Mark one sample: its input window and the steps it must predict (first test window)."""
         item = self.series_plot.getPlotItem()
-        split = "test" if len(data.split("test")[0]) else "train"
+        split = "test" if data.n_samples("test") else "train"
         try:
             first_target = data.target_times(split)[0]
             position = series.index.get_loc(first_target)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QMainWindow, QTabWidget
 
@@ -65,6 +66,9 @@ class MainWindow(ProjectActions, QMainWindow):
     recovery : RecoveryStore, optional
         Where the autosave copy lives.
     """
+
+    #: The training engine (torch) has loaded in the background (:meth:`start_engine_loader`).
+    engineReady = Signal()
 
     def __init__(self, registry: Registry, parent=None, *, plugin_manager=None,
                  settings: GuiSettings | None = None, recovery: RecoveryStore | None = None):
@@ -385,6 +389,27 @@ class MainWindow(ProjectActions, QMainWindow):
         self.document.set_registry(registry)
         self.data_panel.set_registry(registry)
         self.model_editor.set_registry(registry)
+
+    # -- the training engine, loaded after the window shows -------------------------------------
+    def start_engine_loader(self) -> None:
+        """Import torch in the background; Train stays off ("loading the training engine…") until
+        then. The window must have been built after :func:`seqstudio.core.engine.defer_engine`."""
+        from .engine_loader import EngineLoader
+
+        self.engine_loader = EngineLoader(self)
+        self.engine_loader.ready.connect(self._on_engine_ready)
+        self.engine_loader.failed.connect(self._on_engine_failed)
+        self.train_panel.set_engine_loading(True)
+        self.engine_loader.start()
+
+    def _on_engine_ready(self) -> None:
+        self.document.recheck_model()  # the summary's parameter counts need torch
+        self.train_panel.set_engine_loading(False)
+        self.engineReady.emit()
+
+    def _on_engine_failed(self, reason: str) -> None:
+        self.train_panel.set_engine_loading(False, reason)
+        self.statusBar().showMessage(reason)
 
     # -- dialogs, theme -----------------------------------------------------------------------
     def show_export_dialog(self):

@@ -658,7 +658,7 @@ class ModelEditor(QWidget):
         self.summary_table.setRowCount(len(rows) + 2)
         for r, row in enumerate(rows):
             shape = "(None, " + ", ".join(str(d) for d in row.output_shape) + ")"
-            cells = [f"{row.name} ({row.type_name})", shape, f"{row.params:,}"]
+            cells = [f"{row.name} ({row.type_name})", shape, _count_text(row.params)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 2:
@@ -671,9 +671,14 @@ class ModelEditor(QWidget):
             r = len(rows) + offset
             label_item = QTableWidgetItem(label)
             label_item.setFont(bold)
-            value_item = QTableWidgetItem(f"{value:,}")
+            value_item = QTableWidgetItem(_count_text(value))
             value_item.setFont(bold)
             value_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.summary_table.setItem(r, 0, label_item)
             self.summary_table.setItem(r, 1, QTableWidgetItem(""))
             self.summary_table.setItem(r, 2, value_item)
+
+
+def _count_text(count: int | None) -> str:
+    """A parameter count as the summary shows it; "…" while the training engine loads."""
+    return "…" if count is None else f"{count:,}"

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from seqstudio.core.classify.report import classifier_report
 from seqstudio.core.studio import TextData, error_text, is_series
 
 from .plots import (
@@ -95,6 +94,8 @@ class _ReportJob(QObject):
         threading.Thread(target=self._run, name="classifier-report", daemon=True).start()
 
     def _run(self) -> None:
+        from seqstudio.core.classify.report import classifier_report  # needs torch
+
         try:
             report, error = classifier_report(self._model, self._data, "test",
                                               config=self._config), None

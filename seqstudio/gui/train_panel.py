@@ -51,6 +51,10 @@ FORM_DECIMALS = 6
 SPIN_INT_MAX = 2**31 - 1
 
 
+#: The status line while the window loads torch in the background (Train is off until then).
+ENGINE_LOADING = "Loading the training engine… (Train is ready in a moment)"
+
+
 def train_options() -> tuple[OptionSpec, ...]:
     """The Train form's fields, derived from :meth:`TrainConfig.schema` (help, limits, choices).
 
@@ -131,6 +135,8 @@ class TrainPanel(QWidget):
         self._can_train = False
         self._train_reason = "load data first"
         self._has_weights = False
+        self._engine_loading = False  # the window loads torch after it is shown
+        self._engine_problem = ""
         self._undo_stack: QUndoStack | None = None
         self._applying = False
         self.document = document
@@ -385,6 +391,21 @@ class TrainPanel(QWidget):
         self._can_train, self._train_reason = ok, reason
         self._update_buttons()
 
+    def set_engine_loading(self, loading: bool, problem: str = "") -> None:
+        """Train waits for the training engine (torch), which the window loads once it is shown;
+        ``problem`` says why it could not load (Train then stays off, with that reason)."""
+        self._engine_loading, self._engine_problem = loading, problem
+        self._update_buttons()
+
+    @property
+    def engine_loading(self) -> bool:
+        return self._engine_loading
+
+    @property
+    def engine_problem(self) -> str:
+        """Why the training engine did not load ("" when it did, or is still loading)."""
+        return self._engine_problem
+
     def set_has_weights(self, has: bool) -> None:
         self._has_weights = has
         self._update_buttons()
@@ -407,10 +428,13 @@ class TrainPanel(QWidget):
 
     def _update_buttons(self) -> None:
         running = self.running
-        self.train_button.setEnabled(self._can_train and not running)
-        self.train_button.setToolTip("Train a fresh model with these settings." if self._can_train
-                                     else f"Cannot train: {self._train_reason}")
-        self.continue_button.setEnabled(self._can_train and not running and self._has_weights)
+        engine = not self._engine_loading and not self._engine_problem
+        self.train_button.setEnabled(self._can_train and engine and not running)
+        self.train_button.setToolTip(("Train a fresh model with these settings." if engine else
+                                      ENGINE_LOADING if self._engine_loading else
+                                      f"Cannot train: {self._engine_problem}")
+                                     if self._can_train else f"Cannot train: {self._train_reason}")
+        self.continue_button.setEnabled(self._can_train and engine and not running and self._has_weights)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.form.setEnabled(not running)
@@ -419,7 +443,11 @@ class TrainPanel(QWidget):
             text = self.status_label.text()
             if not self._can_train:
                 text = f"Cannot train: {self._train_reason}"
-            elif text.startswith("Cannot train:"):
+            elif self._engine_problem:
+                text = f"Cannot train: {self._engine_problem}"
+            elif self._engine_loading:
+                text = ENGINE_LOADING
+            elif text.startswith("Cannot train:") or text == ENGINE_LOADING:
                 text = ""  # the reason is gone: never leave it standing
             self.status_label.setText(text)
 

@@ -180,15 +180,19 @@ _conformance_verdicts: dict[int, tuple[CellType, str | None]] = {}
 
 
 def _conformance_checker() -> Callable[[CellType], str | None] | None:
-    try:
-        from seqstudio.core.model.cells import conformance_check
-    except ImportError:
+    import importlib.util
+
+    # The check runs cells with torch; torch is imported only when a verdict is not
+    # remembered (catalog.remembered_verdicts), so the window can start without it.
+    if importlib.util.find_spec("torch") is None:
         return None
 
     def check_once(cell: CellType) -> str | None:
         hit = _conformance_verdicts.get(id(cell))
         if hit is not None and hit[0] is cell:
             return hit[1]
+        from seqstudio.core.model.cells import conformance_check
+
         verdict = conformance_check(cell)
         _conformance_verdicts[id(cell)] = (cell, verdict)
         return verdict

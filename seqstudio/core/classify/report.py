@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from seqstudio.core.classify import curves as C
-from seqstudio.core.train.evaluate import to_probabilities
 
 __all__ = ["ClassifierReport", "Mistake", "classifier_report", "output_probabilities"]
 
@@ -38,6 +37,8 @@ def output_probabilities(outputs, *, are_probabilities: bool) -> np.ndarray:
     >>> output_probabilities(np.array([[0.0], [2.0]]), are_probabilities=False).round(3).tolist()
     [[0.5, 0.5], [0.119, 0.881]]
     """
+    from seqstudio.core.train.evaluate import to_probabilities  # torch: loaded when first used
+
     out = np.asarray(outputs, dtype=np.float64)
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
         p = to_probabilities(out.reshape(-1), are_probabilities=are_probabilities)

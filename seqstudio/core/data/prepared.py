@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 Task = Literal["regression", "binary", "multiclass"]
 Split = Literal["train", "val", "test"]
@@ -65,8 +67,14 @@ class PreparedData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Per-sample input shape, without the batch axis."""
-        return tuple(self.x_train.shape[1:])
+        """Per-sample input shape, without the batch axis (read without making tensors)."""
+        return tuple(self.__dict__["x_train"].shape[1:])
+
+    def n_samples(self, name: Split) -> int:
+        """How many samples one split holds (read without making tensors)."""
+        if name not in SPLITS:
+            raise KeyError(name)
+        return len(self.__dict__[f"x_{name}"])
 
     def split(self, name: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(x, y)`` of one split: ``"train"``, ``"val"`` or ``"test"``."""
@@ -82,7 +90,9 @@ class PreparedData:
         ``y`` has the shape of that split's targets. The base class returns it
         unchanged, as float64 numpy.
         """
-        return np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+        if not isinstance(y, np.ndarray) and hasattr(y, "detach"):  # a tensor (torch imported already)
+            y = y.detach().cpu()
+        return np.asarray(y, dtype=np.float64)
 
     def use_fitted_state(self, state: dict[str, Any]) -> PreparedData:
         """Use the fitted transforms saved in a project (scaler, vocabulary) instead of the ones
@@ -92,6 +102,38 @@ class PreparedData:
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able fitted transforms (scaler parameters, vocabulary) for the project file."""
         return {}
+
+
+class _SplitArray:
+    """One of a PreparedData's ``x_*`` / ``y_*``: a tensor when read, whatever was stored.
+
+    A source may store numpy arrays (the series source does): they become tensors
+    sharing their memory (``torch.from_numpy``) the first time they are read. So
+    preparing and showing data needs no torch, and the window can show a series
+    before the training engine has loaded; shapes and counts are read with
+    :attr:`PreparedData.input_shape` and :meth:`PreparedData.n_samples`.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name]
+        if isinstance(value, np.ndarray):
+            import torch
+
+            value = obj.__dict__[self.name] = torch.from_numpy(value)
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
+# After the dataclass is made, so that the fields keep having no default value.
+for _name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+    setattr(PreparedData, _name, _SplitArray(_name))
 
 
 @runtime_checkable

@@ -66,7 +66,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from seqstudio.core.data.columns import handle_missing, input_blocks, refuse_infinite, used_columns
 from seqstudio.core.data.prepared import SPLITS, PreparedData, Split
@@ -76,7 +75,7 @@ from seqstudio.core.data.reading import (
     read_series_csv,
 )
 from seqstudio.core.data.timeaxis import SEASON_BY_STEP, step_offset
-from seqstudio.core.data.windows import Scaler, make_windows
+from seqstudio.core.data.windows import Scaler, make_windows, window_arrays
 from seqstudio.core.errors import DataError
 from seqstudio.core.registry import OptionSpec
 
@@ -245,7 +244,7 @@ SERIES_OPTIONS: tuple[OptionSpec, ...] = (
 class _SeriesInternals:
     original: np.ndarray          # (n, T) cleaned targets, original units
     level: np.ndarray             # (n, T) log(original) or original: what differencing acts on
-    scaled: torch.Tensor          # (n - diff_lag, C) scaled transformed inputs (all parts)
+    scaled: np.ndarray            # (n - diff_lag, C) float32 scaled transformed inputs (all parts)
     scaler: Scaler
     target_pos: dict[str, np.ndarray]   # series position of each sample's first target step
     bounds: dict[str, tuple[int, int]]  # series positions [start, stop) of each part
@@ -304,7 +303,7 @@ class PreparedSeries(PreparedData):
         steps = positions[:, None] + np.arange(self.options.horizon)
         return values[steps].reshape(len(positions), self.n_outputs)
 
-    def to_original(self, y: torch.Tensor | np.ndarray, split: Split) -> np.ndarray:
+    def to_original(self, y: Any, split: Split) -> np.ndarray:
         """Undo scaling, differencing and log: model outputs of ``split`` in original units.
 
         ``y`` is ``(N, horizon * n_targets)`` (or ``(N,)`` for one output) for the
@@ -411,12 +410,12 @@ class PreparedSeries(PreparedData):
                                                    state_.scaler.scale):
             return self
         # the scaled values back to model inputs (float64), then scaled the saved way
-        values = state_.scaler.inverse(state_.scaled.numpy())
-        scaled = torch.from_numpy(new.transform(values).astype(np.float32))
+        values = state_.scaler.inverse(state_.scaled)
+        scaled = new.transform(values).astype(np.float32)
         lag, o = self.options.diff_lag, self.options
         for split in SPLITS:
             a, b = state_.bounds[split]
-            x, y = make_windows(scaled[a - lag:b - lag], o.look_back, o.horizon, o.stride,
+            x, y = window_arrays(scaled[a - lag:b - lag], o.look_back, o.horizon, o.stride,
                                 len(self.target_columns))
             setattr(self, f"x_{split}", x)
             setattr(self, f"y_{split}", y)
@@ -443,11 +442,11 @@ class PreparedSeries(PreparedData):
             raise DataError(f"forecast steps must be a positive integer, got {steps!r}")
         state, n_targets = self._fitted, len(self.target_columns)
         look_back, lag = self.options.look_back, self.options.diff_lag
-        window = state.scaled[-look_back:].numpy().astype(np.float32).copy()
+        window = state.scaled[-look_back:].astype(np.float32).copy()
         predicted = np.empty((steps, n_targets))
         for k in range(steps):
             out = predict_fn(window[None])
-            if isinstance(out, torch.Tensor):
+            if not isinstance(out, np.ndarray) and hasattr(out, "detach"):  # a tensor
                 out = out.detach().cpu().numpy()
             step = np.asarray(out, dtype=np.float64).reshape(-1)[:n_targets]
             predicted[k] = step
@@ -506,11 +505,12 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
 
     # scaling fitted on the train part only
     scaler = Scaler.fit(inputs[:bounds_local["train"][1]], options.scaling)
-    scaled = torch.from_numpy(scaler.transform(inputs).astype(np.float32))
-    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    # numpy until a model reads them: PreparedData makes tensors then (sharing the memory)
+    scaled = scaler.transform(inputs).astype(np.float32)
+    tensors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     target_pos: dict[str, np.ndarray] = {}
     for split, (a, b) in bounds_local.items():
-        tensors[split] = make_windows(scaled[a:b], options.look_back, options.horizon, options.stride,
+        tensors[split] = window_arrays(scaled[a:b], options.look_back, options.horizon, options.stride,
                                       n_targets)
         count = len(tensors[split][0])
         target_pos[split] = lag + a + np.arange(count) * options.stride + options.look_back
@@ -528,11 +528,11 @@ def prepare_series(options: SeriesOptions, loaded: LoadedSeries | None = None) -
                    f"{', '.join(targets)}, {len(input_names)} input(s), look_back {options.look_back}, "
                    f"horizon {options.horizon}; train/val/test windows {counts}")
     description += "".join(f"\nnote: {note}" for note in notes)  # what reading changed or guessed
+    # numpy arrays where the fields say tensors: PreparedData makes the tensors when read
+    arrays: dict[str, Any] = {f"{xy}_{split}": tensors[split][i] for split in SPLITS
+                              for i, xy in enumerate("xy")}
     return PreparedSeries(
-        task="regression",
-        x_train=tensors["train"][0], y_train=tensors["train"][1],
-        x_val=tensors["val"][0], y_val=tensors["val"][1],
-        x_test=tensors["test"][0], y_test=tensors["test"][1],
+        task="regression", **arrays,
         n_outputs=options.horizon * n_targets, input_is_ids=False, description=description,
         options=options, series=series, split_times=split_times, window_leak=leak,
         target_columns=targets, input_columns=input_names, season=season, report=report,

@@ -13,10 +13,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from seqstudio.core.data.prepared import PreparedData
 from seqstudio.core.data.sniff import check_delimited_text, looks_like_utf16
@@ -34,6 +33,9 @@ from seqstudio.core.data.tokens import (
     pad_sequences,
 )
 from seqstudio.core.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 # The tokenizer names stay importable from here, where they used to live.
 __all__ = [
@@ -311,6 +313,8 @@ class TextEncoder:
         ids = self.vocabulary.encode(texts)
         padded = pad_sequences(ids, maxlen=self.max_len, dtype="int64", padding=self.padding,
                                truncating=self.truncating)
+        import torch
+
         return torch.from_numpy(padded)
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -427,7 +431,7 @@ class PreparedText(PreparedData):
                                     fix="refit the vocabulary (--refit in the CLI)")
                 continue
             setattr(self, f"x_{split}", enc.encode_texts(texts) if texts else
-                    torch.zeros((0, enc.max_len), dtype=torch.int64))
+                    np.zeros((0, enc.max_len), dtype=np.int64))
         self.vocabulary, self.tokenizer = enc.vocabulary, enc.tokenizer
         if self.options is not None:
             self.options = dataclasses.replace(self.options, max_len=enc.max_len,
@@ -507,10 +511,11 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
     x_val, _ = _encode(options, vocabulary, tokenizer.tokenize_many(splits["val"].texts))
     x_test, _ = _encode(options, vocabulary, tokenizer.tokenize_many(splits["test"].texts))
 
-    def targets(y: np.ndarray) -> torch.Tensor:
+    # numpy: PreparedData makes tensors of them (sharing the memory) when a model reads them
+    def targets(y: np.ndarray) -> np.ndarray:
         if task == "binary":
-            return torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
-        return torch.from_numpy(y.astype(np.int64))
+            return y.astype(np.float32).reshape(-1, 1)
+        return y.astype(np.int64)
 
     n_classes = len(class_names)
     description = (f"{train.origin or 'texts'}: {len(splits['train'])} train / {len(splits['val'])} "
@@ -518,11 +523,12 @@ def prepare_text(options: TextOptions, train: LabelledTexts | None = None,
                    f"{'words' if tokenizer.level == 'word' else 'characters'}, "
                    f"vocab_size {vocabulary.vocab_size}, max_len {options.max_len}, "
                    f"classes {', '.join(class_names)}")
+    # numpy arrays where the fields say tensors: PreparedData makes the tensors when read
+    arrays: dict[str, Any] = {"x_train": x_train, "y_train": targets(labels["train"]),
+                              "x_val": x_val, "y_val": targets(labels["val"]),
+                              "x_test": x_test, "y_test": targets(labels["test"])}
     return PreparedText(
-        task=task,
-        x_train=x_train, y_train=targets(labels["train"]),
-        x_val=x_val, y_val=targets(labels["val"]),
-        x_test=x_test, y_test=targets(labels["test"]),
+        task=task, **arrays,
         n_outputs=1 if task == "binary" else n_classes,
         input_is_ids=True,
         vocab_size=vocabulary.vocab_size,
@@ -581,10 +587,10 @@ def _split_rows(options: TextOptions, train: LabelledTexts, test: LabelledTexts 
 
 
 def _encode(options: TextOptions, vocabulary: Vocabulary,
-            tokens: list[list[str]]) -> tuple[torch.Tensor, np.ndarray]:
+            tokens: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Token lists as padded id rows ``(N, max_len)`` int64, and each text's length before padding."""
     ids = vocabulary.encode_tokens(tokens)
     lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
     padded = pad_sequences(ids, maxlen=options.max_len, dtype="int64",
                            padding=options.padding, truncating=options.truncating)
-    return torch.from_numpy(padded), lengths
+    return padded, lengths

@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+
+def window_arrays(values: np.ndarray, look_back: int, horizon: int = 1, stride: int = 1,
+                  n_targets: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`make_windows` in numpy: ``x`` is a view of ``values``, ``y`` a copy; no torch.
+
+    >>> x, y = window_arrays(np.arange(5, dtype=np.float32), look_back=2)
+    >>> x[:, :, 0].tolist(), y.tolist()
+    ([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]], [[2.0], [3.0], [4.0]])
+    """
+    series = np.asarray(values)
+    if series.ndim == 1:
+        series = series[:, None]
+    n_targets = series.shape[1] if n_targets is None else n_targets
+    if len(series) < look_back + horizon:
+        return (np.zeros((0, look_back, series.shape[1]), series.dtype),
+                np.zeros((0, horizon * n_targets), series.dtype))
+    # (N, C, look_back + horizon) views; writeable as the views of Tensor.unfold are
+    windows = np.lib.stride_tricks.sliding_window_view(series, look_back + horizon, axis=0,
+                                                       writeable=True)[::stride]
+    x = windows[:, :, :look_back].transpose(0, 2, 1)
+    y = windows[:, :n_targets, look_back:].transpose(0, 2, 1).reshape(len(windows), horizon * n_targets)
+    return x, np.ascontiguousarray(y)
 
 
 def make_windows(values: torch.Tensor | np.ndarray, look_back: int, horizon: int = 1,
@@ -22,6 +48,8 @@ def make_windows(values: torch.Tensor | np.ndarray, look_back: int, horizon: int
     >>> x[:, :, 0].tolist(), y.tolist()
     ([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]], [[2.0], [3.0], [4.0]])
     """
+    import torch
+
     series = torch.as_tensor(values)
     if series.ndim == 1:
         series = series[:, None]

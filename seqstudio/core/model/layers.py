@@ -29,40 +29,36 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from seqstudio.core.errors import ModelSpecError, PluginError
 from seqstudio.core.registry import CellType, LayerType, Registry
 
+if TYPE_CHECKING:
+    from torch import nn
+
+# The torch modules the layers build live in modules.py, imported when a layer is built:
+# checking and summing up a stack of layer specs needs no torch (the window starts without it).
+_MODULES = ("activation_module", "Conv1DModule", "MaxPool1DModule")
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        from seqstudio.core.model import modules
+
+        return getattr(modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "ACTIVATIONS", "LAYER_TYPES", "LayerSpec", "Embedding", "Recurrent", "SimpleRNN", "LSTM", "GRU",
     "RNN", "Conv1D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
-    "MaxPooling1D", "activation_module", "layer_to_dict", "layer_from_dict",
+    "MaxPooling1D", "layer_to_dict", "layer_from_dict",
 ]
 
 #: Activation names accepted by Dense / Conv1D (``None`` means "linear").
 ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "tanh", "sigmoid", "softmax", "gelu", "elu",
                                 "selu", "softplus")
-
-
-def activation_module(name: str | None) -> nn.Module:
-    """The module for an activation name; ``softmax`` acts on the last axis (Keras).
-
-    >>> activation_module("relu")
-    ReLU()
-    """
-    factories: dict[str | None, Callable[[], nn.Module]] = {
-        None: nn.Identity, "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid, "softmax": lambda: nn.Softmax(dim=-1), "gelu": nn.GELU,
-        "elu": nn.ELU, "selu": nn.SELU, "softplus": nn.Softplus,
-    }
-    return factories[name]()
 
 
 def _err(layer: str, what: str, fix: str | None = None, index: int | None = None) -> ModelSpecError:
@@ -226,6 +222,8 @@ class Embedding(LayerSpec):
         return (*input_shape, self.output_dim)
 
     def build(self, input_shape, registry):
+        from torch import nn
+
         return nn.Embedding(self.input_dim, self.output_dim)
 
 
@@ -392,32 +390,6 @@ def _conv_length(layer: str, length: int, kernel: int, stride: int, padding: str
     return (length - kernel) // stride + 1
 
 
-def _same_padding(length: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Keras/TensorFlow 'same' padding: extra padding goes on the right."""
-    out = math.ceil(length / stride)
-    total = max((out - 1) * stride + kernel - length, 0)
-    return total // 2, total - total // 2
-
-
-class Conv1DModule(nn.Module):
-    """Channels-last 1-D convolution with Keras padding (valid / same / causal)."""
-
-    def __init__(self, in_channels: int, filters: int, kernel_size: int, stride: int, padding: str,
-                 activation: str):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.conv = nn.Conv1d(in_channels, filters, kernel_size, stride=stride)
-        self.activation = activation_module(activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.transpose(1, 2)
-        if self.padding == "same":
-            x = F.pad(x, _same_padding(x.shape[-1], self.kernel_size, self.stride))
-        elif self.padding == "causal":
-            x = F.pad(x, (self.kernel_size - 1, 0))
-        return self.activation(self.conv(x).transpose(1, 2))
-
-
 @dataclass
 class Conv1D(LayerSpec):
     """1-D convolution over time: ``(time, features) -> (time', filters)``."""
@@ -457,20 +429,10 @@ class Conv1D(LayerSpec):
         return (length, self.filters)
 
     def build(self, input_shape, registry):
+        from seqstudio.core.model.modules import Conv1DModule
+
         return Conv1DModule(int(input_shape[-1]), self.filters, self.kernel_size, self.stride,
                             self.padding, self.activation)
-
-
-class MaxPool1DModule(nn.Module):
-    def __init__(self, pool_size: int, stride: int, padding: str):
-        super().__init__()
-        self.pool_size, self.stride, self.padding = pool_size, stride, padding
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.transpose(1, 2)
-        if self.padding == "same":
-            x = F.pad(x, _same_padding(x.shape[-1], self.pool_size, self.stride), value=float("-inf"))
-        return F.max_pool1d(x, self.pool_size, self.stride).transpose(1, 2)
 
 
 @dataclass
@@ -506,19 +468,9 @@ class MaxPooling1D(LayerSpec):
         return (length, input_shape[1])
 
     def build(self, input_shape, registry):
+        from seqstudio.core.model.modules import MaxPool1DModule
+
         return MaxPool1DModule(self.pool_size, self.stride or self.pool_size, self.padding)
-
-
-class _Reduce(nn.Module):
-    def __init__(self, how: str):
-        super().__init__()
-        self.how = how
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=1) if self.how == "mean" else x.amax(dim=1)
-
-    def extra_repr(self) -> str:
-        return self.how
 
 
 @dataclass
@@ -534,7 +486,9 @@ class GlobalAveragePooling1D(LayerSpec):
         return (input_shape[1],)
 
     def build(self, input_shape, registry):
-        return _Reduce("mean")
+        from seqstudio.core.model.modules import ReduceOverTime
+
+        return ReduceOverTime("mean")
 
 
 @dataclass
@@ -550,7 +504,9 @@ class GlobalMaxPooling1D(LayerSpec):
         return (input_shape[1],)
 
     def build(self, input_shape, registry):
-        return _Reduce("max")
+        from seqstudio.core.model.modules import ReduceOverTime
+
+        return ReduceOverTime("max")
 
 
 # -- dense, dropout, flatten ----------------------------------------------------------
@@ -581,6 +537,10 @@ class Dense(LayerSpec):
         return (*input_shape[:-1], self.units)
 
     def build(self, input_shape, registry):
+        from torch import nn
+
+        from seqstudio.core.model.modules import activation_module
+
         linear = nn.Linear(int(input_shape[-1]), self.units)
         # Keras initialises Dense kernels with Glorot-uniform and biases with zeros.
         if not linear.weight.is_meta:
@@ -605,6 +565,8 @@ class Dropout(LayerSpec):
         _check_rate("Dropout", "rate", self.rate)
 
     def build(self, input_shape, registry):
+        from torch import nn
+
         return nn.Dropout(self.rate)
 
 
@@ -620,6 +582,8 @@ class Flatten(LayerSpec):
         return (math.prod(input_shape),)
 
     def build(self, input_shape, registry):
+        from torch import nn
+
         return nn.Flatten()
 
 

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from seqstudio.core.data.prepared import PreparedData
+from seqstudio.core.engine import engine_deferred
 from seqstudio.core.errors import ModelSpecError, SeqStudioError
 from seqstudio.core.model.layers import (
     Dense,
@@ -40,6 +38,19 @@ from seqstudio.core.model.layers import (
     layer_to_dict,
 )
 from seqstudio.core.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from seqstudio.core.model.modules import SequenceModel
+
+
+def __getattr__(name: str):
+    if name == "SequenceModel":  # built models live in modules.py (torch), loaded when needed
+        from seqstudio.core.model.modules import SequenceModel
+
+        return SequenceModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["SummaryRow", "ModelSummary", "ModelSpec", "SequenceModel"]
 
@@ -55,7 +66,8 @@ class SummaryRow:
     name: str
     type_name: str
     output_shape: tuple[int, ...]
-    params: int
+    #: None while the training engine is still loading (the window's first second)
+    params: int | None
 
 
 @dataclass
@@ -63,8 +75,9 @@ class ModelSummary:
     """What :meth:`ModelSpec.summary` returns: one row per layer plus totals."""
 
     rows: list[SummaryRow]
-    total_params: int
-    trainable_params: int
+    #: None while the training engine is still loading (:mod:`seqstudio.core.engine`)
+    total_params: int | None
+    trainable_params: int | None
     input_shape: tuple[int, ...] = ()
     #: The memory estimate to train it (:mod:`seqstudio.core.model.memory`), when known.
     memory: Any = field(default=None, compare=False)
@@ -86,7 +99,10 @@ class ModelSummary:
         Trainable params: 5
         Non-trainable params: 0
         """
-        cells = [(f"{r.name} ({r.type_name})", str((None, *r.output_shape)), f"{r.params:,}")
+        def count(n: int | None) -> str:
+            return "…" if n is None else f"{n:,}"
+
+        cells = [(f"{r.name} ({r.type_name})", str((None, *r.output_shape)), count(r.params))
                  for r in self.rows]
         w0 = max([len("Layer (type)"), *(len(c[0]) for c in cells)]) + 4
         w1 = max([len("Output Shape"), *(len(c[1]) for c in cells)]) + 4
@@ -94,36 +110,15 @@ class ModelSummary:
         rule = "=" * (w0 + w1 + w2)
         lines = [f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>{w2}}", rule]
         lines += [f"{a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in cells]
-        lines += [rule, f"Total params: {self.total_params:,}",
-                  f"Trainable params: {self.trainable_params:,}",
-                  f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
+        if self.total_params is None or self.trainable_params is None:
+            lines += [rule, "Total params: … (the training engine is loading)"]
+        else:
+            lines += [rule, f"Total params: {self.total_params:,}",
+                      f"Trainable params: {self.trainable_params:,}",
+                      f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
         if self.memory is not None:
             lines.append(self.memory.describe())
         return "\n".join(lines)
-
-
-class SequenceModel(nn.Module):
-    """The built model: the layers' modules applied in order.
-
-    ``x`` is ``(B, *input_shape)``; the output is ``(B, *output_shape)``, normally
-    ``(B, n_outputs)``. ``output_activation`` is the last Dense's activation
-    (``"sigmoid"``: the model outputs probabilities, as Keras's binary models do).
-    """
-
-    def __init__(self, layers: list[nn.Module], *, input_shape: tuple[int, ...],
-                 output_shape: tuple[int, ...], output_activation: str = "linear",
-                 names: list[str] | None = None):
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.input_shape = tuple(input_shape)
-        self.output_shape = tuple(output_shape)
-        self.output_activation = output_activation
-        self.layer_names = list(names or [])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
 
 
 def _keras_name(type_name: str) -> str:
@@ -175,7 +170,9 @@ class ModelSpec:
         shape = tuple(int(d) for d in input_shape)
         ids = bool(input_is_ids)
         rows: list[SummaryRow] = []
-        total = trainable = 0
+        total: int | None = 0
+        trainable: int | None = 0
+        counted = not engine_deferred()  # counting builds torch modules
         seen: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
             if (layer.input_ranks is not None and not ids and len(shape) not in layer.input_ranks
@@ -187,7 +184,8 @@ class ModelSpec:
                         "sequence (time, features)", fix=fix, layer_index=i)
             try:
                 out = tuple(layer.output_shape(shape, input_is_ids=ids, index=i, registry=registry))
-                n_total, n_trainable = self._layer_params(layer, shape, registry)
+                n_total, n_trainable = self._layer_params(layer, shape, registry) if counted \
+                    else (None, None)
             except SeqStudioError as exc:
                 raise self._at_layer(exc, i) from exc
             except (ValueError, TypeError, RuntimeError) as exc:
@@ -199,8 +197,8 @@ class ModelSpec:
             seen[base] = count + 1
             rows.append(SummaryRow(i, base if count == 0 else f"{base}_{count}", layer.type_name,
                                    out, n_total))
-            total += n_total
-            trainable += n_trainable
+            total = None if total is None or n_total is None else total + n_total
+            trainable = None if trainable is None or n_trainable is None else trainable + n_trainable
             shape, ids = out, False
         if n_outputs is not None:
             self._check_outputs(shape, n_outputs)
@@ -218,6 +216,8 @@ class ModelSpec:
         # Built on the meta device: exact counts of the real module without allocating
         # (an Embedding(10000, 128) costs nothing). A plugin module that cannot be made
         # on meta is built for real.
+        import torch
+
         try:
             with torch.device("meta"):
                 return _count_params(layer.build(shape, registry))
@@ -252,8 +252,7 @@ class ModelSpec:
         ``data.n_outputs`` values (the class count for multiclass); a binary task
         cannot end in a one-unit softmax (always 1).
         """
-        x = data.x_train
-        ids = bool(data.input_is_ids) and not x.is_floating_point()
+        ids = bool(data.input_is_ids) and not data.x_train.is_floating_point()
         summary = self.summary(data.input_shape, input_is_ids=ids, n_outputs=data.n_outputs,
                                registry=registry)
         first = self.layers[0]
@@ -295,6 +294,8 @@ class ModelSpec:
             shape = row.output_shape
         last = self.layers[-1]
         activation = getattr(last, "activation", "linear") if isinstance(last, Dense) else "linear"
+        from seqstudio.core.model.modules import SequenceModel
+
         return SequenceModel(modules, input_shape=summary.input_shape, output_shape=shape,
                              output_activation=activation, names=[r.name for r in summary.rows])
 

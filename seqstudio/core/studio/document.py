@@ -230,6 +230,12 @@ class StudioDocument:
         self.events.check.emit(self.check)
         self._derive()
 
+    def recheck_model(self) -> None:
+        """Check the stack again: the training engine has loaded, the summary can count parameters."""
+        self.check = self._check_model()
+        self.events.check.emit(self.check)
+        self._derive()
+
     def set_future_steps(self, steps: int) -> None:
         """How many steps the forecast goes beyond the data; recomputes the results."""
         self.future_steps = max(0, int(steps))

@@ -7,6 +7,7 @@ from torch import nn
 
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.config import DEVICE_PATTERN, TrainConfig
+from seqstudio.core.train.threads import SMALL_STEP_WORK
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,7 +59,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 #: Below this many multiply-adds per step (dense parameters x batch size), the
 #: step is dispatch-bound: one thread and no oneDNN is fastest (see module doc).
-_SMALL_STEP_WORK = 1_000_000
+_SMALL_STEP_WORK = SMALL_STEP_WORK
 
 
 def dense_parameter_count(model: nn.Module) -> int:
@@ -71,9 +72,14 @@ def dense_parameter_count(model: nn.Module) -> int:
     return total
 
 
+def step_work(model: nn.Module, batch_size: int) -> int:
+    """Multiply-adds per optimizer step, roughly: dense parameters x batch size."""
+    return dense_parameter_count(model) * batch_size
+
+
 def choose_cpu_settings(model: nn.Module, config: TrainConfig) -> tuple[int, bool]:
     """(threads, oneDNN on) for a CPU run, from the work per optimizer step."""
-    small = dense_parameter_count(model) * config.batch_size < _SMALL_STEP_WORK
+    small = step_work(model, config.batch_size) < _SMALL_STEP_WORK
     if config.threads is not None:
         return config.threads, not small
     return (1, False) if small else (torch.get_num_threads(), True)

@@ -69,6 +69,7 @@ from seqstudio.core.train.devices import (
     choose_cpu_settings,
     model_device,
     resolve_device,
+    step_work,
 )
 from seqstudio.core.train.distributed import Checkpoint, DataParallel
 from seqstudio.core.train.evaluate import evaluate
@@ -95,7 +96,7 @@ from seqstudio.core.train.policies import (
     default_policies,
     snapshot,
 )
-from seqstudio.core.train.threads import ThreadTuner, thread_candidates
+from seqstudio.core.train.threads import ThreadTuner, thread_candidates, too_small_to_split
 
 
 # --------------------------------------------------------------------------- train
@@ -273,7 +274,8 @@ class _Run:
                 first, onednn = choose_cpu_settings(model, config)
                 torch.backends.mkldnn.enabled = onednn  # type: ignore[assignment]  # torch's stub: a flag
                 self.tuner = ThreadTuner(thread_candidates(settings.threads), pinned=config.threads,
-                                         first=first, batch_size=config.batch_size)
+                                         first=first, batch_size=config.batch_size,
+                                         too_small=too_small_to_split(step_work(model, config.batch_size)))
             try:
                 model.to(self.device)
                 state.last_good = snapshot(model)

@@ -156,7 +156,7 @@ def make_run_record(*, source: str, data_options: Mapping[str, Any], model: Mapp
 
 def _parameter_count(summary: ModelSummary | None, weights: Mapping[str, Any] | None) -> int | None:
     """The summary's parameter count, else the number of elements in ``weights``, else None."""
-    if summary is not None:
+    if summary is not None and summary.total_params is not None:  # None: counted before torch loaded
         return int(summary.total_params)
     if weights:
         return int(sum(int(np.prod(tuple(v.shape))) for v in weights.values()))

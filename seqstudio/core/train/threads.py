@@ -30,6 +30,11 @@ from collections import deque
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
+#: Below this many multiply-adds per optimizer step (dense parameters x batch size) a step is
+#: dispatch-bound: torch runs ops that small on one thread whatever the setting, so one thread
+#: (and no oneDNN) is fastest and timing other counts can only cost time.
+SMALL_STEP_WORK = 1_000_000
+
 #: Environment variables that fix the threads of a child process's math libraries.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Variables that say how OpenMP's idle workers wait; a user's own setting is never changed.
@@ -169,6 +174,18 @@ def thread_candidates(all_threads: int, cores: int | None = None) -> list[int]:
     return sorted(counts, key=lambda n: (n != 1 and n != all_threads, n))
 
 
+def too_small_to_split(work: int, limit: int = SMALL_STEP_WORK) -> str | None:
+    """Why a run with steps of ``work`` multiply-adds stays on one thread unprobed; None when
+    its steps are big enough for the thread count to matter.
+
+    >>> too_small_to_split(20 * 1), too_small_to_split(2_000_000) is None
+    ('1 thread: a step is 20 multiply-adds, too small to split across threads (not probed)', True)
+    """
+    if work >= limit:
+        return None
+    return f"1 thread: a step is {work:,} multiply-adds, too small to split across threads (not probed)"
+
+
 # --------------------------------------------------------------------------- the tuner
 @dataclass(frozen=True)
 class ThreadChange:
@@ -217,6 +234,10 @@ class ThreadTuner:
         A fixed count (the user's ``--threads``): set once, never probed.
     first
         The count to start with (a guess from the model's size); default the first candidate.
+    too_small
+        The reason (:func:`too_small_to_split`) when the steps are too small for threads to
+        matter: the run then stays on one thread and nothing is probed. A tiny model's
+        epoch (the airline recipe: 0.1 s) is over before probes could pay for themselves.
     """
 
     def __init__(self, candidates: Sequence[int], *, pinned: int | None = None,
@@ -226,7 +247,7 @@ class ThreadTuner:
                  probe_batches: int = 2, probe_seconds: float = 0.05,
                  drift: float = 1.3, recheck_seconds: float = 10.0,
                  max_recheck_seconds: float = 160.0, overhead: float = 0.03,
-                 window: int = 5, batch_size: int = 1):
+                 window: int = 5, batch_size: int = 1, too_small: str | None = None):
         if set_threads is None:
             import torch
 
@@ -235,6 +256,7 @@ class ThreadTuner:
         self._clock = clock
         self.candidates = sorted({int(c) for c in candidates if int(c) >= 1}) or [1]
         self.pinned = pinned
+        self.too_small = too_small if pinned is None else None
         self.probe_batches = probe_batches
         self.probe_seconds = probe_seconds
         self.drift = drift
@@ -260,12 +282,15 @@ class ThreadTuner:
         self._next_check = 0.0
         self._min_drift_probe_at = 0.0
         self._baseline: float | None = None
-        start = pinned if pinned is not None else (first if first in self.candidates else self.candidates[0])
+        start = pinned if pinned is not None else 1 if self.too_small else \
+            (first if first in self.candidates else self.candidates[0])
         self.threads = int(start)
         self._set(self.threads)
         self._warmed = {self.threads}  # the run's first batch warms this count up
         if pinned is not None:
             self.reason = f"{pinned} thread{'s' if pinned != 1 else ''}, as asked (--threads / the threads setting)"
+        elif self.too_small:
+            self.reason = self.too_small
         elif len(self.candidates) == 1:
             self.reason = f"{self.threads} thread: the only core this process may use"
         else:
@@ -274,7 +299,7 @@ class ThreadTuner:
 
     @property
     def tuning(self) -> bool:
-        return self.pinned is None and len(self.candidates) > 1
+        return self.pinned is None and not self.too_small and len(self.candidates) > 1
 
     @property
     def probing(self) -> bool:

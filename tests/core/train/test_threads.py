@@ -19,6 +19,7 @@ from seqstudio.core.train.threads import (
     parallel_plan,
     prepare_openmp_env,
     thread_candidates,
+    too_small_to_split,
 )
 
 from .test_training import TinyRegressor, series_data
@@ -201,6 +202,7 @@ def test_a_run_reports_its_thread_choice_and_restores_the_count(monkeypatch):
     # One probe pass decides, however fast this machine runs the tiny batches (with the
     # default 50 ms of measurements a fast, idle machine could end the run still probing).
     monkeypatch.setattr(loop, "ThreadTuner", functools.partial(ThreadTuner, probe_seconds=0.0))
+    monkeypatch.setattr(loop, "too_small_to_split", lambda work: None)  # probe even this tiny model
     threads = torch.get_num_threads()
     events = list(train(TinyRegressor(), series_data(64), TrainConfig(epochs=4, batch_size=2)))
     chosen = [e for e in events if isinstance(e, ThreadsChosen)]
@@ -213,6 +215,33 @@ def test_a_run_reports_its_thread_choice_and_restores_the_count(monkeypatch):
         assert "a batch against" in result.threads_reason
     assert result.threads in thread_candidates(threads)
     assert torch.get_num_threads() == threads
+
+
+def test_a_model_too_small_to_split_stays_on_one_thread_unprobed():
+    from seqstudio.core.train.devices import step_work
+
+    model = TinyRegressor()
+    threads = torch.get_num_threads()
+    events = list(train(model, series_data(64), TrainConfig(epochs=3, batch_size=2)))
+    result = events[-1].result
+    assert not any(isinstance(e, ThreadsChosen) for e in events)
+    assert result.threads == 1
+    assert f"a step is {step_work(model, 2):,} multiply-adds" in result.threads_reason
+    assert torch.get_num_threads() == threads
+
+
+def test_the_tuner_of_a_tiny_step_never_switches():
+    counts = []
+    tuner = ThreadTuner([1, 2], first=2, set_threads=counts.append,
+                        too_small=too_small_to_split(4 * 8))
+    for _ in range(50):
+        tuner.batch_started()
+        assert tuner.batch_ended(1) is None
+    assert counts == [1] and tuner.threads == 1 and not tuner.tuning
+    assert tuner.reason.startswith("1 thread: a step is 32 multiply-adds")
+    # --threads still wins over it
+    assert ThreadTuner([1, 2], pinned=2, set_threads=counts.append,
+                       too_small=too_small_to_split(32)).threads == 2
 
 
 def test_a_pinned_run_reports_the_setting_and_no_choice():
