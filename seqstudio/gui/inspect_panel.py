@@ -10,7 +10,7 @@ that was overtaken is never shown) and is drawn by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
@@ -31,9 +31,11 @@ from PySide6.QtWidgets import (
 
 from seqstudio.core.data.loader import LatestLoader, LoadResult
 from seqstudio.core.errors import SeqStudioError
-from seqstudio.core.inspect import Inspection, Inspector
 
 from .inspect_view import InspectView
+
+if TYPE_CHECKING:  # core.inspect needs torch, which the window loads after it shows
+    from seqstudio.core.inspect import Inspection, Inspector
 
 __all__ = ["InspectPanel"]
 
@@ -153,6 +155,9 @@ class InspectPanel(QWidget):
 
     def _set_model(self, model, data) -> None:
         """Inspect ``model`` reading ``data`` (None: nothing trained to inspect)."""
+        if model is not None:
+            from seqstudio.core.inspect import Inspector
+
         self.inspector = Inspector(model, data=data) if model is not None else None
         self.inspection = None
         self._mistakes = []

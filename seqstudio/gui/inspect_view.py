@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,9 +23,10 @@ from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from seqstudio.core.inspect import Inspection, equations
-
 from . import plots  # noqa: F401 - the plots' colours and antialiasing, also for render_png
+
+if TYPE_CHECKING:  # core.inspect needs torch, which the window loads after it shows
+    from seqstudio.core.inspect import Inspection
 
 __all__ = ["InspectView", "render_png"]
 
@@ -262,6 +264,8 @@ class InspectView(QWidget):
         trace = ins.trace
         d = trace.directions[self.direction]
         label = ins.labels[self.step] if self.step < len(ins.labels) else ""
+        from seqstudio.core.inspect import equations
+
         lines = equations(trace, self.direction, self.unit, self.step)
         head = (f"<b>layer {trace.layer_index + 1} ({html.escape(trace.layer_name)}), {d.name}</b><br>"
                 f"unit {self.unit} of {trace.units}, step {self.step}"
