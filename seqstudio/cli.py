@@ -141,6 +141,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                     help="hold out this last part of the training samples for validation")
     tr.add_argument("--grad-clip", type=float, metavar="NORM")
     tr.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: chosen by model size)")
+    tr.add_argument("--bucketing", action=argparse.BooleanOptionalAction, default=None,
+                    help="text: batch reviews of similar length, each padded only to its longest "
+                         "(faster; Keras pads all to max_len)")
 
 
 def _parse_value(text: str) -> Any:
@@ -217,7 +220,7 @@ def project_from_args(args: argparse.Namespace):
         "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "learning_rate": args.lr, "loss": args.loss, "seed": args.seed, "device": args.device,
         "early_stopping_patience": args.patience, "validation_fraction": args.val_fraction,
-        "grad_clip": args.grad_clip, "threads": args.threads,
+        "grad_clip": args.grad_clip, "threads": args.threads, "bucketing": args.bucketing,
     }
     t.update({k: v for k, v in overrides.items() if v is not None})
     return project
@@ -985,7 +988,7 @@ FLAGS = {
     "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer",
     "learning_rate": "--lr", "loss": "--loss", "seed": "--seed", "device": "--device",
     "early_stopping_patience": "--patience", "validation_fraction": "--val-fraction",
-    "grad_clip": "--grad-clip", "threads": "--threads",
+    "grad_clip": "--grad-clip", "threads": "--threads", "bucketing": "--bucketing",
     "target": "--target", "date_col": "--date-col", "date_format": "--date-format",
     "features": "--features", "look_back": "--look-back", "horizon": "--horizon",
     "stride": "--stride", "scaling": "--scaling", "log": "--log", "diff_lag": "--diff",

@@ -420,3 +420,12 @@ def test_the_status_line_says_how_many_cpu_threads_and_why(qtbot, window, monkey
         assert "a batch against" in text
     run = window.project.runs[-1]
     assert run["threads"] == result.threads and run["threads_reason"] == result.threads_reason
+
+
+def test_the_train_tab_offers_bucketing_off_by_default(window, qtbot):
+    form = window.train_panel.form
+    box = form.widget("bucketing")
+    assert box.isChecked() is False and "max_len" in box.toolTip()
+    box.setChecked(True)
+    qtbot.waitUntil(lambda: window.document.train.get("bucketing") is True)
+    assert window.train_panel.config().bucketing is True

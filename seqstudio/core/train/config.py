@@ -66,6 +66,9 @@ SCHEMA: tuple[OptionSpec, ...] = (
     OptionSpec("keep_best_checkpoint", "bool", True, "Keep a copy of the best weights while training."),
     OptionSpec("threads", "int", None, "CPU threads for torch (auto = chosen by model size).",
                minimum=1),
+    OptionSpec("bucketing", "bool", False,
+               "Text only: batch texts of similar length and pad each batch only to its longest "
+               "text, not all to max_len (faster; departs from Keras's fixed-length padding)."),
     OptionSpec("from_logits", "choice", None,
                "Whether the model's last layer outputs raw scores rather than probabilities "
                "(auto = read it from the model).", choices=(None, True, False)),
@@ -111,6 +114,10 @@ class TrainConfig:
         Return a copy of the best epoch's weights in ``TrainResult.best_state``.
     threads
         CPU threads; None chooses by model size (see the module docstring).
+    bucketing
+        Text (token ids) only: training batches group texts of similar length and keep
+        only the columns their texts use (:mod:`~seqstudio.core.train.buckets`); off
+        by default, as Keras pads every text to ``max_len``.
     from_logits
         Whether ``bce`` / ``cross_entropy`` receive logits. None looks at the
         model: an ``output_activation`` attribute, else a last ``nn.Sigmoid`` /
@@ -146,6 +153,7 @@ class TrainConfig:
     keep_best_checkpoint: bool = True
     threads: int | None = None
     from_logits: bool | None = None
+    bucketing: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

@@ -162,6 +162,13 @@ def train(model: nn.Module, data: PreparedData, config: TrainConfig,
         raise TrainingError("the training split has no samples",
                             fix="use more data or a larger training fraction")
     check_loss_fits_task(config.loss, data)
+    if config.bucketing and (not data.input_is_ids or data.x_train.dim() != 2
+                             or data.x_train.is_floating_point()):
+        raise TrainingError("bucketing groups texts by length, but this data is not text (token ids)",
+                            where="training setting 'bucketing'", fix="turn bucketing off for this data")
+    if config.bucketing and parallel is not None:
+        raise TrainingError("bucketing is not available when training on several processes",
+                            where="training setting 'bucketing'", fix="turn bucketing off for a distributed run")
     device = resolve_device(config.device)
     x_train, y_train, x_val, y_val = _train_val_tensors(data, config)
     if resume is not None:
@@ -211,6 +218,7 @@ class _Run:
         self._epoch = start_epoch  # the epoch under way, for Stopped events
         self.global_step = 0
         self.tuner: ThreadTuner | None = None  # chosen when the run starts (CPU only)
+        self._spans: tuple[torch.Tensor, torch.Tensor] | None = None  # bucketing: each text's columns
         self.probabilities = outputs_are_probabilities(model, config)
         self.loss_fn = make_loss(config.loss, self.probabilities)
         self.sample_loss_fn = make_loss(config.loss, self.probabilities, "none")
@@ -388,7 +396,10 @@ class _Run:
         clip, bs, n, device = self.config.grad_clip, self.config.batch_size, len(x_all), self.device
         batch_begin, batch_end = self.policies.batch_begin, self.policies.batch_end
         model.train()
-        if self.config.shuffle:
+        buckets = self._buckets(x_all, shuffler) if self.config.bucketing else None
+        if buckets is not None:
+            xs, ys = x_all, y_all
+        elif self.config.shuffle:
             order = torch.randperm(n, generator=shuffler).to(device)
             xs, ys = x_all[order], y_all[order]
         else:
@@ -400,8 +411,13 @@ class _Run:
             for hook in batch_begin:
                 if (stopped := hook(state, epoch, step)) is not None:
                     return stopped
-            start = step * bs
-            xb, yb = xs[start:start + bs], ys[start:start + bs]
+            if buckets is not None:  # similar lengths, padded to the longest of the batch
+                bucket = buckets[step]
+                rows = bucket.rows.to(device)
+                xb, yb = xs[rows, bucket.start:bucket.stop], ys[rows]
+            else:
+                start = step * bs
+                xb, yb = xs[start:start + bs], ys[start:start + bs]
             if tuner is not None:
                 tuner.batch_started()
             output = model(xb)
@@ -470,6 +486,16 @@ class _Run:
             self.global_step += 1
             yield BatchEnded(epoch, step + 1, batches, loss_value, self.global_step)
         return loss_sum / n, ({"accuracy": correct_sum / n} if classification else {})
+
+    def _buckets(self, x_all: torch.Tensor, shuffler: torch.Generator) -> list:
+        """This epoch's bucketed batches (``config.bucketing``); the spans are found once a run."""
+        from seqstudio.core.train.buckets import bucket_batches, token_spans
+
+        if self._spans is None:
+            self._spans = token_spans(x_all)
+        first, stop = self._spans
+        return bucket_batches(first, stop, self.config.batch_size, shuffler,
+                              shuffle=self.config.shuffle, width=x_all.shape[1])
 
     def _correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "cross_entropy" or target.dim() == 1:

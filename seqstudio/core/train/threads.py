@@ -281,6 +281,7 @@ class ThreadTuner:
         self._recheck = recheck_seconds
         self._next_check = 0.0
         self._min_drift_probe_at = 0.0
+        self._severe_drift_probe_at = 0.0
         self._baseline: float | None = None
         start = pinned if pinned is not None else 1 if self.too_small else \
             (first if first in self.candidates else self.candidates[0])
@@ -327,7 +328,8 @@ class ThreadTuner:
         if self._queue:
             return self._probe_step(now, seconds, samples)
         self._recent.append(per_sample)
-        if self._drifted() and now >= self._min_drift_probe_at:
+        drift = self._drift()
+        if drift and now >= (self._severe_drift_probe_at if drift > 2 else self._min_drift_probe_at):
             self._start_probe(now, "batch times drifted")
         elif now >= self._next_check:
             self._start_probe(now, "regular re-check")
@@ -406,16 +408,24 @@ class ThreadTuner:
                      for s, n in v)
         self._recheck = self.base_recheck if changed else min(self.max_recheck, self._recheck * 2)
         self._next_check = now + max(self._recheck, wasted / self.overhead)
-        self._min_drift_probe_at = now + max(1.0, wasted / self.overhead / 4)
+        # A drift probes again once the last probe's cost is paid back within the overhead
+        # budget; a machine whose load moves a little all the time (other users) would
+        # otherwise keep probing. A severe change (batches 2x slower or faster: a busy
+        # process came or went) may probe four times sooner.
+        self._min_drift_probe_at = now + max(1.0, wasted / self.overhead)
+        self._severe_drift_probe_at = now + max(1.0, wasted / self.overhead / 4)
         change = ThreadChange(self.batches, best, self.reason)
         self.changes.append(change)
         return change
 
-    def _drifted(self) -> bool:
+    def _drift(self) -> float:
+        """How far the recent batches moved from what the choice measured (a factor >= 1, either
+        way), or 0 when they have not drifted beyond ``drift``."""
         if self._baseline is None or len(self._recent) < (self._recent.maxlen or 1):
-            return False
+            return 0.0
         ratio = _median(self._recent) / self._baseline
-        return ratio > self.drift or ratio < 1 / self.drift
+        factor = max(ratio, 1 / ratio) if ratio > 0 else float("inf")
+        return factor if factor > self.drift else 0.0
 
     def _apply(self, count: int) -> None:
         if count != self.threads:
