@@ -66,12 +66,12 @@ SCHEMA: tuple[OptionSpec, ...] = (
     OptionSpec("keep_best_checkpoint", "bool", True, "Keep a copy of the best weights while training."),
     OptionSpec("threads", "int", None, "CPU threads for torch (auto = chosen by model size).",
                minimum=1),
-    OptionSpec("bucketing", "bool", False,
-               "Text only: batch texts of similar length and pad each batch only to its longest "
-               "text, not all to max_len (faster; departs from Keras's fixed-length padding)."),
     OptionSpec("from_logits", "choice", None,
                "Whether the model's last layer outputs raw scores rather than probabilities "
                "(auto = read it from the model).", choices=(None, True, False)),
+    OptionSpec("bucketing", "bool", False,
+               "Text only: batch texts of similar length and pad each batch only to its longest "
+               "text, not all to max_len (faster; departs from Keras's fixed-length padding)."),
 )
 
 @dataclass
