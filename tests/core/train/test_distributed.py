@@ -145,12 +145,14 @@ EPOCHS = 4
 
 @pytest.fixture(scope="module")
 def project_file(tmp_path_factory) -> Path:
-    """The airline recipe with batch 2, shuffling off and fixed starting weights."""
+    """The airline recipe with batch 2, shuffling off and fixed starting weights; the last 20 %
+    of the training windows held out, so validation (shared out among the ranks) and the best
+    epoch's weights (kept in checkpoints) are part of every comparison."""
     from seqstudio.pluginapi.manager import builtin_registry
 
     folder = tmp_path_factory.mktemp("ddp")
     p = Project.from_preset("airline-lstm")
-    p.train.update(batch_size=2, shuffle=False, epochs=EPOCHS, seed=0)
+    p.train.update(batch_size=2, shuffle=False, epochs=EPOCHS, seed=0, validation_fraction=0.2)
     registry = builtin_registry()
     torch.manual_seed(0)
     p.set_weights(p.build_model(p.prepare_data(registry), registry))
@@ -184,6 +186,10 @@ def _curve(project: Project) -> list[float]:
 
 def _assert_same_run(got: Project, want: Project) -> None:
     np.testing.assert_allclose(_curve(got), _curve(want), rtol=1e-5)
+    val = [[row["val_loss"] for row in p.results["history"]] for p in (got, want)]
+    assert None not in val[1]
+    np.testing.assert_allclose(val[0], val[1], rtol=1e-5)
+    assert got.results["best_epoch"] == want.results["best_epoch"]
     assert got.weights.keys() == want.weights.keys()
     for name in want.weights:
         np.testing.assert_allclose(got.weights[name].numpy(), want.weights[name].numpy(),
@@ -226,7 +232,7 @@ def test_sigterm_stops_every_rank_together_and_saves_the_last_weights(project_fi
     assert got.results["stopped_reason"] == "user"
     assert [row["epoch"] for row in got.results["history"]] == [1]
     assert got.runs[-1]["history"][-1]["epoch"] == 1
-    assert got.optimizer_state  # continuing goes on where it stopped
+    assert got.results["best_epoch"] == 1 and got.weights  # the best (only) epoch's weights kept
 
 
 def test_a_nan_loss_seen_by_one_rank_stops_every_rank_at_the_same_step(project_file):
