@@ -118,11 +118,13 @@ def window_run(epochs: int, interval_ms: int = 5, *, probe: bool = True,
     return seconds / result.epochs_run, stall_ms, len(ticks), ended[0] - clicked
 
 
-def _probe_stalls(action, done_signal, *, interval_ms: int = 5, timeout_ms: int = 120_000):
+def _probe_stalls(action, done_signal, *, interval_ms: int = 5, timeout_ms: int = 120_000,
+                  after_ms: int = 500):
     """Run ``action()`` and wait for ``done_signal``; returns (longest GUI stall ms, seconds, ticks).
 
     A ``interval_ms`` QTimer records when it actually fires; a stall is the gap beyond its
-    interval, from the moment ``action`` is called until the signal arrives.
+    interval, from the moment ``action`` is called until ``after_ms`` after the signal
+    arrived: what the outcome makes the window do (drawing the new data) counts too.
     """
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -149,7 +151,12 @@ def _probe_stalls(action, done_signal, *, interval_ms: int = 5, timeout_ms: int 
         deadline.start(timeout_ms)
         loop.exec()
     ended = done[0] if done else time.perf_counter()
-    ticks.append(ended)
+    settle = QTimer()  # keep probing while the window shows the outcome (layout, repaint)
+    settle.setSingleShot(True)
+    settle.timeout.connect(loop.quit)
+    settle.start(after_ms)
+    loop.exec()
+    ticks.append(time.perf_counter())
     timer.stop()
     done_signal.disconnect(finish)
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]

@@ -58,7 +58,9 @@ from .plots import (
     VAL_COLOR,
     actual_color,
     make_plot_widget,
+    series_style,
     set_time_axis,
+    thin_long_curves,
     time_values,
 )
 from .settings import ask_open_path
@@ -172,6 +174,19 @@ def _load_job(source: SourceType, options: dict[str, Any], want_preview: bool):
         return preview, source.load(options), ""
     except Exception as exc:  # noqa: BLE001 - shown inline by the panel, like a quick load
         return preview, None, exc  # the exception itself: the GUI thread words it
+
+
+def _position_of(index: pd.Index, label):
+    """``index.get_loc(label)``, by binary search on a sorted index.
+
+    ``get_loc`` first builds a hash table of the whole index (~10 ms for 200,000
+    time stamps, on the GUI thread); a time index is sorted, and a bisection is not.
+    """
+    if index.is_monotonic_increasing:
+        position = int(index.searchsorted(label))
+        if position < len(index) and index[position] == label:
+            return position
+    return index.get_loc(label)
 
 
 class DataPanel(QWidget):
@@ -330,6 +345,7 @@ class DataPanel(QWidget):
         # legend bottom right: a growing series leaves that corner empty
         self.series_plot = make_plot_widget("Series and split", "time", "value", date_axis=True,
                                             object_name="seriesPlot", legend_offset=(-10, -10))
+        thin_long_curves(self.series_plot)  # a 200,000-row file must not freeze the repaint
         self.length_plot = make_plot_widget("Review lengths (tokens)", "tokens", "reviews",
                                             object_name="lengthHistogram")
         self.example_text = QPlainTextEdit(self)
@@ -772,7 +788,7 @@ class DataPanel(QWidget):
         targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         colors = [actual_color(), "#8c564b", "#9467bd", "#17becf"]
         for i, column in enumerate([c for c in targets if c in series.columns][:4]):
-            item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(colors[i], width=1.5),
+            item.plot(x, series[column].to_numpy(dtype=float), **series_style(colors[i], len(x)),
                       name=str(column))
         for split, (first, last) in (getattr(data, "split_times", {}) or {}).items():
             if split not in SPLIT_BRUSHES or first is None:
@@ -793,7 +809,7 @@ class DataPanel(QWidget):
         split = "test" if data.n_samples("test") else "train"
         try:
             first_target = data.target_times(split)[0]
-            position = series.index.get_loc(first_target)
+            position = _position_of(series.index, first_target)
         except Exception:  # noqa: BLE001 - the example is decoration; never break the panel for it
             return
         if not isinstance(position, int | np.integer):

@@ -44,7 +44,9 @@ from .plots import (
     actual_color,
     export_plot_png,
     make_plot_widget,
+    series_style,
     set_time_axis,
+    thin_long_curves,
     time_values,
 )
 from .settings import ask_save_path
@@ -137,6 +139,8 @@ class ResultsPanel(QWidget):
                                               object_name="forecastPlot")
         self.residual_plot = make_plot_widget("Residuals (actual − predicted)", "time", "residual",
                                               date_axis=True, object_name="residualPlot")
+        for plot in (self.forecast_plot, self.residual_plot):
+            thin_long_curves(plot)  # long series: peak-downsampled, clipped to the zoomed span
         self.residual_plot.setMinimumHeight(150)
         self.metrics_table = _table(self, "metricsTable")
         self.future_spin = QSpinBox(self)
@@ -340,7 +344,7 @@ class ResultsPanel(QWidget):
         targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         column = targets[0] if targets[0] in series.columns else series.columns[-1]
         item.setLabel("left", str(column))
-        item.plot(x, series[column].to_numpy(dtype=float), pen=pg.mkPen(actual_color(), width=1.5),
+        item.plot(x, series[column].to_numpy(dtype=float), **series_style(actual_color(), len(x)),
                   name="actual")
         residual_item = self.residual_plot.getPlotItem()
         residual_item.clear()
@@ -351,7 +355,7 @@ class ResultsPanel(QWidget):
             if split not in results:
                 continue
             px, py, residual = self._prediction_xy(data, split, results[split])
-            curve = item.plot(px, py, pen=pg.mkPen(SPLIT_COLORS[split], width=2),
+            curve = item.plot(px, py, **series_style(SPLIT_COLORS[split], len(px), width=2),
                               name=f"prediction, {SPLIT_NAMES[split]}")
             residual_curve = None
             if residual is not None:
