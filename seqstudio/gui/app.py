@@ -133,6 +133,13 @@ def _collect_garbage_in_the_gui_thread() -> None:
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
         _GARBAGE_COLLECTOR = GarbageCollector(interval=1.0)
+        # What the first window stands on (modules, torch, pandas, the widgets: ~250,000
+        # objects) lives as long as the process. A full collection scanned all of it,
+        # stalling the window 40-220 ms each time (bench/bench_gui.py); frozen, it is
+        # never scanned again, and only objects made since are.
+        import gc
+
+        gc.freeze()
 
 
 #: The training process starts this long after the window is built, so its import of torch

@@ -819,10 +819,13 @@ class DataPanel(QWidget):
         y = series[column].to_numpy(dtype=float)
         start = max(0, position - int(options.look_back))
         stop = min(len(y), position + int(options.horizon))
-        item.plot(x[start:position], y[start:position], pen=None, symbol="s", symbolSize=8,
-                  symbolBrush=TRAIN_COLOR, name=f"example input ({options.look_back} steps)")
-        item.plot(x[position:stop], y[position:stop], pen=None, symbol="t", symbolSize=10,
-                  symbolBrush=TEST_COLOR, name=f"its horizon ({options.horizon})")
+        # markers only: scatter items skip the downsampling set up for long curves, which
+        # re-made a marker curve's points once per setting (~10 ms on a 200,000-row file)
+        item.addItem(pg.ScatterPlotItem(x[start:position], y[start:position], symbol="s", size=8,
+                                        brush=TRAIN_COLOR, pen=None,
+                                        name=f"example input ({options.look_back} steps)"))
+        item.addItem(pg.ScatterPlotItem(x[position:stop], y[position:stop], symbol="t", size=10,
+                                        brush=TEST_COLOR, pen=None, name=f"its horizon ({options.horizon})"))
 
     def _plot_text(self, data) -> None:
         item = self.length_plot.getPlotItem()
