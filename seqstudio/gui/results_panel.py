@@ -412,6 +412,8 @@ class ResultsPanel(QWidget):
         else:
             item.setAutoVisible(y=False)
             item.enableAutoRange()
+            for curve in item.listDataItems():  # clipped to the zoomed view: re-read the whole series
+                curve.viewRangeChanged()
             item.autoRange()  # now, not at the next paint
 
     def _on_zoom_toggled(self, _checked: bool) -> None:
