@@ -141,6 +141,8 @@ class MainWindow(ProjectActions, QMainWindow):
         self.runs_panel.restoreRequested.connect(self.restore_run)
         self.runs_panel.continueRequested.connect(self.continue_run)
         self.runs_panel.runDeleted.connect(self.delete_run)
+        self.runs_panel.failed.connect(
+            lambda report: self.errors.report(report, modal=True, title="Cannot export runs"))
         self.model_editor.presetRequested.connect(self.apply_preset)
         self.experiments_panel.applyRequested.connect(self.restore_run)
         self.experiments_panel.trainBestRequested.connect(self.train_trial)

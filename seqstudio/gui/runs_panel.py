@@ -60,6 +60,7 @@ from PySide6.QtWidgets import (
 )
 
 from seqstudio.core.data.identity import data_key, run_data_label
+from seqstudio.core.studio import ErrorReport
 from seqstudio.core.train.runs import (
     aggregate,
     flatten_metrics,
@@ -69,7 +70,6 @@ from seqstudio.core.train.runs import (
     seed_groups,
 )
 
-from .data_panel import error_text
 from .plots import line_width, make_plot_widget
 from .settings import ask_save_path
 
@@ -388,11 +388,14 @@ class RunsPanel(QWidget):
         The user wants to train on from the weights this run ended with.
     runDeleted(dict)
         The user removed this run from the list (the window drops it from the project).
+    failed(ErrorReport)
+        An action failed (exporting the CSV); the window shows it through its error route.
     """
 
     restoreRequested = Signal(dict)
     continueRequested = Signal(dict)
     runDeleted = Signal(dict)
+    failed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -853,7 +856,7 @@ class RunsPanel(QWidget):
         try:
             self.export_csv(path)
         except OSError as exc:
-            QMessageBox.warning(self, "Cannot export runs", error_text(exc))
+            self.failed.emit(ErrorReport("exporting the runs", exc))
 
     def _on_restore_clicked(self) -> None:
         run = self.current_run()

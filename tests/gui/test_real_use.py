@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 RUN_TIMEOUT_MS = 120_000
@@ -223,10 +224,21 @@ def test_a_one_line_json_is_refused_within_a_second(qtbot, window, data_dir):
 
     The bound is the test harness's event loop waiting for the message, not a sleep.
     """
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
     panel = window.data_panel
     before = panel.prepared
+    # the GUI thread's own clock: a 20 ms timer notes when the event loop gets to it
+    clock, turns = QElapsedTimer(), []
+    probe = QTimer(window)
+    probe.timeout.connect(lambda: turns.append(clock.elapsed()))
+    clock.start()
+    probe.start(20)
     window.open_data_file(str(data_dir / "imdb_word_index.json"))
     qtbot.waitUntil(lambda: "looks like JSON" in panel.error, timeout=1_000)
+    probe.stop()
+    gaps = [b - a for a, b in zip([0, *turns], [*turns, clock.elapsed()], strict=True)]
+    assert max(gaps) < 1_000  # the window never stopped answering for a second (it froze minutes)
     assert not panel.busy and "CSV" in panel.error
     assert panel.prepared is None and not window.train_panel.train_button.isEnabled()
     assert before is not None  # the window had data, and stays usable: open the airline file again
@@ -268,3 +280,24 @@ def test_a_slow_load_can_be_cancelled_and_its_outcome_is_dropped(qtbot, window, 
     assert panel._loader.wait_idle(30)
     QApplication.processEvents()  # deliver the queued outcome, which must be dropped
     assert panel.prepared is airline and "airline" in str(panel.options()["path"])
+
+
+# ------------------------------------------------------------------ one route for errors
+def test_a_failed_runs_export_goes_through_the_windows_error_route(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from seqstudio.gui import runs_panel
+
+    _train(qtbot, window, epochs=1)
+    target = tmp_path / "taken" / "runs.csv"
+    target.mkdir(parents=True)  # a folder of that name: the file cannot be written
+    monkeypatch.setattr(runs_panel, "ask_save_path", lambda *args: str(target))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: pytest.fail("a box of its own"))
+    window.tabs.setCurrentWidget(window.runs_panel)
+    qtbot.mouseClick(window.runs_panel.export_button, Qt.MouseButton.LeftButton)
+    report = window.errors.reports[-1]
+    assert report.doing == "exporting the runs" and isinstance(report.error, OSError)
+    title, text = window.shown_errors[-1]
+    assert title == "Cannot export runs" and "runs.csv" in text  # what failed, and where
+    assert "exporting the runs failed" in window.statusBar().currentMessage()
+    assert target.is_dir() and not any(target.iterdir())
