@@ -140,12 +140,12 @@ class ClassifierView(QWidget):
         self._pr_point = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(TEST_COLOR), pen=pg.mkPen("w"))
         self.pr_plot.addItem(self._pr_point)
         self._hist_curves: list[pg.PlotDataItem] = []
+        # the value is in the plot's title, not on the line: a label at the line's top sat
+        # under the legend whenever the threshold was above ~0.6
         self._threshold_line = pg.InfiniteLine(pos=0.5, angle=90, movable=True,
                                                pen=pg.mkPen(TEST_COLOR, width=2),
-                                               hoverPen=pg.mkPen(TEST_COLOR, width=4),
-                                               label="threshold {value:.2f}",
-                                               labelOpts={"position": 0.97, "color": TEST_COLOR,
-                                                          "anchors": [(0, 0), (0, 0)]})
+                                               hoverPen=pg.mkPen(TEST_COLOR, width=4))
+        self._threshold_line.setToolTip("The decision threshold: drag it")
         self._threshold_line.setBounds((0.0, 1.0))
         self.hist_plot.addItem(self._threshold_line)
 
@@ -322,9 +322,12 @@ class ClassifierView(QWidget):
         if abs(float(self._threshold_line.value()) - t) > 1e-9:
             self._moving_line = True  # the line's own signal would set the spin box back
             try:
-                self._threshold_line.setValue(t)  # unblocked: its label follows the value
+                self._threshold_line.setValue(t)
             finally:
                 self._moving_line = False
+        self.hist_plot.getPlotItem().setTitle(
+            f"Probability by true class, threshold <span style='color:{TEST_COLOR}'>{t:.2f}</span>"
+            if report.binary else "Probability by true class", size="11pt")
         rates = report.rates_at(t, k) if report.binary else None
         if rates is not None:
             self._roc_point.setData([rates["fpr"]], [rates["tpr"]])

@@ -301,3 +301,19 @@ def test_a_failed_runs_export_goes_through_the_windows_error_route(qtbot, window
     assert title == "Cannot export runs" and "runs.csv" in text  # what failed, and where
     assert "exporting the runs failed" in window.statusBar().currentMessage()
     assert target.is_dir() and not any(target.iterdir())
+
+
+# ------------------------------------------------------------------ small things seen
+def test_the_user_guide_lists_every_tab_of_the_window_in_order(window):
+    """The guide said "four tabs" with five in the window: its list now follows the window's."""
+    import re
+    from pathlib import Path
+
+    import seqstudio.gui
+
+    guide = Path(seqstudio.gui.__file__).with_name("user_guide.md").read_text(encoding="utf-8")
+    section = guide.split("## The tabs", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\d+\. \*\*([^*]+)\*\*", section, flags=re.MULTILINE)
+    shown = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
+    assert listed == shown
+    assert not re.search(r"\b(two|three|four|five|six|seven|eight) tabs\b", guide, flags=re.IGNORECASE)

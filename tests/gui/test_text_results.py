@@ -46,6 +46,9 @@ def test_threshold_spin_slider_and_line_move_the_confusion_matrix(qtbot, report)
     np.testing.assert_array_equal(_matrix(panel.confusion_table), _expected(report, 0.8))
     view._threshold_line.setValue(0.65)  # what dragging the line on the histogram does
     assert view.threshold == pytest.approx(0.65)
+    # the value is in the histogram's title; no label on the line to sit under the legend
+    assert "0.65" in view.hist_plot.getPlotItem().titleLabel.text
+    assert getattr(view._threshold_line, "label", None) is None
     np.testing.assert_array_equal(_matrix(panel.confusion_table), _expected(report, 0.65))
     # the metrics at the threshold, by numpy here
     m = _expected(report, 0.65)
