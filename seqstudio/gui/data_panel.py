@@ -798,7 +798,7 @@ class DataPanel(QWidget):
                                          pen=pg.mkPen(None))
             region.setZValue(-10)
             item.addItem(region)
-            label = pg.TextItem(SPLIT_LABELS[split], color="#555", anchor=(0, 0))
+            label = pg.TextItem(SPLIT_LABELS[split], color=actual_color(), anchor=(0, 0))
             label.setPos(x0, float(np.nanmax(series.to_numpy(dtype=float, na_value=np.nan))))
             item.addItem(label)
         self._plot_example_window(data, series, x, targets)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -196,6 +197,28 @@ def style_legend(legend) -> None:
     legend.setBrush(style["brush"])
     legend.setPen(style["pen"])
     legend.setLabelTextColor(style["labelTextColor"])
+    for _sample, label in legend.items:  # pyqtgraph stores the colour but draws the old text
+        label.setText(label.text, color=style["labelTextColor"])
+
+
+def recolour_foreground(widget: pg.PlotWidget, old, new) -> None:
+    """Redraw in ``new`` what ``widget`` drew in the theme's text colour ``old`` (a theme switch).
+
+    The actual series and the plots' text labels take the theme's text colour when drawn;
+    without this, switching to the dark theme left a dark grey series on a dark plot.
+    """
+    old, new = pg.mkColor(old), pg.mkColor(new)
+    for item in widget.getPlotItem().items:
+        if isinstance(item, pg.PlotDataItem):
+            pen = item.opts.get("pen")
+            if isinstance(pen, QPen) and pen.color().rgb() == old.rgb():
+                recoloured = QPen(pen)
+                recoloured.setColor(new)
+                item.setPen(recoloured)
+        elif isinstance(item, pg.TextItem) and item.color.rgb() == old.rgb():
+            colour = pg.mkColor(new)
+            colour.setAlpha(item.color.alpha())
+            item.setColor(colour)
 
 
 def set_time_axis(widget: pg.PlotWidget, is_date: bool) -> None:

@@ -480,6 +480,8 @@ class RunsPanel(QWidget):
         # sized to the contents once per fill (resizeColumnsToContents): in ResizeToContents mode
         # every header label and cell set re-measured the whole table (~5 ms a fill)
         self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.metrics_table.verticalHeader().setDefaultSectionSize(
+            self.metrics_table.fontMetrics().height() + 6)  # one line of text, as before
         self.comparison_note = QLabel("", self)
         self.comparison_note.setObjectName("runsComparisonNote")
         self.comparison_note.setWordWrap(True)

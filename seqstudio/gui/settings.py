@@ -249,7 +249,7 @@ def apply_theme(theme: str, root=None) -> str:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    from .plots import style_legend
+    from .plots import recolour_foreground, style_legend
 
     resolved = resolve_theme(theme)
     app = QApplication.instance()
@@ -262,12 +262,14 @@ def apply_theme(theme: str, root=None) -> str:
         else:
             app.setPalette(dark_palette() if resolved == "dark" else app.style().standardPalette())
     background, foreground = PLOT_COLOURS[resolved]
+    old_foreground = pg.getConfigOption("foreground")
     pg.setConfigOptions(background=background, foreground=foreground)
     if root is not None:
         for plot in root.findChildren(pg.PlotWidget):
             plot.setBackground(background)
             item = plot.getPlotItem()
             style_legend(item.legend)
+            recolour_foreground(plot, old_foreground, foreground)
             title = item.titleLabel
             if title is not None and title.text:
                 title.setText(title.text, color=foreground)  # drawn once in the old colour

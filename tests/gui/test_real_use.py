@@ -39,6 +39,13 @@ def test_legends_have_a_background_and_titles_follow_the_theme(window):
                 assert brush.alpha() > 150 and brush.lightness() < 100  # a dark panel behind the text
             if item.titleLabel.text:
                 assert pg.mkColor(item.titleLabel.opts["color"]).lightness() > 150
+        # what was drawn before the switch follows it: the actual series and the legend's text
+        series = window.data_panel.series_plot.getPlotItem()
+        actual = series.listDataItems()[0]
+        assert actual.name() == "Passengers" and actual.opts["pen"].color().lightness() > 150
+        sample, label = series.legend.items[0]
+        assert pg.mkColor(label.opts["color"]).lightness() > 150
+        assert pg.mkColor(label.opts["color"]).name() in label.item.toHtml()  # drawn, not only stored
     finally:
         window.set_theme("light")
     legend = window.train_panel.loss_plot.plot.getPlotItem().legend
