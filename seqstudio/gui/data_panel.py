@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtCore import QEventLoop, QObject, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QPalette, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -268,7 +268,8 @@ class DataPanel(QWidget):
         self.open_button.clicked.connect(self._on_open_clicked)
         self.description_label = QLabel(self)
         self.description_label.setWordWrap(True)
-        self.description_label.setStyleSheet("color: #555;")
+        # muted, in the palette's own muted colour (a fixed grey vanished in the dark theme)
+        self.description_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         self.form_area = QScrollArea(self)
         self.form_area.setWidgetResizable(True)
@@ -347,7 +348,7 @@ class DataPanel(QWidget):
                                             object_name="seriesPlot", legend_offset=(-10, -10))
         thin_long_curves(self.series_plot)  # a 200,000-row file must not freeze the repaint
         self.length_plot = make_plot_widget("Review lengths (tokens)", "tokens", "reviews",
-                                            object_name="lengthHistogram")
+                                            object_name="lengthHistogram", legend=False)
         self.example_text = QPlainTextEdit(self)
         self.example_text.setObjectName("textExample")
         self.example_text.setReadOnly(True)

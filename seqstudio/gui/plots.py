@@ -107,8 +107,11 @@ class PlotWidget(pg.PlotWidget):
 
 
 def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool = False,
-                     object_name: str = "", legend_offset=(10, 10)) -> pg.PlotWidget:
-    """A white plot with labelled axes, a grid and a legend (``date_axis`` for time stamps)."""
+                     object_name: str = "", legend_offset=(10, 10), legend: bool = True) -> pg.PlotWidget:
+    """A white plot with labelled axes, a grid and a legend (``date_axis`` for time stamps).
+
+    ``legend=False`` for a plot whose items have no names (an empty legend is a small box).
+    """
     axis_items = {"bottom": pg.DateAxisItem()} if date_axis else None
     widget = PlotWidget(axisItems=axis_items)
     if object_name:
@@ -124,7 +127,8 @@ def make_plot_widget(title: str, x_label: str, y_label: str, *, date_axis: bool 
         item.getAxis(axis).setStyle(maxTickLevel=1)
         # repainted from a pixmap unless the axis itself changed (no Python, no GIL)
         item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-    item.addLegend(offset=legend_offset, **legend_style())
+    if legend:
+        item.addLegend(offset=legend_offset, **legend_style())
     widget.setMinimumHeight(220)
     return widget
 

@@ -379,7 +379,7 @@ class ResultsPanel(QWidget):
                 (sx,), _ = time_values(pd.Index([split_times[split][0]]))
                 line = pg.InfiniteLine(pos=sx, angle=90, pen=pg.mkPen("#777", style=Qt.PenStyle.DotLine),
                                        label=f"{SPLIT_NAMES[split]} →",
-                                       labelOpts={"position": 0.95, "color": "#555"})
+                                       labelOpts={"position": 0.95, "color": actual_color()})
                 item.addItem(line)
         note = results.get("future_error")
         self._fill_series_metrics(note)

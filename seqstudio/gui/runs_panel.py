@@ -162,6 +162,8 @@ class RunsTableModel(QAbstractTableModel):
             self.endResetModel()
 
     def _training_order(self) -> list[dict]:
+        if self._sorted_by is None:  # unsorted rows are in training order
+            return list(self._runs)
         return [run for _, run in sorted(zip(self._order, self._runs, strict=True), key=lambda p: p[0])]
 
     def _incremental(self, old_ids: list, new_ids: list, runs: list[dict]) -> bool:
@@ -256,7 +258,8 @@ class RunsTableModel(QAbstractTableModel):
         return self._row_cells(row)[0][column].lower()
 
     def runs(self) -> list[dict]:
-        return list(self._runs)
+        """Every run in training order (whatever the rows' sort)."""
+        return self._training_order()
 
     def run(self, row: int) -> dict:
         return self._runs[row]

@@ -256,3 +256,36 @@ def test_five_hundred_runs_draw_curves_only_for_ticked_ones(panel):
     assert len(panel.curve_data()) == 3
     panel.set_data_filter("airline")
     assert len(panel.shown_runs()) == 250 and panel.curve_data() == {}  # the ticked were shampoo runs
+
+
+def test_a_new_run_is_an_inserted_row_and_a_deleted_one_a_removed_row(panel, qtbot):
+    """With hundreds of runs a reset re-reads the whole table and loses the view's place."""
+    runs = [_fake_run(f"r{i}", data=("airline", "shampoo")[i % 2], loss="mse", number=i + 1)
+            for i in range(300)]
+    panel.set_runs(runs)
+    model = panel.table_model
+    table = panel.findChild(QTableView, "runsTable")
+    table.sortByColumn(RUN_COLUMNS.index("run"), Qt.SortOrder.DescendingOrder)  # newest on top
+    panel.set_current_run("r150")
+    events: list[str] = []
+    model.modelReset.connect(lambda: events.append("reset"))
+    model.rowsInserted.connect(lambda _parent, first, last: events.append(f"inserted {first}-{last}"))
+    model.rowsRemoved.connect(lambda _parent, first, last: events.append(f"removed {first}-{last}"))
+
+    fresh = _fake_run("r300", data="airline", loss="mse", number=301)
+    panel.set_runs([*runs, fresh])
+    assert events == ["inserted 300-300"]
+    assert [r["id"] for r in panel.shown_runs()][:2] == ["r300", "r299"]  # the sort still holds
+    assert panel.current_run()["id"] == "r150"  # and the highlighted row
+    assert fresh["id"] in {r["id"] for r in panel.selected_runs()}  # a new run joins the comparison
+
+    events.clear()
+    panel.delete_run(runs[10])
+    assert events == [f"removed {300 - 10}-{300 - 10}"]  # row of r10 when newest is first
+    assert "r10" not in [r["id"] for r in panel.runs()] and panel.current_run()["id"] == "r150"
+    combo = panel.findChild(QComboBox, "runsDataFilter")
+    assert combo.itemText(0) == "all data (300 runs)"  # the counts follow, the box is not refilled
+
+    events.clear()
+    panel.set_runs(runs[:5])  # another project: a reset
+    assert events == ["reset"]
