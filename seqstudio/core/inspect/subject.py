@@ -77,6 +77,8 @@ class Inspection:
         out["shown_steps"] = np.array([self.first, self.stop])
         out["max_abs_diff"] = np.array(self.trace.max_abs_diff)
         out["layer_input"] = self.trace.inputs
+        if self.ids is not None:
+            out["input_ids"] = self.ids.cpu().numpy()
         if self.values is not None:
             out["values"] = np.asarray(self.values, dtype=np.float64)
         if self.predictions is not None:
@@ -249,9 +251,10 @@ class Inspector:
         steps = x.shape[1]
         labels, values = [f"t-{steps - k}" for k in range(steps)], None
         series = getattr(self.data, "series", None)
-        positions = getattr(getattr(self.data, "_internals", None), "target_pos", {}).get("test")
-        if series is not None and positions is not None and len(series.columns):
-            pos = int(positions[index])
+        target_times = getattr(self.data, "target_times", None)
+        if series is not None and target_times is not None and len(series.columns):
+            # the window is the look-back rows just before its first target's time
+            pos = int(series.index.get_loc(target_times("test")[index]))
             rows = np.arange(pos - steps, pos)
             if rows[0] >= 0:  # the window's own rows of the series: its dates and values
                 labels = [str(v) for v in series.index[rows].astype(str)]
