@@ -55,7 +55,8 @@ def _default_manager():
 
 
 def create_window(project=None, *, registry=None, preset: str | None = None,
-                  offer_recovery: bool = True, engine_later: bool = False):
+                  offer_recovery: bool = True, engine_later: bool = False,
+                  start_engine: bool = True):
     """Build the main window (not shown).
 
     If an earlier session left an autosave copy (it crashed), the window
@@ -76,6 +77,10 @@ def create_window(project=None, *, registry=None, preset: str | None = None,
         Build the window without torch and load it in the background as soon as Qt's event
         loop runs (``window.engineReady``); Train says "loading the training engine…" until
         then. What :func:`main` does, so that the window shows in about a second.
+    start_engine : bool
+        With ``engine_later``: start that load when Qt's event loop runs. :func:`main`
+        passes False and starts it after the window's first paint, so that the import
+        does not compete with the paint for the interpreter lock.
 
     Examples
     --------
@@ -111,7 +116,8 @@ def create_window(project=None, *, registry=None, preset: str | None = None,
         window.offer_recovery()
     if engine_later:
         window.train_panel.set_engine_loading(True)
-        QTimer.singleShot(0, window.start_engine_loader)
+        if start_engine:
+            QTimer.singleShot(0, window.start_engine_loader)
     _collect_garbage_in_the_gui_thread()
     _prewarm_training_process()
     return window
@@ -289,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from seqstudio.core.errors import SeqStudioError
 
     try:
-        window = create_window(args.project, preset=args.preset, engine_later=True)
+        window = create_window(args.project, preset=args.preset, engine_later=True, start_engine=False)
     except SeqStudioError as exc:
         splash.close()
         print(f"seqstudio: error: {exc}", file=sys.stderr)
@@ -298,12 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         window.open_data_file(args.data)
     window.show()
     splash.finish(window)
+    app.processEvents()  # the window's first paint, before torch's import competes for the interpreter
+    shown = time.perf_counter() - started
+    shown_cpu = time.process_time()  # this process's CPU seconds: what a busy machine stretches
+    usable = _wait_until_usable(app, window) if args.startup_time else True
+    ready = time.perf_counter() - started
+    window.start_engine_loader()
     if args.startup_time:
-        app.processEvents()  # the first paint of the window
-        shown = time.perf_counter() - started
-        shown_cpu = time.process_time()  # this process's CPU seconds: what a busy machine stretches
-        usable = _wait_until_usable(app, window)
-        ready = time.perf_counter() - started
         engine = _wait_for_engine(app, window)
         engine_s = time.perf_counter() - started
         print(f"startup: splash {first_paint:.2f} s, window shown {shown:.2f} s, usable "
