@@ -81,6 +81,8 @@ RUN_COLUMNS = ("run", "data", "layers", "params", "epochs", "seconds", "device",
 _NUMERIC_COLUMNS = {"params": "total_params", "epochs": "epochs_run", "seconds": "seconds"}
 #: The ticked runs' curves are drawn 2 pixels wide up to this many points in all, 1 pixel above.
 THICK_CURVE_POINTS = 800
+#: Up to this many ticked runs the legend shows their full names, above it "run N".
+LEGEND_FULL_NAMES = 3
 #: Curves kept for re-use after they leave the plots (see ``RunsPanel._spare_curves``).
 SPARE_CURVES = 40
 #: Rows of the metrics table before the per-split metrics: (label, record key).
@@ -749,17 +751,44 @@ class RunsPanel(QWidget):
             if not np.isfinite(losses_y).any():
                 continue  # no validation split: no empty legend entry
             epochs = np.array([h.get("epoch", i + 1) for i, h in enumerate(history)], dtype=np.float64)
-            name = run.get("name") or run.get("id", "")
-            curve = plot.getPlotItem().plot(epochs, losses_y, pen=pen, name=f"{name} {key[1]}",
-                                            connect="finite")
+            # one legend entry per run, on its training curve: the title says dashed is validation
+            name = (run.get("name") or run.get("id", "")) if key[1] == "train" else None
+            curve = plot.getPlotItem().plot(epochs, losses_y, pen=pen, name=name, connect="finite")
             curve.setSkipFiniteCheck(False)  # a run stopped by NaN has gaps
             self._curve_sources[key] = history  # the record it was drawn from
             self._curves[key] = curve
             self._curve_plots[key] = plot
+        self._label_legends(runs)
+
+    def _label_legends(self, runs: list[dict]) -> None:
+        """Full run names for a few runs, "run N" for many, over as many columns as needed.
+
+        Ten runs' full names ("run 9: LSTM(4) seed 9") in three columns were wider than the
+        plot, and the legend ran off its left edge.
+        """
+        short = len(runs) > LEGEND_FULL_NAMES
+        relabelled = set()
+        for run in runs:
+            curve = self._curves.get((run.get("id"), "train"))
+            plot = self._curve_plots.get((run.get("id"), "train"))
+            legend = plot.getPlotItem().legend if plot is not None else None
+            if curve is None or legend is None:
+                continue
+            full = run.get("name") or run.get("id", "")
+            text = full.split(":", 1)[0] if short else full
+            label = legend.getLabel(curve)
+            if label is not None and label.text != text:
+                label.setText(text)
+                relabelled.add(id(legend))
         for plot in self._loss_plots.values():
             legend = plot.getPlotItem().legend
-            if legend is not None:  # more than ~8 entries run off the plot: spread them over columns
-                legend.setColumnCount(max(1, math.ceil(len(legend.items) / 8)))
+            if legend is None:
+                continue
+            # more than ~8 entries run off the plot: spread them over columns
+            columns = max(1, math.ceil(len(legend.items) / 8))
+            if columns != legend.columnCount or id(legend) in relabelled:
+                legend.columnCount = 0  # re-lay out the entries even when the count stays
+                legend.setColumnCount(columns)
 
     def _set_titles(self, plot: pg.PlotWidget, title: str, y_label: str) -> None:
         """Set a loss plot's title and y label when they differ: each set re-lays out the plot."""

@@ -198,8 +198,8 @@ def test_validation_curve_is_dashed_in_the_runs_colour(panel):
         assert train_pen.style() == Qt.PenStyle.SolidLine and val_pen.style() == Qt.PenStyle.DashLine
     assert curves[("a", "train")].opts["pen"].color() != curves[("b", "train")].opts["pen"].color()
     np.testing.assert_allclose(panel.curve_data()[("b", "val")][1], [1.5, 0.75, 0.5])
-    legend = panel.loss_plot.getPlotItem().legend
-    assert sorted(label.text for _sample, label in legend.items) == ["a train", "a val", "b train", "b val"]
+    legend = panel.loss_plot.getPlotItem().legend  # one entry per run; the title says dashed is validation
+    assert sorted(label.text for _sample, label in legend.items) == ["a", "b"]
 
 
 def _fake_run(rid: str, *, data: str, loss: str, number: int, metric: dict | None = None) -> dict:
@@ -289,3 +289,19 @@ def test_a_new_run_is_an_inserted_row_and_a_deleted_one_a_removed_row(panel, qtb
     events.clear()
     panel.set_runs(runs[:5])  # another project: a reset
     assert events == ["reset"]
+
+
+def test_the_legend_of_many_ticked_runs_stays_inside_the_plot(panel, qtbot):
+    """Twenty curves' names ran off the bottom of the plot: the legend spreads over columns."""
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.5 / e} for e in range(1, 21)]
+    runs = [{"id": f"r{i}", "name": f"run {i}: LSTM(4) seed {i}", "history": history, "metrics": {}}
+            for i in range(10)]
+    panel.resize(1280, 760)
+    panel.set_runs(runs)
+    panel.set_checked([r["id"] for r in runs])
+    qtbot.waitUntil(lambda: panel.loss_plot.isVisible())
+    item = panel.loss_plot.getPlotItem()
+    legend = item.legend
+    assert sorted(label.text for _sample, label in legend.items) == sorted(f"run {i}" for i in range(10))
+    assert legend.columnCount > 1
+    qtbot.waitUntil(lambda: item.vb.sceneBoundingRect().contains(legend.sceneBoundingRect()), timeout=2_000)
