@@ -286,8 +286,10 @@ def _worker_main(project: Project, registry_factory, settings_dict: dict, url: s
 
     _die_with_parent()  # a killed sweep (Stop in the window) leaves no worker behind
     torch.set_num_threads(max(1, threads))
+    # one thread is pinned; more are a ceiling the training loop's tuner chooses under (a small
+    # model runs fastest on one thread, and two threads on a busy machine can be 5x slower)
     run_worker(project, registry_factory(), SweepSettings.from_dict(settings_dict), url,
-               threads=threads, worker=worker)
+               threads=1 if threads == 1 else None, worker=worker)
 
 
 # --------------------------------------------------------------------------- several workers
