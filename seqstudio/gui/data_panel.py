@@ -231,6 +231,7 @@ class DataPanel(QWidget):
         self._load_signals.finished.connect(self._on_load_finished)
         self._loader = LatestLoader(self._load_signals.finished.emit, name="seqstudio-data")
         self._background: dict[int, tuple[SourceType, tuple]] = {}
+        self._pending_plot = None  # a background load's series, plotted on the next turn
         self._pushing = False
         #: the exception of the last failed load (None: it loaded, or the error is only text)
         self.load_error: BaseException | None = None
@@ -572,6 +573,7 @@ class DataPanel(QWidget):
         if self._reload_timer.isActive():
             self.reload()
         if not self._busy:
+            self._draw_pending_plot()
             return True
         loop = QEventLoop()
         deadline = QTimer()
@@ -585,6 +587,8 @@ class DataPanel(QWidget):
         finally:
             self.busyChanged.disconnect(loop.quit)
             deadline.stop()
+        if not self._busy:
+            self._draw_pending_plot()
         return not self._busy
 
     def _on_load_finished(self, outcome: LoadResult) -> None:
@@ -597,7 +601,7 @@ class DataPanel(QWidget):
             frame, prepared, error = False, None, outcome.error
         else:
             frame, prepared, error = outcome.value
-        self._deliver(source, preview_key, frame, prepared, error)
+        self._deliver(source, preview_key, frame, prepared, error, defer_plot=True)
 
     def cancel_load(self) -> bool:
         """Stop waiting for the background load; show the settings and data of before again.
@@ -643,8 +647,14 @@ class DataPanel(QWidget):
             self.busyChanged.emit(busy)
 
     def _deliver(self, source: SourceType, preview_key: tuple, frame, prepared,
-                 error: BaseException | str) -> None:
-        """Show one request's outcome: preview (``False``: unchanged), data or error, then signal."""
+                 error: BaseException | str, *, defer_plot: bool = False) -> None:
+        """Show one request's outcome: preview (``False``: unchanged), data or error, then signal.
+
+        ``defer_plot`` (a background load's outcome): the series is plotted on the next turn
+        of the event loop, so that the window repaints the rest in between (a 200,000-row
+        file's table, plot and their repaint in one turn stalled it ~90 ms).
+        """
+        self._pending_plot = None
         if frame is not False and preview_key != self._preview_key:
             self._show_preview(preview_key, frame)
         self._set_busy(False)  # before dataChanged: listeners see the panel ready
@@ -658,7 +668,7 @@ class DataPanel(QWidget):
         self._show_error("")
         self.prepared = prepared
         self._loaded_state = self.settings_state()  # what a cancelled load goes back to
-        self._show_prepared(prepared)
+        self._show_prepared(prepared, defer_plot=defer_plot)
         self.dataChanged.emit(prepared)
 
     # -- building the form ---------------------------------------------------------
@@ -761,13 +771,23 @@ class DataPanel(QWidget):
             self.length_plot.getPlotItem().clear()
             self.example_text.setPlainText("")
 
-    def _show_prepared(self, data) -> None:
+    def _draw_pending_plot(self) -> None:
+        """Plot the series a background load left for the next turn (now, if still pending)."""
+        pending, self._pending_plot = self._pending_plot, None
+        if pending is not None and pending is self.prepared:
+            self._plot_series(pending)
+
+    def _show_prepared(self, data, *, defer_plot: bool = False) -> None:
         counts = ", ".join(f"{SPLIT_LABELS[s]} {data.n_samples(s)}" for s in ("train", "val", "test"))
         self.summary_label.setText(f"{data.description}\nsamples: {counts}; input shape "
                                    f"{data.input_shape}; outputs {data.n_outputs} ({data.task})")
         if isinstance(data, SeriesData):
             self._tick_resolved_targets(list(data.target_columns))
-            self._plot_series(data)
+            if defer_plot:
+                self._pending_plot = data
+                QTimer.singleShot(0, self._draw_pending_plot)
+            else:
+                self._plot_series(data)
         elif isinstance(data, TextData):
             self._plot_text(data)
         leak = getattr(data, "window_leak", None)
