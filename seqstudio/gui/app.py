@@ -119,6 +119,8 @@ def create_window(project=None, *, registry=None, preset: str | None = None,
         if start_engine:
             QTimer.singleShot(0, window.start_engine_loader)
     _collect_garbage_in_the_gui_thread()
+    if engine_later:  # torch arrives after the window: what it brings lives as long, freeze it too
+        window.engineReady.connect(_freeze_start_up_objects)
     _prewarm_training_process()
     return window
 
@@ -139,13 +141,20 @@ def _collect_garbage_in_the_gui_thread() -> None:
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
         _GARBAGE_COLLECTOR = GarbageCollector(interval=1.0)
-        # What the first window stands on (modules, torch, pandas, the widgets: ~250,000
-        # objects) lives as long as the process. A full collection scanned all of it,
-        # stalling the window 40-220 ms each time (bench/bench_gui.py); frozen, it is
-        # never scanned again, and only objects made since are.
-        import gc
+        _freeze_start_up_objects()
 
-        gc.freeze()
+
+def _freeze_start_up_objects() -> None:
+    """Leave what exists now out of every later cycle collection (``gc.freeze``).
+
+    What the first window stands on (modules, torch, pandas, the widgets: ~250,000
+    objects) lives as long as the process. A full collection scanned all of it,
+    stalling the window 40-220 ms each time (bench/bench_gui.py); frozen, it is never
+    scanned again, and only objects made since are.
+    """
+    import gc
+
+    gc.freeze()
 
 
 #: The training process starts this long after the window is built, so its import of torch
