@@ -18,6 +18,7 @@ earlier trial, and Resume continues it.
 from __future__ import annotations
 
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -172,16 +173,32 @@ class _StudyReader(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="study-reader")
+        self._lock = threading.Lock()
         self._busy = False
+        #: a request that came while a read was going: served right after it, never dropped
+        #: (the read after a sweep's end must happen, or the table keeps a stale count)
+        self._pending: tuple[str, str, bool] | None = None
         self._storage: tuple[str, Any] | None = None
 
     def request(self, url: str, name: str, with_importances: bool) -> None:
-        if self._busy:
-            return  # the previous read is still going: skip this tick
-        self._busy = True
-        self._pool.submit(self._work, url, name, with_importances)
+        with self._lock:
+            if self._busy:  # one read at a time; the newest request waits for it
+                old = self._pending
+                self._pending = (url, name, with_importances or bool(old and old[2]))
+                return
+            self._busy = True
+        self._pool.submit(self._serve, url, name, with_importances)
 
-    def _work(self, url: str, name: str, with_importances: bool) -> None:
+    def _serve(self, url: str, name: str, with_importances: bool) -> None:
+        while True:
+            self.read.emit(self._work(url, name, with_importances))
+            with self._lock:
+                if self._pending is None:
+                    self._busy = False
+                    return
+                (url, name, with_importances), self._pending = self._pending, None
+
+    def _work(self, url: str, name: str, with_importances: bool) -> Any:
         from seqstudio.core.sweep import study as S
 
         try:
@@ -199,8 +216,7 @@ class _StudyReader(QObject):
                             "direction": study.direction.name.lower()}
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into Qt
             snapshot = exc
-        self._busy = False
-        self.read.emit(snapshot)
+        return snapshot
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -98,3 +98,42 @@ def test_opening_a_project_never_connects_to_the_storage_it_names(qtbot, registr
     assert "Resume connects to it" in panel.status_label.text()
     assert panel.resume_button.isEnabled()
     assert opened == [] and not (tmp_path / "air.sweep.db").exists()
+
+
+def test_a_read_asked_for_while_one_is_going_is_served_after_it(qtbot, tmp_path, monkeypatch):
+    """The read asked for when a sweep ends must happen even if an older read is still going.
+
+    Injected at the exact instant: the first read is held inside the storage query while a trial
+    completes and a second read is asked for; the last snapshot must show the completed trial.
+    """
+    import threading
+
+    import optuna
+
+    from seqstudio.gui.experiments_panel import _StudyReader
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = optuna.create_study(study_name="race", storage=url)
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    held, release = threading.Event(), threading.Event()
+    real_rows = S.trial_rows
+
+    def slow_rows(st):
+        rows = real_rows(st)
+        if not held.is_set():  # the first read: taken before the second trial, then held
+            held.set()
+            release.wait(30)
+        return rows
+
+    monkeypatch.setattr(S, "trial_rows", slow_rows)
+    reader = _StudyReader()
+    seen = []
+    reader.read.connect(seen.append)
+    reader.request(url, "race", False)
+    assert held.wait(30)
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    reader.request(url, "race", False)   # the sweep ended: this read must not be dropped
+    release.set()
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=30_000)
+    assert [len(s["rows"]) for s in seen] == [1, 2]
+    reader.close()
