@@ -504,8 +504,12 @@ class _Run:
         return ((output >= threshold) == (target >= 0.5)).sum()
 
     def _validate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-        if self.parallel is not None:
-            return self._validate_parallel(x, y)
+        """Loss (and accuracy) on a split; in a distributed run each process takes its part of
+        the split and the sums are reduced over all of them."""
+        n, parallel = len(x), self.parallel
+        if parallel is not None:
+            part = parallel.val_part(n)
+            x, y = x[part], y[part]
         model = self.model
         model.eval()
         total, correct = 0.0, 0
@@ -515,30 +519,14 @@ class _Run:
             for start in range(0, len(x), step):
                 xb, yb = x[start:start + step], y[start:start + step]
                 out = model(xb)
-                total += self.loss_fn(out, yb).item() * len(xb)
+                total += (float(self.sample_loss_fn(out, yb).sum()) if parallel is not None
+                          else self.loss_fn(out, yb).item() * len(xb))
                 if classification:
                     correct += int(self._correct(out, yb))
         model.train()
-        return total / len(x), (correct / len(x) if classification else None)
-
-    def _validate_parallel(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-        """Each process takes its part of the split; the sums are reduced over all of them."""
-        assert self.parallel is not None
-        n, part = len(x), self.parallel.val_part(len(x))
-        x, y, model = x[part], y[part], self.model
-        model.eval()
-        total, correct = 0.0, 0
-        classification = self.data.task != "regression"
-        step = max(self.config.batch_size, 256)
-        with torch.inference_mode():
-            for start in range(0, len(x), step):
-                xb, yb = x[start:start + step], y[start:start + step]
-                out = model(xb)
-                total += float(self.sample_loss_fn(out, yb).sum())
-                if classification:
-                    correct += int(self._correct(out, yb))
-        model.train()
-        total, right = self.parallel.reduce_sums(total, correct)
+        right: float = correct
+        if parallel is not None:
+            total, right = parallel.reduce_sums(total, correct)
         return total / n, (right / n if classification else None)
 
     def _final_metrics(self) -> dict[str, dict[str, Any]]:
