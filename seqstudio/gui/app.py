@@ -174,8 +174,15 @@ def _prewarm_training_process() -> None:
 
 
 def _show_splash(app: QApplication):
+    """Paint a small "loading" card at once, before the heavy imports.
+
+    A frameless ``Qt.SplashScreen`` label rather than ``QSplashScreen``: the latter's
+    ``show()`` polls in 10 ms sleeps until the window system reports the window
+    exposed, up to one second, and on some X servers (no window manager, virtual
+    displays) that report never comes, so it always cost the full second of start-up.
+    """
     from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
-    from PySide6.QtWidgets import QSplashScreen
+    from PySide6.QtWidgets import QLabel
 
     pixmap = QPixmap(420, 140)
     pixmap.fill(QColor("#1f3b57"))
@@ -190,10 +197,18 @@ def _show_splash(app: QApplication):
     font.setBold(False)
     painter.setFont(font)
     painter.drawText(pixmap.rect().adjusted(0, 50, 0, 0), Qt.AlignmentFlag.AlignCenter,
-                     "loading torch and the plugins…")
+                     "loading the window…")
     painter.end()
-    splash = QSplashScreen(pixmap)
+    splash = QLabel()
+    splash.setWindowFlags(Qt.WindowType.SplashScreen | Qt.WindowType.FramelessWindowHint
+                          | Qt.WindowType.WindowStaysOnTopHint)
+    splash.setPixmap(pixmap)
+    splash.setFixedSize(pixmap.size())
+    screen = app.primaryScreen()
+    if screen is not None:
+        splash.move(screen.availableGeometry().center() - splash.rect().center())
     splash.show()
+    splash.repaint()  # paint now, not at the next turn of the event loop
     app.processEvents()
     return splash
 
@@ -312,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         window.open_data_file(args.data)
     window.show()
-    splash.finish(window)
+    splash.close()
     app.processEvents()  # the window's first paint, before torch's import competes for the interpreter
     shown = time.perf_counter() - started
     shown_cpu = time.process_time()  # this process's CPU seconds: what a busy machine stretches
