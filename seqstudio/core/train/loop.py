@@ -96,7 +96,12 @@ from seqstudio.core.train.policies import (
     default_policies,
     snapshot,
 )
-from seqstudio.core.train.threads import ThreadTuner, thread_candidates, too_small_to_split
+from seqstudio.core.train.threads import (
+    ThreadTuner,
+    free_cores,
+    thread_candidates,
+    too_small_to_split,
+)
 
 
 # --------------------------------------------------------------------------- train
@@ -283,7 +288,8 @@ class _Run:
                 torch.backends.mkldnn.enabled = onednn  # type: ignore[assignment]  # torch's stub: a flag
                 self.tuner = ThreadTuner(thread_candidates(settings.threads), pinned=config.threads,
                                          first=first, batch_size=config.batch_size,
-                                         too_small=too_small_to_split(step_work(model, config.batch_size)))
+                                         too_small=too_small_to_split(step_work(model, config.batch_size)),
+                                         free_cores=free_cores)
             try:
                 model.to(self.device)
                 state.last_good = snapshot(model)

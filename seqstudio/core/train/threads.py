@@ -110,7 +110,27 @@ def busy_elsewhere() -> int:
             running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - 1)
+    return max(0, running - _running_here())
+
+
+def _running_here() -> int:
+    """This process's threads running or ready to run now (at least 1: the caller's).
+
+    A training process's own OpenMP workers still spin for a moment after a
+    batch: they are this run's threads, not another process's load.
+    """
+    own = 0
+    try:
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(f"{task.path}/stat", encoding="ascii", errors="replace") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            own += state == "R"
+    except OSError:
+        return 1
+    return max(1, own)
 
 
 def free_cores(cores: int | None = None, busy: int | None = None) -> int:
@@ -238,6 +258,13 @@ class ThreadTuner:
         The reason (:func:`too_small_to_split`) when the steps are too small for threads to
         matter: the run then stays on one thread and nothing is probed. A tiny model's
         epoch (the airline recipe: 0.1 s) is over before probes could pay for themselves.
+    free_cores
+        Returns the cores no other process is busy on now (:func:`free_cores`); None: not
+        watched. Counts above it are neither started on nor probed: with one busy process
+        on a 2-core machine, a single batch on 2 spinning threads took 4 s against 0.2 s on
+        one, so even one probe batch there costs more than the run can win back. It is
+        sampled at most every ``sample_seconds`` at a batch's end; the most free cores of the
+        last few samples count, so that a process that only flashes by does not count.
     """
 
     def __init__(self, candidates: Sequence[int], *, pinned: int | None = None,
@@ -247,7 +274,8 @@ class ThreadTuner:
                  probe_batches: int = 2, probe_seconds: float = 0.05,
                  drift: float = 1.3, recheck_seconds: float = 10.0,
                  max_recheck_seconds: float = 160.0, overhead: float = 0.03,
-                 window: int = 5, batch_size: int = 1, too_small: str | None = None):
+                 window: int = 5, batch_size: int = 1, too_small: str | None = None,
+                 free_cores: Callable[[], int] | None = None, sample_seconds: float = 0.05):
         if set_threads is None:
             import torch
 
@@ -283,8 +311,16 @@ class ThreadTuner:
         self._min_drift_probe_at = 0.0
         self._severe_drift_probe_at = 0.0
         self._baseline: float | None = None
+        self._free_fn = free_cores if self.tuning else None
+        self._free_samples: deque[int] = deque(maxlen=5)
+        self._sample_every = sample_seconds
+        self._last_sample = -float("inf")
+        self._load_limited = False  # the count in force was chosen for lack of free cores
+        self._sample_load(clock())
         start = pinned if pinned is not None else 1 if self.too_small else \
             (first if first in self.candidates else self.candidates[0])
+        if pinned is None and not self.too_small and start not in self._allowed():
+            start = max(self._allowed())  # the first batch too: no more threads than free cores
         self.threads = int(start)
         self._set(self.threads)
         self._warmed = {self.threads}  # the run's first batch warms this count up
@@ -322,30 +358,70 @@ class ThreadTuner:
         if not self.tuning:
             return None
         per_sample = seconds / max(samples, 1e-9)
+        self._sample_load(now)
         if self.batches == 1:  # warm-up: allocations and kernel choices, not the thread count
-            self._start_probe(now, "at the start")
-            return None
+            return self._start_probe(now, "at the start")
         if self._queue:
             return self._probe_step(now, seconds, samples)
         self._recent.append(per_sample)
+        if self._baseline is None and len(self._recent) == self._recent.maxlen:
+            self._baseline = _median(self._recent)  # chosen without a probe: what it runs at now
         drift = self._drift()
         if drift and now >= (self._severe_drift_probe_at if drift > 2 else self._min_drift_probe_at):
-            self._start_probe(now, "batch times drifted")
-        elif now >= self._next_check:
-            self._start_probe(now, "regular re-check")
+            return self._start_probe(now, "batch times drifted")
+        if (self._load_limited and now >= self._min_drift_probe_at
+                and any(c > self.threads for c in self._allowed())):
+            return self._start_probe(now, "cores came free")
+        if now >= self._next_check:
+            return self._start_probe(now, "regular re-check")
         return None
 
+    # -- the machine's load -------------------------------------------------------------
+    def _sample_load(self, now: float) -> None:
+        if self._free_fn is not None and now - self._last_sample >= self._sample_every:
+            self._last_sample = now
+            self._free_samples.append(max(1, int(self._free_fn())))
+
+    def _allowed(self) -> list[int]:
+        """The candidates that fit in the free cores (at least the smallest)."""
+        if not self._free_samples:
+            return self.candidates
+        free = max(self._free_samples)
+        return [c for c in self.candidates if c <= free] or self.candidates[:1]
+
     # -- probing ------------------------------------------------------------------------
-    def _start_probe(self, now: float, why: str) -> None:
-        current = self.threads
-        self._order = [current] + [c for c in self.candidates if c != current]
+    def _start_probe(self, now: float, why: str) -> ThreadChange | None:
+        allowed = self._allowed()
+        self._recent.clear()
+        if len(allowed) == 1:
+            return self._settle(now, allowed[0], why)
+        self._load_limited = len(allowed) < len(self.candidates)
+        current = self.threads if self.threads in allowed else allowed[-1]
+        self._order = [current] + [c for c in allowed if c != current]
         self._dropped = set()
         self._probe = {c: [] for c in self._order}
         self._queue = self._pass(0)
         self._passes = 1
         self._warmups = []
         self._probe_why = why
-        self._recent.clear()
+        self._apply(current)
+        return None
+
+    def _settle(self, now: float, count: int, why: str) -> ThreadChange:
+        """No comparison to make: only ``count`` fits in the cores other processes leave free."""
+        free = max(self._free_samples) if self._free_samples else count
+        cores = max(self.candidates)
+        self.reason = (f"{count} thread{'s' if count != 1 else ''}: {free} of {cores} cores free, other "
+                       f"processes busy on the rest; more threads would wait for them (seen {why}, "
+                       f"batch {self.batches})")
+        self._load_limited = True
+        self._apply(count)
+        self._baseline = None  # taken from the next batches: the drift check then works as usual
+        self._next_check = now + self.base_recheck  # a check without a probe costs nothing
+        self._min_drift_probe_at = self._severe_drift_probe_at = now + 1.0
+        change = ThreadChange(self.batches, count, self.reason)
+        self.changes.append(change)
+        return change
 
     def _pass(self, number: int) -> list[int]:
         """One pass over the candidates still in the race, ``probe_batches`` batches each,

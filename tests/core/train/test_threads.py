@@ -116,6 +116,54 @@ def test_probing_costs_little_over_a_long_steady_run(costs):
     assert m.now <= 1.03 * best_fixed(costs, 3000)
 
 
+class Load:
+    """Free cores as the watch would sample them, set by the test."""
+
+    def __init__(self, free: int):
+        self.free, self.calls = free, 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.free
+
+
+def test_one_busy_process_seen_at_the_start_costs_no_batch_on_two_threads():
+    m = Machine({1: 0.087, 2: 4.0})  # one spinning process: a 2-thread batch took seconds
+    tuner = m.tuner(free_cores=Load(1))
+    decisions = m.run(tuner, 40)
+    assert set(m.threads_set) == {1}  # not even the first batch on 2 threads
+    assert tuner.threads == 1 and decisions and decisions[0].threads == 1
+    assert tuner.reason.startswith("1 thread: 1 of 2 cores free, other processes busy on the rest")
+    assert m.now == pytest.approx(40 * 0.087)
+
+
+def test_cores_that_come_free_are_probed_and_used_and_a_busy_process_that_comes_back_is_left_alone():
+    m = Machine({1: 0.087, 2: 4.0})
+    load = Load(1)
+    tuner = m.tuner(free_cores=load)
+    m.run(tuner, 20)
+    assert tuner.threads == 1
+    m.costs, load.free = IDLE, 2  # the other process ended
+    decisions = m.run(tuner, 60)
+    assert tuner.threads == 2
+    assert any(d.threads == 2 and "cores came free" in d.reason for d in decisions)
+    m.costs, load.free = ONE_BUSY, 1  # and came back: 2-thread batches slow down
+    started = m.now
+    m.run(tuner, 200)
+    assert tuner.threads == 1 and m.threads_set[-1] == 1  # the drift found it
+    assert m.now - started <= 1.10 * best_fixed(ONE_BUSY, 200)
+    m.run(tuner, 400)  # the next check sees one free core: it settles without a 2-thread batch
+    assert tuner.reason.startswith("1 thread: 1 of 2 cores free") and m.threads_set[-1] == 1
+
+
+def test_a_process_that_only_flashes_by_does_not_hide_a_free_core():
+    samples = iter([2, 1, 2, 1, 1, 2] * 1000)
+    m = Machine(IDLE)
+    tuner = m.tuner(free_cores=lambda: next(samples))
+    m.run(tuner, 40)
+    assert tuner.threads == 2 and "51 ms a batch" in tuner.reason
+
+
 def test_a_candidate_far_slower_than_the_best_is_dropped_after_one_batch():
     heavy = {1: 0.1, 2: 3.0}  # 2 threads at a high load average
     m = Machine(heavy)
@@ -204,6 +252,7 @@ def test_a_run_reports_its_thread_choice_and_restores_the_count(monkeypatch):
     monkeypatch.setattr(loop, "ThreadTuner", functools.partial(ThreadTuner, probe_seconds=0.0))
     monkeypatch.setattr(loop, "too_small_to_split", lambda work: None)  # probe even this tiny model
     threads = torch.get_num_threads()
+    monkeypatch.setattr(loop, "free_cores", lambda: threads)  # an idle machine, whatever runs beside
     events = list(train(TinyRegressor(), series_data(64), TrainConfig(epochs=4, batch_size=2)))
     chosen = [e for e in events if isinstance(e, ThreadsChosen)]
     result = events[-1].result
@@ -214,6 +263,24 @@ def test_a_run_reports_its_thread_choice_and_restores_the_count(monkeypatch):
         assert result.threads == chosen[-1].threads
         assert "a batch against" in result.threads_reason
     assert result.threads in thread_candidates(threads)
+    assert torch.get_num_threads() == threads
+
+
+def test_a_run_never_starts_or_probes_more_threads_than_the_free_cores(monkeypatch):
+    import seqstudio.core.train.loop as loop
+
+    threads = torch.get_num_threads()
+    if threads < 2:
+        pytest.skip("needs a machine with two cores to have a count to leave out")
+    monkeypatch.setattr(loop, "too_small_to_split", lambda work: None)
+    monkeypatch.setattr(loop, "free_cores", lambda: 1)  # other processes busy on every core but one
+    counts: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (counts.append(n), real(n)))
+    events = list(train(TinyRegressor(), series_data(64), TrainConfig(epochs=2, batch_size=2)))
+    result = events[-1].result
+    assert result.threads == 1 and set(counts[:-1]) == {1}  # the last call restores the count
+    assert result.threads_reason.startswith(f"1 thread: 1 of {threads} cores free, other processes busy")
     assert torch.get_num_threads() == threads
 
 
