@@ -578,7 +578,9 @@ class PluginManager:
     def _merge(self, staged: dict[str, list], info: PluginInfo, plugin: Any = None) -> None:
         """Add a healthy plugin's contributions; a duplicate name is a warning, the first one kept."""
         reg = self.registry
-        check = _conformance_checker()
+        # The built-in cells are seqstudio's own, checked by its own tests against PyTorch's
+        # modules; running them here would import torch before the window on a first start.
+        check = None if info.source == "builtin" else _conformance_checker()
         if check is not None and plugin is not None and info.source != "direct":
             from .catalog import remembered_verdicts  # verdicts kept per plugin version and files
 

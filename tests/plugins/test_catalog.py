@@ -126,11 +126,25 @@ def test_commands_that_need_no_model_answer_without_torch(args, tmp_path):
            catalog.CACHE_DIR_ENV: str(tmp_path / "cache")}
     env.pop("SEQSTUDIO_PLUGIN_PATH", None)
     if args[0] in ("datasets", "layers"):
-        warm = _cli(args, env)  # the first listing loads the plugins and remembers them
+        warm = _cli(args, env)  # the first listing loads the plugins (checks their cells) and remembers them
         assert warm.returncode == 0, warm.stderr
     done = _cli(args, env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("NO-TORCH"), done.stdout[-300:]
     if args[0] in ("datasets", "layers"):
-        assert warm.stdout.replace("TORCH-IMPORTED", "") == done.stdout.replace("NO-TORCH", "")
+        def listing(out: str) -> str:
+            return out.replace("TORCH-IMPORTED", "").replace("NO-TORCH", "")
+
+        assert listing(warm.stdout) == listing(done.stdout)
         assert "builtins>" in done.stdout
+
+
+def test_a_first_start_with_only_the_built_ins_needs_no_torch(tmp_path):
+    """The built-in cells are not run through the plugin conformance check (seqstudio's own tests
+    check them against PyTorch's modules), so a cold cache does not import torch for them."""
+    env = {**os.environ, "SEQSTUDIO_CONFIG_DIR": str(tmp_path / "config"),
+           catalog.CACHE_DIR_ENV: str(tmp_path / "cache"), "SEQSTUDIO_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("SEQSTUDIO_PLUGIN_PATH", None)
+    cold = _cli(["layers", "list"], env)
+    assert cold.returncode == 0, cold.stderr
+    assert "builtins>" in cold.stdout and cold.stdout.rstrip().endswith("NO-TORCH"), cold.stdout[-300:]
