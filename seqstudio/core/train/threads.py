@@ -100,17 +100,42 @@ def cpu_count() -> int:
 
 
 def busy_elsewhere() -> int:
-    """Runnable threads of other processes right now (0 where the system cannot tell).
+    """Runnable threads of other processes right now that compete with this one for a core
+    (0 where the system cannot tell).
 
     Linux's ``/proc/loadavg`` counts the threads running or ready to run at
-    this instant, this process's one included (a snapshot, not an average).
+    this instant, this process's included (a snapshot, not an average). This
+    process's own threads are taken off, and so are other processes running at
+    a lower priority (a higher nice value: a background build, an indexer), which
+    give their core up as soon as this process wants it.
     """
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
             running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - _running_here())
+    return max(0, running - _running_here() - _running_nicer())
+
+
+def _running_nicer() -> int:
+    """Other processes whose main thread is runnable now at a lower priority than this one's."""
+    try:
+        mine = os.getpid()
+        own_nice = os.nice(0)
+        entries = list(os.scandir("/proc"))
+    except (OSError, AttributeError):
+        return 0
+    nicer = 0
+    for entry in entries:
+        if not entry.name.isdigit() or int(entry.name) == mine:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            nicer += fields[0] == b"R" and int(fields[16]) > own_nice
+        except (OSError, IndexError, ValueError):
+            continue
+    return nicer
 
 
 def _running_here() -> int:
@@ -275,7 +300,7 @@ class ThreadTuner:
                  drift: float = 1.3, recheck_seconds: float = 10.0,
                  max_recheck_seconds: float = 160.0, overhead: float = 0.03,
                  window: int = 5, batch_size: int = 1, too_small: str | None = None,
-                 free_cores: Callable[[], int] | None = None, sample_seconds: float = 0.05):
+                 free_cores: Callable[[], int] | None = None, sample_seconds: float = 0.5):
         if set_threads is None:
             import torch
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -316,3 +320,20 @@ def test_a_pinned_run_reports_the_setting_and_no_choice():
     assert not any(isinstance(e, ThreadsChosen) for e in events)
     result = events[-1].result
     assert result.threads == 1 and "as asked" in result.threads_reason
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="reads Linux's /proc")
+def test_a_process_at_a_lower_priority_is_not_counted_as_taking_a_core():
+    from seqstudio.core.train import threads
+
+    if os.nice(0) >= 19:
+        pytest.skip("this process already runs at the lowest priority")
+    child = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while threads._running_nicer() < 1:  # until the child's interpreter runs its loop
+            assert time.monotonic() < deadline, "the niced child never showed as runnable"
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
