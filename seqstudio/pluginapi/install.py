@@ -327,7 +327,12 @@ def install(source: str, *, on_output: Callable[[str], None] = print,
     :class:`PluginError` only for a bad ``source``.
     """
     pip_command(source)  # a bad source is refused before pip runs at all
-    check = dry_run(source, on_output=on_output, build_isolation=build_isolation)
+    # The dry run's resolution log is the same as the install's that follows: shown in full
+    # only when the dry run refuses (its reasons are in it), else its command and verdict.
+    dry_log: list[str] = []
+    check = dry_run(source, on_output=dry_log.append, build_isolation=build_isolation)
+    for line in dry_log if not check.ok else dry_log[:1]:
+        on_output(line)
     on_output(check.message)
     if not check.ok:
         return InstallResult(ok=False, command=[], returncode=1, message=check.message)

@@ -251,3 +251,31 @@ def test_reinstalling_a_changed_folder_says_that_its_files_changed(scratch_env, 
     again = _run(install, env).stdout
     assert "reinstalled seqstudio-example-plugin 0.1.0: its files changed" in again
     assert "nothing changed" not in again
+
+
+@pytest.mark.parametrize("accepted", [True, False], ids=["accepted", "refused"])
+def test_pip_s_log_is_shown_once_the_dry_run_s_only_when_it_refuses(monkeypatch, tmp_path, accepted):
+    from seqstudio.pluginapi import install as inst
+
+    def fake_dry_run(source, *, on_output, build_isolation):
+        for line in ("$ pip install --dry-run x", "Collecting x", "Would install x-1.0"):
+            on_output(line)
+        return inst.DryRun(ok=accepted, message="would install: x 1.0 (new)" if accepted else "refused: no")
+
+    def fake_run(cmd, on_output):
+        for line in ("$ pip install x", "Collecting x", "Successfully installed x-1.0"):
+            on_output(line)
+        return 0, "Successfully installed x-1.0\n"
+
+    monkeypatch.setattr(inst, "dry_run", fake_dry_run)
+    monkeypatch.setattr(inst, "_run", fake_run)
+    monkeypatch.setattr(inst, "snapshot_distributions", dict)
+    monkeypatch.setattr(inst, "finish_install", lambda *a, **k: inst.InstallResult(
+        ok=True, command=a[1], returncode=0, output=a[3], message="installed plugin x"))
+    shown: list[str] = []
+    inst.install("x", on_output=shown.append)
+    if accepted:
+        assert shown == ["$ pip install --dry-run x", "would install: x 1.0 (new)",
+                         "$ pip install x", "Collecting x", "Successfully installed x-1.0"]
+    else:
+        assert shown == ["$ pip install --dry-run x", "Collecting x", "Would install x-1.0", "refused: no"]
