@@ -13,7 +13,9 @@ may treat a size-one axis as a constant) with the batch axis declared dynamic,
 so the file runs at any batch size. ONNX uses torch's TorchScript-based
 exporter (``dynamo=False``): it maps ``nn.LSTM`` / ``GRU`` / ``RNN`` to ONNX's
 own recurrent operators with a dynamic batch, and needs neither ``onnxscript``
-nor a dynamo graph capture.
+nor a dynamo graph capture. The written graph then gets the exact clean-ups of
+:mod:`~seqstudio.core.export.onnx_graph` (data movement around the recurrent
+operators that onnxruntime would otherwise run on every call).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from torch import nn
 from seqstudio.core.errors import SeqStudioError
 
 __all__ = ["FORMATS", "MODEL_FILES", "INPUT_NAME", "OUTPUT_NAME", "ONNX_OPSET", "write_model",
-           "load_runner", "require_runtime"]
+           "tidy_onnx_file", "load_runner", "require_runtime"]
 
 #: The formats, in the order menus show them.
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "exported-program")
@@ -72,6 +74,7 @@ def write_model(fmt: str, module: nn.Module, example: torch.Tensor, path: Path) 
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                               opset_version=ONNX_OPSET, do_constant_folding=True)
+            tidy_onnx_file(path)
         elif fmt == "torchscript":
             traced = torch.jit.trace(module, (example,), check_trace=False)
             torch.jit.save(traced, str(path))
@@ -81,6 +84,28 @@ def write_model(fmt: str, module: nn.Module, example: torch.Tensor, path: Path) 
             torch.export.save(program, str(path))
         else:  # pragma: no cover - callers check the format first
             raise ValueError(fmt)
+
+
+def tidy_onnx_file(path: Path) -> list[str]:
+    """Rewrite the ONNX file at ``path`` with the exact clean-ups of :mod:`.onnx_graph`.
+
+    Returns what was rewritten. The file is left as the exporter wrote it when nothing
+    matches, or when the rewritten graph does not pass ``onnx.checker``.
+    """
+    import onnx
+
+    from seqstudio.core.export.onnx_graph import tidy_recurrent_graph
+
+    model = onnx.load(str(path))
+    done = tidy_recurrent_graph(model)
+    if not done:
+        return []
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError:  # pragma: no cover - a rewrite bug: keep the exporter's file
+        return []
+    onnx.save(model, str(path))
+    return done
 
 
 def load_runner(fmt: str, path: Path) -> Runner:
