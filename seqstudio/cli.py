@@ -618,6 +618,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise SeqStudioError("export needs a trained project", fix="pass --project FILE (saved with --save)")
     if not args.out:
         raise SeqStudioError("export needs a folder to write the bundle into", fix="pass --out DIR")
+    netron = _netron() if args.netron else None  # before exporting: a missing viewer is said at once
     project = Project.load(args.project)
     result = export_project(project, _registry(), args.out, args.format,
                             max_check_rows=args.check_rows)
@@ -627,19 +628,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     worst = max(result.checks, key=lambda c: c.max_abs_diff)
     print(f"self-check: {len(result.checks)} comparisons at batch 1 and 256, largest difference "
           f"{worst.max_abs_diff:.2g} (tolerance 1e-05), in {result.seconds:.1f} s")
-    if args.netron:
-        _open_in_netron(result.model_file)
+    if netron is not None:
+        netron.start(str(result.model_file))
+        print("Netron shows the model in your browser; press Ctrl+C to stop it")
+        netron.wait()
     return 0
 
 
-def _open_in_netron(path: Path) -> None:
+def _netron():
     try:
         import netron
     except ImportError:
-        raise SeqStudioError("--netron needs the netron package", fix="pip install netron") from None
-    netron.start(str(path))
-    print("Netron shows the model in your browser; press Ctrl+C to stop it")
-    netron.wait()
+        raise SeqStudioError("--netron needs the netron package", where="--netron",
+                             fix="pip install netron (or leave out --netron)") from None
+    return netron
 
 
 def _project_for(args: argparse.Namespace):

@@ -74,3 +74,32 @@ def test_a_layer_that_does_not_export_is_named_on_the_command_line(tmp_path, cap
     err = capsys.readouterr().err
     assert "layer 1 (RNN, cell 'frozenplug>frozen'" in err and "does not export to onnx" in err
     assert "Traceback" not in err and not (tmp_path / "b").exists()
+
+
+def test_netron_opens_the_exported_model(saved, tmp_path, capsys, monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    calls: list[tuple] = []
+    netron = types.ModuleType("netron")  # the real one serves the file and opens a browser
+    netron.__spec__ = importlib.machinery.ModuleSpec("netron", None)
+    netron.start = lambda file=None, address=None, browse=True: calls.append(("start", file))
+    netron.wait = lambda: calls.append(("wait",))
+    monkeypatch.setitem(sys.modules, "netron", netron)
+    out = tmp_path / "bundle"
+    assert main(["export", "--project", str(saved), "--out", str(out), "--netron"]) == 0
+    assert calls == [("start", str(out / "model.onnx")), ("wait",)]
+    assert "Netron shows the model" in capsys.readouterr().out
+
+
+def test_netron_missing_is_said_before_exporting(saved, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "netron", None)  # not importable
+    capsys.readouterr()
+    out = tmp_path / "bundle"
+    assert main(["export", "--project", str(saved), "--out", str(out), "--netron"]) == 2
+    err = capsys.readouterr().err
+    assert "--netron needs the netron package" in err and "pip install netron" in err
+    assert "Traceback" not in err and not out.exists()

@@ -82,3 +82,59 @@ def test_file_export_model_exports_the_windows_trained_model(qtbot, window, trai
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert (tmp_path / "out" / "model.onnx").is_file()
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled())
+
+
+def _fake_netron(monkeypatch):
+    """A stand-in ``netron`` module (the real one starts a web server and a browser): it records its calls."""
+    import importlib.machinery
+    import sys
+    import types
+
+    calls: list[tuple] = []
+    module = types.ModuleType("netron")
+    module.__spec__ = importlib.machinery.ModuleSpec("netron", None)
+    module.start = lambda file=None, address=None, browse=True: calls.append(("start", file)) or ("localhost", 1)
+    module.wait = lambda: calls.append(("wait",))
+    monkeypatch.setitem(sys.modules, "netron", module)
+    return module, calls
+
+
+def test_open_in_netron_is_offered_only_when_netron_is_installed(qtbot, trained, registry, monkeypatch):
+    import sys
+
+    from seqstudio.gui.export_dialog import ExportDialog
+
+    monkeypatch.setitem(sys.modules, "netron", None)  # not importable, whatever this machine has
+    without = ExportDialog(trained, registry)
+    qtbot.addWidget(without)
+    without.show()
+    assert not without.netron_button.isVisible()
+
+    _fake_netron(monkeypatch)
+    with_netron = ExportDialog(trained, registry)
+    qtbot.addWidget(with_netron)
+    with_netron.show()
+    assert with_netron.netron_button.isVisible() and not with_netron.netron_button.isEnabled()
+
+
+def test_open_in_netron_opens_the_exported_file(qtbot, trained, registry, tmp_path, monkeypatch):
+    from seqstudio.gui.export_dialog import ExportDialog
+
+    module, calls = _fake_netron(monkeypatch)
+    dialog = ExportDialog(trained, registry, start_dir=tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    with qtbot.waitSignal(dialog.exported, timeout=120_000):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled())  # the export thread has finished
+    assert dialog.netron_button.isEnabled()
+    qtbot.mouseClick(dialog.netron_button, Qt.MouseButton.LeftButton)
+    assert calls == [("start", str(tmp_path / "airline-lstm-bundle" / "model.onnx"))]
+
+    def refuse(file=None, address=None, browse=True):
+        raise OSError("address already in use")
+
+    module.start = refuse  # a viewer that fails is reported; the dialog stays usable
+    qtbot.mouseClick(dialog.netron_button, Qt.MouseButton.LeftButton)
+    assert "Netron could not start: address already in use" in dialog.report_view.toPlainText()
+    assert dialog.export_button.isEnabled()
