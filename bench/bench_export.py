@@ -8,6 +8,11 @@ order flips every round so that drift on a shared machine hits both alike):
   "torch eager" is the studio's model in evaluation mode under
   ``torch.inference_mode``; "onnxruntime" is the exported ``model.onnx`` in an
   ``InferenceSession`` (CPU). Target: onnxruntime at batch 1 at most 0.5x eager.
+- **floor** (IMDB, batch 1): onnxruntime's ``LSTM`` kernel alone with the
+  exported weights on a width-1 input, in the same rounds: the recurrence
+  (200 dependent ``1x128 @ 128x512`` products and the gates) that any graph
+  built on ONNX's ``LSTM`` operator pays, whatever surrounds it. Its ratio to
+  eager bounds what graph or session changes can reach.
 - **airline**: the seasonal recipe (log, difference, look_back 12, LSTM(16)),
   a 24-step recursive forecast from the whole series: the studio's
   ``PreparedSeries.forecast`` with the torch model against
@@ -58,23 +63,61 @@ def _timed(fn, reps: int) -> float:
     return (time.perf_counter() - start) / reps * 1000.0
 
 
-def side_by_side(a, b, rounds: int, reps: int) -> dict[str, float]:
-    """Median ms per call of ``a`` and ``b`` over interleaved rounds, IQRs, and the ratio b / a."""
-    a(), b()  # warm up: first-call allocations and lazy initialisation out of the figures
-    ta, tb = [], []
+def side_by_side(a, b, rounds: int, reps: int, *others) -> dict[str, float]:
+    """Median ms per call of ``a`` and ``b`` over interleaved rounds, IQRs, and the ratio b / a.
+
+    ``others`` run in the same rounds; each gets ``c{i}_ms``, ``c{i}_iqr`` and ``c{i}_ratio`` (to ``a``).
+    """
+    fns = [a, b, *others]
+    for fn in fns:  # warm up: first-call allocations and lazy initialisation out of the figures
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
     for r in range(rounds):
-        if r % 2:
-            tb.append(_timed(b, reps))
-            ta.append(_timed(a, reps))
-        else:
-            ta.append(_timed(a, reps))
-            tb.append(_timed(b, reps))
-    ta_, tb_ = np.asarray(ta), np.asarray(tb)
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            times[i].append(_timed(fns[i], reps))
+    ta_, tb_ = np.asarray(times[0]), np.asarray(times[1])
     ratios = tb_ / ta_
     q = lambda v, p: float(np.percentile(v, p))  # noqa: E731
-    return {"a_ms": q(ta_, 50), "a_iqr": q(ta_, 75) - q(ta_, 25), "b_ms": q(tb_, 50),
-            "b_iqr": q(tb_, 75) - q(tb_, 25), "ratio": q(tb_, 50) / q(ta_, 50),
-            "ratio_p25": q(ratios, 25), "ratio_p75": q(ratios, 75), "rounds": rounds, "reps": reps}
+    result = {"a_ms": q(ta_, 50), "a_iqr": q(ta_, 75) - q(ta_, 25), "b_ms": q(tb_, 50),
+              "b_iqr": q(tb_, 75) - q(tb_, 25), "ratio": q(tb_, 50) / q(ta_, 50),
+              "ratio_p25": q(ratios, 25), "ratio_p75": q(ratios, 75), "rounds": rounds, "reps": reps}
+    for i, t in enumerate(times[2:]):
+        tc = np.asarray(t)
+        result.update({f"c{i}_ms": q(tc, 50), f"c{i}_iqr": q(tc, 75) - q(tc, 25),
+                       f"c{i}_ratio": q(tc, 50) / q(ta_, 50)})
+    return result
+
+
+def recurrence_only(model_path: Path, threads: int):
+    """A run of onnxruntime's ``LSTM`` kernel with the exported weights on a width-1 input of zeros.
+
+    Its cost is the recurrence alone (200 steps of ``h @ R^T`` and the gates; the input
+    projection is 1 column instead of 128): what any graph built on ONNX's ``LSTM``
+    operator must pay at batch 1, whatever surrounds it. Returns the callable.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    graph = onnx.load(str(model_path)).graph
+    lstm = next(n for n in graph.node if n.op_type == "LSTM")
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    r, b = weights[lstm.input[2]], weights[lstm.input[3]]
+    hidden = r.shape[-1]
+    w = np.zeros((1, 4 * hidden, 1), np.float32)
+    node = helper.make_node("LSTM", ["x", "W", "R", "B"], ["", "h"], hidden_size=hidden)
+    probe = helper.make_graph([node], "recurrence", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                                      [200, 1, 1])],
+                              [helper.make_tensor_value_info("h", onnx.TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"),
+                               numpy_helper.from_array(b, "B")])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(helper.make_model(probe, opset_imports=[helper.make_opsetid("", 17)])
+                                   .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    x = np.zeros((200, 1, 1), np.float32)
+    return lambda: session.run(None, {"x": x})
 
 
 def imdb_bench(registry, workdir: Path, rounds: int, quick: bool) -> dict[str, dict]:
@@ -110,7 +153,8 @@ def imdb_bench(registry, workdir: Path, rounds: int, quick: bool) -> dict[str, d
             return session.run(None, {"input": xn})
 
         reps = (20 if batch == 1 else 2) if not quick else 1
-        results[f"batch {batch}"] = side_by_side(eager, onnx, rounds, reps)
+        floor = [recurrence_only(workdir / "imdb" / "model.onnx", torch.get_num_threads())] if batch == 1 else []
+        results[f"batch {batch}"] = side_by_side(eager, onnx, rounds, reps, *floor)
     return results
 
 
@@ -149,6 +193,9 @@ def report(results: dict, threads: int) -> str:
     for name, r in results["imdb"].items():
         lines.append(f"| IMDB LSTM, {name} | {r['a_ms']:.3f} ({r['a_iqr']:.3f}) | {r['b_ms']:.3f} "
                      f"({r['b_iqr']:.3f}) | {r['ratio']:.2f} ({r['ratio_p25']:.2f}-{r['ratio_p75']:.2f}) |")
+        if "c0_ms" in r:
+            lines.append(f"| {name}: onnxruntime's LSTM kernel alone (the floor, see the docstring) | | "
+                         f"{r['c0_ms']:.3f} ({r['c0_iqr']:.3f}) | {r['c0_ratio']:.2f} |")
     a = results["airline"]
     lines.append(f"| airline 24-step forecast (studio vs runtime) | {a['a_ms']:.2f} ({a['a_iqr']:.2f}) | "
                  f"{a['b_ms']:.2f} ({a['b_iqr']:.2f}) | {a['ratio']:.2f} "
