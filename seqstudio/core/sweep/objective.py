@@ -77,23 +77,39 @@ def trial_project(project: Project, settings: SweepSettings, params: dict[str, A
 
 
 class TrialReporter(Policy):
-    """Reports each epoch's validation value to an Optuna trial; stops the run when it is pruned."""
+    """Reports each epoch's best validation value so far to an Optuna trial; stops the run when
+    it is pruned.
 
-    def __init__(self, trial, value_of: Callable[[RunState, float | None, float], float | None]):
+    The value reported at epoch ``e`` is the best of epochs 1..e (in the study's direction),
+    not epoch ``e``'s own: the trial keeps its best epoch's weights (early stopping restores
+    them), so this is what the trial would score if it stopped at ``e``. The curve never gets
+    worse, its last point is the trial's final value, and a pruner comparing two trials at one
+    epoch compares what each would deliver there, not one noisy epoch against another.
+    """
+
+    def __init__(self, trial, value_of: Callable[[RunState, float | None, float], float | None],
+                 direction: str = "minimize"):
         self.trial = trial
         self.value_of = value_of
+        self.better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
+        self.best: float | None = None
 
     def epoch_end(self, state: RunState, epoch: int, train_loss: float,
                   val_loss: float | None) -> Stopped | None:
         if _epoch_hook is not None:
             _epoch_hook(self.trial, epoch)
-        value = self.value_of(state, val_loss, train_loss)
-        if self.trial is None or value is None or not math.isfinite(value):
+        if self.trial is None:
             return None
-        self.trial.report(float(value), epoch)
+        value = self.value_of(state, val_loss, train_loss)
+        if value is not None and math.isfinite(value) and (self.best is None
+                                                           or self.better(value, self.best)):
+            self.best = float(value)
+        if self.best is None:
+            return None
+        self.trial.report(self.best, epoch)
         if self.trial.should_prune():
-            return Stopped("pruned", f"pruned after epoch {epoch}: its validation value {value:.4g} "
-                           "was worse than other trials' at that epoch", epoch)
+            return Stopped("pruned", f"pruned after epoch {epoch}: its best validation value "
+                           f"{self.best:.4g} was worse than other trials' by that epoch", epoch)
         return None
 
 
@@ -143,7 +159,8 @@ def run_trial(project: Project, registry, settings: SweepSettings, params: dict[
             return None
         return val_loss if sign > 0 else -val_loss
 
-    policies = [TrialReporter(trial, value_of)] if trial is not None else []
+    policies = ([TrialReporter(trial, value_of, settings.resolved_direction)]
+                if trial is not None else [])
     started = time.time()
     result = None
     for event in train(model, data, config, control, policies=policies):

@@ -254,3 +254,67 @@ def test_the_backtest_objective_never_sees_the_test_part(monkeypatch):
     trial_test = test_start(objective.trial_project(project, settings, {}))
     assert seen["rows"] == trial_test and 95 <= trial_test <= test_start(project) == 96
     assert out.value is not None and out.value > 0
+
+
+@pytest.mark.parametrize("direction, values, reported", [
+    ("minimize", [5.0, 3.0, float("nan"), 4.0, 2.0], [5.0, 3.0, 3.0, 3.0, 2.0]),
+    ("maximize", [0.5, 0.7, 0.6, float("inf"), 0.8], [0.5, 0.7, 0.7, 0.7, 0.8]),
+])
+def test_the_pruner_sees_each_trial_s_best_value_so_far(direction, values, reported):
+    """What a trial would score if it stopped at epoch e (it keeps its best epoch's weights)."""
+    from seqstudio.core.sweep.objective import TrialReporter
+
+    study = optuna.create_study(direction=direction, pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    feed = iter(values)
+    reporter = TrialReporter(trial, lambda state, val_loss, train_loss: next(feed), direction)
+    for epoch in range(1, len(values) + 1):
+        assert reporter.epoch_end(None, epoch, 1.0, 1.0) is None
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == dict(
+        enumerate(reported, start=1))
+
+
+def _finished(study, curves):
+    for curve in curves:
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=curve[-1],
+            intermediate_values=dict(enumerate(curve, start=1)),
+            distributions={}, params={}))
+
+
+def test_the_median_pruner_judges_from_a_quarter_of_the_patience_after_three_trials():
+    project = Project.from_preset("airline-lstm-seasonal")
+    settings = default_settings(project, builtin_registry())
+    assert settings.pruner == "median" and settings.patience == 20
+    assert S.warmup_epochs(settings, project) == 5
+    study = optuna.create_study(pruner=S.make_pruner(settings, project))
+    _finished(study, [[9.0] * 8, [8.0] * 8])       # two complete trials: not enough to judge
+    trial = study.ask()
+    for epoch in range(1, 7):
+        trial.report(20.0, epoch)
+        assert not trial.should_prune()
+    _finished(study, [[7.0] * 8])                   # the third: median of the best-so-far is 8
+    judged = study.ask()
+    verdicts = []
+    for epoch in range(1, 8):
+        judged.report(8.5, epoch)                   # worse than the median at every epoch
+        verdicts.append(judged.should_prune())
+    assert verdicts == [False] * 4 + [True] * 3     # judged from epoch 5 (the warm-up) on
+    level = study.ask()
+    for epoch in range(1, 8):
+        level.report(8.0, epoch)                    # as good as the median: goes on
+        assert not level.should_prune()
+
+
+def test_hyperband_spans_the_trials_epoch_budget():
+    project = Project.from_preset("airline-lstm-seasonal")
+    settings = default_settings(project, builtin_registry())
+    settings.pruner = "hyperband"
+    pruner = S.make_pruner(settings, project)
+    # the space's train.epochs runs to 150; a trial may be judged after the 5-epoch warm-up
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (5, 150, 3)
+    settings.space = SearchSpace([p for p in settings.space.params if p.name != "train.epochs"])
+    settings.patience = 0
+    project.train["epochs"] = 40                    # no epochs in the space: the project's own
+    pruner = S.make_pruner(settings, project)
+    assert (pruner._min_resource, pruner._max_resource) == (2, 40)
