@@ -230,12 +230,13 @@ class _Transform:
         """Scaled outputs ``(B, H, T)`` from ``origins`` back to original units."""
         out = scaled.astype(np.float64) * self.scale + self.center
         if self.lag:
+            # step h adds the level of step h - lag (a known level before the origin for h < lag):
+            # one running sum per residue of h modulo the lag, started at that known level
             level = self.levels(values)
-            horizon = out.shape[1]
-            for h in range(horizon):
-                back = h - self.lag
-                prev = out[:, back] if back >= 0 else level[origins + back]
-                out[:, h] = out[:, h] + prev
+            for first in range(min(self.lag, out.shape[1])):
+                chain = np.concatenate([level[origins + first - self.lag][:, None],
+                                        out[:, first::self.lag]], axis=1)
+                out[:, first::self.lag] = np.cumsum(chain, axis=1)[:, 1:]
         return np.exp(out) if self.log else out
 
 
@@ -248,20 +249,20 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
     origins; ``ceil(horizon / model_horizon)`` rounds.
     """
     origins = np.asarray(origins, dtype=np.int64)
-    inputs = transform.inputs(values)
     n_targets = values.shape[1]
     ends = origins - transform.lag  # exclusive end of each window in input rows
     if (ends - look_back < 0).any():
         raise DataError(f"an origin at row {int(origins.min())} has fewer than look_back "
                         f"{look_back} (+ diff lag {transform.lag}) rows before it",
                         fix="start the backtest later or use fewer folds")
-    index = torch.from_numpy(ends[:, None] - look_back + np.arange(look_back))
-    window = inputs[index]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    inputs = transform.inputs(values)
+    window = inputs[torch.from_numpy(ends[:, None] - look_back + np.arange(look_back))]
     rounds = -(-horizon // model_horizon)
-    outputs = []
-    was_training = model.training
-    model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    modes = [(m, m.training) for m in model.modules()]
+    training = any(mode for _, mode in modes)
+    if training:
+        model.eval()
     settings = TorchSettings()
     if dense_parameter_count(model) * len(origins) < SMALL_STEP_WORK:
         # a tiny model's pass is dispatch-bound: one thread (no OpenMP spin-waits under load), no oneDNN
@@ -271,16 +272,23 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
     try:
         with torch.inference_mode():
             window = window.to(device)
+            outputs = []
             for r in range(rounds):
                 out = model(window).float().reshape(len(origins), model_horizon, n_targets)
                 outputs.append(out)
                 if r + 1 < rounds:
+                    # a slice of the concatenation, not a packed copy: the model's kernels may
+                    # round the two layouts differently (by a float32 unit)
                     window = torch.cat([window, out], dim=1)[:, -look_back:]
+            scaled = torch.cat(outputs, dim=1)[:, :horizon] if rounds > 1 else outputs[0][:, :horizon]
     finally:
-        model.train(was_training)
+        if training:  # each module back in its own mode
+            model.train(modes[0][1])
+            for m, mode in modes:
+                if m.training != mode:
+                    m.train(mode)
         settings.restore()
-    scaled = torch.cat(outputs, dim=1)[:, :horizon].cpu().numpy()
-    return transform.undo(scaled, values, origins)
+    return transform.undo(scaled.cpu().numpy(), values, origins)
 
 
 # --------------------------------------------------------------------------- one fold's training
@@ -387,13 +395,13 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     started = time.perf_counter()
     control = control or TrainControl()
     data = data if data is not None else _series_data(project, registry)
-    values = data.series[list(data.target_columns)].to_numpy(np.float64)
+    values = _target_values(data)
     n_targets = values.shape[1]
     m = int(season or data.season or B.season_for_step(data.report.step))
     model_h, look_back = int(data.options.horizon), int(data.options.look_back)
     notes: list[str] = []
-    config = project.train_config()
-    folds = _plan_folds(project, data, plan, values)
+    fitted = data.fitted_state() if plan.retrain == 0 else {}
+    folds = _plan_folds(project, data, plan, values, fitted)
     origins = np.array([f.origin for f in folds])
     horizon = plan.horizon
     actual = values[origins[:, None] + np.arange(horizon)]
@@ -408,12 +416,12 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     groups: dict[int, list[Fold]] = {}
     for f in folds:
         groups.setdefault(f.trained_at, []).append(f)
-    spec = project.model_spec(registry)
-    jobs, fold_datas = _fold_jobs(data, registry, spec, config, plan, groups, statistical,
-                                  values, m)
+    spec = project.model_spec(registry) if plan.retrain else None
+    jobs, fold_datas = _fold_jobs(data, registry, spec, project.train_config() if plan.retrain else None,
+                                  plan, groups, statistical, values, m)
     # workers x one thread each never exceeds the free cores (the shared rule for parallel jobs)
     n_workers = (max(1, min(workers, len(jobs) or 1)) if workers
-                 else parallel_plan(len(jobs) or 1).workers)
+                 else parallel_plan(len(jobs)).workers if jobs else 1)
     results: dict[Any, Any] = {}
     total = len(jobs) + 1
     yield BacktestProgress(0, total, f"{len(folds)} folds, {len(jobs)} fits, {n_workers} worker(s)")
@@ -428,7 +436,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     train_seconds: list[float] = []
     if plan.retrain == 0:
         model = model if model is not None else project.build_model(data, registry)
-        transform = _Transform.of(data.fitted_state(), n_targets)
+        transform = _Transform.of(fitted, n_targets)
         forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
                                               horizon)
     else:
@@ -445,7 +453,17 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     yield BacktestFinished(result)
 
 
-def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray) -> list[Fold]:
+def _target_values(data) -> np.ndarray:
+    """The target columns of the cleaned series, ``(n, T)`` float64 (a column lookup of the frame
+    costs more than a never-retrain forecast of a small series: skipped when it holds them alone)."""
+    columns = list(data.target_columns)
+    if list(data.series.columns) == columns:
+        return data.series.to_numpy(np.float64, copy=True)
+    return np.stack([data.series[c].to_numpy(np.float64) for c in columns], axis=1)
+
+
+def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray, fitted: dict[str, Any]
+                ) -> list[Fold]:
     """The folds: after the trained model's data (never retrain), else after one input window."""
     model_h, look_back = int(data.options.horizon), int(data.options.look_back)
     lag = int(data.options.diff_lag)
@@ -455,7 +473,7 @@ def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray) -> list[F
                                 fix="train it first (seqstudio train ... --save P.json), "
                                     "or retrain every fold (--retrain every)")
         # the model has seen the train and validation rows: origins start after them
-        bounds = data.fitted_state().get("bounds", {})
+        bounds = fitted.get("bounds", {})
         seen = int(bounds["val"][1]) if "val" in bounds else int(bounds.get("train", (0, 0))[1])
         return plan.folds_for(len(values), earliest=max(seen, lag + look_back))
     return plan.folds_for(len(values), earliest=lag + look_back + model_h + 1)
@@ -548,14 +566,13 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
     intervals = I.conformal_intervals(actual, forecasts["model"], origins, levels)
-    times = time_text(data.series.index)
+    texts = _row_texts(data.series.index, origins[:, None] + np.arange(horizon))  # (K, H)
     return BacktestResult(
         plan=plan.to_dict(), season=m,
         strategy=("recursive" if model_h == 1 else
                   "direct" if horizon <= model_h else "direct + recursive"),
         model_horizon=model_h, target_columns=list(data.target_columns),
-        origins=[int(o) for o in origins], origin_times=[times[o] for o in origins],
-        times=[[times[o + h] for h in range(horizon)] for o in origins],
+        origins=origins.tolist(), origin_times=[row[0] for row in texts], times=texts,
         actual=actual, forecasts=forecasts, scale=scales[0], scale2=scales[1], scores=scores,
         verdicts=verdicts, intervals=intervals, labels=labels, notes=notes,
         seconds=time.perf_counter() - started, train_seconds=train_seconds, workers=workers,
@@ -643,11 +660,39 @@ def record_in_project(project, result: BacktestResult) -> dict[str, Any]:
 
 
 def time_text(values) -> list[str]:
-    """Time stamps as short text: dates alone when every stamp is midnight."""
+    """Time stamps as short text: dates alone when every stamp is midnight.
+
+    >>> import pandas as pd
+    >>> time_text(pd.DatetimeIndex(["2000-01-01", "2000-02-01"]))
+    ['2000-01-01', '2000-02-01']
+    >>> time_text(pd.DatetimeIndex(["2000-01-01 06:30"])), time_text([3, 4])
+    (['2000-01-01 06:30'], ['3', '4'])
+    """
     import pandas as pd
 
     index = pd.Index(values)
-    if isinstance(index, pd.DatetimeIndex):
-        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
-        return list(index.strftime(fmt))
-    return [str(v) for v in index]
+    return _row_texts(index, np.arange(len(index)))
+
+
+def _row_texts(index, rows: np.ndarray) -> list:
+    """:func:`time_text` of the whole ``index``, taken at ``rows`` (an int array of any shape;
+    nested lists of that shape): only those stamps are formatted."""
+    import pandas as pd
+
+    if not isinstance(index, pd.DatetimeIndex):
+        return np.array([str(v) for v in index], dtype=object)[rows].tolist()
+    if index.tz is None:
+        stamps = index.to_numpy()
+        if not np.isnat(stamps).any():
+            midnight = bool((stamps == stamps.astype("datetime64[D]")).all())
+            low = int(rows.min()) if rows.size else 0
+            picked = stamps[low:int(rows.max()) + 1 if rows.size else 0]  # the rows' span, once each
+            if picked.size == 0 or (np.datetime64("1000-01-01") <= picked.min()
+                                    and picked.max() < np.datetime64("9999-01-01")):
+                # numpy writes these stamps exactly as strftime would, without a call per stamp
+                text = np.datetime_as_string(picked, unit="D" if midnight else "m")
+                if not midnight:
+                    text = np.char.replace(text, "T", " ")
+                return text.astype(object)[rows - low].tolist()
+    fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+    return np.array(list(index.strftime(fmt)), dtype=object)[rows].tolist()

@@ -21,7 +21,7 @@ as many as the first fold has).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,8 @@ class BacktestPlan:
                             fix="expanding trains on all the past, sliding on a fixed number of rows")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is a number, a string or None: no deep copy needed (asdict makes one)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def folds_for(self, n_rows: int, *, earliest: int = 1) -> list[Fold]:
         """The folds of a series of ``n_rows`` rows; no origin before ``earliest``.

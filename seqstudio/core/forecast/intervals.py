@@ -83,25 +83,40 @@ def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float)
     return held_out_by_level(residuals, origins, (level,))[level]
 
 
+#: Values of the sort work array per chunk of steps in :func:`held_out_by_level`.
+_HELD_OUT_CHUNK = 1 << 20
+
+
 def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dict[float, np.ndarray]:
-    """:func:`held_out_quantiles` for several levels, sorting the residuals once."""
+    """:func:`held_out_quantiles` for several levels, sorting the residuals once.
+
+    The residuals fold ``k`` may use at step ``h`` are those of the folds whose
+    origin is before ``origin_k - h``: in origin order, a prefix. So each step's
+    residuals are sorted once per prefix length, every step (and target) in one
+    call, in chunks of steps that keep that work array near a million values.
+    """
     k_folds, horizon, n_targets = residuals.shape
     origins = np.asarray(origins)
+    order = np.argsort(origins, kind="stable")
+    # count[h, k]: folds whose step-h residual (row origin_j + h) was observed before origin_k
+    count = np.searchsorted(origins[order], origins[None, :] - np.arange(horizon)[:, None], side="left")
+    absolute = np.abs(residuals[order]).transpose(1, 2, 0)              # (H, T, K), origin order
+    absolute = np.where(np.isfinite(absolute), absolute, np.inf)        # a non-finite one still counts
+    prefix = np.arange(k_folds + 1)[:, None] > np.arange(k_folds)       # [c, j]: j among the first c
     out = {level: np.full(residuals.shape, math.inf) for level in levels}
-    absolute = np.abs(residuals)
-    rows = np.arange(k_folds)
-    for h in range(horizon):
-        # known[k, j]: fold j's step-h residual (row origin_j + h) was observed before origin_k
-        known = (origins[None, :] + h) < origins[:, None]
-        count = known.sum(axis=1)
-        for t in range(n_targets):
-            values = np.where(known & np.isfinite(absolute[None, :, h, t]), absolute[None, :, h, t], np.inf)
-            ordered = np.sort(values, axis=1)
-            for level in levels:
-                rank = np.ceil((count + 1) * level / 100.0).astype(np.int64)
-                ok = (count > 0) & (rank <= count)
-                picked = ordered[rows, np.clip(rank - 1, 0, k_folds - 1)]
-                out[level][:, h, t] = np.where(ok, picked, math.inf)
+    chunk = max(1, _HELD_OUT_CHUNK // max(1, n_targets * (k_folds + 1) * k_folds))
+    targets = np.arange(n_targets)[None, :, None]
+    for h0 in range(0, horizon, chunk):
+        steps = np.arange(h0, min(horizon, h0 + chunk))
+        # ordered[h, t, c]: the first c folds' step-h residuals, ascending (then infinity)
+        ordered = np.sort(np.where(prefix, absolute[steps][:, :, None, :], np.inf), axis=3)
+        known = count[steps]                                             # (h, K)
+        for level in levels:
+            rank = np.ceil((known + 1) * level / 100.0).astype(np.int64)
+            ok = (known > 0) & (rank <= known)
+            picked = ordered[np.arange(len(steps))[:, None, None], targets, known[:, None, :],
+                             np.clip(rank - 1, 0, k_folds - 1)[:, None, :]]  # (h, T, K)
+            out[level][:, steps] = np.where(ok[:, None, :], picked, math.inf).transpose(2, 0, 1)
     return out
 
 

@@ -37,7 +37,7 @@ def in_sample_scale(history: np.ndarray, season: int) -> tuple[np.ndarray, np.nd
     when it has a single value.
 
     >>> in_sample_scale(np.array([[1.0], [2.0], [4.0], [7.0]]), 2)
-    (array([4.]), array([16.]))
+    (array([4.]), array([17.]))
     """
     m = season if len(history) > season else 1
     if len(history) <= m:
@@ -77,17 +77,43 @@ def _terms(actual: np.ndarray, forecast: np.ndarray, s1: np.ndarray, s2: np.ndar
 
 
 def _reduce(terms: dict[str, np.ndarray], axis: tuple[int, ...]) -> dict[str, np.ndarray]:
-    def m(x: np.ndarray) -> np.ndarray:
-        # a mean over the kept (non-NaN) terms; with none kept, NaN (reported as None)
-        kept = ~np.isnan(x)
+    reduced = _reduce_stacked(np.stack([terms[k] for k in _TERMS]), axis)
+    return dict(zip(METRICS, reduced, strict=True))
+
+
+#: The per-element term of each metric, in :data:`METRICS` order.
+_TERMS = ("se", "ae", "ape", "sape", "ase", "sse")
+
+
+def _reduce_stacked(terms: np.ndarray, *axes: tuple[int, ...]) -> np.ndarray | list[np.ndarray]:
+    """Every metric at once from the terms stacked in :data:`_TERMS` order on axis 0, reduced
+    over each of ``axes`` (counted without that axis); one array per axes, metrics first."""
+    # a mean over the kept (non-NaN) terms; with none kept, NaN (reported as None)
+    kept = ~np.isnan(terms)
+    filled = np.where(kept, terms, 0.0)
+    out = []
+    for axis in axes:
+        shifted = tuple(a + 1 for a in axis)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(kept, x, 0.0).sum(axis=axis) / kept.sum(axis=axis)
-    return {"rmse": np.sqrt(m(terms["se"])), "mae": m(terms["ae"]), "mape": m(terms["ape"]),
-            "smape": m(terms["sape"]), "mase": m(terms["ase"]), "rmsse": np.sqrt(m(terms["sse"]))}
+            means = filled.sum(axis=shifted) / kept.sum(axis=shifted)
+        means[0], means[5] = np.sqrt(means[0]), np.sqrt(means[5])  # rmse, rmsse
+        out.append(means)
+    return out if len(out) > 1 else out[0]
 
 
-def _listed(values: np.ndarray) -> list[float | None]:
-    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
+def _listed(values: np.ndarray) -> list:
+    """Nested lists of floats, None where a value is not finite."""
+    a = np.asarray(values, dtype=float)
+    out = a.tolist()
+    if not np.isfinite(a).all():
+        return _nones(out)
+    return out
+
+
+def _nones(nested):
+    if isinstance(nested, list):
+        return [_nones(v) for v in nested]
+    return nested if math.isfinite(nested) else None
 
 
 def fold_metrics(actual, forecast, s1, s2) -> dict[str, list[float | None]]:
@@ -128,13 +154,31 @@ def score_all(actual, forecasts: dict[str, np.ndarray], s1, s2) -> dict[str, dic
     stacked = np.stack([np.asarray(forecasts[n], float) for n in names])  # (F, K, H, T)
     terms = _terms(np.asarray(actual, float)[None], stacked,
                    np.asarray(s1, float)[None, :, None, :], np.asarray(s2, float)[None, :, None, :])
-    per_fold, per_step = _reduce(terms, (2, 3)), _reduce(terms, (1, 3))
-    out = {}
-    for i, name in enumerate(names):
-        folds = {k: _listed(v[i]) for k, v in per_fold.items()}
-        out[name] = {"per_fold": folds, "per_step": {k: _listed(v[i]) for k, v in per_step.items()},
-                     "summary": {k: spread(v) for k, v in folds.items()}}
-    return out
+    # (metrics, F, K) and (metrics, F, H)
+    per_fold, per_step = _reduce_stacked(np.stack([terms[k] for k in _TERMS]), (2, 3), (1, 3))
+    fold_lists, step_lists = _listed(per_fold), _listed(per_step)
+    summaries = _spreads(per_fold)
+    return {name: {"per_fold": {m: fold_lists[j][i] for j, m in enumerate(METRICS)},
+                   "per_step": {m: step_lists[j][i] for j, m in enumerate(METRICS)},
+                   "summary": {m: summaries[j][i] for j, m in enumerate(METRICS)}}
+            for i, name in enumerate(names)}
+
+
+def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
+    """:func:`spread` over the last axis of ``values`` ``(M, F, K)`` (non-finite values left
+    out), all at once: ``[m][f]``."""
+    finite = np.isfinite(values)
+    n = finite.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, values, 0.0).sum(axis=-1) / n
+        dev = np.where(finite, values - mean[..., None], 0.0)
+        std = np.where(n > 1, np.sqrt((dev * dev).sum(axis=-1) / (n - 1)), 0.0)
+    low = np.where(finite, values, np.inf).min(axis=-1).tolist()
+    high = np.where(finite, values, -np.inf).max(axis=-1).tolist()
+    mean, std, n = mean.tolist(), std.tolist(), n.tolist()
+    return [[{"mean": mean[j][i], "std": std[j][i], "min": low[j][i], "max": high[j][i], "n": count}
+             if count else {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+             for i, count in enumerate(n[j])] for j in range(len(n))]
 
 
 def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: str,
