@@ -10,7 +10,10 @@
     held-out coverage). Target: the whole backtest at most 1.5x one evaluate().
     Repeated, interleaved, medians of wall and CPU time. evaluate() runs with torch's default threads;
     the backtest's forecasts use one thread for a tiny model, so evaluate() with
-    one thread is timed too, for a like-with-like ratio.
+    one thread is timed too, for a like-with-like ratio. ``one_forward`` is one
+    forward pass over every origin (one round of the recursion, the model
+    call alone): the 12 rounds depend on each other, so 12 of them are the
+    floor of the backtest.
 (b) retrain every fold: 4 folds of ``airline-lstm-seasonal`` trained from
     scratch in 2 worker processes (``workers=2``) against the same 4 fold
     trainings one after another in this process (``train()`` with one thread,
@@ -23,6 +26,7 @@ Usage::
     python bench/bench_forecast.py                  # full recipe for (b): 150 epochs per fold
     python bench/bench_forecast.py --epochs 30      # shorter folds (start-up weighs more)
     python bench/bench_forecast.py --quick          # seconds: check that it works
+    python bench/bench_forecast.py --skip-retrain   # part (a) alone
 
 It writes ``bench/out/bench_forecast.md`` (and prints it).
 """
@@ -75,12 +79,13 @@ def bench_never(registry, rounds: int) -> dict:
     transform = _Transform.of(data.fitted_state(), 1)
     plan = BacktestPlan(folds=None, horizon=12, retrain=0)
     times: dict[str, list[float]] = {"evaluate": [], "evaluate_1_thread": [], "forecasts": [],
-                                     "backtest": []}
+                                     "backtest": [], "one_forward": []}
     cpu: dict[str, list[float]] = {k: [] for k in times}
     import numpy as np
 
+    window = transform.inputs(values)[torch.from_numpy(np.array(origins)[:, None] - 1)]  # look_back 1
     for r in range(rounds + 1):
-        order = ["evaluate", "evaluate_1_thread", "forecasts", "backtest"]
+        order = ["evaluate", "evaluate_1_thread", "forecasts", "backtest", "one_forward"]
         if r % 2:
             order.reverse()
         for name in order:
@@ -94,6 +99,8 @@ def bench_never(registry, rounds: int) -> dict:
                     evaluate(model, data, "test", config=config)
                 finally:
                     torch.set_num_threads(threads)
+            elif name == "one_forward":  # one of the forecasts' rounds, timed alone
+                t0, c0 = one_forward(model, window)
             elif name == "forecasts":
                 forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
             else:
@@ -105,6 +112,24 @@ def bench_never(registry, rounds: int) -> dict:
     return {"origins": len(result.origins), "test_windows": len(data.x_test), **med,
             "cpu": {k: statistics.median(v) for k, v in cpu.items()},
             "spread": {k: (min(v), max(v)) for k, v in times.items()}}
+
+
+def one_forward(model, window) -> tuple[float, float]:
+    """One forward pass over every origin as forecast_origins makes it (1 thread, no oneDNN, eval
+    mode, inference mode); the settings are switched outside the time: returns its start times."""
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False
+    model.eval()
+    try:
+        with torch.inference_mode():
+            t0, c0 = time.perf_counter(), time.process_time()
+            model(window)
+            return t0, c0
+    finally:
+        model.train()
+        torch.set_num_threads(threads)
+        torch.backends.mkldnn.enabled = onednn
 
 
 def bench_retrain(registry, epochs: int) -> dict:
@@ -146,12 +171,17 @@ def main() -> None:
              "| what | wall ms | x evaluate | min-max wall ms | CPU ms | x evaluate (CPU) |",
              "| --- | --- | --- | --- | --- | --- |"]
     cpu = never["cpu"]
-    for key in ("evaluate", "evaluate_1_thread", "forecasts", "backtest"):
+    for key in ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "one_forward"):
         lo, hi = never["spread"][key]
         lines.append(f"| {key} | {1000 * never[key]:.2f} | {never[key] / never['evaluate']:.2f} | "
                      f"{1000 * lo:.2f}-{1000 * hi:.2f} | {1000 * cpu[key]:.2f} | "
                      f"{cpu[key] / cpu['evaluate']:.2f} |")
-    lines += ["", "CPU time (this process, all its threads) is what to read on a loaded machine: "
+    floor = 12 * never["one_forward"]
+    lines += ["", f"The 12 rounds of the recursion depend on each other: at least 12 forward passes "
+              f"({never['origins']} origins each), {1000 * floor:.2f} ms = "
+              f"{floor / never['evaluate']:.2f}x evaluate() before any bookkeeping "
+              f"(one_forward: one such pass, the model call alone).",
+              "", "CPU time (this process, all its threads) is what to read on a loaded machine: "
               "wall time there mostly measures waiting for a core."]
     if not args.skip_retrain:
         retrain = bench_retrain(registry, 2 if args.quick else args.epochs)

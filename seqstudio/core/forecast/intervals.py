@@ -69,13 +69,21 @@ def conformal_quantile(residuals: np.ndarray, level: float) -> float:
 
 def step_quantiles(residuals: np.ndarray, level: float) -> np.ndarray:
     """Half-widths ``(H, T)`` from residuals ``(K, H, T)``, each step and target on its own."""
-    absolute = np.abs(residuals)
-    ordered = np.sort(np.where(np.isfinite(absolute), absolute, np.inf), axis=0)
-    n = np.isfinite(absolute).sum(axis=0)
-    rank = np.ceil((n + 1) * level / 100.0).astype(np.int64)
-    ok = (n > 0) & (rank <= n)
-    picked = np.take_along_axis(ordered, np.clip(rank - 1, 0, len(residuals) - 1)[None], axis=0)[0]
-    return np.where(ok, picked, math.inf)
+    return _step_quantiles(np.abs(residuals), (level,))[level]
+
+
+def _step_quantiles(absolute: np.ndarray, levels) -> dict[float, np.ndarray]:
+    """:func:`step_quantiles` of absolute residuals for several levels, sorting them once."""
+    finite = np.isfinite(absolute)
+    ordered = np.sort(np.where(finite, absolute, np.inf), axis=0)
+    n = finite.sum(axis=0)
+    out = {}
+    for level in levels:
+        rank = np.ceil((n + 1) * level / 100.0).astype(np.int64)
+        ok = (n > 0) & (rank <= n)
+        picked = np.take_along_axis(ordered, np.clip(rank - 1, 0, len(absolute) - 1)[None], axis=0)[0]
+        out[level] = np.where(ok, picked, math.inf)
+    return out
 
 
 def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float) -> np.ndarray:
@@ -122,11 +130,15 @@ def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dic
 
 def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -> dict[str, Any]:
     """Share of actual values inside ``forecast +- half_width`` where the band is finite."""
-    finite = np.isfinite(half_width) & np.isfinite(actual) & np.isfinite(forecast)
-    inside = np.abs(actual - forecast) <= half_width
+    return _coverage(np.abs(actual - forecast), np.isfinite(actual) & np.isfinite(forecast), half_width)
+
+
+def _coverage(distance: np.ndarray, both: np.ndarray, half_width: np.ndarray) -> dict[str, Any]:
+    """:func:`coverage` from ``|actual - forecast|`` and where both are finite."""
+    finite = np.isfinite(half_width) & both
+    covered = int(((distance <= half_width) & finite).sum())
     n = int(finite.sum())
-    return {"covered": int((inside & finite).sum()), "n": n,
-            "rate": float((inside & finite).sum() / n) if n else None,
+    return {"covered": covered, "n": n, "rate": covered / n if n else None,
             "folds": int(finite.any(axis=(1, 2)).sum())}
 
 
@@ -137,17 +149,20 @@ def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, level
     ``quantiles[level]`` ``(H, T)`` and ``held_out[level]`` ``(K, H, T)`` are arrays
     (infinity where no finite band exists); :func:`to_json` makes the dict JSON-able.
     """
-    residuals = np.asarray(actual, float) - np.asarray(forecast, float)
+    actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
+    residuals = actual - forecast
+    absolute = np.abs(residuals)
+    both = np.isfinite(actual) & np.isfinite(forecast)
     out: dict[str, Any] = {"method": "split-conformal", "levels": [float(v) for v in levels],
                            "calibration_folds": int(residuals.shape[0]), "quantiles": {},
                            "held_out": {}, "coverage": {}}
+    future = _step_quantiles(absolute, levels)
     held_all = held_out_by_level(residuals, np.asarray(origins), levels)
     for level in levels:
         key = f"{level:g}"
-        out["quantiles"][key] = step_quantiles(residuals, level)
-        held = held_all[level]
-        out["held_out"][key] = held
-        out["coverage"][key] = coverage(np.asarray(actual, float), np.asarray(forecast, float), held)
+        out["quantiles"][key] = future[level]
+        out["held_out"][key] = held_all[level]
+        out["coverage"][key] = _coverage(absolute, both, held_all[level])
     return out
 
 

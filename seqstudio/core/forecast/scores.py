@@ -53,11 +53,13 @@ def fold_scales(values: np.ndarray, starts, origins, season: int) -> tuple[np.nd
     out1 = np.full((len(origins), values.shape[1]), np.nan)
     out2 = out1.copy()
     for lag in sorted({season, 1}):
+        n = origins - starts - lag
+        use = (n > 0) & ((origins - starts > season) if lag == season else (origins - starts <= season))
+        if not use.any():  # (usually no fold is shorter than a season: lag 1 is not needed)
+            continue
         diffs = values[lag:] - values[:-lag]  # row i: values[i + lag] - values[i]
         c1 = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(np.abs(diffs), axis=0)])
         c2 = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(diffs ** 2, axis=0)])
-        n = origins - starts - lag
-        use = (n > 0) & ((origins - starts > season) if lag == season else (origins - starts <= season))
         a, b = starts[use], origins[use] - lag
         out1[use] = (c1[b] - c1[a]) / n[use, None]
         out2[use] = (c2[b] - c2[a]) / n[use, None]
@@ -90,12 +92,14 @@ def _reduce_stacked(terms: np.ndarray, *axes: tuple[int, ...]) -> np.ndarray | l
     over each of ``axes`` (counted without that axis); one array per axes, metrics first."""
     # a mean over the kept (non-NaN) terms; with none kept, NaN (reported as None)
     kept = ~np.isnan(terms)
-    filled = np.where(kept, terms, 0.0)
+    every = bool(kept.all())  # (the usual case: every count is the size of the axes)
+    filled = terms if every else np.where(kept, terms, 0.0)
     out = []
     for axis in axes:
         shifted = tuple(a + 1 for a in axis)
+        count = math.prod(terms.shape[a] for a in shifted) if every else kept.sum(axis=shifted)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = filled.sum(axis=shifted) / kept.sum(axis=shifted)
+            means = filled.sum(axis=shifted) / count
         means[0], means[5] = np.sqrt(means[0]), np.sqrt(means[5])  # rmse, rmsse
         out.append(means)
     return out if len(out) > 1 else out[0]

@@ -33,10 +33,10 @@ def series_csv(tmp_path):
     return path
 
 
-def make_project(path, horizon=1, epochs=2) -> Project:
+def make_project(path, horizon=1, epochs=2, lag=LAG) -> Project:
     return Project(name="toy", source="csv-series",
                    data_options={"path": str(path), "target": ["y"], "date_col": "month", "log": True,
-                                 "diff_lag": LAG, "look_back": LOOK_BACK, "scaling": "minmax",
+                                 "diff_lag": lag, "look_back": LOOK_BACK, "scaling": "minmax",
                                  "horizon": horizon, "train_frac": 0.6},
                    model={"layers": [{"type": "Flatten"}, {"type": "Dense", "units": horizon}]},
                    train={"epochs": epochs, "batch_size": 8, "seed": 0, "learning_rate": 0.01})
@@ -56,19 +56,19 @@ def values_of(path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the reference
-def reference_forecast(y, origin, fit_rows, weight, bias, horizon, model_h):
+def reference_forecast(y, origin, fit_rows, weight, bias, horizon, model_h, lag=LAG):
     """One origin, the plain way: log, difference, scale on ``fit_rows`` of the differences, roll."""
     level = np.log(y)
-    diffs = level[LAG:] - level[:-LAG]
+    diffs = level[lag:] - level[:-lag]
     lo, hi = diffs[fit_rows].min(), diffs[fit_rows].max()
-    scaled = list((diffs - lo) / (hi - lo))[: origin - LAG]
+    scaled = list((diffs - lo) / (hi - lo))[: origin - lag]
     levels = list(level[:origin])
     out = []
     while len(out) < horizon:
         z = weight @ np.array(scaled[-LOOK_BACK:]) + bias  # model_h outputs
         for value in z:
             scaled.append(value)
-            levels.append(levels[-LAG] + value * (hi - lo) + lo)
+            levels.append(levels[-lag] + value * (hi - lo) + lo)
             out.append(math.exp(levels[-1]))
     return np.array(out[:horizon])
 
@@ -119,6 +119,20 @@ def test_never_retrain_equals_the_numpy_loop(series_csv, builtins, model_h, hori
         np.testing.assert_allclose(result.forecasts["seasonal_naive"][k, :, 0], snaive)
     per_step_mae = np.mean(np.abs(result.actual - result.forecasts["model"]), axis=(0, 2))
     np.testing.assert_allclose(result.scores["model"]["per_step"]["mae"], per_step_mae)
+
+
+@pytest.mark.parametrize("model_h,horizon", [(1, 7), (2, 7), (4, 4)])
+def test_never_retrain_undoes_a_seasonal_difference_step_by_step(series_csv, builtins, model_h, horizon):
+    # differences at lag 3: step h adds the level of step h - 3 (a known level for the first 3)
+    lag = 3
+    project = make_project(series_csv, horizon=model_h, lag=lag)
+    weight, bias = set_fixed_weights(project, builtins)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=4, horizon=horizon, retrain=0)))
+    n_train = int((N_ROWS - lag) * 0.6)
+    for k, origin in enumerate(result.origins):
+        expected = reference_forecast(values_of(series_csv), origin, slice(0, n_train), weight, bias,
+                                      horizon, model_h, lag=lag)
+        np.testing.assert_allclose(result.forecasts["model"][k, :, 0], expected, rtol=2e-5)
 
 
 def test_origins_inside_the_training_data_are_refused_without_retraining(series_csv, builtins):
@@ -245,3 +259,23 @@ def test_statistical_baselines_forecast_the_same_folds(series_csv, builtins):
         assert np.isfinite(result.forecasts[kind]).all(), result.notes
         assert result.labels[kind].startswith(("ETS", "ARIMA"))
         assert any(v["baseline"] == kind for v in result.verdicts)
+
+
+@pytest.mark.parametrize("index", [
+    pd.date_range("1949-01", periods=30, freq="MS"),
+    pd.date_range("2000-01-01 06:30:59", periods=30, freq="h"),
+    pd.date_range("2000-03-25", periods=30, freq="D", tz="Europe/Berlin"),
+    pd.DatetimeIndex(["2000-01-01", None, "2000-01-03"]),
+    pd.RangeIndex(30),
+], ids=["monthly", "hourly", "tz-aware", "missing", "numbers"])
+def test_time_stamps_read_as_strftime_writes_them(index):
+    from seqstudio.core.forecast.backtest import _row_texts, time_text
+
+    if isinstance(index, pd.DatetimeIndex):
+        fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+        want = list(index.strftime(fmt))
+    else:
+        want = [str(v) for v in index]
+    assert time_text(index) == want
+    rows = np.array([[0, 1, 2], [2, 1, 0]])[:, : min(3, len(index))]
+    assert _row_texts(index, rows) == [[want[r] for r in row] for row in rows]

@@ -136,3 +136,49 @@ def test_all_folds_at_once_equal_one_fold_at_a_time(season):
             np.testing.assert_allclose(together[name][k], fn(history, 7, season), err_msg=name)
         one1, one2 = S.in_sample_scale(history, season)
         np.testing.assert_allclose([s1[k], s2[k]], [one1, one2])
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_held_out_bands_equal_a_loop_over_folds(monkeypatch, chunk):
+    # the bands come from sorted prefixes of the folds in origin order, a few steps at a time;
+    # the reference sorts each fold's known residuals itself (a non-finite one counts, as infinity)
+    monkeypatch.setattr(I, "_HELD_OUT_CHUNK", chunk)
+    rng = np.random.default_rng(1)
+    residuals = rng.normal(size=(9, 4, 2))
+    residuals[rng.random(residuals.shape) < 0.1] = np.nan
+    residuals[0, 1, 1] = -np.inf
+    origins = np.array([30, 12, 14, 14, 20, 25, 26, 27, 29])  # unsorted, one origin twice
+    levels = (50.0, 80.0, 95.0)
+    got = I.held_out_by_level(residuals, origins, levels)
+    for level in levels:
+        for k, h, t in np.ndindex(residuals.shape):
+            known = [abs(residuals[j, h, t]) for j in range(len(origins)) if origins[j] + h < origins[k]]
+            known = sorted(v if math.isfinite(v) else math.inf for v in known)
+            rank = math.ceil((len(known) + 1) * level / 100.0)
+            want = known[rank - 1] if known and rank <= len(known) else math.inf
+            assert got[level][k, h, t] == want, (level, k, h, t)
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_scores_of_several_forecasters_equal_plain_means(with_nan):
+    rng = np.random.default_rng(2)
+    actual = rng.uniform(1, 9, size=(5, 3, 2))
+    forecasts = {"a": actual + rng.normal(size=actual.shape), "b": actual * 1.1}
+    if with_nan:
+        forecasts["a"][0] = np.nan         # a fold with no forecast at all
+        forecasts["a"][1, 2, 0] = np.nan
+    s1, s2 = rng.uniform(1, 2, size=(5, 2)), rng.uniform(1, 4, size=(5, 2))
+    got = S.score_all(actual, forecasts, s1, s2)
+    for name, f in forecasts.items():
+        e = actual - f
+        with np.errstate(invalid="ignore"):
+            mase_fold = [np.nanmean(np.abs(e[k]) / s1[k]) if np.isfinite(e[k]).any() else None
+                         for k in range(5)]
+        rmse_step = [math.sqrt(np.nanmean(e[:, h] ** 2)) for h in range(3)]
+        assert got[name]["per_fold"]["mase"] == pytest.approx(mase_fold)
+        assert got[name]["per_step"]["rmse"] == pytest.approx(rmse_step)
+        kept = np.array([v for v in mase_fold if v is not None])
+        summary = got[name]["summary"]["mase"]
+        assert summary["n"] == len(kept)
+        assert summary["mean"] == pytest.approx(kept.mean()) and summary["min"] == kept.min()
+        assert summary["std"] == pytest.approx(kept.std(ddof=1)) and summary["max"] == kept.max()
