@@ -264,10 +264,10 @@ def test_a_slow_load_can_be_cancelled_and_its_outcome_is_dropped(qtbot, window, 
     started = threading.Event()
     real_job = dp._load_job
 
-    def held_job(source, options, want_preview):
+    def held_job(*args, **kwargs):
         started.set()
         release.wait(30)  # the load is under way, and stays so until the test lets it go
-        return real_job(source, options, want_preview)
+        return real_job(*args, **kwargs)
 
     monkeypatch.setattr(dp, "_load_job", held_job)
     panel = window.data_panel
