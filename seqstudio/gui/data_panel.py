@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from seqstudio.core.data.loader import LatestLoader, LoadResult
+from seqstudio.core.data.loadproc import load_job, loads_in_child, shared_load_process
 from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.registry import Registry, SourceType
 from seqstudio.core.studio import SeriesData, TextData, error_text
@@ -126,54 +127,25 @@ def input_bytes(options: dict[str, Any]) -> float:
     return total
 
 
-def read_preview(kind: str, options: dict[str, Any]) -> pd.DataFrame | None:
-    """The table the preview shows for ``options["path"]`` (None when there is nothing to show).
-
-    Thread-safe (it only reads the file), so the background load calls it too. Bounded:
-    a file that is not a delimited table is refused from its first 64 KB (the loader says
-    why), and the delimiter is sniffed from those, never from the whole file.
-    """
-    from seqstudio.core.data.sniff import check_delimited_text, sniff_delimiter
-
-    path = options.get("path") or ""
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        lines = check_delimited_text(path)
-    except SeqStudioError:
-        return None  # the loader reports it with the same message just after this
-    try:
-        if kind == "series":
-            from seqstudio.core.data.series import read_series_csv
-
-            return read_series_csv(path, date_col=options.get("date_col", "auto"),
-                                   date_format=options.get("date_format")).frame
-    except Exception:  # noqa: BLE001 - the loader reports the problem in the core's words
-        pass
-    try:
-        return pd.read_csv(path, sep=sniff_delimiter(lines), nrows=100_000, dtype=str,
-                           keep_default_na=False, on_bad_lines="skip")
-    except Exception:  # noqa: BLE001
-        return None
-
-
 class _LoadSignals(QObject):
     """Carries a background load's outcome from the loader's thread to the GUI thread (queued)."""
 
     finished = Signal(object)
 
 
-def _load_job(source: SourceType, options: dict[str, Any], want_preview: bool):
+def _load_job(source: SourceType, options: dict[str, Any], want_preview: bool, owner=None):
     """What the loader runs off the GUI thread: the preview table and ``source.load``.
 
-    Touches no widget. Returns ``(preview frame or False, PreparedData or None, the exception
-    or "")``.
+    In the child process of :func:`~seqstudio.core.data.loadproc.shared_load_process`
+    when the source can go there (the GUI thread then never waits for pandas' hold of
+    the interpreter lock), else here in the loader's thread. Touches no widget. Returns
+    ``(preview frame or False, PreparedData or None, the exception or "")``.
     """
-    preview = read_preview(source.kind, options) if want_preview else False
-    try:
-        return preview, source.load(options), ""
-    except Exception as exc:  # noqa: BLE001 - shown inline by the panel, like a quick load
-        return preview, None, exc  # the exception itself: the GUI thread words it
+    if loads_in_child():
+        outcome = shared_load_process().run(source, options, want_preview, owner=owner)
+        if outcome is not None:
+            return outcome
+    return load_job(source, options, want_preview)
 
 
 def _position_of(index: pd.Index, label):
@@ -187,6 +159,17 @@ def _position_of(index: pd.Index, label):
         if position < len(index) and index[position] == label:
             return position
     return index.get_loc(label)
+
+
+def _rename(plot: pg.PlotItem, item, name: str) -> None:
+    """Give a plotted item a new legend text, in place (its entry keeps its position)."""
+    if item.opts.get("name") == name:
+        return
+    item.opts["name"] = name
+    legend = plot.legend
+    label = legend.getLabel(item) if legend is not None else None
+    if label is not None:
+        label.setText(name)
 
 
 class DataPanel(QWidget):
@@ -548,10 +531,11 @@ class DataPanel(QWidget):
         want_preview = preview_key != self._preview_key
         if not background:
             self._loader.supersede()  # a background load still under way is older than this
-            frame, prepared, error = _load_job(source, options, want_preview)
+            frame, prepared, error = load_job(source, options, want_preview)
             self._deliver(source, preview_key, frame, prepared, error)
             return
-        generation = self._loader.submit(lambda: _load_job(source, options, want_preview))
+        owner = self._loader
+        generation = self._loader.submit(lambda: _load_job(source, options, want_preview, owner))
         self._background = {generation: (source, preview_key)}
         self._set_busy(True)
 
@@ -613,6 +597,7 @@ class DataPanel(QWidget):
         if not self._busy:
             return False
         self._loader.supersede()
+        shared_load_process().cancel(self._loader)  # stop the child's work on it at once
         self._background = {}
         self._reload_timer.stop()
         before = self._loaded_state
@@ -750,13 +735,26 @@ class DataPanel(QWidget):
             self.table_model.set_frame(pd.DataFrame())
             return
         self.table_model.set_frame(frame)
-        header = self.table.horizontalHeader()
-        header.setResizeContentsPrecision(50)  # measure 50 rows, never a million
-        self.table.resizeColumnsToContents()
-        for column in range(self.table_model.columnCount()):
-            header.resizeSection(column, min(max(header.sectionSize(column), 80), 360))
+        self._size_columns()
         if self._form is not None:
             self._form.set_columns([str(c) for c in frame.columns])
+
+    def _size_columns(self, rows: int = 30) -> None:
+        """Each column as wide as its name and its first ``rows`` cells (80-360 pixels).
+
+        Measured here from the cells' text: the view's ``resizeColumnsToContents`` asks the
+        model for every role of every measured cell (~1,400 calls into Python, ~10 ms).
+        """
+        model, header = self.table_model, self.table.horizontalHeader()
+        cells, names = self.table.fontMetrics(), header.fontMetrics()
+        shown = min(model.rowCount(), rows)
+        for column in range(model.columnCount()):
+            name = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+            width = names.horizontalAdvance(name) + 28  # padding and the sort arrow
+            for row in range(shown):
+                text = model.data(model.index(row, column))
+                width = max(width, cells.horizontalAdvance(str(text or "")) + 16)
+            header.resizeSection(column, min(max(width, 80), 360))
 
     # -- plots -----------------------------------------------------------------------
     def _show_error(self, text: str) -> None:
@@ -767,7 +765,7 @@ class DataPanel(QWidget):
             # never leave the previous file's plot up as if it belonged to the failed one
             self.leak_label.hide()
             self.summary_label.setText("")
-            self.series_plot.getPlotItem().clear()
+            self._clear_series_plot()
             self.length_plot.getPlotItem().clear()
             self.example_text.setPlainText("")
 
@@ -799,54 +797,101 @@ class DataPanel(QWidget):
         if self._form is not None and targets and "target" in {o.name for o in self._form.options}:
             self._form.show_automatic("target", targets)
 
+    def _clear_series_plot(self) -> None:
+        self.series_plot.getPlotItem().clear()  # removes each curve's legend entry too
+        self._series_items: dict[str, Any] = {"curves": [], "splits": {}, "example": None}
+
     def _plot_series(self, data) -> None:
+        """Draw the series, its split regions and one example window.
+
+        The items of the previous data are reused (new numbers, pens and legend texts):
+        making a curve, a scatter or a legend entry costs the GUI thread ~3 ms each, and
+        a 200,000-row file's outcome must fit in a turn of the event loop well under 50 ms.
+        """
         item = self.series_plot.getPlotItem()
-        item.clear()  # removes each curve's legend entry too
+        items = getattr(self, "_series_items", None) or {"curves": [], "splits": {}, "example": None}
+        self._series_items = items
         series: pd.DataFrame = data.series
         x, is_date = time_values(series.index)
         set_time_axis(self.series_plot, is_date)  # a plain row index is no clock time
         item.setLabel("bottom", "time" if is_date else "row")
         targets = list(data.target_columns)  # resolved by the core, also when the option was empty
         colors = [actual_color(), "#8c564b", "#9467bd", "#17becf"]
-        for i, column in enumerate([c for c in targets if c in series.columns][:4]):
-            item.plot(x, series[column].to_numpy(dtype=float), **series_style(colors[i], len(x)),
-                      name=str(column))
-        for split, (first, last) in (getattr(data, "split_times", {}) or {}).items():
-            if split not in SPLIT_BRUSHES or first is None:
+        columns = [c for c in targets if c in series.columns][:4]
+        curves: list = items["curves"]
+        for curve in curves[len(columns):]:
+            item.removeItem(curve)
+        del curves[len(columns):]
+        for i, column in enumerate(columns):
+            style = series_style(colors[i], len(x))
+            y = series[column].to_numpy(dtype=float)
+            if i < len(curves):
+                curves[i].setData(x, y)
+                curves[i].setPen(style["pen"])
+                _rename(item, curves[i], str(column))
+            else:
+                curves.append(item.plot(x, y, **style, name=str(column)))
+        top = float(np.nanmax(series.to_numpy(dtype=float, na_value=np.nan))) if len(series) else 0.0
+        splits = getattr(data, "split_times", {}) or {}
+        for split in SPLIT_BRUSHES:
+            first, last = splits.get(split, (None, None))
+            shown = items["splits"].get(split)
+            if first is None:
+                if shown is not None:
+                    for part in shown:
+                        part.hide()
                 continue
             (x0, x1), _ = time_values(pd.Index([first, last]))
-            region = pg.LinearRegionItem((x0, x1), movable=False, brush=SPLIT_BRUSHES[split],
-                                         pen=pg.mkPen(None))
-            region.setZValue(-10)
-            item.addItem(region)
-            label = pg.TextItem(SPLIT_LABELS[split], color=actual_color(), anchor=(0, 0))
-            label.setPos(x0, float(np.nanmax(series.to_numpy(dtype=float, na_value=np.nan))))
-            item.addItem(label)
+            if shown is None:
+                region = pg.LinearRegionItem((x0, x1), movable=False, brush=SPLIT_BRUSHES[split],
+                                             pen=pg.mkPen(None))
+                region.setZValue(-10)
+                item.addItem(region)
+                label = pg.TextItem(SPLIT_LABELS[split], color=actual_color(), anchor=(0, 0))
+                item.addItem(label, ignoreBounds=True)  # pixel-sized: never part of the auto range
+                shown = items["splits"][split] = (region, label)
+            region, label = shown
+            region.setRegion((x0, x1))
+            label.setColor(actual_color())
+            label.setPos(x0, top)
+            region.show()
+            label.show()
         self._plot_example_window(data, series, x, targets)
 
     def _plot_example_window(self, data, series: pd.DataFrame, x: np.ndarray, targets) -> None:
         """Mark one sample: its input window and the steps it must predict (first test window)."""
         item = self.series_plot.getPlotItem()
+        markers = self._series_items["example"]
+        if markers is None:
+            # markers only: scatter items skip the downsampling set up for long curves, which
+            # re-made a marker curve's points once per setting (~10 ms on a 200,000-row file)
+            markers = self._series_items["example"] = (
+                pg.ScatterPlotItem([], [], symbol="s", size=8, brush=TRAIN_COLOR, pen=None,
+                                   name="example input"),
+                pg.ScatterPlotItem([], [], symbol="t", size=10, brush=TEST_COLOR, pen=None,
+                                   name="its horizon"))
+            for marker in markers:
+                item.addItem(marker)
+        inputs, horizon = markers
         split = "test" if data.n_samples("test") else "train"
         try:
             first_target = data.target_times(split)[0]
             position = _position_of(series.index, first_target)
         except Exception:  # noqa: BLE001 - the example is decoration; never break the panel for it
-            return
+            position = None
         if not isinstance(position, int | np.integer):
+            inputs.setData([], [])
+            horizon.setData([], [])
             return
         options = data.options
         column = targets[0] if targets and targets[0] in series.columns else series.columns[-1]
         y = series[column].to_numpy(dtype=float)
         start = max(0, position - int(options.look_back))
         stop = min(len(y), position + int(options.horizon))
-        # markers only: scatter items skip the downsampling set up for long curves, which
-        # re-made a marker curve's points once per setting (~10 ms on a 200,000-row file)
-        item.addItem(pg.ScatterPlotItem(x[start:position], y[start:position], symbol="s", size=8,
-                                        brush=TRAIN_COLOR, pen=None,
-                                        name=f"example input ({options.look_back} steps)"))
-        item.addItem(pg.ScatterPlotItem(x[position:stop], y[position:stop], symbol="t", size=10,
-                                        brush=TEST_COLOR, pen=None, name=f"its horizon ({options.horizon})"))
+        inputs.setData(x[start:position], y[start:position])
+        horizon.setData(x[position:stop], y[position:stop])
+        _rename(item, inputs, f"example input ({options.look_back} steps)")
+        _rename(item, horizon, f"its horizon ({options.horizon})")
 
     def _plot_text(self, data) -> None:
         item = self.length_plot.getPlotItem()
