@@ -68,6 +68,9 @@ def _table(parent: QWidget, object_name: str) -> QTableWidget:
     return table
 
 
+_SPLIT_WORDS = {"train": "train", "val": "validation"}
+
+
 def _fill_table(table: QTableWidget, rows: list[str], columns: list[str],
                 values: list[list[Any]]) -> None:
     table.clear()
@@ -219,6 +222,10 @@ class ResultsPanel(QWidget):
         self.review_edit.textChanged.connect(self._review_timer.start)
         self._report_job: _ReportJob | None = None
         box = QGroupBox("Metrics (threshold 0.5)", self)
+        box.setObjectName("textMetricsBox")
+        self.text_metrics_box = box
+        self._text_metrics: tuple[list[str], list[str], list[list[Any]]] = ([], [], [])
+        self.classifier_view.thresholdChanged.connect(lambda _t: self._fill_text_metrics())
         QVBoxLayout(box).addWidget(self.text_metrics_table)
         review_box = QGroupBox("Try a review", self)
         review_layout = QVBoxLayout(review_box)
@@ -305,6 +312,8 @@ class ResultsPanel(QWidget):
             table.setRowCount(0)
             table.setColumnCount(0)
         self._report_job = None  # a report still being computed is dropped when it arrives
+        self._text_metrics = ([], [], [])
+        self.text_metrics_box.setTitle("Metrics (threshold 0.5)")
         self.classifier_view.clear()
         self.report_note.setText("")
         self.note_label.setText(NO_RESULTS_NOTE)
@@ -510,7 +519,8 @@ class ResultsPanel(QWidget):
         names = ("accuracy", "precision", "recall", "f1", "roc_auc", "loss")
         values = [[self.metrics[s].get(n) for s in splits] for n in names]
         values = [[None if v is None else float(v) for v in row] for row in values]
-        _fill_table(self.text_metrics_table, list(names), splits, values)
+        self._text_metrics = (list(names), splits, values)
+        self._fill_text_metrics()
         if report is not None:
             self._report_job = None
             self._show_report(report)
@@ -531,8 +541,36 @@ class ResultsPanel(QWidget):
             return
         self._show_report(report)
 
+    def _fill_text_metrics(self) -> None:
+        """The metrics table and its heading at the threshold the control shows.
+
+        Training measured every split at 0.5. The test part's accuracy, precision, recall
+        and F1 follow the threshold (from its report; ROC AUC and the loss do not depend
+        on it), and the heading says which threshold each column was measured at.
+        """
+        names, splits, values = self._text_metrics
+        values = [list(row) for row in values]
+        report, threshold = self.classifier_view.report, self.classifier_view.threshold
+        if report is not None and not report.binary:
+            title = "Metrics (the likeliest class)"
+        elif report is not None and "test" in splits and abs(threshold - 0.5) > 1e-9:
+            at = report.metrics_at(threshold)
+            column = splits.index("test")
+            for row, name in enumerate(names):
+                if name in at:
+                    values[row][column] = float(at[name])
+            others = [s for s in splits if s != "test"]
+            title = (f"Metrics (test at threshold {threshold:.3g}; "
+                     f"{' and '.join(_SPLIT_WORDS.get(s, s) for s in others)} at 0.5)") if others \
+                else f"Metrics (threshold {threshold:.3g})"
+        else:
+            title = "Metrics (threshold 0.5)"
+        self.text_metrics_box.setTitle(title)
+        _fill_table(self.text_metrics_table, names, splits, values)
+
     def _show_report(self, report) -> None:
         self.classifier_view.set_report(report)
+        self._fill_text_metrics()
         self.report_note.setText("" if report is not None and len(report) else
                                  "The test part is empty: no curves to draw.")
 

@@ -59,6 +59,35 @@ def test_threshold_spin_slider_and_line_move_the_confusion_matrix(qtbot, report)
     assert x[0] == pytest.approx(m[0, 1] / m[0].sum()) and y[0] == pytest.approx(m[1, 1] / m[1].sum())
 
 
+def test_the_metrics_heading_and_test_column_follow_the_threshold(qtbot, report):
+    from seqstudio.gui.results_panel import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    trained = {"accuracy": 0.61, "precision": 0.6, "recall": 0.7, "f1": 0.65, "roc_auc": 0.8, "loss": 0.5}
+    panel.show_text(None, None, {"train": dict(trained), "test": dict(trained)}, report=report)
+    table, box = panel.text_metrics_table, panel.text_metrics_box
+    assert box.title() == "Metrics (threshold 0.5)"
+
+    def cell(name, split):
+        rows = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
+        columns = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+        return float(table.item(rows.index(name), columns.index(split)).text())
+
+    assert cell("accuracy", "test") == pytest.approx(0.61)  # at 0.5: what training measured
+    panel.classifier_view.threshold_spin.setValue(0.7)
+    assert box.title() == "Metrics (test at threshold 0.7; train at 0.5)"
+    m = _expected(report, 0.7)  # numpy here: accuracy, precision and recall of the positive class
+    assert cell("accuracy", "test") == pytest.approx((m[0, 0] + m[1, 1]) / m.sum(), abs=5e-4)
+    assert cell("precision", "test") == pytest.approx(m[1, 1] / m[:, 1].sum(), abs=5e-4)
+    assert cell("recall", "test") == pytest.approx(m[1, 1] / m[1].sum(), abs=5e-4)
+    assert cell("roc_auc", "test") == pytest.approx(0.8)  # not a threshold metric
+    assert cell("accuracy", "train") == pytest.approx(0.61)  # no report of the train part
+    panel.classifier_view.threshold_spin.setValue(0.5)
+    assert box.title() == "Metrics (threshold 0.5)" and cell("accuracy", "test") == pytest.approx(0.61)
+
+
 def test_curves_are_the_reports(qtbot, report):
     from seqstudio.core.classify.curves import roc_curve
     from seqstudio.gui.text_results import ClassifierView
