@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from seqstudio.core.forecast.scores import METRICS
 
-from .plots import make_plot_widget
+from .plots import make_plot_widget, series_style, thin_long_curves
 
 if TYPE_CHECKING:  # backtest.py needs torch, which the window loads after it is shown
     from seqstudio.core.forecast.backtest import BacktestResult
@@ -116,6 +116,7 @@ class BacktestPanel(QWidget):
 
         self.series_plot = make_plot_widget("Folds: origins, forecasts and 80% bands", "time", "value",
                                             date_axis=True, object_name="backtestSeriesPlot")
+        thin_long_curves(self.series_plot)  # a long series under the folds, drawn as the data panel's
         self.step_plot = make_plot_widget("Error by step ahead (MASE)", "steps ahead", "MASE",
                                           object_name="backtestStepPlot")
         self.fold_table = QTableWidget(self, objectName="backtestFoldTable")
@@ -243,7 +244,8 @@ class BacktestPanel(QWidget):
         plot = self.series_plot.getPlotItem()
         plot.clear()
         if series is not None:
-            plot.plot(_x(series[0]), series[1], pen=pg.mkPen((160, 160, 160), width=1), name="series")
+            x_all = _x(series[0])
+            plot.plot(x_all, series[1], **series_style((160, 160, 160), len(x_all), width=1), name="series")
         band = (result.intervals.get("held_out") or {}).get("80")
         # many overlapping folds hide each other: draw folds one horizon apart (always the last)
         horizon, stride = len(result.times[0]) if result.times else 1, int(result.plan.get("stride", 1))
@@ -257,9 +259,9 @@ class BacktestPanel(QWidget):
             x = _x(times)
             model = result.forecasts["model"][k, :, 0]
             actual = result.actual[k, :, 0]
-            plot.plot(x, actual, pen=pg.mkPen((60, 60, 60), width=1),
+            plot.plot(x, actual, **series_style((60, 60, 60), len(x), width=1),
                       name="actual" if k == 0 else None)
-            plot.plot(x, model, pen=pg.mkPen(_COLOURS["model"], width=2),
+            plot.plot(x, model, **series_style(_COLOURS["model"], len(x), width=2),
                       name="model forecast" if k == 0 else None)
             if band is not None:
                 q = np.asarray(band, float)[k, :, 0]
@@ -276,7 +278,7 @@ class BacktestPanel(QWidget):
                     low = pg.PlotDataItem(xf, future[f"lower_{level}"].to_numpy())
                     high = pg.PlotDataItem(xf, future[f"upper_{level}"].to_numpy())
                     plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(255, 127, 14, alpha)))
-            plot.plot(xf, future[value_col].to_numpy(), pen=pg.mkPen((255, 127, 14), width=2),
+            plot.plot(xf, future[value_col].to_numpy(), **series_style((255, 127, 14), len(xf), width=2),
                       name="future forecast (80/95% bands)")
         steps = np.arange(1, len(result.times[0]) + 1) if result.times else np.array([])
         item = self.step_plot.getPlotItem()

@@ -49,3 +49,36 @@ def test_stop_kills_the_backtest_and_keeps_nothing(window, quick_panel, qtbot):
     assert quick_panel.status.text() == "backtest stopped"
     assert len(window.project.runs) == runs_before
     assert quick_panel.run_button.isEnabled()
+
+
+def test_a_long_series_under_the_folds_is_drawn_with_the_long_series_pens(qtbot):
+    import numpy as np
+    import pandas as pd
+
+    from seqstudio.core.forecast.backtest import BacktestResult
+    from seqstudio.core.forecast.scores import METRICS
+    from seqstudio.gui import plots
+    from seqstudio.gui.backtest_panel import BacktestPanel
+
+    panel = BacktestPanel(lambda: None)
+    qtbot.addWidget(panel)
+    times = pd.date_range("2000-01-01", periods=5000, freq="D").strftime("%Y-%m-%d").tolist()
+    values = np.sin(np.arange(5000) / 30.0)
+    folds = [(4900, 4903), (4950, 4953)]
+    per_fold = {m: [0.5, 0.6] for m in METRICS}
+    summary = {m: {"mean": 0.55, "std": 0.05} for m in METRICS}
+    result = BacktestResult(
+        plan={"horizon": 3, "stride": 1}, season=7, strategy="recursive", model_horizon=1,
+        target_columns=["y"], origins=[a for a, _ in folds], origin_times=[times[a] for a, _ in folds],
+        times=[times[a:b] for a, b in folds], actual=np.stack([values[a:b, None] for a, b in folds]),
+        forecasts={"model": np.stack([values[a:b, None] + 0.1 for a, b in folds])},
+        scale=np.ones(1), scale2=np.ones(1),
+        scores={"model": {"per_step": {"mase": [0.4, 0.5, 0.6]}, "per_fold": per_fold, "summary": summary}})
+    panel.show_result(result, series=(times, values))
+    curves = {c.name(): c for c in panel.series_plot.getPlotItem().listDataItems() if c.name()}
+    series, forecast = curves["series"], curves["model forecast"]
+    # the long series: one pixel, peak-downsampled, clipped to the view, as in the other plots
+    assert series.opts["pen"].widthF() <= 1 and series.opts["autoDownsample"]
+    assert series.opts["downsampleMethod"] == "peak" and series.opts["clipToView"]
+    assert series.opts["autoDownsampleFactor"] == plots.DOWNSAMPLE_FACTOR
+    assert forecast.opts["pen"].widthF() == 2  # three points: the wide pen stays
