@@ -90,7 +90,7 @@ class MainWindow(ProjectActions, QMainWindow):
         self.autosaver = Autosaver(self.autosave, self.settings.autosave_minutes(), self)
         name_splitters(self, [self.data_panel, self.model_editor, self.train_panel,
                               self.results_panel, self.backtest_panel, self.runs_panel,
-                              self.inspect_panel])
+                              self.experiments_panel, self.inspect_panel])
         self.settings.restore_window(self)
         self.theme = apply_theme(self.settings.theme(), self)
         hints = QGuiApplication.styleHints()

@@ -137,3 +137,29 @@ def test_a_read_asked_for_while_one_is_going_is_served_after_it(qtbot, tmp_path,
     qtbot.waitUntil(lambda: len(seen) == 2, timeout=30_000)
     assert [len(s["rows"]) for s in seen] == [1, 2]
     reader.close()
+
+
+def test_every_splitter_is_named_after_its_panel_and_the_experiments_sizes_are_remembered(qtbot, window):
+    from PySide6.QtWidgets import QSplitter
+
+    from seqstudio.gui.app import create_window
+
+    names = [s.objectName() for s in window.findChildren(QSplitter)]
+    # a splitter named after the window would change its name when another panel gains one
+    assert all(names) and not [n for n in names if n.startswith("MainWindow")], names
+    inner = [s for s in window.experiments_panel.findChildren(QSplitter)
+             if s.orientation() == Qt.Orientation.Vertical]
+    assert [s.objectName() for s in inner] == ["ExperimentsPanelSplitter1"]
+    window.tabs.setCurrentWidget(window.experiments_panel)
+    inner[0].setSizes([150, 470])
+    wanted = inner[0].sizes()
+    window.settings.save_window(window)  # what closing the window does
+    again = create_window(registry=window.registry, offer_recovery=False)
+    qtbot.addWidget(again)
+    again.show()
+    again.tabs.setCurrentWidget(again.experiments_panel)
+    restored = again.experiments_panel.findChild(QSplitter, "ExperimentsPanelSplitter1")
+    assert restored is not None
+    share = restored.sizes()[0] / sum(restored.sizes())  # the layout may differ by a few pixels
+    assert share == pytest.approx(wanted[0] / sum(wanted), abs=0.02)
+    assert abs(share - 320 / 620) > 0.1  # not the panel's default split
