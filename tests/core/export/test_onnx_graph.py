@@ -176,3 +176,19 @@ def test_a_non_zero_initial_state_is_kept():
     assert not any("initial states" in m for m in made)
     assert list(_recurrent(model)[0].input[5:]) == ["zeros", "zeros"]
     np.testing.assert_array_equal(_run(model, x), expected)
+
+
+def test_a_failing_clean_up_leaves_the_exporters_file(builtins, tmp_path, monkeypatch):
+    from seqstudio.core.export import onnx_graph
+
+    model, ids = _model(builtins, "embedding-gru")
+    raw, _ = _write_both(model, ids, tmp_path, monkeypatch)
+
+    def broken(model_proto):
+        del model_proto.graph.node[0]  # half-done when it fails
+        raise RuntimeError("a pattern it did not expect")
+
+    monkeypatch.setattr(onnx_graph, "tidy_recurrent_graph", broken)
+    path = tmp_path / "fallback.onnx"
+    write_model("onnx", model, _inputs(ids, 2), path)
+    assert onnx.load(str(path)).graph == raw.graph
