@@ -386,7 +386,7 @@ class Project:
         # refuse what cannot fit before anything is allocated
         check_fits(estimate_training_memory(summary, batch_size if isinstance(batch_size, int) else 32),
                    summary, device=device if isinstance(device, str) else "cpu")
-        module = spec.build(data.input_shape, registry=registry)
+        module = spec.build(data.input_shape, registry=registry, seed=self.train.get("seed", 0))
         if self.weights:
             try:
                 module.load_state_dict(self.weights)

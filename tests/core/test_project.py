@@ -81,6 +81,38 @@ def test_a_session_continued_from_a_saved_project_equals_one_longer_run(tmp_path
     assert losses == pytest.approx(once, rel=1e-6)
 
 
+def test_the_seed_setting_gives_the_same_initial_weights_and_losses_whatever_ran_before():
+    from seqstudio.core.session import TrainingSession
+    from seqstudio.pluginapi.manager import builtin_registry
+
+    registry = builtin_registry()
+
+    def run(seed, noise):
+        torch.rand(noise)  # other code drew random numbers before, as a window or a sweep does
+        p = Project.from_preset("airline-lstm")
+        p.train = {**p.train, "epochs": 2, "seed": seed}
+        session = TrainingSession(p, registry)
+        session.prepare()
+        start = {k: v.clone() for k, v in session.model.state_dict().items()}
+        losses = [e.train_loss for e in session.run() if type(e).__name__ == "EpochEnded"]
+        return start, losses
+
+    start_a, losses_a = run(0, 3)
+    start_b, losses_b = run(0, 17)
+    start_c, _ = run(1, 3)
+    assert start_a.keys() == start_b.keys()
+    assert all(torch.equal(start_a[k], start_b[k]) for k in start_a)
+    assert losses_a == losses_b  # bit for bit on the CPU, as the seed option promises
+    assert not all(torch.equal(start_a[k], start_c[k]) for k in start_a)
+    # the caller's own generator is left where it was
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    Project.from_preset("airline-lstm").build_model(
+        Project.from_preset("airline-lstm").prepare_data(registry), registry)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_weights_are_safetensors_not_pickle(tmp_path):
     path = _project_with_weights().save(tmp_path / "p.json")
     blob = weights_path(path).read_bytes()

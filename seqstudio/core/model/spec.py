@@ -280,11 +280,22 @@ class ModelSpec:
         return summary
 
     # -- building -----------------------------------------------------------
-    def build(self, input_shape: tuple[int, ...], *, registry: Registry | None) -> SequenceModel:
+    def build(self, input_shape: tuple[int, ...], *, registry: Registry | None,
+              seed: Any = None) -> SequenceModel:
         """Validate, then build the :class:`SequenceModel` for samples of ``input_shape``.
 
         An :class:`~seqstudio.core.model.layers.Embedding` first means the input holds token ids.
+        ``seed``: draw the initial weights from it (the run's ``seed`` setting promises the same
+        losses for the same seed, whatever drew random numbers before), leaving the process's
+        own generator as it was; None draws them from that generator. A seed that is not an
+        integer (a hand-edited project; training refuses it by name) counts as 0.
         """
+        if seed is not None:
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed if type(seed) is int else 0)
+                return self.build(input_shape, registry=registry)
         ids = bool(self.layers) and isinstance(self.layers[0], Embedding)
         summary = self.summary(input_shape, input_is_ids=ids, registry=registry)
         modules = []
