@@ -397,6 +397,7 @@ def test_the_status_line_says_how_many_cpu_threads_and_why(qtbot, window, monkey
     # probe it anyway, in this process, to see the choices reach the status line.
     monkeypatch.setenv("SEQSTUDIO_TRAIN_IN_PROCESS", "1")
     monkeypatch.setattr(loop, "too_small_to_split", lambda work: None)
+    monkeypatch.setattr(loop, "free_cores", cpu_count)  # every core free, whatever else runs now
     _set_train(window, epochs=3)
     panel = window.train_panel
     chosen, shown = [], []
