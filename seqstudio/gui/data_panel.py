@@ -799,6 +799,7 @@ class DataPanel(QWidget):
 
     def _clear_series_plot(self) -> None:
         self.series_plot.getPlotItem().clear()  # removes each curve's legend entry too
+        self._fitted_extent = None
         self._series_items: dict[str, Any] = {"curves": [], "splits": {}, "example": None}
 
     def _plot_series(self, data) -> None:
@@ -832,6 +833,7 @@ class DataPanel(QWidget):
             else:
                 curves.append(item.plot(x, y, **style, name=str(column)))
         top = float(np.nanmax(series.to_numpy(dtype=float, na_value=np.nan))) if len(series) else 0.0
+        self._fit_view(x, [series[c].to_numpy(dtype=float) for c in columns])
         splits = getattr(data, "split_times", {}) or {}
         for split in SPLIT_BRUSHES:
             first, last = splits.get(split, (None, None))
@@ -857,6 +859,27 @@ class DataPanel(QWidget):
             region.show()
             label.show()
         self._plot_example_window(data, series, x, targets)
+
+    def _fit_view(self, x: np.ndarray, ys: list[np.ndarray]) -> None:
+        """Show the whole of a new series at once, and keep that view (the A button re-fits).
+
+        The curves are clipped to the view and peak-downsampled (``thin_long_curves``),
+        so pyqtgraph's automatic range sees only the points drawn for the current view:
+        after a new file it widened step by step, and then kept moving by a bucket's
+        width as the buckets moved with it, each step a repaint of the whole plot (three
+        to six back to back on a 200,000-row file). A view the user zoomed is kept while
+        the data's extent stays the same (another look-back, another split).
+        """
+        finite = [v[np.isfinite(v)] for v in ys]
+        finite = [v for v in finite if len(v)]
+        if not len(x) or not finite:
+            return
+        extent = (float(np.nanmin(x)), float(np.nanmax(x)),
+                  min(float(v.min()) for v in finite), max(float(v.max()) for v in finite))
+        if extent == getattr(self, "_fitted_extent", None):
+            return
+        self._fitted_extent = extent
+        self.series_plot.getPlotItem().getViewBox().setRange(xRange=extent[:2], yRange=extent[2:])
 
     def _plot_example_window(self, data, series: pd.DataFrame, x: np.ndarray, targets) -> None:
         """Mark one sample: its input window and the steps it must predict (first test window)."""

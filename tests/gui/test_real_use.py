@@ -201,6 +201,32 @@ def test_a_plain_row_index_is_not_drawn_as_clock_times(qtbot, window, tmp_path):
     assert axis.labelText == "row"
 
 
+def test_a_long_series_is_shown_whole_at_once_and_repaints_do_not_move_it(qtbot, window, tmp_path):
+    import numpy as np
+    import pandas as pd
+    from PySide6.QtWidgets import QApplication
+
+    rows = 20_000
+    values = np.round(100 + 10 * np.sin(np.arange(rows) / 24 * 2 * np.pi), 3)
+    times = pd.date_range("2001-01-01", periods=rows, freq="h")
+    pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M"), "load": values}).to_csv(
+        tmp_path / "hourly.csv", index=False)
+    window.open_data_file(str(tmp_path / "hourly.csv"))
+    panel = window.data_panel
+    assert panel.wait_ready() and panel.prepared is not None
+    view = panel.series_plot.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = view.viewRange()
+    first, last = times[0].timestamp(), times[-1].timestamp()
+    assert x0 <= first < last <= x1 and x1 - x0 < 1.1 * (last - first)  # the whole series, snugly
+    assert y0 <= values.min() < values.max() <= y1
+    moved: list = []
+    view.sigRangeChanged.connect(lambda *args: moved.append(args))
+    for _ in range(3):  # clipped, downsampled curves once re-fitted the range at every repaint
+        panel.series_plot.repaint()
+        QApplication.processEvents()
+    assert moved == []
+
+
 def test_a_long_daily_series_opens_zoomed_to_its_forecast(qtbot, window, data_dir):
     window.open_data_file(str(data_dir / "daily-min-temperatures.csv"))
     assert window.data_panel.wait_ready() and window.data_panel.prepared is not None
