@@ -47,6 +47,8 @@ from seqstudio.core.errors import DataError, SeqStudioError
 
 #: Set to 1 to prepare every background load in the window's own process (a thread).
 IN_PROCESS_ENV = "SEQSTUDIO_LOAD_IN_PROCESS"
+#: How much lower the child's scheduling priority is than the window's (POSIX ``nice``).
+CHILD_NICENESS = 5
 #: How many rows of a file that is not a series the preview table shows.
 PREVIEW_ROWS = 100_000
 
@@ -307,6 +309,11 @@ def _child_main() -> None:
     """The child: answer each job with ``("ok", pickled outcome)`` or ``("unavailable", why)``."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a plugin's prints must not corrupt the answers
+    if hasattr(os, "nice"):  # background work: the window's own threads get a busy core first
+        try:
+            os.nice(CHILD_NICENESS)
+        except OSError:
+            pass
     while True:
         try:
             message = _read(stdin)

@@ -92,3 +92,13 @@ def test_cancel_kills_the_child_in_the_middle_of_a_load_and_the_next_load_starts
     path = _hourly_csv(tmp_path / "after.csv", rows=100)
     _, prepared, error = process.run(series_source, {"path": str(path)}, False)
     assert error == "" and len(prepared.series) == 100
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX scheduling priorities")
+def test_the_child_works_at_a_lower_priority_than_the_window(process, series_source, tmp_path):
+    from seqstudio.core.data.loadproc import CHILD_NICENESS
+
+    path = _hourly_csv(tmp_path / "small.csv", rows=50)
+    assert process.run(series_source, {"path": str(path)}, False)[2] == ""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, process._process.pid) == min(19, ours + CHILD_NICENESS)
