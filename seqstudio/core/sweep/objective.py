@@ -93,6 +93,9 @@ class TrialReporter(Policy):
         self.value_of = value_of
         self.better = (lambda a, b: a > b) if direction == "maximize" else (lambda a, b: a < b)
         self.best: float | None = None
+        # without a pruner, asking it each epoch is a storage read for nothing
+        pruner = getattr(getattr(trial, "study", None), "pruner", None)
+        self.judged = pruner is not None and type(pruner).__name__ != "NopPruner"
 
     def epoch_end(self, state: RunState, epoch: int, train_loss: float,
                   val_loss: float | None) -> Stopped | None:
@@ -107,7 +110,7 @@ class TrialReporter(Policy):
         if self.best is None:
             return None
         self.trial.report(self.best, epoch)
-        if self.trial.should_prune():
+        if self.judged and self.trial.should_prune():
             return Stopped("pruned", f"pruned after epoch {epoch}: its best validation value "
                            f"{self.best:.4g} was worse than other trials' by that epoch", epoch)
         return None

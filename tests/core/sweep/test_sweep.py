@@ -318,3 +318,54 @@ def test_hyperband_spans_the_trials_epoch_budget():
     project.train["epochs"] = 40                    # no epochs in the space: the project's own
     pruner = S.make_pruner(settings, project)
     assert (pruner._min_resource, pruner._max_resource) == (2, 40)
+
+
+def _registry_that_hangs_at_exit():
+    """A worker's registry factory (it runs in the worker) after which that worker's
+    interpreter never finishes shutting down: the dangerous instant is after its last trial."""
+    import atexit
+    import threading
+
+    atexit.register(threading.Event().wait)
+    return builtin_registry()
+
+
+def test_a_sweep_whose_budget_is_spent_does_not_wait_for_its_workers_to_exit(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    events = list(S.run_sweep(tiny_project(), _registry_that_hangs_at_exit, tiny_settings(trials=2),
+                              url, jobs=1, poll_s=0.2))
+    finished = events[-1]
+    assert isinstance(finished, S.SweepFinished)
+    assert (finished.counts.done, finished.counts.complete, finished.counts.running) == (2, 2, 0)
+    assert finished.exit_codes == [-signal.SIGTERM]  # ended by the sweep, not by itself
+    study = optuna.load_study(study_name="t", storage=url)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def _journal_mode(db) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_local_sqlite_study_uses_the_write_ahead_log_and_a_network_one_does_not(tmp_path,
+                                                                                  monkeypatch):
+    import psutil
+
+    local = tmp_path / "local.db"
+    S.open_storage(f"sqlite:///{local}")
+    assert _journal_mode(local) == "wal"  # readers (the window, other workers) never block a writer
+    # the same folder seen as an NFS mount: SQLite's log index is shared memory, unsafe there
+    real = psutil.disk_partitions
+    nfs = real(True)[0]._replace(device="server:/export", mountpoint=str(tmp_path), fstype="nfs4")
+    monkeypatch.setattr(psutil, "disk_partitions", lambda all=False: [*real(all), nfs])
+    assert S.filesystem_of(tmp_path / "shared.db") == "nfs4"
+    S.open_storage(f"sqlite:///{tmp_path / 'shared.db'}")
+    assert _journal_mode(tmp_path / "shared.db") == "delete"
+    study = S.open_study(tiny_settings(trials=1), tiny_project(),
+                         S.open_storage(f"sqlite:///{tmp_path / 'shared.db'}"))
+    assert study.study_name == "t"
