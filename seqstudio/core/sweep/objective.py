@@ -20,6 +20,7 @@ The objective is one of:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -184,20 +185,24 @@ def run_trial(project: Project, registry, settings: SweepSettings, params: dict[
     elif objective.startswith("val."):
         value = (record.get("metrics") or {}).get("val", {}).get(metric)
     else:
-        value = None if result.stopped_reason == "pruned" else backtest_value(p, registry, data,
-                                                                              settings, metric)
+        value = None if result.stopped_reason == "pruned" else backtest_value(
+            p, registry, data, settings, metric, epochs=result.best_epoch or result.epochs_run)
     if isinstance(value, int | float) and not math.isfinite(value):
         value = None
     return TrialOutcome(value=None if value is None else float(value), record=record,
                         stopped_reason=result.stopped_reason, epochs=result.epochs_run)
 
 
-def backtest_value(project: Project, registry, data, settings: SweepSettings, metric: str) -> float:
+def backtest_value(project: Project, registry, data, settings: SweepSettings, metric: str, *,
+                   epochs: int | None = None) -> float:
     """The mean ``metric`` of a rolling-origin backtest within the training and validation rows.
 
     Every fold trains a fresh model (the trial's layers and settings) on the
     rows before its origin; the last fold ends on the last validation row, so
-    the test part is never seen.
+    the test part is never seen. A fold has no validation part to stop early on,
+    so with ``epochs`` (the trial's best epoch, found by early stopping on the
+    validation part) each fold trains that many epochs: the folds judge the
+    model as the trial trained it, not one trained for the whole epoch budget.
     """
     from dataclasses import replace
 
@@ -212,6 +217,10 @@ def backtest_value(project: Project, registry, data, settings: SweepSettings, me
     loaded.report.step = data.report.step
     seen = prepare_series(replace(data.options, path="", train_frac=1.0, val_frac=0.0,
                                   season=data.season), loaded)
+    if epochs:
+        project = copy.deepcopy(project)
+        project.train["epochs"] = max(1, int(epochs))
+        project.train["early_stopping_patience"] = 0
     plan = BacktestPlan(folds=settings.backtest_folds, horizon=settings.backtest_horizon, retrain=1)
     result = None
     for event in run_backtest(project, registry, plan, data=seen, workers=1, baselines=("naive",)):

@@ -239,6 +239,7 @@ def test_the_backtest_objective_never_sees_the_test_part(monkeypatch):
 
     def spy(project, registry, plan, **kw):
         seen["rows"] = len(kw["data"].series)
+        seen["epochs"] = project.train["epochs"]
         yield from real(project, registry, plan, **kw)
 
     monkeypatch.setattr(B, "run_backtest", spy)
@@ -254,6 +255,9 @@ def test_the_backtest_objective_never_sees_the_test_part(monkeypatch):
     trial_test = test_start(objective.trial_project(project, settings, {}))
     assert seen["rows"] == trial_test and 95 <= trial_test <= test_start(project) == 96
     assert out.value is not None and out.value > 0
+    # the folds have no validation part to stop early on: they train the epochs the trial's own
+    # early stopping chose, not the whole budget
+    assert seen["epochs"] == out.record["best_epoch"] <= project.train["epochs"]
 
 
 @pytest.mark.parametrize("direction, values, reported", [
