@@ -51,6 +51,13 @@ def _load() -> str:
         return "?"
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _registry():
     from seqstudio.pluginapi.manager import builtin_registry
 
@@ -160,6 +167,7 @@ def parallel(trials: int, rounds: int, tmp: Path) -> list[str]:
     per_hour: dict[int, list[float]] = {1: [], 2: []}
     startup: dict[int, list[float]] = {1: [], 2: []}
     trial_s: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[float]] = {1: [], 2: []}
     pruned = 0
     before = _load()
     for r in range(rounds):
@@ -174,10 +182,14 @@ def parallel(trials: int, rounds: int, tmp: Path) -> list[str]:
             settings.study = f"bench-jobs{jobs}-{r}"
             url = f"sqlite:///{tmp / f'j{jobs}-{r}.db'}"
             began = datetime.datetime.now()
+            cpu_before = _children_cpu()
             started = time.perf_counter()
             for _ in S.run_sweep(project, cli_registry, settings, url, jobs=jobs, poll_s=0.5):
                 pass
             per_hour[jobs].append(trials / (time.perf_counter() - started) * 3600)
+            # the workers' CPU seconds (they are joined when the sweep ends): the same in both
+            # arms means the second worker adds no work of its own (locks, spinning threads)
+            cpu[jobs].append((_children_cpu() - cpu_before) / trials)
             done = optuna.load_study(study_name=settings.study,
                                      storage=S.open_storage(url, heartbeat=None)).trials
             # a worker's start: spawn, import torch, open the storage, load the study
@@ -195,11 +207,12 @@ def parallel(trials: int, rounds: int, tmp: Path) -> list[str]:
         f"before {before}, after {after}.",
         "",
         "| jobs | trials per hour (median) | each round | start-up to the first trial (s) "
-        "| seconds per trial (median) |",
-        "|---|---|---|---|---|",
+        "| seconds per trial (median) | workers' CPU s per trial |",
+        "|---|---|---|---|---|---|",
         *(f"| {j} | {statistics.median(per_hour[j]):.0f} | "
           f"{', '.join(f'{v:.0f}' for v in per_hour[j])} | "
-          f"{', '.join(f'{v:.1f}' for v in startup[j])} | {statistics.median(trial_s[j]):.2f} |"
+          f"{', '.join(f'{v:.1f}' for v in startup[j])} | {statistics.median(trial_s[j]):.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in cpu[j])} |"
           for j in (1, 2)),
         "",
         f"Ratio **{two / one:.2f}x** (target at least 1.6x on 2 free cores); trials pruned: "
