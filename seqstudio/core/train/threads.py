@@ -118,24 +118,58 @@ def busy_elsewhere() -> int:
 
 
 def _running_nicer() -> int:
-    """Other processes whose main thread is runnable now at a lower priority than this one's."""
+    """Other processes whose main thread is runnable now at a lower priority than this one's.
+
+    Where the kernel groups processes by session (``sched_autogroup_enabled``, the
+    default of many desktop distributions), CPU time is shared between the groups
+    first and a nice value ranks processes only within one group: a niced process
+    started from another terminal takes its group's full share. Such a process
+    counts as lower priority only in this process's own group, or when its group
+    itself runs at a higher nice value (``/proc/PID/autogroup``).
+    """
     try:
         mine = os.getpid()
         own_nice = os.nice(0)
         entries = list(os.scandir("/proc"))
     except (OSError, AttributeError):
         return 0
-    nicer = 0
-    for entry in entries:
-        if not entry.name.isdigit() or int(entry.name) == mine:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            nicer += fields[0] == b"R" and int(fields[16]) > own_nice
-        except (OSError, IndexError, ValueError):
-            continue
-    return nicer
+    own_group = _autogroup("self") if _autogroups_on() else None
+    return sum(1 for entry in entries if entry.name.isdigit() and int(entry.name) != mine
+               and _yields_a_core(entry.name, own_nice, own_group))
+
+
+def _yields_a_core(pid: str, own_nice: int, own_group: tuple[str, int] | None) -> bool:
+    """Whether process ``pid`` is runnable now at a lower priority than ours (see above)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] != b"R" or int(fields[16]) <= own_nice:
+            return False
+    except (OSError, IndexError, ValueError):
+        return False
+    if own_group is None:
+        return True
+    group = _autogroup(pid)
+    # another session's group as strong as ours competes whatever its processes' nice values
+    return group is not None and (group[0] == own_group[0] or group[1] > own_group[1])
+
+
+def _autogroups_on() -> bool:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def _autogroup(pid: str) -> tuple[str, int] | None:
+    """``(group, nice)`` from ``/proc/PID/autogroup`` ("/autogroup-42 nice 0"); None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/autogroup", encoding="ascii") as f:
+            name, _, nice = f.read().split()
+        return name, int(nice)
+    except (OSError, ValueError):
+        return None
 
 
 def _running_here() -> int:

@@ -328,6 +328,7 @@ def test_a_process_at_a_lower_priority_is_not_counted_as_taking_a_core():
 
     if os.nice(0) >= 19:
         pytest.skip("this process already runs at the lowest priority")
+    # in this process's own session (scheduling group), where a nice value ranks processes
     child = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
     try:
         deadline = time.monotonic() + 30
@@ -337,3 +338,32 @@ def test_a_process_at_a_lower_priority_is_not_counted_as_taking_a_core():
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="needs the kernel's session groups")
+def test_a_niced_process_in_another_session_still_counts_as_taking_a_core():
+    """With session groups on, a niced process of another terminal gets its group's full share;
+    in this process's own session its nice value ranks it below this one."""
+    from seqstudio.core.train import threads
+
+    if not threads._autogroups_on():
+        pytest.skip("the kernel's session groups are off here")
+    if os.nice(0) >= 19:
+        pytest.skip("this process already runs at the lowest priority")
+    own_nice, own_group = os.nice(0), threads._autogroup("self")
+    spin = [sys.executable, "-c", "while True: pass"]
+    other = subprocess.Popen(["setsid", "nice", "-n", "19", *spin])
+    here = subprocess.Popen(["nice", "-n", "19", *spin])
+    try:
+        deadline = time.monotonic() + 30
+        while not (threads._yields_a_core(str(here.pid), own_nice, own_group)
+                   and threads._autogroup(str(other.pid)) not in (None, own_group)):
+            assert time.monotonic() < deadline, "the children never showed as runnable"
+        group = threads._autogroup(str(other.pid))
+        assert group is not None and group[1] <= own_group[1]
+        assert not threads._yields_a_core(str(other.pid), own_nice, own_group)
+        assert threads._yields_a_core(str(other.pid), own_nice, None)  # groups off: nice ranks it
+    finally:
+        for child in (other, here):
+            child.kill()
+            child.wait()
