@@ -2,7 +2,7 @@
 
 ::
 
-    .venv/bin/python bench/bench_sweep.py                 # the sizes (50 / 20 / 16 trials)
+    .venv/bin/python bench/bench_sweep.py                 # the sizes (50 / 20 / 50 trials)
     .venv/bin/python bench/bench_sweep.py --quick         # a few trials each: check that it works
     .venv/bin/python bench/bench_sweep.py --backtest-trials 12 --prune-trials 12 --jobs-trials 6
 
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backtest-trials", type=int, default=50)
     parser.add_argument("--prune-trials", type=int, default=20)
-    parser.add_argument("--jobs-trials", type=int, default=16)
+    parser.add_argument("--jobs-trials", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", choices=["backtest", "prune", "jobs", "gui"], action="append")
     parser.add_argument("--quick", action="store_true", help="3 trials each, one round")
