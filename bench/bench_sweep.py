@@ -235,6 +235,9 @@ def gui_stall(trials: int = 50, repeats: int = 20) -> list[str]:
     panel = ExperimentsPanel(StudioDocument(_registry()))
     panel.resize(1280, 760)
     panel.show()
+    app.processEvents()  # the tab's own first paint is not a study read
+    import seqstudio.core.sweep.study  # noqa: F401  (the reader's thread imports it before the first read)
+
     rng = random.Random(0)
     rows = [{"number": i, "state": "complete" if i % 5 else "pruned", "value": rng.uniform(5, 40),
              "params": {"data.look_back": rng.randint(6, 18), "model.units": rng.randint(8, 48),
