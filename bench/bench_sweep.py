@@ -78,7 +78,7 @@ def _sweep(settings, url: str):
     return project, study, seconds
 
 
-def backtest_objective(trials: int, tmp: Path) -> list[str]:
+def backtest_objective(trials: int, tmp: Path, folds: int = 3, horizon: int = 12) -> list[str]:
     from seqstudio.core.project import Project
     from seqstudio.core.session import TrainingSession
     from seqstudio.core.sweep import study as S
@@ -87,6 +87,7 @@ def backtest_objective(trials: int, tmp: Path) -> list[str]:
     settings = default_settings(Project.from_preset("airline-lstm-seasonal"), _registry())
     settings.objective, settings.trials, settings.seed, settings.study = (
         "backtest.mase", trials, 0, "bench-backtest")
+    settings.backtest_folds, settings.backtest_horizon = folds, horizon
     project, study, seconds = _sweep(settings, f"sqlite:///{tmp / 'a.db'}")
     run = study.best_trial.user_attrs.get("run") or {}
     # the best trial's own network: trained before the validation rows, stopped early on them
@@ -102,7 +103,7 @@ def backtest_objective(trials: int, tmp: Path) -> list[str]:
         "## (a) backtest objective",
         "",
         f"{trials} seeded TPE trials over the seasonal preset's default space, objective "
-        f"backtest.mase: {c.complete} complete, {c.pruned} pruned, {c.failed} failed, "
+        f"backtest.mase ({folds} folds x {horizon} steps): {c.complete} complete, {c.pruned} pruned, {c.failed} failed, "
         f"{seconds / 60:.1f} min.",
         f"Best trial {study.best_trial.number}: backtest MASE {study.best_value:.3f}, params "
         f"`{study.best_params}`.",
@@ -264,6 +265,8 @@ def gui_stall(trials: int = 50, repeats: int = 20) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backtest-trials", type=int, default=50)
+    parser.add_argument("--backtest-folds", type=int, default=3)
+    parser.add_argument("--backtest-horizon", type=int, default=12)
     parser.add_argument("--prune-trials", type=int, default=20)
     parser.add_argument("--jobs-trials", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
@@ -277,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Sweeps on Airline Passengers", "", f"load average at the start: {_load()}", ""]
     with tempfile.TemporaryDirectory() as tmp:
         if "backtest" in only:
-            lines += backtest_objective(args.backtest_trials, Path(tmp))
+            lines += backtest_objective(args.backtest_trials, Path(tmp), args.backtest_folds,
+                                        args.backtest_horizon)
             print("\n".join(lines[-6:]), flush=True)
         if "prune" in only:
             lines += pruning(args.prune_trials, Path(tmp))
