@@ -109,12 +109,13 @@ def busy_elsewhere() -> int:
     a lower priority (a higher nice value: a background build, an indexer), which
     give their core up as soon as this process wants it.
     """
+    own = _running_here()  # before and after: this process's workers may just be going to sleep
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
             running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - _running_here() - _running_nicer())
+    return max(0, running - max(own, _running_here()) - _running_nicer())
 
 
 def _running_nicer() -> int:
@@ -375,7 +376,14 @@ class ThreadTuner:
         self._sample_every = sample_seconds
         self._last_sample = -float("inf")
         self._load_limited = False  # the count in force was chosen for lack of free cores
-        self._sample_load(clock())
+        if self._free_fn is not None:
+            # three looks 2 ms apart: a process (or one of this process's own threads) that
+            # is runnable for an instant must not decide the start
+            for look in range(3):
+                if look:
+                    time.sleep(0.002)
+                self._free_samples.append(max(1, int(self._free_fn())))
+            self._last_sample = clock()
         start = pinned if pinned is not None else 1 if self.too_small else \
             (first if first in self.candidates else self.candidates[0])
         if pinned is None and not self.too_small and start not in self._allowed():
