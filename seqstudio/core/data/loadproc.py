@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from seqstudio.core.errors import DataError, SeqStudioError
+from seqstudio.core.pipes import child_import_path, package_root, read_message, write_message
 
 #: Set to 1 to prepare every background load in the window's own process (a thread).
 IN_PROCESS_ENV = "SEQSTUDIO_LOAD_IN_PROCESS"
@@ -117,56 +117,6 @@ def loads_in_child() -> bool:
     return os.environ.get(IN_PROCESS_ENV, "") in ("", "0")
 
 
-# -- messages -------------------------------------------------------------------------
-_HEADER = struct.Struct("<Q")
-
-
-def _write(stream, data) -> None:
-    stream.write(_HEADER.pack(len(data)))
-    stream.write(data)
-    stream.flush()
-
-
-def _read_exactly(stream, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view, got = memoryview(buffer), 0
-    while got < size:
-        count = stream.readinto(view[got:])  # an unbuffered pipe: waits without the GIL
-        if not count:
-            raise EOFError
-        got += count
-    return buffer
-
-
-def _read(stream) -> bytearray:
-    """The next message, or raise EOFError when the other side has gone."""
-    return _read_exactly(stream, _HEADER.unpack(bytes(_read_exactly(stream, _HEADER.size)))[0])
-
-
-def _package_root() -> str:
-    """The folder that holds the seqstudio package (trusted: seqstudio's own code is there)."""
-    import seqstudio
-
-    return str(Path(seqstudio.__file__).resolve().parents[1])
-
-
-def _import_path() -> list[str]:
-    """The parent's import path without the current folder; seqstudio's own folder first."""
-    cwd = os.path.realpath(os.getcwd())
-    root = _package_root()
-    path = [root]
-    for entry in sys.path:
-        if not entry or entry in path:
-            continue
-        try:
-            if os.path.realpath(entry) == cwd and os.path.realpath(entry) != root:
-                continue
-        except (OSError, ValueError):
-            continue
-        path.append(entry)
-    return path
-
-
 class LoadProcess:
     """One warm child process preparing data for this one; one load at a time.
 
@@ -192,11 +142,11 @@ class LoadProcess:
             if not self.alive:
                 self._discard()
                 env = dict(os.environ)
-                env["PYTHONPATH"] = os.pathsep.join(_import_path())
+                env["PYTHONPATH"] = os.pathsep.join(child_import_path())
                 self._process = subprocess.Popen(
                     [sys.executable, "-P", "-m", "seqstudio.core.data.loadproc"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-                    cwd=_package_root(),
+                    cwd=package_root(),
                     stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
 
     def run(self, source, options: dict[str, Any], want_preview: bool, *,
@@ -210,7 +160,7 @@ class LoadProcess:
         try:
             inner = pickle.dumps((source, dict(options), want_preview), protocol=pickle.HIGHEST_PROTOCOL)
             # the import path apart and first: a plugin's folder may have joined it since
-            job = pickle.dumps((os.getcwd(), _import_path(), inner), protocol=pickle.HIGHEST_PROTOCOL)
+            job = pickle.dumps((os.getcwd(), child_import_path(), inner), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - e.g. a source defined inside a function
             self.fallback_reason = f"the source cannot be copied: {exc}"
             return None
@@ -224,11 +174,11 @@ class LoadProcess:
                     self.start()
                     process = self._process
                     assert process is not None and process.stdin is not None and process.stdout is not None
-                    _write(process.stdin, job)
-                    kind, payload = pickle.loads(_read(process.stdout))
+                    write_message(process.stdin, job)
+                    kind, payload = pickle.loads(read_message(process.stdout))
                     if kind == "ok":  # the outcome's pickle, then its arrays' buffers one by one
-                        main = _read(process.stdout)
-                        buffers = [_read(process.stdout) for _ in range(payload)]
+                        main = read_message(process.stdout)
+                        buffers = [read_message(process.stdout) for _ in range(payload)]
                 except (OSError, EOFError, ValueError, AssertionError) as exc:
                     if self._cancelled:  # the child was killed on purpose
                         self._discard()
@@ -316,7 +266,7 @@ def _child_main() -> None:
             pass
     while True:
         try:
-            message = _read(stdin)
+            message = read_message(stdin)
         except EOFError:
             return
         cwd, import_path, job = pickle.loads(message)
@@ -341,12 +291,12 @@ def _child_main() -> None:
             except Exception as exc:  # noqa: BLE001 - a plugin's data pickle cannot copy
                 answer = ("unavailable", f"the prepared data cannot be copied: {exc}")
             else:
-                _write(stdout, pickle.dumps(("ok", len(buffers))))
-                _write(stdout, main)
+                write_message(stdout, pickle.dumps(("ok", len(buffers))))
+                write_message(stdout, main)
                 for buffer in buffers:  # large arrays travel apart, read back without a copy
-                    _write(stdout, buffer.raw())
+                    write_message(stdout, buffer.raw())
                 continue
-        _write(stdout, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        write_message(stdout, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 if __name__ == "__main__":

@@ -37,16 +37,15 @@ from __future__ import annotations
 import os
 import pickle
 import queue
-import struct
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any, Literal
 
 from seqstudio.core.errors import TrainingError
+from seqstudio.core.pipes import child_import_path, package_root, read_message, write_message
 from seqstudio.core.train.config import TrainConfig
 from seqstudio.core.train.control import TrainControl
 from seqstudio.core.train.events import BatchEnded, EpochEnded, Event, Finished, Stopped
@@ -152,38 +151,10 @@ class _FileModuleFinder:
                                                       submodule_search_locations=locations)
 
 
-def _package_root() -> str:
-    """The folder that holds the seqstudio package (trusted: seqstudio's own code is there)."""
-    import seqstudio
-
-    return str(Path(seqstudio.__file__).resolve().parents[1])
-
-
 def child_command() -> list[str]:
     """How the training process is started: ``-P`` keeps the current folder off its import path,
     so a ``torch.py`` lying where the studio was started is never imported."""
     return [sys.executable, "-P", "-m", "seqstudio.core.train.process"]
-
-
-def child_import_path() -> list[str]:
-    """The parent's import path without the current folder ('' or its absolute form).
-
-    The folder seqstudio itself comes from stays first (a source checkout run
-    with ``python -m seqstudio`` needs it).
-    """
-    cwd = os.path.realpath(os.getcwd())
-    root = _package_root()
-    path = [root]
-    for entry in sys.path:
-        if not entry or entry in path:
-            continue
-        try:
-            if os.path.realpath(entry) == cwd and os.path.realpath(entry) != root:
-                continue
-        except (OSError, ValueError):
-            continue
-        path.append(entry)
-    return path
 
 
 class _Unavailable(Exception):
@@ -209,29 +180,8 @@ def _describe_exit(code: int | None) -> str:
     return f"it exited with code {code}"
 
 
-_HEADER = struct.Struct("<Q")
-
-
 def _write(stream, message: ToChild | FromChild) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _read_exactly(stream, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = stream.read(left)  # an unbuffered pipe returns what is there, up to ``left``
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read(stream) -> bytes:
-    """The next message, or raise EOFError when the other side has gone."""
-    return _read_exactly(stream, _HEADER.unpack(_read_exactly(stream, _HEADER.size))[0])
+    write_message(stream, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class TrainingProcess:
@@ -272,7 +222,7 @@ class TrainingProcess:
         prepare_openmp_env(env)  # before the child's torch starts OpenMP
         self._process = subprocess.Popen(
             child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-            cwd=_package_root(),
+            cwd=package_root(),
             # a windowed app may have no stderr for the child's own prints to go to
             stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
         self._ready = False
@@ -418,7 +368,7 @@ class TrainingProcess:
                 raise _Unavailable(f"the training process could not be started: {exc}") from None
             if not self._ready:
                 try:
-                    _read(self._child_stdout)  # Ready: torch is imported
+                    read_message(self._child_stdout)  # Ready: torch is imported
                     self._ready = True
                 except (EOFError, OSError):
                     code = self._exit_code()
@@ -469,7 +419,7 @@ class TrainingProcess:
 
     def _receive(self) -> FromChild:
         try:
-            return pickle.loads(_read(self._child_stdout))
+            return pickle.loads(read_message(self._child_stdout))
         except (EOFError, OSError):
             code = self._exit_code()
             self._discard()
@@ -485,7 +435,7 @@ class TrainingProcess:
         watchdog.start()
         try:
             while True:
-                message = pickle.loads(_read(self._child_stdout))
+                message = pickle.loads(read_message(self._child_stdout))
                 if isinstance(message, Failed) or (isinstance(message, EventMessage)
                                                    and isinstance(message.event, Finished)):
                     return
@@ -511,7 +461,7 @@ def _child_main() -> None:
     def read_messages() -> None:  # control messages act at once, even mid-run
         try:
             while True:
-                message: ToChild = pickle.loads(_read(messages_in))
+                message: ToChild = pickle.loads(read_message(messages_in))
                 if isinstance(message, RunJob):  # a fresh start; a stop sent after it still counts
                     control.reset()
                     if message.start == "stop":

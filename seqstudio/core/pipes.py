@@ -1,0 +1,68 @@
+"""What the studio's warm child processes (training, data preparation) share: length-prefixed
+messages over a pipe, and the import path a child gets.
+
+A message is an 8-byte little-endian length, then that many bytes (a pickle, or a raw
+buffer that follows one). The reader fills one buffer with ``readinto`` on an
+unbuffered pipe, so it waits without holding the interpreter lock.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from pathlib import Path
+
+_HEADER = struct.Struct("<Q")
+
+
+def write_message(stream, data) -> None:
+    """Send ``data`` (bytes or a buffer) as one message; the length and the data are written apart
+    so that a large buffer is never copied to join them."""
+    stream.write(_HEADER.pack(len(memoryview(data).cast("B"))))
+    stream.write(data)
+    stream.flush()
+
+
+def _read_exactly(stream, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        count = stream.readinto(view[got:])  # an unbuffered pipe: waits without the GIL
+        if not count:
+            raise EOFError
+        got += count
+    return buffer
+
+
+def read_message(stream) -> bytearray:
+    """The next message, or raise EOFError when the other side has gone."""
+    return _read_exactly(stream, _HEADER.unpack(bytes(_read_exactly(stream, _HEADER.size)))[0])
+
+
+def package_root() -> str:
+    """The folder that holds the seqstudio package (trusted: seqstudio's own code is there)."""
+    import seqstudio
+
+    return str(Path(seqstudio.__file__).resolve().parents[1])
+
+
+def child_import_path() -> list[str]:
+    """The parent's import path without the current folder ('' or its absolute form).
+
+    The folder seqstudio itself comes from stays first (a source checkout run
+    with ``python -m seqstudio`` needs it).
+    """
+    cwd = os.path.realpath(os.getcwd())
+    root = package_root()
+    path = [root]
+    for entry in sys.path:
+        if not entry or entry in path:
+            continue
+        try:
+            if os.path.realpath(entry) == cwd and os.path.realpath(entry) != root:
+                continue
+        except (OSError, ValueError):
+            continue
+        path.append(entry)
+    return path
