@@ -164,13 +164,25 @@ def _autogroups_on() -> bool:
 
 
 def _autogroup(pid: str) -> tuple[str, int] | None:
-    """``(group, nice)`` from ``/proc/PID/autogroup`` ("/autogroup-42 nice 0"); None if unreadable."""
+    """``(group, nice)`` from ``/proc/PID/autogroup``; None if unreadable."""
     try:
         with open(f"/proc/{pid}/autogroup", encoding="ascii") as f:
-            name, _, nice = f.read().split()
-        return name, int(nice)
+            return _parse_autogroup(f.read())
     except (OSError, ValueError):
         return None
+
+
+def _parse_autogroup(text: str) -> tuple[str, int]:
+    """``"/autogroup-42 nice 0"`` -> ``("/autogroup-42", 0)``.
+
+    The kernel writes nothing for a process in the root group (one that never
+    started a session of its own, as in many containers and services): that group
+    is ``("/", 0)``, whose weight is fixed at nice 0.
+    """
+    if not text.strip():
+        return "/", 0
+    name, _, nice = text.split()
+    return name, int(nice)
 
 
 def _running_here() -> int:

@@ -351,19 +351,32 @@ def test_a_niced_process_in_another_session_still_counts_as_taking_a_core():
     if os.nice(0) >= 19:
         pytest.skip("this process already runs at the lowest priority")
     own_nice, own_group = os.nice(0), threads._autogroup("self")
+    assert own_group is not None
     spin = [sys.executable, "-c", "while True: pass"]
     other = subprocess.Popen(["setsid", "nice", "-n", "19", *spin])
     here = subprocess.Popen(["nice", "-n", "19", *spin])
     try:
         deadline = time.monotonic() + 30
+        # both spin (runnable, niced) and the other one has its own session group; with
+        # groups off, nice alone would rank it below this process
         while not (threads._yields_a_core(str(here.pid), own_nice, own_group)
+                   and threads._yields_a_core(str(other.pid), own_nice, None)
                    and threads._autogroup(str(other.pid)) not in (None, own_group)):
             assert time.monotonic() < deadline, "the children never showed as runnable"
         group = threads._autogroup(str(other.pid))
         assert group is not None and group[1] <= own_group[1]
         assert not threads._yields_a_core(str(other.pid), own_nice, own_group)
-        assert threads._yields_a_core(str(other.pid), own_nice, None)  # groups off: nice ranks it
     finally:
         for child in (other, here):
             child.kill()
             child.wait()
+
+
+def test_a_process_in_the_root_session_group_reads_as_that_group():
+    """The kernel writes an empty autogroup file for processes in the root group (containers, services)."""
+    from seqstudio.core.train.threads import _parse_autogroup
+
+    assert _parse_autogroup("/autogroup-42 nice 5\n") == ("/autogroup-42", 5)
+    assert _parse_autogroup("") == ("/", 0)
+    with pytest.raises(ValueError):
+        _parse_autogroup("garbage")
