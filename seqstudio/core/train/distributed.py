@@ -314,7 +314,7 @@ class DataParallel:
         dist.all_reduce(values)
         total, right, stops = values.tolist()
         if self._fault is not None:
-            self._fault.maybe(epoch, step)
+            self._fault.maybe(epoch, step, lambda: self.stop_requested)
         return total, right, stops > 0
 
     def val_part(self, n: int) -> slice:
@@ -398,13 +398,20 @@ class _Fault:
     def nan_at(self, epoch: int, step: int) -> bool:
         return self.action == "nan" and (epoch, step) == (self.epoch, self.step)
 
-    def maybe(self, epoch: int, step: int) -> None:
+    def maybe(self, epoch: int, step: int, signalled: Callable[[], bool]) -> None:
         if (epoch, step) != (self.epoch, self.step) or self.action == "nan":
             return
         if self.action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         else:
             os.kill(os.getppid(), signal.SIGTERM)  # the torchrun agent: it signals every rank
+            # until the agent's signal reaches this rank (the other ranks wait in the next
+            # step's all-reduce), so the stop lands at the next step however busy the machine
+            import time
+
+            deadline = time.monotonic() + 60
+            while not signalled() and time.monotonic() < deadline:
+                time.sleep(0.005)
 
 
 def _parse_fault(text: str, env: TorchrunEnv) -> _Fault | None:

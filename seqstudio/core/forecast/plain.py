@@ -1,0 +1,199 @@
+"""A small model's forward pass in plain numpy, for the rolled-forward forecasts of a backtest.
+
+A backtest without retraining calls the trained model once per round of its
+recursive forecast, on a batch of a few dozen origins. For the models a
+series project builds (an LSTM or GRU of a few units and a Dense head), each
+such call is almost all dispatch: ``nn.LSTM.forward``'s Python checks, the
+module wrappers and the operator's set-up cost ~75 µs on a batch whose
+arithmetic takes ~1 µs. :func:`plain_forward` copies the weights of such a
+model once into numpy arrays and returns a function doing the same
+arithmetic in float32, with ~10 numpy calls per time step.
+
+It covers the built-in fused recurrent layers (LSTM, GRU, SimpleRNN; one or
+two directions; the last state or the whole sequence), Dense with a linear,
+ReLU, tanh or sigmoid activation, and Dropout (a no-op at inference). For
+anything else (convolutions, pooling, plugin cells, other activations) it
+returns ``None`` and the caller uses the model itself. The arithmetic is
+torch's (gate order i, f, g, o for LSTM; r, z, n with the reset gate applied
+after the recurrent product for GRU); results agree with the model to float32
+rounding (see ``tests/core/forecast/test_plain.py``).
+
+>>> import torch
+>>> from torch import nn
+>>> from seqstudio.core.model.modules import SequenceModel
+>>> model = SequenceModel([nn.Sequential(nn.Linear(3, 2), nn.Tanh())], input_shape=(3,),
+...                       output_shape=(2,)).eval()
+>>> x = torch.randn(5, 3)
+>>> bool(abs(plain_forward(model)(x.numpy()) - model(x).detach().numpy()).max() < 1e-6)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["plain_forward"]
+
+Step = Callable[[np.ndarray], np.ndarray]
+
+
+def plain_forward(model: nn.Module) -> Step | None:
+    """A numpy function computing ``model``'s eval-mode output, or ``None`` if it has a part
+    this module does not cover (see the module docs). The weights are copied now: a later
+    change to the model is not seen."""
+    from seqstudio.core.model.cells import RecurrentLayer
+    from seqstudio.core.model.modules import SequenceModel
+
+    if not isinstance(model, SequenceModel):
+        return None
+    if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
+        return None
+    steps: list[Step] = []
+    for layer in model.layers:
+        if isinstance(layer, RecurrentLayer):
+            step = _recurrent(layer)
+        elif type(layer) is nn.Linear:
+            step = _dense(layer, nn.Identity)
+        elif type(layer) is nn.Sequential and len(layer) == 2 and type(layer[0]) is nn.Linear:
+            step = _dense(layer[0], type(layer[1]))
+        elif isinstance(layer, (nn.Dropout, nn.Identity)):
+            continue
+        else:
+            step = None
+        if step is None:
+            return None
+        steps.append(step)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for s in steps:
+            x = s(x)
+        return x
+
+    return forward
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().astype(np.float32, copy=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # exact in float32 and free of overflow warnings, unlike 1 / (1 + exp(-x))
+    return np.tanh(x * np.float32(0.5)) * np.float32(0.5) + np.float32(0.5)
+
+
+_ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray] | None] = {
+    nn.Identity: None,
+    nn.ReLU: lambda x: np.maximum(x, np.float32(0)),
+    nn.Tanh: np.tanh,
+    nn.Sigmoid: _sigmoid,
+}
+
+
+def _dense(linear: nn.Linear, activation: type) -> Step | None:
+    if activation not in _ACTIVATIONS:
+        return None
+    weight_t = np.ascontiguousarray(_array(linear.weight).T)
+    bias = _array(linear.bias) if linear.bias is not None else None
+    act = _ACTIVATIONS[activation]
+
+    def dense(x: np.ndarray) -> np.ndarray:
+        y = x @ weight_t
+        if bias is not None:
+            y += bias
+        return act(y) if act is not None else y
+
+    return dense
+
+
+def _recurrent(layer) -> Step | None:
+    fused = layer.fused
+    kinds = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
+    kind = kinds.get(type(fused)) if fused is not None else None
+    if kind is None or fused.num_layers != 1 or not fused.batch_first or getattr(fused, "proj_size", 0):
+        return None
+    if kind == "rnn" and fused.nonlinearity not in ("tanh", "relu"):
+        return None
+    units = layer.units
+    # sigmoid(x) = tanh(x / 2) / 2 + 1 / 2: the sigmoid gates' weights are halved once here
+    # (exact in binary floating point), so one tanh call serves every gate of a step
+    pattern = {"lstm": [0.5, 0.5, 1.0, 0.5], "gru": [0.5, 0.5, 1.0], "rnn": [1.0]}[kind]
+    half = np.repeat(np.array(pattern, np.float32), units)
+    directions = []
+    for suffix in ("", "_reverse")[:layer.directions]:
+        w_ih = _array(getattr(fused, f"weight_ih_l0{suffix}")) * half[:, None]
+        w_hh = _array(getattr(fused, f"weight_hh_l0{suffix}")) * half[:, None]
+        zero = np.zeros(len(half), np.float32)
+        b_ih = _array(getattr(fused, f"bias_ih_l0{suffix}")) * half if fused.bias else zero
+        b_hh = _array(getattr(fused, f"bias_hh_l0{suffix}")) * half if fused.bias else zero
+        directions.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih, b_hh))
+    keep_all = layer.return_sequences
+    cell = {"lstm": _lstm_run, "gru": _gru_run, "rnn": _rnn_run}[kind]
+    relu = kind == "rnn" and fused.nonlinearity == "relu"
+
+    def recurrent(x: np.ndarray) -> np.ndarray:
+        outs = []
+        for d, weights in enumerate(directions):
+            seq = x[:, ::-1] if d else x
+            out = cell(seq, weights, units, keep_all, relu)
+            outs.append(out[:, ::-1] if d and keep_all else out)
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+
+    return recurrent
+
+
+def _projected(x: np.ndarray, w_ih_t: np.ndarray, b_ih: np.ndarray) -> np.ndarray:
+    """The input part of every time step's gates at once: ``(T, B, G)``."""
+    if x.shape[1] == 1:
+        return (x[:, 0] @ w_ih_t + b_ih)[None]
+    return np.ascontiguousarray((x @ w_ih_t + b_ih).transpose(1, 0, 2))
+
+
+_HALF = np.float32(0.5)
+
+
+def _lstm_run(x, weights, units, keep_all, _relu):
+    w_ih_t, w_hh_t, b_ih, b_hh = weights
+    gates_x = _projected(x, w_ih_t, b_ih + b_hh)
+    h = c = None
+    outs = []
+    for g in gates_x:
+        t = np.tanh(g if h is None else g + h @ w_hh_t)
+        s = t * _HALF + _HALF  # the sigmoid of the halved gates i, f, (unused), o
+        cand = t[:, 2 * units:3 * units]
+        c = s[:, :units] * cand if c is None else s[:, units:2 * units] * c + s[:, :units] * cand
+        h = s[:, 3 * units:] * np.tanh(c)
+        if keep_all:
+            outs.append(h)
+    return np.stack(outs, axis=1) if keep_all else h
+
+
+def _gru_run(x, weights, units, keep_all, _relu):
+    w_ih_t, w_hh_t, b_ih, b_hh = weights
+    gates_x = _projected(x, w_ih_t, b_ih)
+    h = np.zeros((x.shape[0], units), np.float32)
+    outs = []
+    for g in gates_x:
+        gh = h @ w_hh_t + b_hh
+        s = np.tanh(g[:, :2 * units] + gh[:, :2 * units]) * _HALF + _HALF  # r, z
+        n = np.tanh(g[:, 2 * units:] + s[:, :units] * gh[:, 2 * units:])
+        h = n + s[:, units:] * (h - n)
+        if keep_all:
+            outs.append(h)
+    return np.stack(outs, axis=1) if keep_all else h
+
+
+def _rnn_run(x, weights, units, keep_all, relu):
+    w_ih_t, w_hh_t, b_ih, b_hh = weights
+    gates_x = _projected(x, w_ih_t, b_ih + b_hh)
+    h = None
+    outs = []
+    for g in gates_x:
+        a = g if h is None else g + h @ w_hh_t
+        h = np.maximum(a, np.float32(0)) if relu else np.tanh(a)
+        if keep_all:
+            outs.append(h)
+    return np.stack(outs, axis=1) if keep_all else h
