@@ -10,10 +10,11 @@
     held-out coverage). Target: the whole backtest at most 1.5x one evaluate().
     Repeated, interleaved, medians of wall and CPU time. evaluate() runs with torch's default threads;
     the backtest's forecasts use one thread for a tiny model, so evaluate() with
-    one thread is timed too, for a like-with-like ratio. ``12_forwards`` is the
-    12 forward passes over every origin alone (the model calls of the
-    forecasts, without anything around them): the 12 rounds depend on each
-    other, so they are the floor of the backtest.
+    one thread is timed too, for a like-with-like ratio. ``12_forwards`` is 12
+    calls of the torch model over every origin alone, and ``12_plain_forwards``
+    the same 12 passes in the numpy copy of the model the backtest uses for a
+    model this small (``seqstudio.core.forecast.plain``): the 12 rounds depend
+    on each other, so they are the floor of the backtest.
 (b) retrain every fold: 4 folds of ``airline-lstm-seasonal`` trained from
     scratch in 2 worker processes (``workers=2``) against the same 4 fold
     trainings one after another in this process (``train()`` with one thread,
@@ -55,6 +56,7 @@ from seqstudio.core.forecast.backtest import (  # noqa: E402
     fold_data,
     forecast_origins,
 )
+from seqstudio.core.forecast.plain import plain_forward  # noqa: E402
 from seqstudio.core.project import Project  # noqa: E402
 from seqstudio.core.train.evaluate import evaluate  # noqa: E402
 from seqstudio.pluginapi.manager import builtin_registry  # noqa: E402
@@ -79,13 +81,14 @@ def bench_never(registry, rounds: int) -> dict:
     transform = _Transform.of(data.fitted_state(), 1)
     plan = BacktestPlan(folds=None, horizon=12, retrain=0)
     times: dict[str, list[float]] = {"evaluate": [], "evaluate_1_thread": [], "forecasts": [],
-                                     "backtest": [], "12_forwards": []}
+                                     "backtest": [], "12_forwards": [], "12_plain_forwards": []}
     cpu: dict[str, list[float]] = {k: [] for k in times}
     import numpy as np
 
     window = transform.inputs(values)[torch.from_numpy(np.array(origins)[:, None] - 1)]  # look_back 1
     for r in range(rounds + 1):
-        order = ["evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards"]
+        order = ["evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards",
+                 "12_plain_forwards"]
         if r % 2:
             order.reverse()
         for name in order:
@@ -99,8 +102,14 @@ def bench_never(registry, rounds: int) -> dict:
                     evaluate(model, data, "test", config=config)
                 finally:
                     torch.set_num_threads(threads)
-            elif name == "12_forwards":  # the forecasts' model calls alone
+            elif name == "12_forwards":  # the torch model's calls alone
                 t0, c0 = twelve_forwards(model, window)
+            elif name == "12_plain_forwards":  # the numpy passes the forecasts make, alone
+                forward = plain_forward(model)
+                plain_window = window.numpy()
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(12):
+                    forward(plain_window)
             elif name == "forecasts":
                 forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
             else:
@@ -174,16 +183,18 @@ def main() -> None:
              "| what | wall ms | x evaluate | min-max wall ms | CPU ms | x evaluate (CPU) |",
              "| --- | --- | --- | --- | --- | --- |"]
     cpu = never["cpu"]
-    for key in ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards"):
+    for key in ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards",
+                "12_plain_forwards"):
         lo, hi = never["spread"][key]
         lines.append(f"| {key} | {1000 * never[key]:.2f} | {never[key] / never['evaluate']:.2f} | "
                      f"{1000 * lo:.2f}-{1000 * hi:.2f} | {1000 * cpu[key]:.2f} | "
                      f"{cpu[key] / cpu['evaluate']:.2f} |")
-    floor = never["12_forwards"]
+    floor, torch_floor = never["12_plain_forwards"], never["12_forwards"]
     lines += ["", f"The 12 rounds of the recursion depend on each other: 12 forward passes "
-              f"({never['origins']} origins each) take {1000 * floor:.2f} ms = "
-              f"{floor / never['evaluate']:.2f}x evaluate() before any bookkeeping "
-              f"(12_forwards: the model calls alone, {1000 * floor / 12:.3f} ms each).",
+              f"({never['origins']} origins each) in the numpy copy of the model take "
+              f"{1000 * floor:.2f} ms = {floor / never['evaluate']:.2f}x evaluate() before any "
+              f"bookkeeping ({1000 * floor / 12:.3f} ms each; the torch model's own calls "
+              f"{1000 * torch_floor / 12:.3f} ms each).",
               "", "CPU time (this process, all its threads) is what to read on a loaded machine: "
               "wall time there mostly measures waiting for a core."]
     if not args.skip_retrain:

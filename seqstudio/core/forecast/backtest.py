@@ -262,10 +262,11 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
                         fix="start the backtest later or use fewer folds")
     rows = ends[:, None] - look_back + np.arange(look_back)
     rounds = -(-horizon // model_horizon)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    tiny = dense_parameter_count(model) * len(origins) < SMALL_STEP_WORK
-    forward = plain_forward(model) if tiny else None
-    if forward is not None:
+    forward = plain_forward(model)
+    # (a model plain_forward covers has no embedding: all its parameters are dense)
+    tiny = (forward.n_parameters if forward is not None else dense_parameter_count(model)) \
+        * len(origins) < SMALL_STEP_WORK
+    if forward is not None and tiny:
         # a tiny model's pass is nearly all dispatch: the same arithmetic in numpy (see .plain)
         window_np = transform.scaled(values)[rows]
         outputs_np = []
@@ -277,6 +278,7 @@ def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.n
         scaled_np = np.concatenate(outputs_np, axis=1) if rounds > 1 else outputs_np[0]
         return transform.undo(scaled_np[:, :horizon], values, origins)
     window = transform.inputs(values)[torch.from_numpy(rows)]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     modes = [(m, m.training) for m in model.modules()]
     training = any(mode for _, mode in modes)
     if training:

@@ -36,12 +36,24 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["plain_forward"]
+__all__ = ["PlainForward", "plain_forward"]
 
 Step = Callable[[np.ndarray], np.ndarray]
 
 
-def plain_forward(model: nn.Module) -> Step | None:
+class PlainForward:
+    """The numpy pass: call it on a float32 batch; ``n_parameters`` is the model's count."""
+
+    def __init__(self, steps: list[Step], n_parameters: int):
+        self.steps, self.n_parameters = steps, n_parameters
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
+def plain_forward(model: nn.Module) -> PlainForward | None:
     """A numpy function computing ``model``'s eval-mode output, or ``None`` if it has a part
     this module does not cover (see the module docs). The weights are copied now: a later
     change to the model is not seen."""
@@ -50,8 +62,11 @@ def plain_forward(model: nn.Module) -> Step | None:
 
     if not isinstance(model, SequenceModel):
         return None
-    if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in model.parameters()):
-        return None
+    n_parameters = 0
+    for p in model.parameters():
+        if p.device.type != "cpu" or p.dtype != torch.float32:
+            return None
+        n_parameters += p.numel()
     steps: list[Step] = []
     for layer in model.layers:
         if isinstance(layer, RecurrentLayer):
@@ -67,13 +82,7 @@ def plain_forward(model: nn.Module) -> Step | None:
         if step is None:
             return None
         steps.append(step)
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        for s in steps:
-            x = s(x)
-        return x
-
-    return forward
+    return PlainForward(steps, n_parameters)
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
