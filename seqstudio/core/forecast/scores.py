@@ -213,10 +213,12 @@ def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
             std = np.where(n > 1, np.sqrt((dev * dev) @ ones / (n - 1)), 0.0)
         low = np.where(finite, values, np.inf).min(axis=-1).tolist()
         high = np.where(finite, values, -np.inf).max(axis=-1).tolist()
-    mean, std, n = mean.tolist(), std.tolist(), n.tolist()
-    return [[{"mean": mean[j][i], "std": std[j][i], "min": low[j][i], "max": high[j][i], "n": count}
+    means: list[list[float]] = np.asarray(mean).tolist()
+    stds: list[list[float]] = np.asarray(std).tolist()
+    counts: list[list[int]] = np.asarray(n).tolist()
+    return [[{"mean": means[j][i], "std": stds[j][i], "min": low[j][i], "max": high[j][i], "n": count}
              if count else {"mean": None, "std": None, "min": None, "max": None, "n": 0}
-             for i, count in enumerate(n[j])] for j in range(len(n))]
+             for i, count in enumerate(counts[j])] for j in range(len(counts))]
 
 
 def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: str,
