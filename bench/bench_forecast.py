@@ -52,11 +52,10 @@ from seqstudio.core.forecast import BacktestFinished, BacktestPlan, run_backtest
 from seqstudio.core.forecast.backtest import (  # noqa: E402
     _series_data,
     _train_fold,
-    _Transform,
     fold_data,
-    forecast_origins,
 )
 from seqstudio.core.forecast.plain import plain_forward  # noqa: E402
+from seqstudio.core.forecast.rollout import Transform, forecast_origins  # noqa: E402
 from seqstudio.core.project import Project  # noqa: E402
 from seqstudio.core.train.evaluate import evaluate  # noqa: E402
 from seqstudio.pluginapi.manager import builtin_registry  # noqa: E402
@@ -78,7 +77,7 @@ def bench_never(registry, rounds: int) -> dict:
     bounds = data.fitted_state()["bounds"]
     values = data.series[data.target_columns].to_numpy()
     origins = list(range(int(bounds["val"][1]), len(values) - 12 + 1))
-    transform = _Transform.of(data.fitted_state(), 1)
+    transform = Transform.of(data.fitted_state(), 1)
     plan = BacktestPlan(folds=None, horizon=12, retrain=0)
     times: dict[str, list[float]] = {"evaluate": [], "evaluate_1_thread": [], "forecasts": [],
                                      "backtest": [], "12_forwards": [], "12_plain_forwards": []}

@@ -1,8 +1,10 @@
 """Forecasting you can judge: rolling-origin backtests, baselines, scaled errors, intervals.
 
 - :mod:`.folds`: the plan (folds, horizon, stride, window, retraining) and its origins;
-- :mod:`.backtest`: :func:`run_backtest`, batched forecasts from many origins, fold retraining
-  in worker processes, :class:`BacktestResult`;
+- :mod:`.backtest`: :func:`run_backtest`, fold retraining in worker processes,
+  :class:`BacktestResult`;
+- :mod:`.rollout`: the model's batched forecasts from many origins; :mod:`.plain`: a small
+  model's forward pass in numpy for them;
 - :mod:`.baselines`: FPP's naive, seasonal naive, drift and mean forecasts, season lengths;
 - :mod:`.statistical`: automatic ETS and ARIMA (statsmodels, optional);
 - :mod:`.scores`: RMSE, MAE, MAPE, sMAPE, MASE, RMSSE per fold and per step, verdicts;

@@ -5,18 +5,7 @@
 holding a :class:`BacktestResult`; :class:`~seqstudio.core.train.control.TrainControl`
 stops it between folds (retraining workers are terminated at once).
 
-How the model forecasts from an origin
---------------------------------------
-The history before the origin goes through the transforms the model was
-trained with (log, differencing at lag d, the scaler), the last ``look_back``
-rows make the input window, and the model's outputs are undone (scaler,
-then the differences chained onto the last known levels, then exp). A model
-with ``horizon`` outputs per target forecasts that many steps at once
-(*direct*, multi-output); to go further its outputs are fed back as inputs,
-``horizon`` steps per round (*recursive*; a one-output model is the classic
-recursive forecaster). All origins that share a model are stacked into one
-batch, so a backtest costs ``ceil(H / horizon)`` forward passes per trained
-model, not one per origin and step.
+How the model forecasts from an origin: see :mod:`.rollout`.
 
 Retraining
 ----------
@@ -61,10 +50,8 @@ from seqstudio.core.forecast import baselines as B
 from seqstudio.core.forecast import intervals as I
 from seqstudio.core.forecast import scores as S
 from seqstudio.core.forecast.folds import BacktestPlan, Fold
-from seqstudio.core.forecast.plain import plain_forward
+from seqstudio.core.forecast.rollout import Transform, forecast_origins
 from seqstudio.core.train.control import TrainControl
-from seqstudio.core.train.devices import _SMALL_STEP_WORK as SMALL_STEP_WORK
-from seqstudio.core.train.devices import TorchSettings, dense_parameter_count
 from seqstudio.core.train.threads import parallel_plan
 
 
@@ -199,116 +186,6 @@ def _nested(a: np.ndarray) -> list:
     if a.ndim > 1:
         return [_nested(x) for x in a]
     return [float(v) if math.isfinite(v) else None for v in a]
-
-
-# --------------------------------------------------------------------------- transforms of one model
-@dataclass
-class _Transform:
-    """The fitted target transforms of one trained model (from ``fitted_state()``)."""
-
-    log: bool
-    lag: int
-    center: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def of(cls, fitted: dict[str, Any], n_targets: int) -> _Transform:
-        scaler = fitted["scaler"]
-        return cls(bool(fitted.get("log")), int(fitted.get("diff_lag") or 0),
-                   np.asarray(scaler["center"], float)[:n_targets],
-                   np.asarray(scaler["scale"], float)[:n_targets])
-
-    def levels(self, values: np.ndarray) -> np.ndarray:
-        return np.log(values) if self.log else values
-
-    def inputs(self, values: np.ndarray) -> torch.Tensor:
-        """Scaled model inputs of the whole series ``(n - lag, T)``; row i is series row i + lag."""
-        return torch.from_numpy(self.scaled(values))
-
-    def scaled(self, values: np.ndarray) -> np.ndarray:
-        """:meth:`inputs` as a float32 numpy array."""
-        level = self.levels(values)
-        x = level[self.lag:] - level[:-self.lag] if self.lag else level
-        return ((x - self.center) / self.scale).astype(np.float32)
-
-    def undo(self, scaled: np.ndarray, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        """Scaled outputs ``(B, H, T)`` from ``origins`` back to original units."""
-        out = scaled.astype(np.float64) * self.scale + self.center
-        if self.lag:
-            # step h adds the level of step h - lag (a known level before the origin for h < lag):
-            # one running sum per residue of h modulo the lag, started at that known level
-            level = self.levels(values)
-            for first in range(min(self.lag, out.shape[1])):
-                chain = np.concatenate([level[origins + first - self.lag][:, None],
-                                        out[:, first::self.lag]], axis=1)
-                out[:, first::self.lag] = np.cumsum(chain, axis=1)[:, 1:]
-        return np.exp(out) if self.log else out
-
-
-def forecast_origins(model: torch.nn.Module, transform: _Transform, values: np.ndarray,
-                     origins: np.ndarray, look_back: int, model_horizon: int, horizon: int) -> np.ndarray:
-    """Forecasts ``(B, horizon, T)`` in original units from every origin at once.
-
-    ``values`` is the whole series ``(n, T)`` in original units; only rows
-    before each origin are read. Each round is ONE forward pass over all
-    origins; ``ceil(horizon / model_horizon)`` rounds.
-    """
-    origins = np.asarray(origins, dtype=np.int64)
-    n_targets = values.shape[1]
-    ends = origins - transform.lag  # exclusive end of each window in input rows
-    if (ends - look_back < 0).any():
-        raise DataError(f"an origin at row {int(origins.min())} has fewer than look_back "
-                        f"{look_back} (+ diff lag {transform.lag}) rows before it",
-                        fix="start the backtest later or use fewer folds")
-    rows = ends[:, None] - look_back + np.arange(look_back)
-    rounds = -(-horizon // model_horizon)
-    forward = plain_forward(model)
-    # (a model plain_forward covers has no embedding: all its parameters are dense)
-    tiny = (forward.n_parameters if forward is not None else dense_parameter_count(model)) \
-        * len(origins) < SMALL_STEP_WORK
-    if forward is not None and tiny:
-        # a tiny model's pass is nearly all dispatch: the same arithmetic in numpy (see .plain)
-        window_np = transform.scaled(values)[rows]
-        outputs_np = []
-        for r in range(rounds):
-            out_np = forward(window_np).reshape(len(origins), model_horizon, n_targets)
-            outputs_np.append(out_np)
-            if r + 1 < rounds:
-                window_np = np.concatenate([window_np, out_np], axis=1)[:, -look_back:]
-        scaled_np = np.concatenate(outputs_np, axis=1) if rounds > 1 else outputs_np[0]
-        return transform.undo(scaled_np[:, :horizon], values, origins)
-    window = transform.inputs(values)[torch.from_numpy(rows)]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    modes = [(m, m.training) for m in model.modules()]
-    training = any(mode for _, mode in modes)
-    if training:
-        model.eval()
-    settings = TorchSettings()
-    if tiny:
-        # a tiny model's pass is dispatch-bound: one thread (no OpenMP spin-waits under load), no oneDNN
-        torch.set_num_threads(1)
-        # torch types the module-level flag as its ContextProp descriptor, not the bool it holds
-        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
-    try:
-        with torch.inference_mode():
-            window = window.to(device)
-            outputs = []
-            for r in range(rounds):
-                out = model(window).float().reshape(len(origins), model_horizon, n_targets)
-                outputs.append(out)
-                if r + 1 < rounds:
-                    # a slice of the concatenation, not a packed copy: the model's kernels may
-                    # round the two layouts differently (by a float32 unit)
-                    window = torch.cat([window, out], dim=1)[:, -look_back:]
-            scaled = torch.cat(outputs, dim=1)[:, :horizon] if rounds > 1 else outputs[0][:, :horizon]
-    finally:
-        if training:  # each module back in its own mode
-            model.train(modes[0][1])
-            for m, mode in modes:
-                if m.training != mode:
-                    m.train(mode)
-        settings.restore()
-    return transform.undo(scaled.cpu().numpy(), values, origins)
 
 
 # --------------------------------------------------------------------------- one fold's training
@@ -456,7 +333,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     train_seconds: list[float] = []
     if plan.retrain == 0:
         model = model if model is not None else project.build_model(data, registry)
-        transform = _Transform.of(fitted, n_targets)
+        transform = Transform.of(fitted, n_targets)
         forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
                                               horizon)
     else:
@@ -545,7 +422,7 @@ def _retrained_forecasts(out: np.ndarray, results: dict[Any, Any], groups: dict[
         fd = fold_datas[k]
         model = spec.build(fd.input_shape, registry=registry)
         model.load_state_dict(state)
-        transform = _Transform.of(fd.fitted_state(), n_targets)
+        transform = Transform.of(fd.fitted_state(), n_targets)
         idx = [f.index for f in members]
         out[idx] = forecast_origins(model, transform, values, origins[idx], *windows)
     return fold_states, train_seconds

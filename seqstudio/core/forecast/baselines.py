@@ -85,7 +85,7 @@ def fold_baselines(values: np.ndarray, starts: np.ndarray, origins: np.ndarray, 
     if "seasonal_naive" in names:
         m = max(1, int(season))
         rows = origins[:, None] + h - 1 - m * ((h - 1) // m + 1)      # (K, H)
-        snaive = values[np.clip(rows, 0, None)]
+        snaive = values[np.maximum(rows, 0)]
         snaive[(origins - starts) < m] = np.nan
         out["seasonal_naive"] = snaive
     if "drift" in names:

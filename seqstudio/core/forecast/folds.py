@@ -56,9 +56,13 @@ def parse_retrain(value: Any) -> int:
                         "from scratch) or K (retrain every K folds)")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Fold:
-    """One forecast origin: history rows ``[train_start, origin)``, forecast rows ``[origin, origin + horizon)``."""
+    """One forecast origin: history rows ``[train_start, origin)``, forecast rows ``[origin, origin + horizon)``.
+
+    (Not frozen: a never-retrain backtest makes one per test origin, and a frozen
+    dataclass costs several times more to create.)
+    """
 
     index: int
     train_start: int
@@ -135,10 +139,9 @@ class BacktestPlan:
                 f"(the series has {n_rows})",
                 fix="use fewer folds, a shorter horizon or stride, or a longer series")
         size = self.window_size or origins[0]
-        folds = []
-        for k, origin in enumerate(origins):
-            start = 0 if self.window == "expanding" else max(0, origin - size)
-            trained_at = k if self.retrain <= 1 else (k // self.retrain) * self.retrain
-            folds.append(Fold(index=k, train_start=start, origin=origin,
-                              trained_at=trained_at if self.retrain else -1))
-        return folds
+        k_folds = len(origins)
+        starts = [0] * k_folds if self.window == "expanding" else [max(0, o - size) for o in origins]
+        trained_at = ([-1] * k_folds if not self.retrain else list(range(k_folds)) if self.retrain == 1
+                      else [(k // self.retrain) * self.retrain for k in range(k_folds)])
+        return [Fold(k, start, origin, trained) for k, start, origin, trained
+                in zip(range(k_folds), starts, origins, trained_at, strict=True)]

@@ -81,7 +81,7 @@ def _step_quantiles(absolute: np.ndarray, levels) -> dict[float, np.ndarray]:
     for level in levels:
         rank = np.ceil((n + 1) * level / 100.0).astype(np.int64)
         ok = (n > 0) & (rank <= n)
-        picked = np.take_along_axis(ordered, np.clip(rank - 1, 0, len(absolute) - 1)[None], axis=0)[0]
+        picked = np.take_along_axis(ordered, np.minimum(np.maximum(rank - 1, 0), len(absolute) - 1)[None], axis=0)[0]
         out[level] = np.where(ok, picked, math.inf)
     return out
 
@@ -123,7 +123,7 @@ def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dic
             rank = np.ceil((known + 1) * level / 100.0).astype(np.int64)
             ok = (known > 0) & (rank <= known)
             picked = ordered[np.arange(len(steps))[:, None, None], targets, known[:, None, :],
-                             np.clip(rank - 1, 0, k_folds - 1)[:, None, :]]  # (h, T, K)
+                             np.minimum(np.maximum(rank - 1, 0), k_folds - 1)[:, None, :]]  # (h, T, K)
             out[level][:, steps] = np.where(ok[:, None, :], picked, math.inf).transpose(2, 0, 1)
     return out
 
