@@ -62,19 +62,17 @@ def plain_forward(model: nn.Module) -> PlainForward | None:
 
     if not isinstance(model, SequenceModel):
         return None
-    n_parameters = 0
-    for p in model.parameters():
-        if p.device.type != "cpu" or p.dtype != torch.float32:
-            return None
-        n_parameters += p.numel()
+    # (each builder reads its layer's tensors directly: model.parameters() walks the module
+    # tree through generators, which costs more than the whole copy for a model this small)
+    counted: list[torch.Tensor] = []
     steps: list[Step] = []
     for layer in model.layers:
         if isinstance(layer, RecurrentLayer):
-            step = _recurrent(layer)
+            step = _recurrent(layer, counted)
         elif type(layer) is nn.Linear:
-            step = _dense(layer, nn.Identity)
+            step = _dense(layer, nn.Identity, counted)
         elif type(layer) is nn.Sequential and len(layer) == 2 and type(layer[0]) is nn.Linear:
-            step = _dense(layer[0], type(layer[1]))
+            step = _dense(layer[0], type(layer[1]), counted)
         elif isinstance(layer, (nn.Dropout, nn.Identity)):
             continue
         else:
@@ -82,11 +80,13 @@ def plain_forward(model: nn.Module) -> PlainForward | None:
         if step is None:
             return None
         steps.append(step)
-    return PlainForward(steps, n_parameters)
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in counted):
+        return None
+    return PlainForward(steps, sum(t.numel() for t in counted if isinstance(t, nn.Parameter)))
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy().astype(np.float32, copy=True)
+    return t.detach().cpu().numpy().astype(np.float32, copy=True)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -102,9 +102,10 @@ _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray] | None] = {
 }
 
 
-def _dense(linear: nn.Linear, activation: type) -> Step | None:
+def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> Step | None:
     if activation not in _ACTIVATIONS:
         return None
+    counted += [t for t in (linear.weight, linear.bias) if t is not None]
     weight_t = np.ascontiguousarray(_array(linear.weight).T)
     bias = _array(linear.bias) if linear.bias is not None else None
     act = _ACTIVATIONS[activation]
@@ -118,7 +119,7 @@ def _dense(linear: nn.Linear, activation: type) -> Step | None:
     return dense
 
 
-def _recurrent(layer) -> Step | None:
+def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
     fused = layer.fused
     kinds = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
     kind = kinds.get(type(fused)) if fused is not None else None
@@ -131,14 +132,19 @@ def _recurrent(layer) -> Step | None:
     # (exact in binary floating point), so one tanh call serves every gate of a step
     pattern = {"lstm": [0.5, 0.5, 1.0, 0.5], "gru": [0.5, 0.5, 1.0], "rnn": [1.0]}[kind]
     half = np.repeat(np.array(pattern, np.float32), units)
+    # torch's own flat list: weight_ih, weight_hh[, bias_ih, bias_hh] per direction
+    flat = list(fused._flat_weights)
+    per = 4 if fused.bias else 2
+    if len(flat) != per * layer.directions:
+        return None
+    counted += flat
     directions = []
-    for suffix in ("", "_reverse")[:layer.directions]:
-        w_ih = _array(getattr(fused, f"weight_ih_l0{suffix}")) * half[:, None]
-        w_hh = _array(getattr(fused, f"weight_hh_l0{suffix}")) * half[:, None]
-        zero = np.zeros(len(half), np.float32)
-        b_ih = _array(getattr(fused, f"bias_ih_l0{suffix}")) * half if fused.bias else zero
-        b_hh = _array(getattr(fused, f"bias_hh_l0{suffix}")) * half if fused.bias else zero
-        directions.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih, b_hh))
+    zero = np.zeros(len(half), np.float32)
+    for d in range(layer.directions):
+        w_ih, w_hh, *biases = flat[d * per:(d + 1) * per]
+        b_ih, b_hh = (_array(b) * half for b in biases) if biases else (zero, zero)
+        directions.append((np.ascontiguousarray((_array(w_ih) * half[:, None]).T),
+                           np.ascontiguousarray((_array(w_hh) * half[:, None]).T), b_ih, b_hh))
     keep_all = layer.return_sequences
     cell = {"lstm": _lstm_run, "gru": _gru_run, "rnn": _rnn_run}[kind]
     relu = kind == "rnn" and fused.nonlinearity == "relu"

@@ -71,3 +71,11 @@ def test_a_cell_run_step_by_step_gets_none(builtins):
     layer = RecurrentLayer(builtins.cell("lstm"), 1, 3, prefer_fused=False)
     model = SequenceModel([layer, torch.nn.Linear(3, 1)], input_shape=(4, 1), output_shape=(1,))
     assert plain_forward(model) is None
+
+
+def test_a_model_in_double_precision_gets_none(builtins):
+    """The numpy pass is float32 arithmetic; another precision is left to the model itself."""
+    model = ModelSpec.from_dict({"layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
+                                ).build((3, 1), registry=builtins)
+    assert plain_forward(model) is not None and plain_forward(model).n_parameters == 4 * 2 * (1 + 2 + 1) + 3
+    assert plain_forward(model.double()) is None
