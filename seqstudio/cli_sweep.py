@@ -73,6 +73,15 @@ def _settings(args, project, registry):
                              fix="e.g. --trials 20")
     if args.seed is not None and args.seed < 0:
         raise SeqStudioError(f"--seed must be 0 or more, got {args.seed}", where="--seed", fix="e.g. --seed 0")
+    if settings.direction is not None:
+        from seqstudio.core.sweep.space import default_direction
+
+        natural = default_direction(settings.objective)
+        if settings.direction != natural:
+            flag = "--direction" if args.direction is not None else "the project's sweep direction"
+            raise SeqStudioError(f"{flag} {settings.direction} would search for the worst "
+                                 f"{settings.objective}", where=flag,
+                                 fix=f"use --direction {natural}, or leave it out (it follows --objective)")
     return SweepSettings.from_dict(settings.to_dict())  # checked again as a whole
 
 

@@ -44,6 +44,8 @@ def test_sweep_runs_the_study_beside_the_project_and_adds_its_runs(project_file,
     (["--objective", "test.rmse"], "test part"),
     (["--trials", "0"], "--trials must be at least 1"),
     (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--objective", "val_loss", "--direction", "maximize"],
+     "--direction maximize would search for the worst val_loss"),
 ])
 def test_user_errors_exit_2_with_what_where_and_fix(project_file, capsys, argv, words):
     rc = main(["sweep", "--project", str(project_file), *argv])

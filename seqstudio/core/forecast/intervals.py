@@ -103,13 +103,23 @@ def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dic
     residuals are sorted once per prefix length, every step (and target) in one
     call, in chunks of steps that keep that work array near a million values.
     """
+    return _held_out_and_future(residuals, origins, levels)[0]
+
+
+def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
+                         ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray] | None]:
+    """:func:`held_out_by_level`, and where every residual is finite also the bands for the
+    future (:func:`_step_quantiles`): the prefix of all folds is one of the rows sorted here."""
     k_folds, horizon, n_targets = residuals.shape
     origins = np.asarray(origins)
     order = np.argsort(origins, kind="stable")
     # count[h, k]: folds whose step-h residual (row origin_j + h) was observed before origin_k
     count = np.searchsorted(origins[order], origins[None, :] - np.arange(horizon)[:, None], side="left")
     absolute = np.abs(residuals[order]).transpose(1, 2, 0)              # (H, T, K), origin order
-    absolute = np.where(np.isfinite(absolute), absolute, np.inf)        # a non-finite one still counts
+    all_finite = bool(np.isfinite(absolute).all())
+    if not all_finite:
+        absolute = np.where(np.isfinite(absolute), absolute, np.inf)    # a non-finite one still counts
+    future = {level: np.empty((horizon, n_targets)) for level in levels} if all_finite else None
     prefix = np.arange(k_folds + 1)[:, None] > np.arange(k_folds)       # [c, j]: j among the first c
     out = {level: np.full(residuals.shape, math.inf) for level in levels}
     chunk = max(1, _HELD_OUT_CHUNK // max(1, n_targets * (k_folds + 1) * k_folds))
@@ -125,7 +135,11 @@ def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dic
             picked = ordered[np.arange(len(steps))[:, None, None], targets, known[:, None, :],
                              np.minimum(np.maximum(rank - 1, 0), k_folds - 1)[:, None, :]]  # (h, T, K)
             out[level][:, steps] = np.where(ok[:, None, :], picked, math.inf).transpose(2, 0, 1)
-    return out
+            if future is not None:  # every fold's residual: the row of the whole prefix
+                rank_all = math.ceil((k_folds + 1) * level / 100.0)
+                future[level][steps] = ordered[:, :, k_folds, rank_all - 1] if rank_all <= k_folds \
+                    else math.inf
+    return out, future
 
 
 def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -> dict[str, Any]:
@@ -156,8 +170,9 @@ def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, level
     out: dict[str, Any] = {"method": "split-conformal", "levels": [float(v) for v in levels],
                            "calibration_folds": int(residuals.shape[0]), "quantiles": {},
                            "held_out": {}, "coverage": {}}
-    future = _step_quantiles(absolute, levels)
-    held_all = held_out_by_level(residuals, np.asarray(origins), levels)
+    held_all, future = _held_out_and_future(residuals, np.asarray(origins), levels)
+    if future is None:  # (non-finite residuals: those are left out of the future's bands)
+        future = _step_quantiles(absolute, levels)
     for level in levels:
         key = f"{level:g}"
         out["quantiles"][key] = future[level]

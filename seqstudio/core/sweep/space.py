@@ -253,6 +253,12 @@ class SweepSettings:
         if self.direction is not None and self.direction not in DIRECTIONS:
             raise _err(f"sweep direction must be minimize or maximize, got {self.direction!r}",
                        where="sweep setting 'direction'", fix="choose minimize or maximize")
+        natural = default_direction(self.objective)
+        if self.direction is not None and self.direction != natural:
+            # every objective has one sensible direction: the other searches for the worst model
+            raise _err(f"sweep direction {self.direction} would search for the worst {self.objective}",
+                       where="sweep setting 'direction'",
+                       fix=f"{natural} it, or leave the direction empty (it follows the objective)")
         for name in ("seed", "trials", "patience", "backtest_folds", "backtest_horizon"):
             value = getattr(self, name)
             low = 1 if name in ("trials", "backtest_folds", "backtest_horizon") else 0

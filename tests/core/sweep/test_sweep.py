@@ -66,6 +66,19 @@ def test_sweep_settings_survive_the_project_file_and_old_files_migrate(tmp_path)
         Project.load(tmp_path / "bad.json")
 
 
+def test_a_direction_against_the_objective_is_refused_with_the_sensible_one():
+    """Maximising a loss or an error (or minimising accuracy) would search for the worst model."""
+    for objective, wrong, right in (("val_loss", "maximize", "minimize"),
+                                    ("val.rmse", "maximize", "minimize"),
+                                    ("val.accuracy", "minimize", "maximize")):
+        with pytest.raises(SeqStudioError) as err:
+            tiny_settings(objective=objective, direction=wrong)
+        assert f"would search for the worst {objective}" in err.value.what
+        assert err.value.where == "sweep setting 'direction'" and err.value.fix.startswith(right)
+        assert tiny_settings(objective=objective, direction=right).resolved_direction == right
+        assert tiny_settings(objective=objective).resolved_direction == right
+
+
 def test_params_are_checked_where_made():
     with pytest.raises(SeqStudioError, match="low 8 is above high 2"):
         Param("model.units", "int", low=8, high=2)
