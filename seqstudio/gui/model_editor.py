@@ -290,6 +290,8 @@ class ModelEditor(QWidget):
         events = document.events
         events.model_spec.connect(self._on_document_spec)
         events.check.connect(self._show_check)
+        # the memory estimate depends on the batch size, set in the Train tab
+        events.train_config.connect(self._on_train_config)
         events.running.connect(lambda running: self.setEnabled(not running))
         self._data = document.data
         if document.model_spec is not None:
@@ -655,7 +657,7 @@ class ModelEditor(QWidget):
 
     def _fill_summary(self, summary) -> None:
         rows = list(summary.rows)
-        self.summary_table.setRowCount(len(rows) + 2)
+        self.summary_table.setRowCount(len(rows) + 3)
         for r, row in enumerate(rows):
             shape = "(None, " + ", ".join(str(d) for d in row.output_shape) + ")"
             cells = [f"{row.name} ({row.type_name})", shape, _count_text(row.params)]
@@ -677,6 +679,29 @@ class ModelEditor(QWidget):
             self.summary_table.setItem(r, 0, label_item)
             self.summary_table.setItem(r, 1, QTableWidgetItem(""))
             self.summary_table.setItem(r, 2, value_item)
+        self._fill_memory(summary, len(rows) + 2, bold)
+
+    def _on_train_config(self, _values: dict) -> None:
+        if self.summary is not None:
+            self._fill_summary(self.summary)
+
+    def _fill_memory(self, summary, r: int, bold: QFont) -> None:
+        """The estimated memory to train the stack at the Train tab's batch size."""
+        from seqstudio.core.model.memory import estimate_training_memory, format_bytes
+
+        batch = (self.document.train.get("batch_size") if self.document is not None else None)
+        batch = batch if isinstance(batch, int) and batch > 0 else 32
+        known = summary.total_params is not None and all(row.params is not None for row in summary.rows)
+        estimate = estimate_training_memory(summary, batch) if known else None
+        label_item = QTableWidgetItem(f"Memory to train (batch {batch})")
+        label_item.setFont(bold)
+        value_item = QTableWidgetItem(format_bytes(estimate.total_bytes) if estimate else "…")
+        value_item.setFont(bold)
+        value_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tip = estimate.describe() if estimate else "counted when the training engine has loaded"
+        for c, item in enumerate((label_item, QTableWidgetItem(""), value_item)):
+            item.setToolTip(tip)
+            self.summary_table.setItem(r, c, item)
 
 
 def _count_text(count: int | None) -> str:

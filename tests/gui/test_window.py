@@ -47,6 +47,24 @@ def test_default_start_shows_airline_and_the_lecture_model(window):
     assert window.data_panel.series_plot.getPlotItem().listDataItems()    # series drawn
 
 
+def test_the_summary_estimates_the_memory_to_train_at_the_train_tabs_batch_size(window):
+    from seqstudio.core.model.memory import estimate_training_memory, format_bytes
+
+    table = window.model_editor.summary_table
+    summary = window.model_editor.summary
+    for batch in (1, 512):
+        _set_train(window, batch_size=batch)
+        assert window.document.train["batch_size"] == batch
+        estimate = estimate_training_memory(summary, batch)
+        # by hand: 101 parameters x 6 copies x 4 bytes, and the LSTM's 9 vectors of 4 units plus
+        # Dense's output (x2) and the input, twice (values and gradients), per sample
+        assert estimate.parameter_bytes == 101 * 6 * 4
+        assert estimate.activation_bytes == (1 + 9 * 4 + 2) * batch * 2 * 4
+        assert table.item(4, 0).text() == f"Memory to train (batch {batch})"
+        assert table.item(4, 2).text() == format_bytes(estimate.total_bytes)
+        assert table.item(4, 2).toolTip() == estimate.describe()
+
+
 def test_train_two_epochs_fills_loss_plot_forecast_and_metrics(qtbot, window):
     _set_train(window, epochs=2)
     _train_and_wait(qtbot, window)
