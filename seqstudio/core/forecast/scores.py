@@ -123,6 +123,26 @@ def _reduce_stacked(terms: np.ndarray, *axes: tuple[int, ...]) -> np.ndarray | l
     return out if len(out) > 1 else out[0]
 
 
+def _fold_and_step_means(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_reduce_stacked` of terms ``(M, F, K, H, T)`` over ``(K's H, T)`` and ``(K, T)``.
+
+    Where no term is NaN or infinite (one sum tells), both come from products with vectors
+    of ones on the array as it lies, without the masks and the transposed copy.
+    """
+    m, f, k, h, t = terms.shape
+    if not np.isfinite(terms.sum()):
+        fold, step = _reduce_stacked(terms, (2, 3), (1, 3))
+        return fold, step
+    flat = terms.reshape(m * f, k, h * t)
+    per_fold = (flat @ np.ones(h * t)).reshape(m, f, k) / (h * t)
+    per_step = np.matmul(np.ones(k), flat).reshape(m, f, h, t)
+    per_step = (per_step.sum(axis=3) if t > 1 else per_step[..., 0]) / (k * t)
+    for means in (per_fold, per_step):
+        np.sqrt(means[0], out=means[0])  # rmse
+        np.sqrt(means[5], out=means[5])  # rmsse
+    return per_fold, per_step
+
+
 def _sum_over(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """``a.sum(axis=axes)`` as a product with a vector of ones: numpy's reduction of many short
     rows costs ~6x more than the matrix product on arrays of this size (a backtest's terms)."""
@@ -185,7 +205,7 @@ def score_all(actual, forecasts: dict[str, np.ndarray], s1, s2) -> dict[str, dic
     terms = _term_stack(np.asarray(actual, float)[None], stacked,
                         np.asarray(s1, float)[None, :, None, :], np.asarray(s2, float)[None, :, None, :])
     # (metrics, F, K) and (metrics, F, H)
-    per_fold, per_step = _reduce_stacked(terms, (2, 3), (1, 3))
+    per_fold, per_step = _fold_and_step_means(terms)
     fold_lists, step_lists = _listed(per_fold), _listed(per_step)
     summaries = _spreads(per_fold)
     return {name: {"per_fold": {m: fold_lists[j][i] for j, m in enumerate(METRICS)},
