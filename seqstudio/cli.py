@@ -314,7 +314,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     with start_rank(session, job, save_path) as (parallel, checkpoint):
         if not args.quiet:
             print(parallel.describe())
-        return _train_and_save(args, session, save_path, parallel=parallel, checkpoint=checkpoint)
+        code = _train_and_save(args, session, save_path, parallel=parallel, checkpoint=checkpoint)
+    if not job.is_main:
+        # the job is over and this rank saves nothing: leave without the interpreter's teardown,
+        # where gloo's and the store's C++ objects can abort a finished rank at random
+        # ("terminate called without an active exception"), which torchrun reports as a failure
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _train_and_save(args: argparse.Namespace, session, save_path: Path | None, *,
