@@ -1,5 +1,5 @@
 """What the studio's warm child processes (training, data preparation) share: length-prefixed
-messages over a pipe, and the import path a child gets.
+messages over a pipe, errors made fit to cross one, and the import path a child gets.
 
 A message is an 8-byte little-endian length, then that many bytes (a pickle, or a raw
 buffer that follows one). The reader fills one buffer with ``readinto`` on an
@@ -9,8 +9,11 @@ unbuffered pipe, so it waits without holding the interpreter lock.
 from __future__ import annotations
 
 import os
+import pickle
 import struct
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 _HEADER = struct.Struct("<Q")
@@ -38,6 +41,27 @@ def _read_exactly(stream, size: int) -> bytearray:
 def read_message(stream) -> bytearray:
     """The next message, or raise EOFError when the other side has gone."""
     return _read_exactly(stream, _HEADER.unpack(bytes(_read_exactly(stream, _HEADER.size)))[0])
+
+
+def portable_error(exc: BaseException, wrap: Callable[[str, str], BaseException]) -> BaseException:
+    """``exc`` itself when pickle can copy it and read the copy back, else ``wrap(text, detail)``:
+    the other side of a pipe must be able to read every error sent, whoever's class it is.
+
+    ``text`` is ``"ClassName: message"``, ``detail`` the last lines of its traceback.
+
+    >>> class Local(Exception):
+    ...     def __reduce__(self): raise TypeError("no")
+    >>> portable_error(Local("boom"), lambda text, detail: RuntimeError(text))
+    RuntimeError('Local: boom')
+    >>> portable_error(ValueError("fine"), lambda text, detail: RuntimeError(text))
+    ValueError('fine')
+    """
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - an exception pickle cannot copy (or read back)
+        detail = "".join(traceback.format_exception(exc, limit=3)).rstrip()
+        return wrap(f"{type(exc).__name__}: {exc}", detail)
+    return exc
 
 
 def package_root() -> str:

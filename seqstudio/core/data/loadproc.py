@@ -36,12 +36,12 @@ import pickle
 import subprocess
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from seqstudio.core import pipes
 from seqstudio.core.errors import DataError, SeqStudioError
 from seqstudio.core.pipes import child_import_path, package_root, read_message, write_message
 
@@ -104,12 +104,8 @@ def portable_error(exc: BaseException) -> BaseException:
     >>> type(portable_error(Local("boom"))).__name__
     'DataError'
     """
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001 - an exception pickle cannot copy
-        detail = "".join(traceback.format_exception(exc, limit=3)).rstrip()
-        return DataError(f"{type(exc).__name__}: {exc}", where=detail.splitlines()[-1] if detail else "")
-    return exc
+    return pipes.portable_error(exc, lambda text, detail: DataError(
+        text, where=detail.splitlines()[-1] if detail else ""))
 
 
 def loads_in_child() -> bool:

@@ -17,12 +17,11 @@ cannot copy by a :class:`TrainingError` that says what it was.
 
 from __future__ import annotations
 
-import pickle
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from seqstudio.core import pipes
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.train.events import BatchEnded, Event, Stopped
 
@@ -104,19 +103,14 @@ FromChild = Ready | Batches | EventMessage | Unavailable | Failed
 
 
 def portable_error(exc: BaseException) -> BaseException:
-    """``exc`` itself when pickle can copy it, else a :class:`TrainingError` naming it.
+    """``exc`` itself when pickle can copy it (and read it back), else a :class:`TrainingError` naming it.
 
     >>> class Local(Exception):
     ...     def __reduce__(self): raise TypeError("no")
     >>> type(portable_error(Local("boom"))).__name__
     'TrainingError'
     """
-    try:
-        pickle.dumps(exc)
-    except Exception:  # noqa: BLE001 - an exception pickle cannot copy
-        detail = "".join(traceback.format_exception(exc, limit=3)).rstrip()
-        return TrainingError(f"{type(exc).__name__}: {exc}\n\n{detail}")
-    return exc
+    return pipes.portable_error(exc, lambda text, detail: TrainingError(f"{text}\n\n{detail}"))
 
 
 def portable_event(event: Event) -> Event:
