@@ -139,8 +139,11 @@ class StudioDocument:
             self.events.modified.emit(modified)
 
     def _signature_of(self, spec, data) -> tuple:
+        from seqstudio.core.model.quantiles import train_quantiles
+
         return (repr(spec.to_dict()) if spec is not None else None,
-                tuple(data.input_shape) if data is not None else None)
+                tuple(data.input_shape) if data is not None else None,
+                _quiet(train_quantiles, self.train))  # pinball outputs widen the last layer
 
     def _weights_fit(self) -> bool:
         return (self.model is not None and self.data is not None
@@ -384,9 +387,12 @@ class StudioDocument:
         self.optimizer_state = optimizer_state
 
     def _spec(self):
+        """The stack to build: the edited one, its last Dense widened for the pinball loss."""
+        from seqstudio.core.model.quantiles import quantile_spec, train_quantiles
+
         if self.model_spec is None:
             raise SeqStudioError("the model has no layers", fix="add layers in the Model tab")
-        return self.model_spec
+        return quantile_spec(self.model_spec, train_quantiles(self.train))
 
     def start_run(self, continue_run: bool = False) -> RunPlan:
         """Build (or keep, to continue) the model and say what the run starts with.
@@ -558,3 +564,11 @@ class StudioDocument:
             return False
         self.when_data_ready(go_on)
         return True
+
+
+def _quiet(function, *args):
+    """``function(*args)``, or None when the settings it reads are not valid (yet)."""
+    try:
+        return function(*args)
+    except SeqStudioError:
+        return None
