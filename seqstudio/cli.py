@@ -813,6 +813,8 @@ def _quantile_lines(result) -> list[str]:
         lines.append(f"{key}% quantile band (the model's own) mean width per step: "
                      f"{', '.join(f'{v:.3g}' for v in width)}; {held}; split-conformal on the same "
                      f"folds: {other}")
+        steps = ", ".join("-" if v is None else f"{v:.2f}" for v in cov.get("per_step", []))
+        lines.append(f"  {key}% quantile band coverage per step ahead: {steps}")
     return lines
 
 
