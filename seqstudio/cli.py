@@ -227,6 +227,9 @@ def project_from_args(args: argparse.Namespace):
         "quantile_intervals": args.quantile_intervals,
     }
     t.update({k: v for k, v in overrides.items() if v is not None})
+    if getattr(args, "quantile_intervals", None) and str(t.get("loss", "")).lower() != "pinball":
+        raise SeqStudioError(f"--quantile-intervals applies to the pinball loss, but the loss is "
+                             f"{t.get('loss', 'mse')}", fix="add --loss pinball, or drop --quantile-intervals")
     return project
 
 

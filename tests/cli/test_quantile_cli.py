@@ -36,6 +36,12 @@ def test_a_bad_quantile_interval_exits_2_naming_the_flag(toy_csv, capsys, value)
     assert "80,95" in err                                                            # how to fix
 
 
+def test_quantile_intervals_without_the_pinball_loss_exit_2(toy_csv, capsys):
+    rc = main(train_args(toy_csv, "--quantile-intervals", "80"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "--quantile-intervals applies to the pinball loss" in err and "--loss pinball" in err
+
+
 def test_pinball_training_predict_and_backtest_use_the_models_quantiles(toy_csv, tmp_path, capsys):
     saved = tmp_path / "q.json"
     rc = main(train_args(toy_csv, "--loss", "pinball", "--quantile-intervals", "80,95",
