@@ -147,12 +147,12 @@ def series_csv(tmp_path):
     return path
 
 
-def quantile_project(path, layers=None) -> Project:
+def quantile_project(path, layers=None, model_h=1) -> Project:
     return Project(name="toy", source="csv-series",
                    data_options={"path": str(path), "target": ["y"], "date_col": "month", "log": True,
                                  "diff_lag": LAG, "look_back": LOOK_BACK, "scaling": "minmax",
-                                 "horizon": 1, "train_frac": 0.6},
-                   model={"layers": layers or [{"type": "Flatten"}, {"type": "Dense", "units": 1}]},
+                                 "horizon": model_h, "train_frac": 0.6},
+                   model={"layers": layers or [{"type": "Flatten"}, {"type": "Dense", "units": model_h}]},
                    train={"epochs": 2, "batch_size": 8, "seed": 0, "learning_rate": 0.01,
                           "loss": "pinball", "quantile_intervals": "80"})
 
@@ -169,7 +169,7 @@ def random_weights(project, registry, seed=3):
     return dense.weight.detach().double().numpy(), dense.bias.detach().double().numpy()
 
 
-def reference(y, origin, n_fit, weight, bias, horizon):
+def reference(y, origin, n_fit, weight, bias, horizon, model_h=1):
     """Median rolled forward, and 10 % / 90 % bands: the offsets of each step's quantiles from its
     median difference, added in quadrature along the difference chain, then exp."""
     level = np.log(y)
@@ -178,24 +178,25 @@ def reference(y, origin, n_fit, weight, bias, horizon):
     scaled = list((diffs - lo) / (hi - lo))[: origin - LAG]
     levels, median, low, high = list(level[:origin]), [], [], []
     squares, crossed = np.zeros(3), False
-    for _ in range(horizon):
-        raw = weight @ np.array(scaled[-LOOK_BACK:]) + bias  # 0.1, 0.5, 0.9, maybe crossed
-        crossed |= bool((np.diff(raw) < 0).any())
-        q = np.sort(raw)
-        scaled.append(q[1])
-        levels.append(levels[-LAG] + q[1] * (hi - lo) + lo)
-        squares += ((q - q[1]) * (hi - lo)) ** 2
-        median.append(math.exp(levels[-1]))
-        low.append(math.exp(levels[-1] - math.sqrt(squares[0])))
-        high.append(math.exp(levels[-1] + math.sqrt(squares[2])))
-    return np.array(median), np.array(low), np.array(high), crossed
+    while len(median) < horizon:
+        raw = (weight @ np.array(scaled[-LOOK_BACK:]) + bias).reshape(model_h, 3)  # 0.1, 0.5, 0.9
+        crossed |= bool((np.diff(raw, axis=1) < 0).any())
+        for q in np.sort(raw, axis=1):
+            scaled.append(q[1])
+            levels.append(levels[-LAG] + q[1] * (hi - lo) + lo)
+            squares += ((q - q[1]) * (hi - lo)) ** 2
+            median.append(math.exp(levels[-1]))
+            low.append(math.exp(levels[-1] - math.sqrt(squares[0])))
+            high.append(math.exp(levels[-1] + math.sqrt(squares[2])))
+    return np.array(median[:horizon]), np.array(low[:horizon]), np.array(high[:horizon]), crossed
 
 
-def test_a_backtest_forecasts_the_median_and_bands_like_the_numpy_loop(series_csv, builtins):
-    project = quantile_project(series_csv)
+@pytest.mark.parametrize("model_h", [1, 2])  # recursive; direct + recursive (2 steps a round)
+def test_a_backtest_forecasts_the_median_and_bands_like_the_numpy_loop(series_csv, builtins, model_h):
+    project = quantile_project(series_csv, model_h=model_h)
     weight, bias = random_weights(project, builtins)
-    assert weight.shape == (3, LOOK_BACK)
-    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=4, retrain=0),
+    assert weight.shape == (3 * model_h, LOOK_BACK)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=5, retrain=0),
                                  levels=(80,)))
     y = pd.read_csv(series_csv)["y"].to_numpy(np.float64)
     n_fit = int((N_ROWS - LAG) * 0.6)
@@ -203,7 +204,7 @@ def test_a_backtest_forecasts_the_median_and_bands_like_the_numpy_loop(series_cs
     assert iv["method"] == "quantile" and iv["model_quantiles"] == [0.1, 0.5, 0.9]
     crossed = 0
     for k, origin in enumerate(result.origins):
-        median, low, high, was_crossed = reference(y, origin, n_fit, weight, bias, 4)
+        median, low, high, was_crossed = reference(y, origin, n_fit, weight, bias, 5, model_h)
         np.testing.assert_allclose(result.forecasts["model"][k, :, 0], median, rtol=2e-5)
         np.testing.assert_allclose(iv["lower"]["80"][k, :, 0], low, rtol=2e-5)
         np.testing.assert_allclose(iv["upper"]["80"][k, :, 0], high, rtol=2e-5)
@@ -236,6 +237,20 @@ def test_the_numpy_and_torch_rounds_take_the_same_median(series_csv, builtins, m
     slow = finish(run_backtest(project, builtins, plan, levels=(80,)))
     np.testing.assert_allclose(fast.forecasts["model"], slow.forecasts["model"], rtol=1e-5)
     np.testing.assert_allclose(fast.intervals["lower"]["80"], slow.intervals["lower"]["80"], rtol=1e-5)
+
+
+def test_training_refuses_a_model_not_widened_for_the_quantiles(builtins):
+    from seqstudio.core.data.prepared import PreparedData
+    from seqstudio.core.train.loop import train
+
+    empty = torch.zeros(0, 3, 1), torch.zeros(0, 1)
+    data = PreparedData("regression", torch.zeros(8, 3, 1), torch.zeros(8, 1), *empty, *empty,
+                        n_outputs=1)
+    model = ModelSpec.from_dict([{"type": "Flatten"}, {"type": "Dense", "units": 1}]).build(
+        (3, 1), registry=builtins)
+    with pytest.raises(TrainingError) as info:
+        list(train(model, data, TrainConfig(epochs=1, loss="pinball", quantile_intervals="80")))
+    assert "(batch, 3)" in info.value.what and "3 value(s) per sample (1 x 3 quantiles)" in info.value.fix
 
 
 def test_levels_the_model_did_not_learn_are_refused_before_any_work(series_csv, builtins):
