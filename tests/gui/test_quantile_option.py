@@ -59,3 +59,17 @@ def test_the_backtest_view_draws_the_quantile_bands(qtbot, window):
              if type(item).__name__ == "FillBetweenItem"]
     assert len(fills) == k
     assert "the model's own quantiles" in panel.verdict_label.text()
+
+
+def test_the_pinball_loss_needs_a_dense_at_the_end_and_train_says_so(qtbot, window):
+    from seqstudio.core.model.layers import LSTM
+
+    window.train_panel.form.set_values({"loss": "pinball"})
+    assert window.document.train["loss"] == "pinball"
+    check = window.document.check
+    assert check.valid and check.summary.rows[-1].output_shape == (5,)  # the model that is built
+    window.document.set_model_spec(type(window.document.model_spec)([LSTM(1)]))  # 1 output, no Dense
+    assert not window.document.check.valid and "ends in LSTM" in window.document.check.reason
+    assert not window.train_panel.train_button.isEnabled()
+    window.train_panel.form.set_values({"loss": "mse"})
+    assert "ends in LSTM" not in (window.document.check.reason or "")

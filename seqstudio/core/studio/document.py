@@ -216,8 +216,13 @@ class StudioDocument:
         self.project.train = dict(values)
         if values == self.train:
             return
+        pinball = {str(d.get("loss")) == "pinball" and d.get("quantile_intervals")
+                   for d in (self.train, values)}
         self.train = values
         self.events.train_config.emit(dict(values))
+        if len(pinball) > 1:  # quantile outputs came, went or changed: the built stack did
+            self.recheck_model()
+            return
         self._derive()
 
     def train_config(self):
@@ -246,7 +251,11 @@ class StudioDocument:
             self.show_results()
 
     def _check_model(self) -> ModelCheck:
-        return check_model(self.model_spec, self.data, self.registry)
+        from seqstudio.core.model.quantiles import quantile_spec, train_quantiles
+
+        quantiles = _quiet(train_quantiles, self.train)  # the pinball loss widens the last Dense
+        spec = quantile_spec(self.model_spec, quantiles) if self.model_spec is not None else None
+        return check_model(spec, self.data, self.registry)
 
     # -- use cases: projects -----------------------------------------------------------------
     def adopt_project(self, project: Project) -> None:
