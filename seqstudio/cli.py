@@ -133,7 +133,10 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     tr.add_argument("--batch-size", type=int, metavar="N")
     tr.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
     tr.add_argument("--lr", type=float, metavar="LR", help="learning rate")
-    tr.add_argument("--loss", choices=["mse", "mae", "huber", "bce", "cross_entropy"])
+    tr.add_argument("--loss", choices=["mse", "mae", "huber", "pinball", "bce", "cross_entropy"],
+                    help="pinball: the model outputs quantiles, whose bands are its prediction intervals")
+    tr.add_argument("--quantile-intervals", metavar="L[,L]", help="with --loss pinball: the intervals "
+                    "(percent) whose quantiles the model learns (default 80,95)")
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--patience", type=int, metavar="N", help="early stopping patience (0 = off)")
@@ -221,8 +224,12 @@ def project_from_args(args: argparse.Namespace):
         "learning_rate": args.lr, "loss": args.loss, "seed": args.seed, "device": args.device,
         "early_stopping_patience": args.patience, "validation_fraction": args.val_fraction,
         "grad_clip": args.grad_clip, "threads": args.threads, "bucketing": args.bucketing,
+        "quantile_intervals": args.quantile_intervals,
     }
     t.update({k: v for k, v in overrides.items() if v is not None})
+    if getattr(args, "quantile_intervals", None) and str(t.get("loss", "")).lower() != "pinball":
+        raise SeqStudioError(f"--quantile-intervals applies to the pinball loss, but the loss is "
+                             f"{t.get('loss', 'mse')}", fix="add --loss pinball, or drop --quantile-intervals")
     return project
 
 
@@ -535,8 +542,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     registry = _registry()
     check_data_options(project, registry, args)
     data = project.prepare_data(registry)
-    spec = project.model_spec(registry)
-    summary = spec.check_data(data, registry=registry)
+    from seqstudio.core.forecast.quantiles import fold_spec
+
+    summary = fold_spec(project, registry).check_data(data, registry=registry)  # pinball: wider Dense
     from seqstudio.core.model.memory import estimate_training_memory
 
     summary.memory = estimate_training_memory(summary, project.train_config().batch_size)
@@ -657,7 +665,7 @@ def _project_for(args: argparse.Namespace):
     base = argparse.ArgumentParser(add_help=False)
     _add_project_args(base)
     ns = base.parse_args([])
-    for key in ("project", "preset", "epochs", "seed", "device"):
+    for key in ("project", "preset", "epochs", "seed", "device", "loss", "quantile_intervals"):
         setattr(ns, key, getattr(args, key, None))
     return project_from_args(ns)
 
@@ -782,7 +790,9 @@ def format_backtest(result, name: str = "") -> str:
              "MASE per step ahead:", result.step_table("mase"), ""]
     lines += [f"model {v['text']}" for v in result.verdicts]
     iv = result.intervals
-    if iv:
+    if iv.get("method") == "quantile":
+        lines += ["", *_quantile_lines(result)]
+    elif iv:
         lines.append("")
         for level in iv["levels"]:
             key = f"{level:g}"
@@ -796,6 +806,27 @@ def format_backtest(result, name: str = "") -> str:
     lines += [f"note: {n}" for n in result.notes]
     lines.append(f"{result.seconds:.1f} s" + (f", {result.workers} worker(s)" if result.workers else ""))
     return "\n".join(lines)
+
+
+def _quantile_lines(result) -> list[str]:
+    """The quantile bands of a backtest: mean width per step, coverage beside conformal's."""
+    import numpy as np
+
+    iv, lines = result.intervals, []
+    for level in iv["levels"]:
+        key = f"{level:g}"
+        cov, conf = iv["coverage"][key], iv["conformal_coverage"][key]
+        width = np.nanmean(np.asarray(iv["upper"][key], float) - np.asarray(iv["lower"][key], float),
+                           axis=0)[:, 0]
+        held = f"coverage {cov['rate']:.2f} ({cov['covered']}/{cov['n']} values, {cov['folds']} folds)" \
+            if cov["n"] else "no coverage (no fold with actual values)"
+        other = f"{conf['rate']:.2f} ({conf['covered']}/{conf['n']})" if conf["n"] else "none yet"
+        lines.append(f"{key}% quantile band (the model's own) mean width per step: "
+                     f"{', '.join(f'{v:.3g}' for v in width)}; {held}; split-conformal on the same "
+                     f"folds: {other}")
+        steps = ", ".join("-" if v is None else f"{v:.2f}" for v in cov.get("per_step", []))
+        lines.append(f"  {key}% quantile band coverage per step ahead: {steps}")
+    return lines
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -932,6 +963,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--epochs", type=int, metavar="N", help="override the training epochs")
     src.add_argument("--seed", type=int, help="override the training seed")
     src.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps")
+    src.add_argument("--loss", metavar="LOSS", help="override the training loss (pinball: the model's "
+                     "own quantiles give the intervals)")
+    src.add_argument("--quantile-intervals", metavar="L[,L]", help="with --loss pinball: the intervals "
+                     "whose quantiles the model learns")
     bt = p.add_argument_group("folds")
     bt.add_argument("--folds", type=int, metavar="N", help="number of forecast origins (default 5; "
                     "with --retrain never: every origin after the training data)")
@@ -999,7 +1034,7 @@ FLAGS = {
     "learning_rate": "--lr", "loss": "--loss", "seed": "--seed", "device": "--device",
     "early_stopping_patience": "--patience", "validation_fraction": "--val-fraction",
     "grad_clip": "--grad-clip", "threads": "--threads", "bucketing": "--bucketing",
-    "target": "--target", "date_col": "--date-col", "date_format": "--date-format",
+    "quantile_intervals": "--quantile-intervals", "target": "--target", "date_col": "--date-col", "date_format": "--date-format",
     "features": "--features", "look_back": "--look-back", "horizon": "--horizon",
     "stride": "--stride", "scaling": "--scaling", "log": "--log", "diff_lag": "--diff",
     "missing": "--missing", "train_frac": "--train-frac", "val_frac": "--val-frac",

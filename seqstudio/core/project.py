@@ -5,9 +5,8 @@ weights, with a schema version) and ``NAME.safetensors`` (the weights; never a
 pickle). The weights of past runs kept for "continue from this run" go into
 the same file under ``run.<run id>.<parameter>``. Saves are atomic: each file
 is written to a temporary file in the same folder and moved over the old one
-with :func:`os.replace`, weights first, so that a crash mid-save leaves the
-previous project intact. The JSON records the
-weights' SHA-256, so a weights file that does not belong to it is detected.
+with :func:`os.replace`, weights first, so that a crash mid-save leaves the previous
+project intact. The JSON records the weights' SHA-256, so a foreign weights file is detected.
 
 >>> from seqstudio.core.project import Project
 >>> p = Project.from_preset("airline-lstm")
@@ -378,8 +377,8 @@ class Project:
     def build_model(self, data, registry):
         """Validate the stack against ``data``, build it, and load the saved weights if any."""
         from seqstudio.core.model.memory import check_fits, estimate_training_memory
-
-        spec = self.model_spec(registry)
+        from seqstudio.core.model.quantiles import quantile_spec, train_quantiles
+        spec = quantile_spec(self.model_spec(registry), train_quantiles(self.train))  # pinball: wider
         summary = spec.check_data(data, registry=registry)
         batch_size = self.train.get("batch_size", 32)
         device = self.train.get("device", "cpu")

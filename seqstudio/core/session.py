@@ -68,8 +68,11 @@ class TrainingSession:
         """
         if self.data is None:
             self.data = self.project.prepare_data(self.registry, refit=self.refit)
+        from seqstudio.core.model.quantiles import quantile_spec
+
         self.config = self.project.train_config()
-        spec = self.project.model_spec(self.registry)
+        # the pinball loss widens the last Dense: the summary shows the model that is built
+        spec = quantile_spec(self.project.model_spec(self.registry), self.config.quantiles())
         self.summary = spec.check_data(self.data, registry=self.registry)
         if self.model is None:
             from seqstudio.core.model.memory import estimate_training_memory

@@ -246,7 +246,9 @@ class BacktestPanel(QWidget):
         if series is not None:
             x_all = _x(series[0])
             plot.plot(x_all, series[1], **series_style((160, 160, 160), len(x_all), width=1), name="series")
-        band = (result.intervals.get("held_out") or {}).get("80")
+        from seqstudio.core.forecast.quantiles import fold_bands
+
+        band = fold_bands(result.intervals, result.forecasts["model"]).get("80")  # either method
         # many overlapping folds hide each other: draw folds one horizon apart (always the last)
         horizon, stride = len(result.times[0]) if result.times else 1, int(result.plan.get("stride", 1))
         every = max(1, -(-horizon // stride)) if len(result.times) > 8 else 1
@@ -264,10 +266,10 @@ class BacktestPanel(QWidget):
             plot.plot(x, model, **series_style(_COLOURS["model"], len(x), width=2),
                       name="model forecast" if k == 0 else None)
             if band is not None:
-                q = np.asarray(band, float)[k, :, 0]
-                if np.isfinite(q).all():
-                    low = pg.PlotDataItem(x, model - q)
-                    high = pg.PlotDataItem(x, model + q)
+                lower, upper = band[0][k, :, 0], band[1][k, :, 0]
+                if np.isfinite(lower).all() and np.isfinite(upper).all():
+                    low = pg.PlotDataItem(x, lower)
+                    high = pg.PlotDataItem(x, upper)
                     plot.addItem(pg.FillBetweenItem(low, high, brush=pg.mkBrush(31, 119, 180, 50)))
             plot.addItem(pg.InfiniteLine(pos=x[0], angle=90, pen=pg.mkPen((200, 200, 200), style=pg.QtCore.Qt.PenStyle.DashLine)))
         if future is not None and len(future):
@@ -290,8 +292,14 @@ class BacktestPanel(QWidget):
                       name=result.labels.get(name, name))
         self._fill_table(result)
         lines = [f"model {v['text']}" for v in result.verdicts]
+        quantile = result.intervals.get("method") == "quantile"
         for level, cov in (result.intervals.get("coverage") or {}).items():
-            if cov["n"]:
+            if cov["n"] and quantile:
+                conformal = result.intervals["conformal_coverage"][level]
+                lines.append(f"{level}% intervals (the model's own quantiles): coverage {cov['rate']:.2f} "
+                             f"({cov['covered']}/{cov['n']}); split-conformal would reach "
+                             + (f"{conformal['rate']:.2f}" if conformal["n"] else "- (too few folds)"))
+            elif cov["n"]:
                 lines.append(f"{level}% intervals: held-out coverage {cov['rate']:.2f} "
                              f"({cov['covered']}/{cov['n']})")
             else:

@@ -425,6 +425,14 @@ class TrainPanel(QWidget):
         widget.setEnabled(sgd)
         widget.setToolTip("Momentum of SGD." if sgd else
                           f"Only SGD uses momentum; {optimizer} adapts its own steps.")
+        try:  # the quantile intervals are the pinball loss's alone, greyed out likewise
+            loss, intervals = self.form.values().get("loss"), self.form.widget("quantile_intervals")
+        except (KeyError, AttributeError):
+            return
+        intervals.setEnabled(loss == "pinball")
+        intervals.setToolTip("The intervals whose quantiles the model outputs (80,95: 0.025, 0.1, "
+                             "0.5, 0.9, 0.975); their bands are its prediction intervals."
+                             if loss == "pinball" else "Only the pinball loss outputs quantiles.")
 
     def _update_buttons(self) -> None:
         running = self.running

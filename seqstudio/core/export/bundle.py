@@ -517,6 +517,11 @@ def export_project(project: Any, registry: Registry, out_dir: str | Path, fmt: s
         raise ExportError("the project has no trained weights to export",
                           where=str(project.path or project.name),
                           fix="train it first (seqstudio train --project FILE --save FILE)")
+    if str(project.train.get("loss", "")).lower() == "pinball":  # the runtime reads one value per output
+        raise ExportError("a quantile (pinball-loss) model cannot be exported yet: a bundle's runtime "
+                          "reads one value per forecast step, not several quantiles",
+                          where=str(project.path or project.name),
+                          fix="train it with another loss (e.g. --loss mse) to export it")
     data = project.prepare_data(registry)
     spec = project.model_spec(registry)
     summary = spec.check_data(data, registry=registry)

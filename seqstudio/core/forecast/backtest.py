@@ -48,6 +48,7 @@ import torch
 from seqstudio.core.errors import DataError, SeqStudioError, TrainingError
 from seqstudio.core.forecast import baselines as B
 from seqstudio.core.forecast import intervals as I
+from seqstudio.core.forecast import quantiles as QF
 from seqstudio.core.forecast import scores as S
 from seqstudio.core.forecast.folds import BacktestPlan, Fold
 from seqstudio.core.forecast.rollout import Transform, forecast_origins
@@ -174,11 +175,8 @@ class BacktestResult:
         frame = pd.DataFrame(rows)
         for name, values in self.forecasts.items():
             frame[name] = values.reshape(-1)
-        model = self.forecasts["model"].reshape(-1)
-        for level, held in (self.intervals.get("held_out") or {}).items():
-            q = np.asarray(held, float).reshape(-1)
-            frame[f"lower_{level}"] = model - q
-            frame[f"upper_{level}"] = model + q
+        for level, (low, high) in QF.fold_bands(self.intervals, self.forecasts["model"]).items():
+            frame[f"lower_{level}"], frame[f"upper_{level}"] = low.reshape(-1), high.reshape(-1)
         return frame
 
 
@@ -289,7 +287,8 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     Yields :class:`BacktestProgress`, then :class:`BacktestFinished`; stops
     early (yielding nothing more) when ``control`` is stopped.
     """
-    started = time.perf_counter()
+    started, bands = time.perf_counter(), dict[str, Any]()
+    QF.check_levels(project.train, levels)
     control = control or TrainControl()
     data = data if data is not None else _series_data(project, registry)
     values = _target_values(data)
@@ -313,7 +312,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     groups: dict[int, list[Fold]] = {}
     for f in folds:
         groups.setdefault(f.trained_at, []).append(f)
-    spec = project.model_spec(registry) if plan.retrain else None
+    spec = QF.fold_spec(project, registry) if plan.retrain else None  # pinball: quantile outputs
     jobs, fold_datas = _fold_jobs(data, registry, spec, project.train_config() if plan.retrain else None,
                                   plan, groups, statistical, values, m)
     # workers x one thread each never exceeds the free cores (the shared rule for parallel jobs)
@@ -335,17 +334,17 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
         model = model if model is not None else project.build_model(data, registry)
         transform = Transform.of(fitted, n_targets)
         forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
-                                              horizon)
+                                              horizon, bands)
     else:
         fold_states, train_seconds = _retrained_forecasts(
             forecasts["model"], results, groups, fold_datas, spec, registry, values, origins,
-            (look_back, model_h, horizon), notes)
+            (look_back, model_h, horizon), notes, bands)
     labels = {name: B.LABELS.get(name, name) for name in forecasts}
     _statistical_forecasts(forecasts, labels, notes, results, groups, statistical, actual.shape)
     result = _assemble_result(
         plan, data, m, origins, actual, forecasts, (scale, scale2), labels, levels, notes,
         started=started, train_seconds=train_seconds, workers=n_workers if jobs else 0,
-        fold_states=fold_states)
+        fold_states=fold_states, bands=bands)
     yield BacktestProgress(total, total, "done")
     yield BacktestFinished(result)
 
@@ -404,8 +403,8 @@ def _fold_jobs(data, registry, spec, config, plan: BacktestPlan, groups: dict[in
 
 def _retrained_forecasts(out: np.ndarray, results: dict[Any, Any], groups: dict[int, list[Fold]],
                          fold_datas: dict[int, Any], spec, registry, values: np.ndarray,
-                         origins: np.ndarray, windows: tuple[int, int, int], notes: list[str]
-                         ) -> tuple[dict[int, dict[str, torch.Tensor]], list[float]]:
+                         origins: np.ndarray, windows: tuple[int, int, int], notes: list[str],
+                         bands: dict) -> tuple[dict[int, dict[str, torch.Tensor]], list[float]]:
     """Fill ``out`` with each retrained model's forecasts of its folds; the weights and seconds.
 
     ``windows`` is ``(look_back, model horizon, backtest horizon)``.
@@ -423,8 +422,9 @@ def _retrained_forecasts(out: np.ndarray, results: dict[Any, Any], groups: dict[
         model = spec.build(fd.input_shape, registry=registry)
         model.load_state_dict(state)
         transform = Transform.of(fd.fitted_state(), n_targets)
-        idx = [f.index for f in members]
-        out[idx] = forecast_origins(model, transform, values, origins[idx], *windows)
+        idx, part = [f.index for f in members], dict[str, Any]()
+        out[idx] = forecast_origins(model, transform, values, origins[idx], *windows, part)
+        QF.merge(bands, part, idx, len(origins))
     return fold_states, train_seconds
 
 
@@ -453,7 +453,7 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
                      forecasts: dict[str, np.ndarray], scales: tuple[np.ndarray, np.ndarray],
                      labels: dict[str, str], levels, notes: list[str], *, started: float,
                      train_seconds: list[float], workers: int,
-                     fold_states: dict[int, dict[str, torch.Tensor]]) -> BacktestResult:
+                     fold_states: dict[int, dict[str, torch.Tensor]], bands=None) -> BacktestResult:
     """Score the forecasts, compare the model with each baseline, add the intervals.
 
     The result's ``seconds`` run from ``started`` (``time.perf_counter()``) to now.
@@ -462,7 +462,7 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     scores = S.score_all(actual, forecasts, *scales)
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
-    intervals = I.conformal_intervals(actual, forecasts["model"], origins, levels)
+    intervals = QF.quantile_intervals(actual, forecasts["model"], origins, levels, bands)
     texts = _row_texts(data.series.index, origins[:, None] + np.arange(horizon))  # (K, H)
     return BacktestResult(
         plan=plan.to_dict(), season=m,

@@ -184,7 +184,7 @@ def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, level
 def to_json(intervals: dict[str, Any]) -> dict[str, Any]:
     """:func:`conformal_intervals`'s dict with nested lists (None for infinity)."""
     out = dict(intervals)
-    for part in ("quantiles", "held_out"):
+    for part in ("quantiles", "held_out", "lower", "upper"):  # lower / upper: .quantiles
         out[part] = {k: _plain(np.asarray(v, float)) for k, v in intervals.get(part, {}).items()}
     return out
 
@@ -192,7 +192,7 @@ def to_json(intervals: dict[str, Any]) -> dict[str, Any]:
 def from_json(intervals: dict[str, Any]) -> dict[str, Any]:
     """Back from :func:`to_json`."""
     out = dict(intervals)
-    for part in ("quantiles", "held_out"):
+    for part in ("quantiles", "held_out", "lower", "upper"):  # lower / upper: .quantiles
         out[part] = {k: as_array(v) for k, v in intervals.get(part, {}).items()}
     return out
 

@@ -16,6 +16,8 @@ from seqstudio.core.errors import SeqStudioError
 from seqstudio.core.forecast.backtest import BacktestFinished, run_backtest
 from seqstudio.core.forecast.folds import BacktestPlan
 from seqstudio.core.forecast.intervals import as_array
+from seqstudio.core.forecast.quantiles import future_bands
+from seqstudio.core.model.quantiles import train_quantiles
 
 
 def _stored_quantiles(project, steps: int, levels) -> dict[str, np.ndarray] | None:
@@ -55,8 +57,15 @@ def interval_quantiles(project, registry, steps: int, levels) -> tuple[dict[str,
 def add_intervals(project, registry, table, levels) -> tuple[Any, str]:
     """``table`` (``predict_project``'s forecast) with ``lower_L`` / ``upper_L`` columns per target."""
     targets = [c for c in table.columns if c != "time"]
-    quantiles, how = interval_quantiles(project, registry, len(table), levels)
     table = table.copy()
+    if train_quantiles(project.train):  # a pinball-trained model: its own quantiles
+        for key, (low, high) in future_bands(project, registry, len(table), levels).items():
+            for t, name in enumerate(targets):
+                prefix = "" if len(targets) == 1 else f"{name}_"
+                table[f"{prefix}lower_{key}"], table[f"{prefix}upper_{key}"] = low[:, t], high[:, t]
+        learned = ", ".join(f"{q:g}" for q in train_quantiles(project.train) or ())
+        return table, f"intervals: the model's own quantiles ({learned}; pinball loss)"
+    quantiles, how = interval_quantiles(project, registry, len(table), levels)
     for key, q in quantiles.items():
         for t, name in enumerate(targets):
             prefix = "" if len(targets) == 1 else f"{name}_"

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from seqstudio.core.errors import DataError
+from seqstudio.core.forecast import quantiles as QF
 from seqstudio.core.forecast.plain import plain_forward
 from seqstudio.core.train.devices import _SMALL_STEP_WORK as SMALL_STEP_WORK
 from seqstudio.core.train.devices import TorchSettings, dense_parameter_count
@@ -79,12 +80,14 @@ class Transform:
 
 
 def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.ndarray,
-                     origins: np.ndarray, look_back: int, model_horizon: int, horizon: int) -> np.ndarray:
+                     origins: np.ndarray, look_back: int, model_horizon: int, horizon: int,
+                     bands: dict | None = None) -> np.ndarray:
     """Forecasts ``(B, horizon, T)`` in original units from every origin at once.
 
     ``values`` is the whole series ``(n, T)`` in original units; only rows
     before each origin are read. Each round is ONE forward pass over all
-    origins; ``ceil(horizon / model_horizon)`` rounds.
+    origins; ``ceil(horizon / model_horizon)`` rounds. A quantile model's point
+    forecast is its median; ``bands`` (a dict) receives its quantiles (:func:`.quantiles.undone`).
     """
     origins = np.asarray(origins, dtype=np.int64)
     n_targets = values.shape[1]
@@ -94,7 +97,7 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
                         f"{look_back} (+ diff lag {transform.lag}) rows before it",
                         fix="start the backtest later or use fewer folds")
     rows = ends[:, None] - look_back + np.arange(look_back)
-    rounds = -(-horizon // model_horizon)
+    rounds, quantile_rounds = -(-horizon // model_horizon), list[Any]()
     forward = plain_forward(model)
     # (a model plain_forward covers has no embedding: all its parameters are dense)
     tiny = (forward.n_parameters if forward is not None else dense_parameter_count(model)) \
@@ -104,13 +107,14 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
         window_np = transform.scaled(values)[rows]
         outputs_np = []
         for r in range(rounds):
-            out_np = forward(window_np).reshape(len(origins), model_horizon, n_targets)
+            out_np = QF.point(forward(window_np), model, quantile_rounds).reshape(
+                len(origins), model_horizon, n_targets)
             outputs_np.append(out_np)
             if r + 1 < rounds:
                 window_np = out_np[:, -look_back:] if look_back <= model_horizon else \
                     np.concatenate([window_np[:, model_horizon:], out_np], axis=1)
         scaled_np = np.concatenate(outputs_np, axis=1) if rounds > 1 else outputs_np[0]
-        return transform.undo(scaled_np[:, :horizon], values, origins)
+        return QF.undone(transform, scaled_np[:, :horizon], values, origins, model, quantile_rounds, bands)
     window = transform.inputs(values)[torch.from_numpy(rows)]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     modes = [(m, m.training) for m in model.modules()]
@@ -128,7 +132,8 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
             window = window.to(device)
             outputs = []
             for r in range(rounds):
-                out = model(window).float().reshape(len(origins), model_horizon, n_targets)
+                out = QF.point(model(window).float(), model, quantile_rounds).reshape(
+                    len(origins), model_horizon, n_targets)
                 outputs.append(out)
                 if r + 1 < rounds:
                     # a slice of the concatenation, not a packed copy: the model's kernels may
@@ -142,4 +147,4 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
                 if m.training != mode:
                     m.train(mode)
         settings.restore()
-    return transform.undo(scaled.cpu().numpy(), values, origins)
+    return QF.undone(transform, scaled.cpu().numpy(), values, origins, model, quantile_rounds, bands)

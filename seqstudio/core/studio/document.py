@@ -139,8 +139,11 @@ class StudioDocument:
             self.events.modified.emit(modified)
 
     def _signature_of(self, spec, data) -> tuple:
+        from seqstudio.core.model.quantiles import train_quantiles
+
         return (repr(spec.to_dict()) if spec is not None else None,
-                tuple(data.input_shape) if data is not None else None)
+                tuple(data.input_shape) if data is not None else None,
+                _quiet(train_quantiles, self.train))  # pinball outputs widen the last layer
 
     def _weights_fit(self) -> bool:
         return (self.model is not None and self.data is not None
@@ -213,8 +216,13 @@ class StudioDocument:
         self.project.train = dict(values)
         if values == self.train:
             return
+        pinball = {str(d.get("loss")) == "pinball" and d.get("quantile_intervals")
+                   for d in (self.train, values)}
         self.train = values
         self.events.train_config.emit(dict(values))
+        if len(pinball) > 1:  # quantile outputs came, went or changed: the built stack did
+            self.recheck_model()
+            return
         self._derive()
 
     def train_config(self):
@@ -243,7 +251,11 @@ class StudioDocument:
             self.show_results()
 
     def _check_model(self) -> ModelCheck:
-        return check_model(self.model_spec, self.data, self.registry)
+        from seqstudio.core.model.quantiles import quantile_spec, train_quantiles
+
+        quantiles = _quiet(train_quantiles, self.train)  # the pinball loss widens the last Dense
+        spec = quantile_spec(self.model_spec, quantiles) if self.model_spec is not None else None
+        return check_model(spec, self.data, self.registry)
 
     # -- use cases: projects -----------------------------------------------------------------
     def adopt_project(self, project: Project) -> None:
@@ -384,9 +396,12 @@ class StudioDocument:
         self.optimizer_state = optimizer_state
 
     def _spec(self):
+        """The stack to build: the edited one, its last Dense widened for the pinball loss."""
+        from seqstudio.core.model.quantiles import quantile_spec, train_quantiles
+
         if self.model_spec is None:
             raise SeqStudioError("the model has no layers", fix="add layers in the Model tab")
-        return self.model_spec
+        return quantile_spec(self.model_spec, train_quantiles(self.train))
 
     def start_run(self, continue_run: bool = False) -> RunPlan:
         """Build (or keep, to continue) the model and say what the run starts with.
@@ -558,3 +573,11 @@ class StudioDocument:
             return False
         self.when_data_ready(go_on)
         return True
+
+
+def _quiet(function, *args):
+    """``function(*args)``, or None when the settings it reads are not valid (yet)."""
+    try:
+        return function(*args)
+    except SeqStudioError:
+        return None

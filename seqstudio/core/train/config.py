@@ -12,7 +12,7 @@ import numpy as np
 from seqstudio.core.errors import TrainingError
 from seqstudio.core.options import OptionSpec, validate_options
 
-LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "bce", "cross_entropy")
+LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "pinball", "bce", "cross_entropy")
 _LOSS_ALIASES = {
     "mean_squared_error": "mse",
     "mean_absolute_error": "mae",
@@ -46,8 +46,11 @@ SCHEMA: tuple[OptionSpec, ...] = (
                minimum=0.0, maximum=1.0, max_exclusive=True),
     OptionSpec("weight_decay", "float", 0.0, "L2 penalty on the weights (0 = none).", minimum=0.0),
     OptionSpec("loss", "choice", "mse",
-               "What training minimises: mse/mae/huber for values, bce for yes/no, "
-               "cross_entropy for classes.", choices=LOSSES),
+               "What training minimises: mse/mae/huber for values, pinball for quantiles of values "
+               "(prediction intervals), bce for yes/no, cross_entropy for classes.", choices=LOSSES),
+    OptionSpec("quantile_intervals", "str", "80,95",
+               "With loss pinball: the central intervals (percent) whose quantiles the model outputs "
+               "beside the median (80,95: 0.025, 0.1, 0.5, 0.9, 0.975)."),
     OptionSpec("validation_fraction", "float", 0.0,
                "Last part of the training samples held out to watch over-fitting "
                "(used only when the data has no validation split).",
@@ -91,7 +94,8 @@ class TrainConfig:
     learning_rate, momentum, weight_decay
         Optimizer settings; ``momentum`` is used by SGD only.
     loss
-        ``"mse"``, ``"mae"``, ``"huber"`` (delta 1), ``"bce"`` (binary
+        ``"mse"``, ``"mae"``, ``"huber"`` (delta 1), ``"pinball"`` (the mean
+        quantile loss over ``quantile_intervals``' quantiles), ``"bce"`` (binary
         cross-entropy) or ``"cross_entropy"`` (class ids as targets). Keras
         names (``"binary_crossentropy"``...) are accepted and normalised.
     validation_fraction
@@ -118,6 +122,9 @@ class TrainConfig:
         Text (token ids) only: training batches group texts of similar length and keep
         only the columns their texts use (:mod:`~seqstudio.core.train.buckets`); off
         by default, as Keras pads every text to ``max_len``.
+    quantile_intervals
+        With ``loss="pinball"``: interval levels in percent, ``"80,95"``; the model outputs
+        their quantiles and the median (:mod:`~seqstudio.core.model.quantiles`).
     from_logits
         Whether ``bce`` / ``cross_entropy`` receive logits. None looks at the
         model: an ``output_activation`` attribute, else a last ``nn.Sigmoid`` /
@@ -143,6 +150,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     loss: str = "mse"
+    quantile_intervals: str = "80,95"
     validation_fraction: float = 0.0
     shuffle: bool = True
     seed: int = 0
@@ -188,6 +196,19 @@ class TrainConfig:
                                 fix="set training setting 'device' to auto, cpu, cuda, cuda:N or mps")
         for name, value in checked.items():
             setattr(self, name, value)
+        from seqstudio.core.model.quantiles import interval_levels
+
+        self.quantile_intervals = ",".join(f"{v:g}" for v in interval_levels(self.quantile_intervals))
+
+    def quantiles(self) -> tuple[float, ...] | None:
+        """The quantiles a pinball-trained model outputs (ascending, with 0.5), or None for other losses.
+
+        >>> TrainConfig(loss="pinball", quantile_intervals="90").quantiles()
+        (0.05, 0.5, 0.95)
+        """
+        from seqstudio.core.model.quantiles import train_quantiles
+
+        return train_quantiles(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able settings (the project file and the run history store this)."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from seqstudio.core.data.prepared import SPLITS, ActualTargets, Baselines, PreparedData
 from seqstudio.core.errors import TrainingError
+from seqstudio.core.model.quantiles import model_quantiles, point_of
 from seqstudio.core.train import metrics as M
 from seqstudio.core.train.config import TrainConfig, default_loss
 from seqstudio.core.train.devices import model_device, resolve_device
@@ -17,8 +18,12 @@ from seqstudio.core.train.losses import make_loss, outputs_are_probabilities
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
-            device: torch.device | str | None = None) -> np.ndarray:
+            device: torch.device | str | None = None, all_quantiles: bool = False) -> np.ndarray:
     """The model's outputs for ``x`` as a numpy array, in evaluation mode.
+
+    A model with quantile outputs (trained with the pinball loss) gives its point
+    forecast, the median (:func:`~seqstudio.core.model.quantiles.point_of`), unless
+    ``all_quantiles``.
 
     Runs under ``torch.inference_mode`` in batches of ``batch_size``, on
     ``device`` (default: where the model is). The model's training flag and
@@ -51,7 +56,8 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
             with torch.inference_mode():
                 shape = model(x[:1].to(target)).shape[1:] if len(x.shape) > 1 else ()
             return np.zeros((0, *shape), dtype=np.float32)
-        return torch.cat(outputs).numpy()
+        found = torch.cat(outputs).numpy()
+        return found if all_quantiles else point_of(found, model_quantiles(model))
     finally:
         model.train(was_training)
         if target != home:
@@ -131,13 +137,14 @@ def evaluate(model: nn.Module, data: PreparedData, split: str = "test", *,
     x, y = data.split(split)
     if len(x) == 0:
         raise TrainingError(f"the {split} split has no samples", fix="evaluate another split")
-    loss_name = config.loss if config is not None else default_loss(data.task)
-    output = torch.from_numpy(predict(model, x))
-    loss_fn = make_loss(loss_name, outputs_are_probabilities(model, config))
+    quantiles = config.quantiles() if config is not None else model_quantiles(model)
+    loss_name = config.loss if config is not None else "pinball" if quantiles else default_loss(data.task)
+    output = torch.from_numpy(predict(model, x, all_quantiles=True))
+    loss_fn = make_loss(loss_name, outputs_are_probabilities(model, config), quantiles=quantiles)
     loss = float(loss_fn(output, y.to(output.device) if loss_name == "cross_entropy" else y.float()))
     result: dict[str, Any] = {"loss": loss}
-    if data.task == "regression":
-        predicted = data.to_original(output.numpy(), split)
+    if data.task == "regression":  # the point forecast: a quantile model's median
+        predicted = data.to_original(point_of(output.numpy(), model_quantiles(model)), split)
         actual = (np.asarray(data.actual(split), dtype=np.float64) if isinstance(data, ActualTargets)
                   else data.to_original(y, split))
         result.update(_regression_metrics(actual, predicted))

@@ -225,8 +225,8 @@ class _Run:
         self.tuner: ThreadTuner | None = None  # chosen when the run starts (CPU only)
         self._spans: tuple[torch.Tensor, torch.Tensor] | None = None  # bucketing: each text's columns
         self.probabilities = outputs_are_probabilities(model, config)
-        self.loss_fn = make_loss(config.loss, self.probabilities)
-        self.sample_loss_fn = make_loss(config.loss, self.probabilities, "none")
+        self.loss_fn = make_loss(config.loss, self.probabilities, quantiles=config.quantiles())
+        self.sample_loss_fn = make_loss(config.loss, self.probabilities, "none", config.quantiles())
         self.state = RunState(model, start_epoch, start_epoch + config.epochs, self.has_val)
         self.control = control
         self.policies = PolicySet([*default_policies(control, config.early_stopping_patience),
@@ -255,17 +255,20 @@ class _Run:
                                     f"{tuple(self.x_train.shape[1:])}") from exc
         finally:
             self.model.train(was_training)
+        wide = len(self.config.quantiles() or (1,))  # the pinball loss: Q quantiles per target value
         if self.config.loss == "cross_entropy":
             ok = out.dim() == 2 and y.dim() == 1 and out.shape[1] == self.data.n_outputs
             expected = f"(batch, {self.data.n_outputs}) class scores"
         else:
-            ok = tuple(out.shape) == tuple(y.shape)
-            expected = f"(batch, {', '.join(str(s) for s in y.shape[1:])})"
+            shape = (*y.shape[:-1], y.shape[-1] * wide) if wide > 1 else tuple(y.shape)
+            ok = tuple(out.shape) == shape
+            expected = f"(batch, {', '.join(str(s) for s in shape[1:])})"
         if not ok:
             raise TrainingError(
                 f"the model outputs shape {tuple(out.shape)} for {len(x)} samples but the loss "
                 f"'{self.config.loss}' needs {expected}",
-                fix=f"make the last layer output {self.data.n_outputs} value(s) per sample")
+                fix=f"make the last layer output {self.data.n_outputs * wide} value(s) per sample"
+                    + (f" ({self.data.n_outputs} x {wide} quantiles)" if wide > 1 else ""))
         if self.config.loss in ("bce", "cross_entropy") and self.probabilities:
             if bool(((out < 0) | (out > 1)).any()):
                 raise TrainingError(

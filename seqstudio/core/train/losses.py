@@ -35,13 +35,38 @@ def outputs_are_probabilities(model: nn.Module, config: TrainConfig | None) -> b
     return True  # Keras's convention: Dense(1, activation="sigmoid") feeds binary_crossentropy
 
 
-def make_loss(name: str, probabilities: bool,
-              reduction: str = "mean") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def pinball_loss(output: torch.Tensor, target: torch.Tensor, quantiles, reduction: str = "mean"
+                 ) -> torch.Tensor:
+    """The quantile (pinball) loss, averaged over the quantiles, the outputs and the samples.
+
+    ``output`` is ``(N, n_outputs x Q)`` (quantile-minor, see :mod:`seqstudio.core.model.quantiles`),
+    ``target`` ``(N, n_outputs)``. For quantile ``tau`` and error ``e = y - q`` the loss is
+    ``max(tau e, (tau - 1) e)``: minimised by the ``tau``-quantile of ``y``. ``reduction="none"``:
+    one mean per sample.
+
+    >>> out = torch.tensor([[0.0, 1.0, 2.0]]); y = torch.tensor([[1.5]])
+    >>> round(float(pinball_loss(out, y, (0.1, 0.5, 0.9))), 4)   # (0.15 + 0.25 + 0.05) / 3
+    0.15
+    """
+    tau = torch.as_tensor(quantiles, dtype=output.dtype, device=output.device)
+    error = target.reshape(len(target), -1, 1) - output.reshape(len(output), -1, len(tau))
+    values = torch.maximum(tau * error, (tau - 1) * error)
+    return values.reshape(len(values), -1).mean(dim=1) if reduction == "none" else values.mean()
+
+
+def make_loss(name: str, probabilities: bool, reduction: str = "mean", quantiles=None
+              ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A batch-mean loss ``f(output, target)`` (targets: floats, or class ids for cross_entropy).
 
     ``reduction="none"`` gives one loss per sample instead (the mean over its outputs), whose
     mean over the batch is the batch-mean loss: data-parallel runs weigh the samples with it.
+    ``quantiles`` (``TrainConfig.quantiles()``) are the pinball loss's.
     """
+    if name == "pinball":
+        if not quantiles:
+            raise TrainingError("the pinball loss needs quantiles", where="training setting 'loss'",
+                                fix="set quantile_intervals, e.g. 80,95")
+        return lambda output, target: pinball_loss(output, target, quantiles, reduction)
     if reduction == "none":
         return _per_sample_loss(name, probabilities)
     if name == "mse":
@@ -102,3 +127,7 @@ def check_loss_fits_task(loss: str, data: PreparedData) -> None:
         raise TrainingError(f"loss 'cross_entropy' needs a multiclass task, but the data is {data.task}",
                             where="training setting 'loss'",
                             fix="use 'bce' for two classes, 'mse' for regression")
+    if loss == "pinball" and data.task != "regression":
+        raise TrainingError(f"loss 'pinball' (quantiles of values) needs a regression task, but the "
+                            f"data is {data.task}", where="training setting 'loss'",
+                            fix="use 'bce' for two classes, 'cross_entropy' for several")
