@@ -23,16 +23,6 @@ from seqstudio.core.train.control import TrainControl
 N_ROWS, LOOK_BACK, LAG, SEASON = 48, 3, 1, 12
 
 
-@pytest.fixture
-def series_csv(tmp_path):
-    t = np.arange(N_ROWS)
-    y = 100 + 2.0 * t + 15 * np.sin(2 * np.pi * t / 12) + 3 * np.cos(t * 1.7)
-    path = tmp_path / "toy.csv"
-    pd.DataFrame({"month": pd.date_range("2000-01", periods=N_ROWS, freq="MS").strftime("%Y-%m"),
-                  "y": np.round(y, 3)}).to_csv(path, index=False)
-    return path
-
-
 def make_project(path, horizon=1, epochs=2, lag=LAG) -> Project:
     return Project(name="toy", source="csv-series",
                    data_options={"path": str(path), "target": ["y"], "date_col": "month", "log": True,

@@ -137,16 +137,6 @@ def test_the_point_forecast_is_the_median_of_the_sorted_quantiles():
 
 
 # --------------------------------------------------------------------------- backtests: the reference
-@pytest.fixture
-def series_csv(tmp_path):
-    t = np.arange(N_ROWS)
-    y = 100 + 2.0 * t + 15 * np.sin(2 * np.pi * t / 12) + 3 * np.cos(t * 1.7)
-    path = tmp_path / "toy.csv"
-    pd.DataFrame({"month": pd.date_range("2000-01", periods=N_ROWS, freq="MS").strftime("%Y-%m"),
-                  "y": np.round(y, 3)}).to_csv(path, index=False)
-    return path
-
-
 def quantile_project(path, layers=None, model_h=1) -> Project:
     return Project(name="toy", source="csv-series",
                    data_options={"path": str(path), "target": ["y"], "date_col": "month", "log": True,
