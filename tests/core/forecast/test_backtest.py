@@ -20,6 +20,8 @@ from seqstudio.core.forecast import BacktestFinished, BacktestPlan, BacktestProg
 from seqstudio.core.project import Project
 from seqstudio.core.train.control import TrainControl
 
+from .conftest import set_fixed_weights
+
 N_ROWS, LOOK_BACK, LAG, SEASON = 48, 3, 1, 12
 
 
@@ -71,18 +73,6 @@ def reference_metrics(actual, forecast, history):
             "smape": 200 * np.mean(np.abs(e) / (np.abs(actual) + np.abs(forecast))),
             "mase": np.mean(np.abs(e)) / np.mean(np.abs(season_diffs)),
             "rmsse": math.sqrt(np.mean(e ** 2) / np.mean(season_diffs ** 2))}
-
-
-def set_fixed_weights(project, registry, seed=3):
-    data = project.prepare_data(registry)
-    model = project.build_model(data, registry)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.rand(p.shape, generator=generator) * 0.6 - 0.3)
-    project.set_weights(model)
-    dense = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][0]
-    return dense.weight.detach().double().numpy(), dense.bias.detach().double().numpy()
 
 
 # --------------------------------------------------------------------------- never retrain

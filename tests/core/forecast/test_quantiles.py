@@ -31,6 +31,8 @@ from seqstudio.core.project import Project
 from seqstudio.core.train.config import TrainConfig
 from seqstudio.core.train.losses import make_loss, pinball_loss
 
+from .conftest import set_fixed_weights
+
 N_ROWS, LOOK_BACK, LAG = 48, 3, 1
 
 
@@ -148,15 +150,7 @@ def quantile_project(path, layers=None, model_h=1) -> Project:
 
 
 def random_weights(project, registry, seed=3):
-    data = project.prepare_data(registry)
-    model = project.build_model(data, registry)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.rand(p.shape, generator=generator) * 0.6 - 0.3)
-    project.set_weights(model)
-    dense = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
-    return dense.weight.detach().double().numpy(), dense.bias.detach().double().numpy()
+    return set_fixed_weights(project, registry, seed, dense=-1)
 
 
 def reference(y, origin, n_fit, weight, bias, horizon, model_h=1):
