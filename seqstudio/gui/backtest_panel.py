@@ -234,6 +234,16 @@ class BacktestPanel(QWidget):
         self.backtestFailed.emit(text)
 
     # -- showing ------------------------------------------------------------------------
+    def clear(self) -> None:
+        """No result shown (another project, or one without a backtest)."""
+        self.result = None
+        self.series_plot.getPlotItem().clear()
+        self.series_plot.getPlotItem().setTitle("Folds: origins, forecasts and 80% bands", size="11pt")
+        self.step_plot.getPlotItem().clear()
+        self.fold_table.clear()
+        self.fold_table.setRowCount(0)
+        self.verdict_label.setText("")
+
     def show_result(self, result: BacktestResult, series: tuple | None = None, future=None) -> None:
         """Draw a result: folds on the series, error by step, per-fold table, verdicts.
 

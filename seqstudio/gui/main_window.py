@@ -157,7 +157,25 @@ class MainWindow(ProjectActions, QMainWindow):
         events.running.connect(self._on_running_changed)
         events.error.connect(self.errors)
         events.data.connect(self._on_data_kind)
+        events.data.connect(self._show_saved_backtest)
+        events.project.connect(lambda _project: self.backtest_panel.clear())
         self.runs_panel.set_runs(list(self.project.runs))
+
+    def _show_saved_backtest(self, data) -> None:
+        """The project's kept backtest, drawn on its series once the data is ready (a project
+        opened with one shows it; the future forecast is drawn when a backtest is run here)."""
+        stored = (self.project.results or {}).get("backtest")
+        if data is None or not is_series(data) or not stored or self.backtest_panel.running:
+            return
+        if self.backtest_panel.result is not None:
+            return  # already showing one for this project (the project event clears it)
+        from seqstudio.core.forecast.backtest import BacktestResult, time_text
+
+        target = stored["target_columns"][0]
+        if target not in data.series:
+            return
+        self.backtest_panel.show_result(BacktestResult.from_dict(stored),
+                                        series=(time_text(data.series.index), data.series[target].to_numpy()))
 
     def _on_data_kind(self, data) -> None:
         """A backtest judges forecasts: offered for a series, hidden for text predictions."""

@@ -82,3 +82,35 @@ def test_a_long_series_under_the_folds_is_drawn_with_the_long_series_pens(qtbot)
     assert series.opts["downsampleMethod"] == "peak" and series.opts["clipToView"]
     assert series.opts["autoDownsampleFactor"] == plots.DOWNSAMPLE_FACTOR
     assert forecast.opts["pen"].widthF() == 2  # three points: the wide pen stays
+
+
+def test_a_project_opened_with_a_kept_backtest_shows_it_and_another_project_clears_it(
+        window, registry, qtbot, tmp_path):
+    """The Backtest view follows the project: its kept backtest is drawn when it opens (not an
+    empty view), and a project without one leaves no stale folds behind."""
+    from seqstudio.core.forecast import BacktestFinished, BacktestPlan, run_backtest
+    from seqstudio.core.forecast.backtest import record_in_project
+    from seqstudio.core.project import Project
+
+    project = Project.from_preset("airline-lstm")
+    data = project.prepare_data(registry)
+    project.set_weights(project.build_model(data, registry))
+    result = [e for e in run_backtest(project, registry, BacktestPlan(folds=3, horizon=4, retrain=0))
+              if isinstance(e, BacktestFinished)][0].result
+    record_in_project(project, result)
+    project.save(tmp_path / "kept.json")
+    Project.from_preset("airline-lstm").save(tmp_path / "plain.json")
+
+    assert window.open_project(tmp_path / "kept.json")
+    panel = window.backtest_panel
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=30_000)
+    assert panel.result.origins == result.origins
+    assert panel.fold_table.rowCount() == 3 + 2  # three folds, mean, std
+    assert "seasonal naive on MASE" in panel.verdict_label.text()
+    drawn = panel.series_plot.getPlotItem().listDataItems()
+    assert len(drawn) == 1 + 2 * 3  # the series, then each fold's actual values and forecast
+
+    assert window.open_project(tmp_path / "plain.json")
+    qtbot.waitUntil(lambda: window.data is not None, timeout=30_000)
+    assert panel.result is None and panel.fold_table.rowCount() == 0
+    assert panel.verdict_label.text() == "" and not panel.series_plot.getPlotItem().listDataItems()

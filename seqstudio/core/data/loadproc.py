@@ -296,4 +296,7 @@ def _child_main() -> None:
 
 
 if __name__ == "__main__":
-    _child_main()
+    try:
+        _child_main()
+    except BrokenPipeError:  # the studio has gone (closed, crashed, killed): nobody to answer
+        os._exit(0)

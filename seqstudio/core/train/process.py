@@ -569,4 +569,7 @@ def shared_training_process() -> TrainingProcess:
 
 
 if __name__ == "__main__":
-    _child_main()
+    try:
+        _child_main()
+    except BrokenPipeError:  # the studio has gone (closed, crashed, killed): nobody to answer
+        os._exit(0)

@@ -8,6 +8,7 @@ in test_training.py).
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -263,3 +264,25 @@ def test_a_torch_py_in_the_current_folder_is_never_imported_by_the_training_proc
     finally:
         fresh.close()
     assert not marker.exists()
+
+
+def test_a_child_whose_studio_has_gone_exits_quietly():
+    """The window closed or crashed before the child's first answer: the child's write meets a
+    closed pipe, and it ends at once with status 0 and nothing on stderr (no traceback)."""
+    import subprocess
+
+    from seqstudio.core.pipes import child_import_path, package_root
+    from seqstudio.core.train.process import child_command
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(child_import_path())}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the studio's end, gone before the child says it is ready
+    child = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=write_end,
+                             stderr=subprocess.PIPE, env=env, cwd=package_root())
+    os.close(write_end)
+    try:
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err.decode(errors="replace")
+    assert err == b""
