@@ -8,15 +8,49 @@ unbuffered pipe, so it waits without holding the interpreter lock.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import struct
+import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 _HEADER = struct.Struct("<Q")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+def process_wide(make: Callable[[], C]) -> Callable[[], C]:
+    """A getter of one object per process, made by ``make()`` on the first call (thread-safe)
+    and closed when the interpreter exits: the warm child processes' owners.
+
+    >>> class Child:
+    ...     def close(self): pass
+    >>> get = process_wide(Child)
+    >>> get() is get()
+    True
+    """
+    lock = threading.Lock()
+    made: list[C] = []
+
+    def get() -> C:
+        with lock:
+            if not made:
+                made.append(make())
+                atexit.register(made[0].close)
+            return made[0]
+
+    return get
 
 
 def write_message(stream, data) -> None:
@@ -62,6 +96,36 @@ def portable_error(exc: BaseException, wrap: Callable[[str, str], BaseException]
         detail = "".join(traceback.format_exception(exc, limit=3)).rstrip()
         return wrap(f"{type(exc).__name__}: {exc}", detail)
     return exc
+
+
+def start_child(module: str, setup_env: Callable[[dict[str, str]], object] | None = None
+                ) -> subprocess.Popen:
+    """Start ``python -P -m module`` as a warm child: unbuffered pipes on stdin and stdout, the
+    studio's import path, the package root as its folder (``-P`` keeps the current folder off
+    its import path, so a ``torch.py`` lying where the studio was started is never imported). Its stderr is ours (nowhere, for a
+    windowed app that has none). ``setup_env`` may change the environment first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(child_import_path())
+    if setup_env is not None:
+        setup_env(env)
+    return subprocess.Popen([sys.executable, "-P", "-m", module], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, bufsize=0, cwd=package_root(),
+                            stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
+
+
+def end_child(process: subprocess.Popen | None) -> None:
+    """Close a child's pipes, kill it if it still runs, and reap it (None: nothing to do)."""
+    if process is None:
+        return
+    for stream in (process.stdin, process.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def package_root() -> str:

@@ -43,7 +43,7 @@ import pandas as pd
 
 from seqstudio.core import pipes
 from seqstudio.core.errors import DataError, SeqStudioError
-from seqstudio.core.pipes import child_import_path, package_root, read_message, write_message
+from seqstudio.core.pipes import child_import_path, read_message, write_message
 
 #: Set to 1 to prepare every background load in the window's own process (a thread).
 IN_PROCESS_ENV = "SEQSTUDIO_LOAD_IN_PROCESS"
@@ -137,13 +137,7 @@ class LoadProcess:
         with self._start_lock:
             if not self.alive:
                 self._discard()
-                env = dict(os.environ)
-                env["PYTHONPATH"] = os.pathsep.join(child_import_path())
-                self._process = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "seqstudio.core.data.loadproc"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-                    cwd=package_root(),
-                    stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
+                self._process = pipes.start_child("seqstudio.core.data.loadproc")
 
     def run(self, source, options: dict[str, Any], want_preview: bool, *,
             owner: object | None = None) -> tuple[Any, Any, Any] | None:
@@ -222,33 +216,11 @@ class LoadProcess:
 
     def _discard(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        for stream in (process.stdin, process.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        pipes.end_child(process)
 
 
-_SHARED: LoadProcess | None = None
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_load_process() -> LoadProcess:
-    """The process-wide :class:`LoadProcess` (created on first use, started by the first load)."""
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            import atexit
-
-            _SHARED = LoadProcess()
-            atexit.register(_SHARED.close)
-        return _SHARED
+#: The process-wide :class:`LoadProcess` (created on first use, started by the first load).
+shared_load_process = pipes.process_wide(LoadProcess)
 
 
 def _child_main() -> None:

@@ -44,8 +44,9 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
+from seqstudio.core import pipes
 from seqstudio.core.errors import TrainingError
-from seqstudio.core.pipes import child_import_path, package_root, read_message, write_message
+from seqstudio.core.pipes import child_import_path, read_message, write_message
 from seqstudio.core.train.config import TrainConfig
 from seqstudio.core.train.control import TrainControl
 from seqstudio.core.train.events import BatchEnded, EpochEnded, Event, Finished, Stopped
@@ -151,10 +152,8 @@ class _FileModuleFinder:
                                                       submodule_search_locations=locations)
 
 
-def child_command() -> list[str]:
-    """How the training process is started: ``-P`` keeps the current folder off its import path,
-    so a ``torch.py`` lying where the studio was started is never imported."""
-    return [sys.executable, "-P", "-m", "seqstudio.core.train.process"]
+#: The training process's module (started by :func:`seqstudio.core.pipes.start_child`).
+CHILD_MODULE = "seqstudio.core.train.process"
 
 
 class _Unavailable(Exception):
@@ -217,14 +216,8 @@ class TrainingProcess:
 
     def _start(self) -> None:
         self._discard()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(child_import_path())
-        prepare_openmp_env(env)  # before the child's torch starts OpenMP
-        self._process = subprocess.Popen(
-            child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-            cwd=package_root(),
-            # a windowed app may have no stderr for the child's own prints to go to
-            stderr=subprocess.DEVNULL if sys.__stderr__ is None else None)
+        # OpenMP's settings go in before the child's torch starts it
+        self._process = pipes.start_child(CHILD_MODULE, prepare_openmp_env)
         self._ready = False
 
     def close(self, timeout: float = 2.0) -> None:
@@ -274,16 +267,7 @@ class TrainingProcess:
 
     def _discard(self) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            for stream in (process.stdin, process.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
-            if process.poll() is None:
-                process.kill()
-            process.wait()
+        pipes.end_child(process)
 
     # -- a run --------------------------------------------------------------------------
     def run(self, model, data, config: TrainConfig, control: ProcessTrainControl | None = None, *,
@@ -552,20 +536,8 @@ def _child_run(out, control, model, data, config, start_epoch, optimizer_state, 
         _write(out, Failed(portable_error(exc), state))
 
 
-_SHARED: TrainingProcess | None = None
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_training_process() -> TrainingProcess:
-    """The process-wide :class:`TrainingProcess` (created on first use, not yet started)."""
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            import atexit
-
-            _SHARED = TrainingProcess()
-            atexit.register(_SHARED.close)
-        return _SHARED
+#: The process-wide :class:`TrainingProcess` (created on first use, not yet started).
+shared_training_process = pipes.process_wide(TrainingProcess)
 
 
 if __name__ == "__main__":

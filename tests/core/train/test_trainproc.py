@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -272,12 +273,12 @@ def test_a_child_whose_studio_has_gone_exits_quietly():
     import subprocess
 
     from seqstudio.core.pipes import child_import_path, package_root
-    from seqstudio.core.train.process import child_command
+    from seqstudio.core.train.process import CHILD_MODULE
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(child_import_path())}
     read_end, write_end = os.pipe()
     os.close(read_end)  # the studio's end, gone before the child says it is ready
-    child = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=write_end,
+    child = subprocess.Popen([sys.executable, "-P", "-m", CHILD_MODULE], stdin=subprocess.PIPE, stdout=write_end,
                              stderr=subprocess.PIPE, env=env, cwd=package_root())
     os.close(write_end)
     try:
