@@ -103,3 +103,29 @@ def test_the_child_works_at_a_lower_priority_than_the_window(process, series_sou
     assert process.run(series_source, {"path": str(path)}, False)[2] == ""
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, process._process.pid) == min(19, ours + CHILD_NICENESS)
+
+
+def test_a_child_whose_studio_has_gone_exits_quietly():
+    """The window went between a job and its answer: the child's answer meets a closed pipe, and
+    it ends at once with status 0 and nothing on stderr (no traceback)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from seqstudio.core.pipes import child_import_path, package_root, write_message
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(child_import_path())}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the studio's end, gone before the answer
+    child = subprocess.Popen([sys.executable, "-P", "-m", "seqstudio.core.data.loadproc"],
+                             stdin=subprocess.PIPE, stdout=write_end, stderr=subprocess.PIPE,
+                             env=env, cwd=package_root())
+    os.close(write_end)
+    try:
+        # a job the child cannot read: it answers "unavailable" at once, into the closed pipe
+        write_message(child.stdin, pickle.dumps((os.getcwd(), [], b"not a pickle")))
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err.decode(errors="replace")
+    assert err == b""
