@@ -91,54 +91,67 @@ def held_out_quantiles(residuals: np.ndarray, origins: np.ndarray, level: float)
     return held_out_by_level(residuals, origins, (level,))[level]
 
 
-#: Values of the sort work array per chunk of steps in :func:`held_out_by_level`.
-_HELD_OUT_CHUNK = 1 << 20
-
-
 def held_out_by_level(residuals: np.ndarray, origins: np.ndarray, levels) -> dict[float, np.ndarray]:
-    """:func:`held_out_quantiles` for several levels, sorting the residuals once.
-
-    The residuals fold ``k`` may use at step ``h`` are those of the folds whose
-    origin is before ``origin_k - h``: in origin order, a prefix. So each step's
-    residuals are sorted once per prefix length, every step (and target) in one
-    call, in chunks of steps that keep that work array near a million values.
-    """
+    """:func:`held_out_quantiles` for several levels at once (see :func:`_held_out_and_future`)."""
     return _held_out_and_future(residuals, origins, levels)[0]
+
+
+#: Values of the work arrays per chunk of folds in :func:`_held_out_and_future`.
+_HELD_OUT_CHUNK = 1 << 20
 
 
 def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
                          ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray] | None]:
     """:func:`held_out_by_level`, and where every residual is finite also the bands for the
-    future (:func:`_step_quantiles`): the prefix of all folds is one of the rows sorted here."""
+    future (:func:`_step_quantiles`, from the same sort).
+
+    The residuals fold ``k`` may use at step ``h`` are those of the folds whose
+    origin is before ``origin_k - h``: in origin order, the first ``c`` of them.
+    Each step's residuals are sorted once; among them, the ``r``-th smallest of
+    the first ``c`` is the one where the running count of sorted residuals from
+    the first ``c`` reaches ``r``. So every fold, step, target and level is
+    answered by one comparison, one running sum and one count over a
+    ``(K, H T, K)`` array of small integers (in chunks of folds near a million values).
+    """
     k_folds, horizon, n_targets = residuals.shape
     origins = np.asarray(origins)
     order = np.argsort(origins, kind="stable")
     # count[h, k]: folds whose step-h residual (row origin_j + h) was observed before origin_k
     count = np.searchsorted(origins[order], origins[None, :] - np.arange(horizon)[:, None], side="left")
-    absolute = np.abs(residuals[order]).transpose(1, 2, 0)              # (H, T, K), origin order
+    absolute = np.abs(residuals[order]).reshape(k_folds, horizon * n_targets)  # [j, s], origin order
     all_finite = bool(np.isfinite(absolute).all())
     if not all_finite:
         absolute = np.where(np.isfinite(absolute), absolute, np.inf)    # a non-finite one still counts
-    future = {level: np.empty((horizon, n_targets)) for level in levels} if all_finite else None
-    prefix = np.arange(k_folds + 1)[:, None] > np.arange(k_folds)       # [c, j]: j among the first c
-    out = {level: np.full(residuals.shape, math.inf) for level in levels}
-    chunk = max(1, _HELD_OUT_CHUNK // max(1, n_targets * (k_folds + 1) * k_folds))
-    targets = np.arange(n_targets)[None, :, None]
-    for h0 in range(0, horizon, chunk):
-        steps = np.arange(h0, min(horizon, h0 + chunk))
-        # ordered[h, t, c]: the first c folds' step-h residuals, ascending (then infinity)
-        ordered = np.sort(np.where(prefix, absolute[steps][:, :, None, :], np.inf), axis=3)
-        known = count[steps]                                             # (h, K)
+    small = np.uint8 if k_folds < 255 else np.int32  # (counts up to k_folds, compared fast)
+    position = np.argsort(absolute, axis=0, kind="stable").astype(small)  # [g, s]: the g-th smallest's fold
+    ordered = np.sort(absolute, axis=0)                                  # [g, s] ascending
+    known = np.repeat(count, n_targets, axis=0)                          # [s, k]: fold k's prefix size
+    # the rank r of the band from c residuals, for every c at once: ceil((c + 1) level / 100)
+    sizes = np.arange(k_folds + 1)
+    rank_of = np.ceil((sizes + 1) * np.asarray(levels, float)[:, None] / 100.0).astype(np.int64)
+    # (a fancy index on the last axis, then the level axis moved to the front: a C-ordered array)
+    ok = ((sizes > 0) & (rank_of <= sizes)).T[known].transpose(2, 0, 1)   # [level, s, k]
+    ranks = np.ascontiguousarray(np.minimum(rank_of, k_folds + 1).astype(small).T[known].transpose(2, 0, 1))
+    found = np.empty(ranks.shape, small)
+    small_known = known.astype(small)
+    chunk = max(1, _HELD_OUT_CHUNK // max(1, k_folds * known.shape[0] * len(levels)))
+    for k0 in range(0, k_folds, chunk):
+        part = slice(k0, k0 + chunk)
+        # seen[g, s, k]: how many of the g + 1 smallest step residuals fold k may use
+        seen = np.add.accumulate(position[:, :, None] < small_known[None, :, part], axis=0, dtype=small)
+        # the r-th smallest usable residual is the (number of g where seen < r)-th smallest
+        below = seen[:, None] < ranks[None, :, :, part]
+        found[:, :, part] = below.view(np.uint8).sum(axis=0, dtype=small)
+    picked = ordered[np.minimum(found, k_folds - 1), np.arange(known.shape[0])[:, None]]  # [level, s, k]
+    bands = np.where(ok, picked, math.inf).reshape(len(levels), horizon, n_targets, k_folds)
+    out = {level: bands[i].transpose(2, 0, 1) for i, level in enumerate(levels)}
+    future = None
+    if all_finite:  # every fold's residual: the r-th smallest of all of them
+        future = {}
         for level in levels:
-            rank = np.ceil((known + 1) * level / 100.0).astype(np.int64)
-            ok = (known > 0) & (rank <= known)
-            picked = ordered[np.arange(len(steps))[:, None, None], targets, known[:, None, :],
-                             np.minimum(np.maximum(rank - 1, 0), k_folds - 1)[:, None, :]]  # (h, T, K)
-            out[level][:, steps] = np.where(ok[:, None, :], picked, math.inf).transpose(2, 0, 1)
-            if future is not None:  # every fold's residual: the row of the whole prefix
-                rank_all = math.ceil((k_folds + 1) * level / 100.0)
-                future[level][steps] = ordered[:, :, k_folds, rank_all - 1] if rank_all <= k_folds \
-                    else math.inf
+            rank_all = math.ceil((k_folds + 1) * level / 100.0)
+            future[level] = ordered[rank_all - 1].reshape(horizon, n_targets) if rank_all <= k_folds \
+                else np.full((horizon, n_targets), math.inf)
     return out, future
 
 

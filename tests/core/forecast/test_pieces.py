@@ -138,16 +138,19 @@ def test_all_folds_at_once_equal_one_fold_at_a_time(season):
         np.testing.assert_allclose([s1[k], s2[k]], [one1, one2])
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
-def test_held_out_bands_equal_a_loop_over_folds(monkeypatch, chunk):
-    # the bands come from sorted prefixes of the folds in origin order, a few steps at a time;
+@pytest.mark.parametrize(("chunk", "n_folds"), [(1, 9), (7, 9), (1 << 20, 9), (1 << 20, 300), (900, 300)])
+def test_held_out_bands_equal_a_loop_over_folds(monkeypatch, chunk, n_folds):
+    # the bands come from each step's residuals sorted once and running counts over the folds in
+    # origin order, a few folds at a time (counts in one byte under 255 folds, four bytes above);
     # the reference sorts each fold's known residuals itself (a non-finite one counts, as infinity)
     monkeypatch.setattr(I, "_HELD_OUT_CHUNK", chunk)
     rng = np.random.default_rng(1)
-    residuals = rng.normal(size=(9, 4, 2))
+    shape = (9, 4, 2) if n_folds == 9 else (n_folds, 2, 1)
+    residuals = rng.normal(size=shape) if n_folds == 9 else np.round(rng.normal(size=shape), 1)  # ties
     residuals[rng.random(residuals.shape) < 0.1] = np.nan
-    residuals[0, 1, 1] = -np.inf
-    origins = np.array([30, 12, 14, 14, 20, 25, 26, 27, 29])  # unsorted, one origin twice
+    residuals[0, 1, shape[2] - 1] = -np.inf
+    origins = np.array([30, 12, 14, 14, 20, 25, 26, 27, 29]) if n_folds == 9 \
+        else rng.permutation(n_folds) // 2 * 3  # unsorted, one origin twice
     levels = (50.0, 80.0, 95.0)
     got = I.held_out_by_level(residuals, origins, levels)
     for level in levels:
