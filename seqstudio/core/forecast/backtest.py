@@ -463,7 +463,7 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
     intervals = QF.quantile_intervals(actual, forecasts["model"], origins, levels, bands)
-    texts = _row_texts(data.series.index, origins[:, None] + np.arange(horizon))  # (K, H)
+    texts = _fold_texts(data.series.index, origins, horizon)  # (K, H)
     return BacktestResult(
         plan=plan.to_dict(), season=m,
         strategy=("recursive" if model_h == 1 else
@@ -568,28 +568,45 @@ def time_text(values) -> list[str]:
     import pandas as pd
 
     index = pd.Index(values)
-    return _row_texts(index, np.arange(len(index)))
+    return _span_texts(index, 0, len(index))
 
 
-def _row_texts(index, rows: np.ndarray) -> list:
-    """:func:`time_text` of the whole ``index``, taken at ``rows`` (an int array of any shape;
-    nested lists of that shape): only those stamps are formatted."""
+def _fold_texts(index, origins: np.ndarray, horizon: int) -> list[list[str]]:
+    """:func:`time_text` of the rows ``origin .. origin + horizon - 1`` of each origin (nested
+    lists ``(K, horizon)``): the stamps of the rows the folds span are formatted once each."""
+    if not len(origins):
+        return []
+    low = int(origins.min())
+    texts = _span_texts(index, low, int(origins.max()) + horizon)
+    return [texts[o:o + horizon] for o in (origins - low).tolist()]
+
+
+def _span_texts(index, low: int, high: int) -> list[str]:
+    """:func:`time_text` of the whole ``index``, rows ``low`` to ``high - 1`` (the format is
+    the whole index's: dates alone only when every stamp is midnight)."""
     import pandas as pd
 
     if not isinstance(index, pd.DatetimeIndex):
-        return np.array([str(v) for v in index], dtype=object)[rows].tolist()
-    if index.tz is None:
-        stamps = index.to_numpy()
-        if not np.isnat(stamps).any():
-            midnight = bool((stamps == stamps.astype("datetime64[D]")).all())
-            low = int(rows.min()) if rows.size else 0
-            picked = stamps[low:int(rows.max()) + 1 if rows.size else 0]  # the rows' span, once each
-            if picked.size == 0 or (np.datetime64("1000-01-01") <= picked.min()
-                                    and picked.max() < np.datetime64("9999-01-01")):
-                # numpy writes these stamps exactly as strftime would, without a call per stamp
-                text = np.datetime_as_string(picked, unit="D" if midnight else "m")
-                if not midnight:
-                    text = np.char.replace(text, "T", " ")
-                return text.astype(object)[rows - low].tolist()
+        return [str(v) for v in index[low:high]]
+    if index.tz is None and index.unit in _PER_DAY:
+        ticks = index.asi8  # the stamps as integers in the index's unit, without a copy
+        span = ticks[low:high]
+        if not (ticks == _NAT).any() and (span.size == 0 or (_YEAR_1000 <= span.min() / _PER_DAY[index.unit]
+                                                            and span.max() / _PER_DAY[index.unit] < _YEAR_9999)):
+            # numpy writes these stamps exactly as strftime would, without a call per stamp
+            midnight = not (ticks % _PER_DAY[index.unit]).any()
+            text = np.datetime_as_string(span.view(f"M8[{index.unit}]"), unit="D" if midnight else "m")
+            if not midnight:
+                text = np.char.replace(text, "T", " ")
+            return text.tolist()
     fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
-    return np.array(list(index.strftime(fmt)), dtype=object)[rows].tolist()
+    return list(index[low:high].strftime(fmt))
+
+
+_NAT = np.iinfo(np.int64).min
+#: Ticks per day of each unit a pandas DatetimeIndex may hold.
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+#: Days from 1970-01-01 to 1000-01-01 and to 9999-01-01 (numpy's text for years outside this
+#: range is not strftime's).
+_YEAR_1000 = int(np.datetime64("1000-01-01", "D").astype(np.int64))
+_YEAR_9999 = int(np.datetime64("9999-01-01", "D").astype(np.int64))

@@ -90,6 +90,10 @@ class SequenceModel(nn.Module):
     (``"sigmoid"``: the model outputs probabilities, as Keras's binary models do).
     """
 
+    #: The quantiles a quantile model outputs (set by :class:`.quantiles.QuantileSpec`); a class
+    #: default, so reading it on a point model is a plain lookup, not ``nn.Module``'s slow miss.
+    quantiles: tuple[float, ...] | None = None
+
     def __init__(self, layers: list[nn.Module], *, input_shape: tuple[int, ...],
                  output_shape: tuple[int, ...], output_activation: str = "linear",
                  names: list[str] | None = None):

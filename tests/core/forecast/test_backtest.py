@@ -246,10 +246,12 @@ def test_statistical_baselines_forecast_the_same_folds(series_csv, builtins):
     pd.date_range("2000-01-01 06:30:59", periods=30, freq="h"),
     pd.date_range("2000-03-25", periods=30, freq="D", tz="Europe/Berlin"),
     pd.DatetimeIndex(["2000-01-01", None, "2000-01-03"]),
+    pd.date_range("2000-01-01 06:30", periods=30, freq="h").as_unit("s"),
+    pd.DatetimeIndex(np.array(["0900-01-01", "0900-02-01", "0900-03-01"], dtype="M8[s]")),
     pd.RangeIndex(30),
-], ids=["monthly", "hourly", "tz-aware", "missing", "numbers"])
+], ids=["monthly", "hourly", "tz-aware", "missing", "seconds", "year-900", "numbers"])
 def test_time_stamps_read_as_strftime_writes_them(index):
-    from seqstudio.core.forecast.backtest import _row_texts, time_text
+    from seqstudio.core.forecast.backtest import _fold_texts, time_text
 
     if isinstance(index, pd.DatetimeIndex):
         fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
@@ -257,5 +259,6 @@ def test_time_stamps_read_as_strftime_writes_them(index):
     else:
         want = [str(v) for v in index]
     assert time_text(index) == want
-    rows = np.array([[0, 1, 2], [2, 1, 0]])[:, : min(3, len(index))]
-    assert _row_texts(index, rows) == [[want[r] for r in row] for row in rows]
+    origins = np.array([0, 1, len(index) - 2])  # each fold's rows, origin .. origin + 1
+    assert _fold_texts(index, origins, 2) == [want[o:o + 2] for o in origins]
+    assert _fold_texts(index, origins[:0], 2) == []
