@@ -357,11 +357,19 @@ class PreparedSeries(PreparedData):
             result["seasonal_naive"] = original[seasonal_steps].reshape(len(positions), self.n_outputs)
         return result
 
+    def target_values(self) -> np.ndarray:
+        """The target columns of the cleaned series in original units, ``(n, T)`` float64
+        (read-only: a view of what the windows were made from)."""
+        values = self._fitted.original.view()
+        values.flags.writeable = False
+        return values
+
     def fitted_state(self) -> dict[str, Any]:
         """JSON-able fitted transforms: scaler, log/diff settings, columns, categories, season."""
         state = self._fitted
+        scaler = state.scaler  # (its fields by hand: asdict's deep copy costs more than the rest)
         return {
-            "scaler": asdict(state.scaler),
+            "scaler": {"method": scaler.method, "center": list(scaler.center), "scale": list(scaler.scale)},
             "log": self.options.log,
             "diff_lag": self.options.diff_lag,
             "target_columns": list(self.target_columns),

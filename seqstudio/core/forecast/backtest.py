@@ -289,7 +289,6 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     """
     started, bands = time.perf_counter(), dict[str, Any]()
     QF.check_levels(project.train, levels)
-    control = control or TrainControl()
     data = data if data is not None else _series_data(project, registry)
     values = _target_values(data)
     n_targets = values.shape[1]
@@ -321,10 +320,10 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     results: dict[Any, Any] = {}
     total = len(jobs) + 1
     yield BacktestProgress(0, total, f"{len(folds)} folds, {len(jobs)} fits, {n_workers} worker(s)")
-    for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control)):
+    for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control or TrainControl()) if jobs else ()):
         results[key] = value
         yield BacktestProgress(i + 1, total, _job_message(key, value))
-    if control.stopped:
+    if control is not None and control.stopped:
         return
 
     # -- the model's forecasts, one batched pass per trained model
@@ -352,6 +351,8 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
 def _target_values(data) -> np.ndarray:
     """The target columns of the cleaned series, ``(n, T)`` float64 (a column lookup of the frame
     costs more than a never-retrain forecast of a small series: skipped when it holds them alone)."""
+    if hasattr(data, "target_values"):  # (a series source's own array, no frame lookups)
+        return data.target_values()
     columns = list(data.target_columns)
     if list(data.series.columns) == columns:
         return data.series.to_numpy(np.float64, copy=True)

@@ -91,3 +91,17 @@ def test_dates_outside_the_nanosecond_range_load_and_forecast(tmp_path, times, s
     assert str(data.series.index[0])[:4] == times[0][:4]
     when, values = data.forecast(lambda x: x[:, -1, :1], steps=1)
     assert str(when[0])[:10] == future and np.isfinite(values).all()
+
+
+def test_the_saved_scaler_holds_every_field_and_the_targets_are_the_cleaned_columns(tmp_path):
+    # fitted_state writes the scaler's fields by hand (asdict's deep copy cost more than the rest):
+    # a field added to Scaler must reach the project file too
+    from dataclasses import asdict
+
+    values = [float(10 + (i * 7) % 13) for i in range(40)]
+    data = prepare_series(SeriesOptions(path=str(_series_csv(tmp_path / "a.csv", values)),
+                                        date_col=None, look_back=3))
+    assert data.fitted_state()["scaler"] == asdict(data._fitted.scaler)
+    targets = data.target_values()
+    np.testing.assert_array_equal(targets, data.series[data.target_columns].to_numpy(np.float64))
+    assert targets.dtype == np.float64 and not targets.flags.writeable
