@@ -129,9 +129,11 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
         return None
     units = layer.units
     # sigmoid(x) = tanh(x / 2) / 2 + 1 / 2: the sigmoid gates' weights are halved once here
-    # (exact in binary floating point), so one tanh call serves every gate of a step
+    # (exact in binary floating point), so one tanh call serves every gate of a step, and one
+    # multiply-add per step (``scale``, ``shift``) turns the gates' tanh into sigmoids
     pattern = {"lstm": [0.5, 0.5, 1.0, 0.5], "gru": [0.5, 0.5, 1.0], "rnn": [1.0]}[kind]
     half = np.repeat(np.array(pattern, np.float32), units)
+    shift = np.where(half == 1.0, np.float32(0), np.float32(0.5)).astype(np.float32)
     # torch's own flat list: weight_ih, weight_hh[, bias_ih, bias_hh] per direction
     flat = list(fused._flat_weights)
     per = 4 if fused.bias else 2
@@ -143,11 +145,17 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
     for d in range(layer.directions):
         w_ih, w_hh, *biases = flat[d * per:(d + 1) * per]
         b_ih, b_hh = (_array(b) * half for b in biases) if biases else (zero, zero)
+        # LSTM and SimpleRNN add both biases to the input part at once; GRU keeps b_hh apart
+        # (its reset gate scales the recurrent part with its bias)
         directions.append((np.ascontiguousarray((_array(w_ih) * half[:, None]).T),
-                           np.ascontiguousarray((_array(w_hh) * half[:, None]).T), b_ih, b_hh))
+                           np.ascontiguousarray((_array(w_hh) * half[:, None]).T),
+                           b_ih if kind == "gru" else b_ih + b_hh, b_hh, half, shift))
     keep_all = layer.return_sequences
     cell = {"lstm": _lstm_run, "gru": _gru_run, "rnn": _rnn_run}[kind]
     relu = kind == "rnn" and fused.nonlinearity == "relu"
+    if len(directions) == 1:
+        weights = directions[0]
+        return lambda x: cell(x, weights, units, keep_all, relu)
 
     def recurrent(x: np.ndarray) -> np.ndarray:
         outs = []
@@ -155,44 +163,56 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
             seq = x[:, ::-1] if d else x
             out = cell(seq, weights, units, keep_all, relu)
             outs.append(out[:, ::-1] if d and keep_all else out)
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+        return np.concatenate(outs, axis=-1)
 
     return recurrent
 
 
-def _projected(x: np.ndarray, w_ih_t: np.ndarray, b_ih: np.ndarray) -> np.ndarray:
-    """The input part of every time step's gates at once: ``(T, B, G)``."""
+def _projected(x: np.ndarray, w_ih_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The input part of every time step's gates at once, ``(T, B, G)``: a new array, so each
+    step's gates can be worked on in place."""
     if x.shape[1] == 1:
-        return (x[:, 0] @ w_ih_t + b_ih)[None]
-    return np.ascontiguousarray((x @ w_ih_t + b_ih).transpose(1, 0, 2))
+        gates = x[:, 0] @ w_ih_t
+        gates += bias
+        return gates[None]
+    gates = np.ascontiguousarray((x @ w_ih_t).transpose(1, 0, 2))
+    gates += bias
+    return gates
 
 
 _HALF = np.float32(0.5)
 
 
 def _lstm_run(x, weights, units, keep_all, _relu):
-    w_ih_t, w_hh_t, b_ih, b_hh = weights
-    gates_x = _projected(x, w_ih_t, b_ih + b_hh)
+    w_ih_t, w_hh_t, bias, _, scale, shift = weights
     h = c = None
     outs = []
-    for g in gates_x:
-        t = np.tanh(g if h is None else g + h @ w_hh_t)
-        s = t * _HALF + _HALF  # the sigmoid of the halved gates i, f, (unused), o
-        cand = t[:, 2 * units:3 * units]
-        c = s[:, :units] * cand if c is None else s[:, units:2 * units] * c + s[:, :units] * cand
-        h = s[:, 3 * units:] * np.tanh(c)
+    for g in _projected(x, w_ih_t, bias):
+        if h is not None:
+            g += h @ w_hh_t
+        np.tanh(g, out=g)
+        g *= scale
+        g += shift  # the sigmoids of the halved gates i, f, o; the candidate's tanh
+        cand = g[:, 2 * units:3 * units]
+        if c is None:
+            c = g[:, :units] * cand
+        else:
+            c = g[:, units:2 * units] * c
+            c += g[:, :units] * cand
+        h = np.tanh(c)
+        h *= g[:, 3 * units:]
         if keep_all:
             outs.append(h)
     return np.stack(outs, axis=1) if keep_all else h
 
 
 def _gru_run(x, weights, units, keep_all, _relu):
-    w_ih_t, w_hh_t, b_ih, b_hh = weights
-    gates_x = _projected(x, w_ih_t, b_ih)
+    w_ih_t, w_hh_t, b_ih, b_hh, _, _ = weights
     h = np.zeros((x.shape[0], units), np.float32)
     outs = []
-    for g in gates_x:
-        gh = h @ w_hh_t + b_hh
+    for g in _projected(x, w_ih_t, b_ih):
+        gh = h @ w_hh_t
+        gh += b_hh
         s = np.tanh(g[:, :2 * units] + gh[:, :2 * units]) * _HALF + _HALF  # r, z
         n = np.tanh(g[:, 2 * units:] + s[:, :units] * gh[:, 2 * units:])
         h = n + s[:, units:] * (h - n)
@@ -202,13 +222,13 @@ def _gru_run(x, weights, units, keep_all, _relu):
 
 
 def _rnn_run(x, weights, units, keep_all, relu):
-    w_ih_t, w_hh_t, b_ih, b_hh = weights
-    gates_x = _projected(x, w_ih_t, b_ih + b_hh)
+    w_ih_t, w_hh_t, bias, _, _, _ = weights
     h = None
     outs = []
-    for g in gates_x:
-        a = g if h is None else g + h @ w_hh_t
-        h = np.maximum(a, np.float32(0)) if relu else np.tanh(a)
+    for g in _projected(x, w_ih_t, bias):
+        if h is not None:
+            g += h @ w_hh_t
+        h = np.maximum(g, np.float32(0), out=g) if relu else np.tanh(g, out=g)
         if keep_all:
             outs.append(h)
     return np.stack(outs, axis=1) if keep_all else h
