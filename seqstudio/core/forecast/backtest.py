@@ -38,8 +38,9 @@ import math
 import pickle
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -86,8 +87,10 @@ class BacktestResult:
     model_horizon: int
     target_columns: list[str]
     origins: list[int]
-    origin_times: list[str]
-    times: list[list[str]]
+    #: Each origin's time stamp, and each fold's forecast rows' (nested ``(K, H)``), as text: a
+    #: fresh backtest's are written on first read (:class:`Texts`), a loaded one's are lists.
+    origin_times: Sequence[str]
+    times: Sequence[list[str]]
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
     scale: np.ndarray
@@ -112,7 +115,7 @@ class BacktestResult:
             "plan": dict(self.plan), "season": self.season, "strategy": self.strategy,
             "model_horizon": self.model_horizon, "target_columns": list(self.target_columns),
             "origins": list(self.origins), "origin_times": list(self.origin_times),
-            "times": self.times, "actual": plain(self.actual),
+            "times": list(self.times), "actual": plain(self.actual),
             "forecasts": {k: plain(v) for k, v in self.forecasts.items()},
             "scale": plain(self.scale), "scale2": plain(self.scale2), "scores": self.scores,
             "verdicts": self.verdicts, "intervals": I.to_json(self.intervals), "labels": dict(self.labels),
@@ -464,13 +467,13 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
                 for name in forecasts if name != "model"]
     intervals = QF.quantile_intervals(actual, forecasts["model"], origins, levels, bands)
-    texts = _fold_texts(data.series.index, origins, horizon)  # (K, H)
+    texts = Texts(partial(_fold_texts, data.series.index, origins, horizon), len(origins))  # (K, H)
     return BacktestResult(
         plan=plan.to_dict(), season=m,
         strategy=("recursive" if model_h == 1 else
                   "direct" if horizon <= model_h else "direct + recursive"),
         model_horizon=model_h, target_columns=list(data.target_columns),
-        origins=origins.tolist(), origin_times=[row[0] for row in texts], times=texts,
+        origins=origins.tolist(), origin_times=Texts(partial(_firsts, texts), len(origins)), times=texts,
         actual=actual, forecasts=forecasts, scale=scales[0], scale2=scales[1], scores=scores,
         verdicts=verdicts, intervals=intervals, labels=labels, notes=notes,
         seconds=time.perf_counter() - started, train_seconds=train_seconds, workers=workers,
@@ -570,6 +573,46 @@ def time_text(values) -> list[str]:
 
     index = pd.Index(values)
     return _span_texts(index, 0, len(index))
+
+
+class Texts(Sequence):
+    """A list of texts written when first read: a backtest's time stamps cost more to format
+    than the rest of its bookkeeping, and a result is often scored and saved before they are
+    shown. Compares equal to the list; pickles as the list."""
+
+    __slots__ = ("_make", "_items", "_n")
+
+    def __init__(self, make: Callable[[], list], n: int):
+        self._make, self._items, self._n = make, None, n
+
+    def _all(self) -> list:
+        if self._items is None:
+            self._items, self._make = self._make(), None
+        return self._items
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __eq__(self, other) -> bool:
+        return list(self._all()) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # (a mutable-looking sequence, as list)
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __reduce__(self):
+        return list, (self._all(),)
+
+
+def _firsts(rows: Sequence[list[str]]) -> list[str]:
+    return [row[0] for row in rows]
 
 
 def _fold_texts(index, origins: np.ndarray, horizon: int) -> list[list[str]]:

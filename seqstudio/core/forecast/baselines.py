@@ -84,16 +84,20 @@ def fold_baselines(values: np.ndarray, starts: np.ndarray, origins: np.ndarray, 
         out["naive"] = np.repeat(last[:, None], horizon, axis=1)
     if "seasonal_naive" in names:
         m = max(1, int(season))
-        rows = origins[:, None] + h - 1 - m * ((h - 1) // m + 1)      # (K, H)
+        rows = origins[:, None] + (h - 1 - m * ((h - 1) // m + 1))        # (K, H)
         snaive = values[np.maximum(rows, 0)]
-        snaive[(origins - starts) < m] = np.nan
+        short = (origins - starts) < m
+        if short.any():
+            snaive[short] = np.nan
         out["seasonal_naive"] = snaive
     if "drift" in names:
         span = np.maximum(origins - 1 - starts, 1)[:, None]
         slope = (last - values[starts]) / span
         out["drift"] = last[:, None] + h[None, :, None] * slope[:, None]
     if "mean" in names:
-        sums = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        sums = np.empty((len(values) + 1, values.shape[1]))
+        sums[0] = 0.0
+        np.cumsum(values, axis=0, out=sums[1:])
         means = (sums[origins] - sums[starts]) / (origins - starts)[:, None]
         out["mean"] = np.repeat(means[:, None], horizon, axis=1)
     return out

@@ -50,20 +50,26 @@ def in_sample_scale(history: np.ndarray, season: int) -> tuple[np.ndarray, np.nd
 def fold_scales(values: np.ndarray, starts, origins, season: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`in_sample_scale` of every fold's history ``values[starts[k]:origins[k]]``, ``(K, T)`` each."""
     starts, origins = np.asarray(starts, np.int64), np.asarray(origins, np.int64)
-    out1 = np.full((len(origins), values.shape[1]), np.nan)
-    out2 = out1.copy()
+    n_cols = values.shape[1]
+    out = np.full((len(origins), 2 * n_cols), np.nan)  # the absolute, then the squared means
+    lengths = origins - starts
     for lag in sorted({season, 1}):
-        n = origins - starts - lag
-        use = (n > 0) & ((origins - starts > season) if lag == season else (origins - starts <= season))
+        n = lengths - lag
+        use = (n > 0) & ((lengths > season) if lag == season else (lengths <= season))
         if not use.any():  # (usually no fold is shorter than a season: lag 1 is not needed)
             continue
         diffs = values[lag:] - values[:-lag]  # row i: values[i + lag] - values[i]
-        c1 = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(np.abs(diffs), axis=0)])
-        c2 = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(diffs ** 2, axis=0)])
-        a, b = starts[use], origins[use] - lag
-        out1[use] = (c1[b] - c1[a]) / n[use, None]
-        out2[use] = (c2[b] - c2[a]) / n[use, None]
-    return out1, out2
+        # running sums of |d| and d^2 side by side, after a row of zeros: one cumulative sum
+        sums = np.empty((len(diffs) + 1, 2 * n_cols))
+        sums[0] = 0.0
+        np.abs(diffs, out=sums[1:, :n_cols])
+        np.multiply(diffs, diffs, out=sums[1:, n_cols:])
+        np.cumsum(sums[1:], axis=0, out=sums[1:])
+        if use.all():
+            out = (sums[origins - lag] - sums[starts]) / n[:, None]
+        else:
+            out[use] = (sums[origins[use] - lag] - sums[starts[use]]) / n[use, None]
+    return out[:, :n_cols], out[:, n_cols:]
 
 
 #: The per-element term of each metric, in :data:`METRICS` order.
@@ -251,8 +257,11 @@ def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: s
     'beats naive on MASE in 1 of 2 folds (mean MASE 0.700 vs 0.900: better)'
     """
     ours, theirs = model["per_fold"][metric], baseline["per_fold"][metric]
-    pairs = [(a, b) for a, b in zip(ours, theirs, strict=True) if a is not None and b is not None]
-    wins = sum(1 for a, b in pairs if a < b)
+    wins = folds = 0
+    for a, b in zip(ours, theirs, strict=True):
+        if a is not None and b is not None:
+            folds += 1
+            wins += a < b
     mean_ours, mean_theirs = model["summary"][metric]["mean"], baseline["summary"][metric]["mean"]
     better = mean_ours is not None and mean_theirs is not None and mean_ours < mean_theirs
     if mean_ours is None or mean_theirs is None:
@@ -261,7 +270,7 @@ def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: s
         tail = f"mean {metric.upper()} {mean_ours:.3f} vs {mean_theirs:.3f}: " \
                f"{'better' if better else 'not better'}"
     text = f"{'beats' if better else 'does not beat'} {label} on {metric.upper()} in " \
-           f"{wins} of {len(pairs)} folds ({tail})"
-    return {"baseline": name, "label": label, "metric": metric, "wins": wins, "folds": len(pairs),
+           f"{wins} of {folds} folds ({tail})"
+    return {"baseline": name, "label": label, "metric": metric, "wins": wins, "folds": folds,
             "mean_model": mean_ours, "mean_baseline": mean_theirs, "beats_on_mean": bool(better),
             "text": text}
