@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -80,13 +81,19 @@ def plain_forward(model: nn.Module) -> PlainForward | None:
         if step is None:
             return None
         steps.append(step)
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in counted):
-        return None
-    return PlainForward(steps, sum(t.numel() for t in counted if isinstance(t, nn.Parameter)))
+    n_parameters = 0
+    for t in counted:
+        if not t.is_cpu or t.dtype is not torch.float32:
+            return None
+        if isinstance(t, nn.Parameter):  # (a fixed zero recurrent bias is a buffer, not counted)
+            n_parameters += t.numel()
+    return PlainForward(steps, n_parameters)
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float32, copy=True)
+    """A numpy view of ``t``'s values (the callers copy what they keep: the weights, transposed
+    or scaled, and the biases); for a tensor off the CPU, a copy (such a model is refused)."""
+    return t.data.numpy() if t.is_cpu else t.detach().cpu().numpy()
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -106,8 +113,8 @@ def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> 
     if activation not in _ACTIVATIONS:
         return None
     counted += [t for t in (linear.weight, linear.bias) if t is not None]
-    weight_t = np.ascontiguousarray(_array(linear.weight).T)
-    bias = _array(linear.bias) if linear.bias is not None else None
+    weight_t = _array(linear.weight).T.copy()  # (C order, whatever the shape)
+    bias = _array(linear.bias).copy() if linear.bias is not None else None
     act = _ACTIVATIONS[activation]
 
     def dense(x: np.ndarray) -> np.ndarray:
@@ -131,9 +138,7 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
     # sigmoid(x) = tanh(x / 2) / 2 + 1 / 2: the sigmoid gates' weights are halved once here
     # (exact in binary floating point), so one tanh call serves every gate of a step, and one
     # multiply-add per step (``scale``, ``shift``) turns the gates' tanh into sigmoids
-    pattern = {"lstm": [0.5, 0.5, 1.0, 0.5], "gru": [0.5, 0.5, 1.0], "rnn": [1.0]}[kind]
-    half = np.repeat(np.array(pattern, np.float32), units)
-    shift = np.where(half == 1.0, np.float32(0), np.float32(0.5)).astype(np.float32)
+    half, shift = _gate_scales(kind, units)
     # torch's own flat list: weight_ih, weight_hh[, bias_ih, bias_hh] per direction
     flat = list(fused._flat_weights)
     per = 4 if fused.bias else 2
@@ -166,6 +171,17 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
         return np.concatenate(outs, axis=-1)
 
     return recurrent
+
+
+@lru_cache(maxsize=64)
+def _gate_scales(kind: str, units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per gate column: 1/2 for a sigmoid gate (1 for a tanh one), and the shift after the tanh
+    (1/2, or 0); read-only, shared by every model with these gates."""
+    pattern = {"lstm": [0.5, 0.5, 1.0, 0.5], "gru": [0.5, 0.5, 1.0], "rnn": [1.0]}[kind]
+    half = np.repeat(np.array(pattern, np.float32), units)
+    shift = np.where(half == 1.0, np.float32(0), np.float32(0.5)).astype(np.float32)
+    half.flags.writeable = shift.flags.writeable = False
+    return half, shift
 
 
 def _projected(x: np.ndarray, w_ih_t: np.ndarray, bias: np.ndarray) -> np.ndarray:
