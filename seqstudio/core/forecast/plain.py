@@ -201,6 +201,16 @@ _HALF = np.float32(0.5)
 
 def _lstm_run(x, weights, units, keep_all, _relu):
     w_ih_t, w_hh_t, bias, _, scale, shift = weights
+    if x.shape[1] == 1 and not keep_all:  # one step from a zero state (a recursive forecast's round)
+        g = x[:, 0] @ w_ih_t
+        g += bias
+        np.tanh(g, out=g)
+        g *= scale
+        g += shift
+        h = g[:, :units] * g[:, 2 * units:3 * units]
+        np.tanh(h, out=h)
+        h *= g[:, 3 * units:]
+        return h
     h = c = None
     outs = []
     for g in _projected(x, w_ih_t, bias):

@@ -105,15 +105,15 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
     if forward is not None and tiny:
         # a tiny model's pass is nearly all dispatch: the same arithmetic in numpy (see .plain)
         window_np = transform.scaled(values)[rows]
-        outputs_np = []
+        # every round's outputs written into one array; the next window is a view of it
+        scaled_np = np.empty((len(origins), rounds * model_horizon, n_targets), np.float32)
         for r in range(rounds):
-            out_np = QF.point(forward(window_np), model, quantile_rounds).reshape(
-                len(origins), model_horizon, n_targets)
-            outputs_np.append(out_np)
+            end = (r + 1) * model_horizon
+            out_np = scaled_np[:, end - model_horizon:end]
+            out_np[...] = QF.point(forward(window_np), model, quantile_rounds).reshape(out_np.shape)
             if r + 1 < rounds:
-                window_np = out_np[:, -look_back:] if look_back <= model_horizon else \
+                window_np = scaled_np[:, end - look_back:end] if look_back <= model_horizon else \
                     np.concatenate([window_np[:, model_horizon:], out_np], axis=1)
-        scaled_np = np.concatenate(outputs_np, axis=1) if rounds > 1 else outputs_np[0]
         return QF.undone(transform, scaled_np[:, :horizon], values, origins, model, quantile_rounds, bands)
     window = transform.inputs(values)[torch.from_numpy(rows)]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
