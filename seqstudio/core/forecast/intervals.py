@@ -101,9 +101,10 @@ _HELD_OUT_CHUNK = 1 << 20
 
 
 def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
-                         ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray] | None]:
+                         ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray] | None, np.ndarray]:
     """:func:`held_out_by_level`, and where every residual is finite also the bands for the
-    future (:func:`_step_quantiles`, from the same sort).
+    future (:func:`_step_quantiles`, from the same sort); then the held-out bands of every
+    level in one array ``(levels, K, H, T)`` (the dict's arrays are views of it).
 
     The residuals fold ``k`` may use at step ``h`` are those of the folds whose
     origin is before ``origin_k - h``: in origin order, the first ``c`` of them.
@@ -127,11 +128,9 @@ def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
     ordered = np.sort(absolute, axis=0)                                  # [g, s] ascending
     known = np.repeat(count, n_targets, axis=0)                          # [s, k]: fold k's prefix size
     # the rank r of the band from c residuals, for every c at once: ceil((c + 1) level / 100)
-    sizes = np.arange(k_folds + 1)
-    rank_of = np.ceil((sizes + 1) * np.asarray(levels, float)[:, None] / 100.0).astype(np.int64)
-    # (a fancy index on the last axis, then the level axis moved to the front: a C-ordered array)
-    ok = ((sizes > 0) & (rank_of <= sizes)).T[known].transpose(2, 0, 1)   # [level, s, k]
-    ranks = np.ascontiguousarray(np.minimum(rank_of, k_folds + 1).astype(small).T[known].transpose(2, 0, 1))
+    ranks = np.ceil((known + 1) * np.asarray(levels, float)[:, None, None] / 100.0)  # [level, s, k]
+    ok = (known > 0) & (ranks <= known)
+    ranks = np.minimum(ranks, k_folds + 1).astype(small)
     found = np.empty(ranks.shape, small)
     small_known = known.astype(small)
     chunk = max(1, _HELD_OUT_CHUNK // max(1, k_folds * known.shape[0] * len(levels)))
@@ -152,7 +151,7 @@ def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
             rank_all = math.ceil((k_folds + 1) * level / 100.0)
             future[level] = ordered[rank_all - 1].reshape(horizon, n_targets) if rank_all <= k_folds \
                 else np.full((horizon, n_targets), math.inf)
-    return out, future
+    return out, future, bands.transpose(0, 3, 1, 2)
 
 
 def coverage(actual: np.ndarray, forecast: np.ndarray, half_width: np.ndarray) -> dict[str, Any]:
@@ -179,18 +178,26 @@ def conformal_intervals(actual: np.ndarray, forecast: np.ndarray, origins, level
     actual, forecast = np.asarray(actual, float), np.asarray(forecast, float)
     residuals = actual - forecast
     absolute = np.abs(residuals)
-    both = np.isfinite(actual) & np.isfinite(forecast)
     out: dict[str, Any] = {"method": "split-conformal", "levels": [float(v) for v in levels],
                            "calibration_folds": int(residuals.shape[0]), "quantiles": {},
                            "held_out": {}, "coverage": {}}
-    held_all, future = _held_out_and_future(residuals, np.asarray(origins), levels)
+    held_all, future, bands = _held_out_and_future(residuals, np.asarray(origins), levels)
     if future is None:  # (non-finite residuals: those are left out of the future's bands)
         future = _step_quantiles(absolute, levels)
-    for level in levels:
+    # the coverage of every level at once, from the bands (levels, K, H, T)
+    finite = np.isfinite(bands)
+    if not np.isfinite(absolute).all():  # (a finite distance means both values are finite)
+        finite &= np.isfinite(actual) & np.isfinite(forecast)
+    covered = ((absolute <= bands) & finite).sum(axis=(1, 2, 3)).tolist()
+    counts = finite.sum(axis=(1, 2, 3)).tolist()
+    folds = finite.any(axis=(2, 3)).sum(axis=1).tolist()
+    for i, level in enumerate(levels):
         key = f"{level:g}"
         out["quantiles"][key] = future[level]
         out["held_out"][key] = held_all[level]
-        out["coverage"][key] = _coverage(absolute, both, held_all[level])
+        n = counts[i]
+        out["coverage"][key] = {"covered": covered[i], "n": n, "rate": covered[i] / n if n else None,
+                                "folds": folds[i]}
     return out
 
 
