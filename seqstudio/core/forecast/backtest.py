@@ -306,13 +306,12 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
 
     # -- baselines, straight from each fold's history (all folds at once)
     starts = np.array([f.train_start for f in folds])
-    forecasts: dict[str, np.ndarray] = {"model": np.full(actual.shape, np.nan)}
-    forecasts.update(B.fold_baselines(values, starts, origins, horizon, m, baselines))
+    baseline_forecasts = B.fold_baselines(values, starts, origins, horizon, m, baselines)
     scale, scale2 = S.fold_scales(values, starts, origins, m)
 
     # -- the work: trainings and statistical fits (in workers when several cores are free)
     groups: dict[int, list[Fold]] = {}
-    for f in folds:
+    for f in folds if plan.retrain or statistical else ():  # (never retraining: one model, no group)
         groups.setdefault(f.trained_at, []).append(f)
     spec = QF.fold_spec(project, registry) if plan.retrain else None  # pinball: quantile outputs
     jobs, fold_datas = _fold_jobs(data, registry, spec, project.train_config() if plan.retrain else None,
@@ -335,12 +334,14 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     if plan.retrain == 0:
         model = model if model is not None else project.build_model(data, registry)
         transform = Transform.of(fitted, n_targets)
-        forecasts["model"] = forecast_origins(model, transform, values, origins, look_back, model_h,
-                                              horizon, bands)
+        model_forecast = forecast_origins(model, transform, values, origins, look_back, model_h,
+                                          horizon, bands)
     else:
+        model_forecast = np.full(actual.shape, np.nan)
         fold_states, train_seconds = _retrained_forecasts(
-            forecasts["model"], results, groups, fold_datas, spec, registry, values, origins,
+            model_forecast, results, groups, fold_datas, spec, registry, values, origins,
             (look_back, model_h, horizon), notes, bands)
+    forecasts: dict[str, np.ndarray] = {"model": model_forecast, **baseline_forecasts}
     labels = {name: B.LABELS.get(name, name) for name in forecasts}
     _statistical_forecasts(forecasts, labels, notes, results, groups, statistical, actual.shape)
     result = _assemble_result(

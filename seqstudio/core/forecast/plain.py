@@ -202,7 +202,8 @@ _HALF = np.float32(0.5)
 def _lstm_run(x, weights, units, keep_all, _relu):
     w_ih_t, w_hh_t, bias, _, scale, shift = weights
     if x.shape[1] == 1 and not keep_all:  # one step from a zero state (a recursive forecast's round)
-        g = x[:, 0] @ w_ih_t
+        # (one input column: the product is a broadcast multiply, the same single products)
+        g = x[:, 0] * w_ih_t[0] if len(w_ih_t) == 1 else x[:, 0] @ w_ih_t
         g += bias
         np.tanh(g, out=g)
         g *= scale
