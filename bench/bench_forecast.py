@@ -68,7 +68,10 @@ def finish(events):
     raise RuntimeError("the backtest did not finish")
 
 
-def bench_never(registry, rounds: int) -> dict:
+ITEMS = ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards", "12_plain_forwards")
+
+
+def bench_never(registry, rounds: int, block: int) -> dict:
     project = Project.from_preset("airline-lstm")
     data = _series_data(project, registry)
     model = project.build_model(data, registry)
@@ -79,47 +82,56 @@ def bench_never(registry, rounds: int) -> dict:
     origins = list(range(int(bounds["val"][1]), len(values) - 12 + 1))
     transform = Transform.of(data.fitted_state(), 1)
     plan = BacktestPlan(folds=None, horizon=12, retrain=0)
-    times: dict[str, list[float]] = {"evaluate": [], "evaluate_1_thread": [], "forecasts": [],
-                                     "backtest": [], "12_forwards": [], "12_plain_forwards": []}
-    cpu: dict[str, list[float]] = {k: [] for k in times}
     import numpy as np
 
     window = transform.inputs(values)[torch.from_numpy(np.array(origins)[:, None] - 1)]  # look_back 1
-    for r in range(rounds + 1):
-        order = ["evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards",
-                 "12_plain_forwards"]
-        if r % 2:
-            order.reverse()
-        for name in order:
-            t0, c0 = time.perf_counter(), time.process_time()
-            if name == "evaluate":
+
+    def once(name: str) -> tuple[float, float]:
+        """One call of ``name``: its wall and CPU seconds."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        if name == "evaluate":
+            evaluate(model, data, "test", config=config)
+        elif name == "evaluate_1_thread":  # the thread setting the backtest picks for tiny models
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
                 evaluate(model, data, "test", config=config)
-            elif name == "evaluate_1_thread":  # the thread setting the backtest picks for tiny models
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    evaluate(model, data, "test", config=config)
-                finally:
-                    torch.set_num_threads(threads)
-            elif name == "12_forwards":  # the torch model's calls alone
-                t0, c0 = twelve_forwards(model, window)
-            elif name == "12_plain_forwards":  # the numpy passes the forecasts make, alone
-                forward = plain_forward(model)
-                plain_window = window.numpy()
-                t0, c0 = time.perf_counter(), time.process_time()
-                for _ in range(12):
-                    forward(plain_window)
-            elif name == "forecasts":
-                forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
-            else:
-                result = finish(run_backtest(project, registry, plan, data=data, model=model))
+            finally:
+                torch.set_num_threads(threads)
+        elif name == "12_forwards":  # the torch model's calls alone
+            t0, c0 = twelve_forwards(model, window)
+        elif name == "12_plain_forwards":  # the numpy passes the forecasts make, alone
+            forward = plain_forward(model)
+            plain_window = window.numpy()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(12):
+                forward(plain_window)
+        elif name == "forecasts":
+            forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
+        else:
+            once.result = finish(run_backtest(project, registry, plan, data=data, model=model))
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    # per round and item: the median of a block of calls (the first of each block, right after
+    # the previous item, left out); the ratios are taken within a round, so a machine that speeds
+    # up or slows down between rounds moves both sides of a ratio alike
+    wall: dict[str, list[float]] = {k: [] for k in ITEMS}
+    cpu: dict[str, list[float]] = {k: [] for k in ITEMS}
+    for r in range(rounds + 1):
+        order = list(ITEMS) if r % 2 == 0 else list(reversed(ITEMS))
+        for name in order:
+            calls = [once(name) for _ in range(block + 1)][1:]
             if r:  # the first round warms up
-                times[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"origins": len(result.origins), "test_windows": len(data.x_test), **med,
-            "cpu": {k: statistics.median(v) for k, v in cpu.items()},
-            "spread": {k: (min(v), max(v)) for k, v in times.items()}}
+                wall[name].append(statistics.median(c[0] for c in calls))
+                cpu[name].append(statistics.median(c[1] for c in calls))
+    ratio = {k: [w / e for w, e in zip(wall[k], wall["evaluate"], strict=True)] for k in ITEMS}
+    cpu_ratio = {k: [w / e for w, e in zip(cpu[k], cpu["evaluate"], strict=True)] for k in ITEMS}
+    return {"origins": len(once.result.origins), "test_windows": len(data.x_test),
+            "ms": {k: 1000 * statistics.median(v) for k, v in wall.items()},
+            "cpu_ms": {k: 1000 * statistics.median(v) for k, v in cpu.items()},
+            "ratio": {k: statistics.median(v) for k, v in ratio.items()},
+            "ratio_range": {k: (min(v), max(v)) for k, v in ratio.items()},
+            "cpu_ratio": {k: statistics.median(v) for k, v in cpu_ratio.items()}}
 
 
 def twelve_forwards(model, window) -> tuple[float, float]:
@@ -170,30 +182,32 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--block", type=int, default=8, help="calls per item and round in (a)")
     parser.add_argument("--skip-retrain", action="store_true")
     args = parser.parse_args()
     registry = builtin_registry()
-    never = bench_never(registry, 3 if args.quick else args.rounds)
+    never = bench_never(registry, 3 if args.quick else args.rounds, 3 if args.quick else args.block)
     lines = ["# bench_forecast", "",
              f"cpus: {os.cpu_count()}, torch {torch.__version__}, load average before: "
              f"{os.getloadavg()[0]:.1f}", "",
              f"## (a) never retrain: {never['origins']} origins x 12 steps vs evaluate() over "
-             f"{never['test_windows']} test windows (median of {args.rounds if not args.quick else 3})", "",
-             "| what | wall ms | x evaluate | min-max wall ms | CPU ms | x evaluate (CPU) |",
+             f"{never['test_windows']} test windows", "",
+             f"{3 if args.quick else args.rounds} rounds; in each, every item runs a block of "
+             f"{3 if args.quick else args.block} calls (after one left out) and its block median is "
+             "divided by evaluate()'s of the same round. The table gives the medians over the "
+             "rounds.", "",
+             "| what | wall ms | x evaluate | x evaluate, min-max over rounds | CPU ms | x evaluate (CPU) |",
              "| --- | --- | --- | --- | --- | --- |"]
-    cpu = never["cpu"]
-    for key in ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards",
-                "12_plain_forwards"):
-        lo, hi = never["spread"][key]
-        lines.append(f"| {key} | {1000 * never[key]:.2f} | {never[key] / never['evaluate']:.2f} | "
-                     f"{1000 * lo:.2f}-{1000 * hi:.2f} | {1000 * cpu[key]:.2f} | "
-                     f"{cpu[key] / cpu['evaluate']:.2f} |")
-    floor, torch_floor = never["12_plain_forwards"], never["12_forwards"]
+    for key in ITEMS:
+        lo, hi = never["ratio_range"][key]
+        lines.append(f"| {key} | {never['ms'][key]:.2f} | {never['ratio'][key]:.2f} | "
+                     f"{lo:.2f}-{hi:.2f} | {never['cpu_ms'][key]:.2f} | {never['cpu_ratio'][key]:.2f} |")
+    floor, torch_floor = never["ms"]["12_plain_forwards"], never["ms"]["12_forwards"]
     lines += ["", f"The 12 rounds of the recursion depend on each other: 12 forward passes "
               f"({never['origins']} origins each) in the numpy copy of the model take "
-              f"{1000 * floor:.2f} ms = {floor / never['evaluate']:.2f}x evaluate() before any "
-              f"bookkeeping ({1000 * floor / 12:.3f} ms each; the torch model's own calls "
-              f"{1000 * torch_floor / 12:.3f} ms each).",
+              f"{floor:.2f} ms = {never['ratio']['12_plain_forwards']:.2f}x evaluate() before any "
+              f"bookkeeping ({floor / 12:.3f} ms each; the torch model's own calls "
+              f"{torch_floor / 12:.3f} ms each).",
               "", "CPU time (this process, all its threads) is what to read on a loaded machine: "
               "wall time there mostly measures waiting for a core."]
     if not args.skip_retrain:
