@@ -299,20 +299,19 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
     model_h, look_back = int(data.options.horizon), int(data.options.look_back)
     notes: list[str] = []
     fitted = data.fitted_state() if plan.retrain == 0 else {}
-    folds = _plan_folds(project, data, plan, values, fitted)
-    origins = np.array([f.origin for f in folds])
+    starts, origins = _plan_folds(project, data, plan, values, fitted)
     horizon = plan.horizon
     actual = values[origins[:, None] + np.arange(horizon)]
 
     # -- baselines, straight from each fold's history (all folds at once)
-    starts = np.array([f.train_start for f in folds])
     baseline_forecasts = B.fold_baselines(values, starts, origins, horizon, m, baselines)
     scale, scale2 = S.fold_scales(values, starts, origins, m)
 
     # -- the work: trainings and statistical fits (in workers when several cores are free)
     groups: dict[int, list[Fold]] = {}
-    for f in folds if plan.retrain or statistical else ():  # (never retraining: one model, no group)
-        groups.setdefault(f.trained_at, []).append(f)
+    if plan.retrain or statistical:  # (never retraining: one model, no group, no fold objects)
+        for f in plan.folds_for(len(values), earliest=int(origins[0])):
+            groups.setdefault(f.trained_at, []).append(f)
     spec = QF.fold_spec(project, registry) if plan.retrain else None  # pinball: quantile outputs
     jobs, fold_datas = _fold_jobs(data, registry, spec, project.train_config() if plan.retrain else None,
                                   plan, groups, statistical, values, m)
@@ -321,7 +320,7 @@ def run_backtest(project, registry, plan: BacktestPlan, *, levels=I.DEFAULT_LEVE
                  else parallel_plan(len(jobs)).workers if jobs else 1)
     results: dict[Any, Any] = {}
     total = len(jobs) + 1
-    yield BacktestProgress(0, total, f"{len(folds)} folds, {len(jobs)} fits, {n_workers} worker(s)")
+    yield BacktestProgress(0, total, f"{len(origins)} folds, {len(jobs)} fits, {n_workers} worker(s)")
     for i, (key, value) in enumerate(_run_jobs(jobs, n_workers, control or TrainControl()) if jobs else ()):
         results[key] = value
         yield BacktestProgress(i + 1, total, _job_message(key, value))
@@ -364,8 +363,9 @@ def _target_values(data) -> np.ndarray:
 
 
 def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray, fitted: dict[str, Any]
-                ) -> list[Fold]:
-    """The folds: after the trained model's data (never retrain), else after one input window."""
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The folds' history starts and origins (:meth:`.BacktestPlan.rows_for`): after the trained
+    model's data (never retrain), else after one input window."""
     model_h, look_back = int(data.options.horizon), int(data.options.look_back)
     lag = int(data.options.diff_lag)
     if plan.retrain == 0:
@@ -376,8 +376,8 @@ def _plan_folds(project, data, plan: BacktestPlan, values: np.ndarray, fitted: d
         # the model has seen the train and validation rows: origins start after them
         bounds = fitted.get("bounds", {})
         seen = int(bounds["val"][1]) if "val" in bounds else int(bounds.get("train", (0, 0))[1])
-        return plan.folds_for(len(values), earliest=max(seen, lag + look_back))
-    return plan.folds_for(len(values), earliest=lag + look_back + model_h + 1)
+        return plan.rows_for(len(values), earliest=max(seen, lag + look_back))
+    return plan.rows_for(len(values), earliest=lag + look_back + model_h + 1)
 
 
 def _fold_jobs(data, registry, spec, config, plan: BacktestPlan, groups: dict[int, list[Fold]],

@@ -115,6 +115,15 @@ class BacktestPlan:
 
         Raises :class:`DataError` when no fold fits, saying how many rows the plan needs.
         """
+        starts, origins = self.rows_for(n_rows, earliest=earliest)
+        k_folds = len(origins)
+        trained_at = ([-1] * k_folds if not self.retrain else list(range(k_folds)) if self.retrain == 1
+                      else [(k // self.retrain) * self.retrain for k in range(k_folds)])
+        return [Fold(k, start, origin, trained) for k, start, origin, trained
+                in zip(range(k_folds), starts.tolist(), origins.tolist(), trained_at, strict=True)]
+
+    def rows_for(self, n_rows: int, *, earliest: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`folds_for`'s history starts and origins alone, as int64 arrays ``(K,)`` each."""
         last = n_rows - self.horizon
         if self.start is not None:
             first = self.start
@@ -139,9 +148,6 @@ class BacktestPlan:
                 f"(the series has {n_rows})",
                 fix="use fewer folds, a shorter horizon or stride, or a longer series")
         size = self.window_size or origins[0]
-        k_folds = len(origins)
-        starts = [0] * k_folds if self.window == "expanding" else [max(0, o - size) for o in origins]
-        trained_at = ([-1] * k_folds if not self.retrain else list(range(k_folds)) if self.retrain == 1
-                      else [(k // self.retrain) * self.retrain for k in range(k_folds)])
-        return [Fold(k, start, origin, trained) for k, start, origin, trained
-                in zip(range(k_folds), starts, origins, trained_at, strict=True)]
+        rows = np.array(origins, dtype=np.int64)
+        starts = np.zeros_like(rows) if self.window == "expanding" else np.maximum(rows - size, 0)
+        return starts, rows

@@ -107,10 +107,12 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
         window_np = transform.scaled(values)[rows]
         # every round's outputs written into one array; the next window is a view of it
         scaled_np = np.empty((len(origins), rounds * model_horizon, n_targets), np.float32)
+        quantiles = QF.model_quantiles(model)
         for r in range(rounds):
             end = (r + 1) * model_horizon
             out_np = scaled_np[:, end - model_horizon:end]
-            out_np[...] = QF.point(forward(window_np), model, quantile_rounds).reshape(out_np.shape)
+            raw = forward(window_np)
+            out_np[...] = (QF.point(raw, model, quantile_rounds) if quantiles else raw).reshape(out_np.shape)
             if r + 1 < rounds:
                 window_np = scaled_np[:, end - look_back:end] if look_back <= model_horizon else \
                     np.concatenate([window_np[:, model_horizon:], out_np], axis=1)
