@@ -464,9 +464,7 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     The result's ``seconds`` run from ``started`` (``time.perf_counter()``) to now.
     """
     model_h, horizon = int(data.options.horizon), plan.horizon
-    scores = S.score_all(actual, forecasts, *scales)
-    verdicts = [S.verdict(scores["model"], scores[name], name, labels[name])
-                for name in forecasts if name != "model"]
+    scores, verdicts = S.score_and_judge(actual, forecasts, *scales, labels)  # the model first
     intervals = QF.quantile_intervals(actual, forecasts["model"], origins, levels, bands)
     texts = Texts(partial(_fold_texts, data.series.index, origins, horizon), len(origins))  # (K, H)
     return BacktestResult(

@@ -206,23 +206,50 @@ def score(actual, forecast, s1, s2) -> dict[str, Any]:
 
 def score_all(actual, forecasts: dict[str, np.ndarray], s1, s2) -> dict[str, dict[str, Any]]:
     """:func:`score` of several forecasters of the same folds, in one vectorised pass."""
+    names, per_fold, per_step = _means(actual, forecasts, s1, s2)
+    return _score_dicts(names, per_fold, per_step)
+
+
+def score_and_judge(actual, forecasts: dict[str, np.ndarray], s1, s2, labels: dict[str, str],
+                    metric: str = VERDICT_METRIC) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`score_all`, and the :func:`verdict` of the first forecaster against each other one
+    (counted on the arrays, before they become lists)."""
+    names, per_fold, per_step = _means(actual, forecasts, s1, s2)
+    scores = _score_dicts(names, per_fold, per_step)
+    values = per_fold[METRICS.index(metric)]                       # (F, K)
+    both = np.isfinite(values[0]) & np.isfinite(values[1:])
+    wins = ((values[0] < values[1:]) & both).sum(axis=1).tolist()
+    folds = both.sum(axis=1).tolist()
+    ours = scores[names[0]]["summary"][metric]["mean"]
+    return scores, [_verdict(name, labels[name], metric, wins[i], folds[i], ours,
+                             scores[name]["summary"][metric]["mean"])
+                    for i, name in enumerate(names[1:])]
+
+
+def _means(actual, forecasts: dict[str, np.ndarray], s1, s2) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The forecasters' names, and every metric per fold ``(M, F, K)`` and per step ``(M, F, H)``."""
     names = list(forecasts)
     stacked = np.stack([np.asarray(forecasts[n], float) for n in names])  # (F, K, H, T)
     terms = _term_stack(np.asarray(actual, float)[None], stacked,
                         np.asarray(s1, float)[None, :, None, :], np.asarray(s2, float)[None, :, None, :])
-    # (metrics, F, K) and (metrics, F, H)
     per_fold, per_step = _fold_and_step_means(terms)
-    fold_lists, step_lists = _listed(per_fold), _listed(per_step)
-    summaries = _spreads(per_fold)
-    return {name: {"per_fold": {m: fold_lists[j][i] for j, m in enumerate(METRICS)},
-                   "per_step": {m: step_lists[j][i] for j, m in enumerate(METRICS)},
-                   "summary": {m: summaries[j][i] for j, m in enumerate(METRICS)}}
+    return names, per_fold, per_step
+
+
+def _score_dicts(names: list[str], per_fold: np.ndarray, per_step: np.ndarray) -> dict[str, dict[str, Any]]:
+    # forecaster first: [f][m]
+    by_fold = np.ascontiguousarray(per_fold.transpose(1, 0, 2))
+    fold_lists, step_lists = _listed(by_fold), _listed(per_step.transpose(1, 0, 2))
+    summaries = _spreads(by_fold)
+    return {name: {"per_fold": dict(zip(METRICS, fold_lists[i], strict=True)),
+                   "per_step": dict(zip(METRICS, step_lists[i], strict=True)),
+                   "summary": dict(zip(METRICS, summaries[i], strict=True))}
             for i, name in enumerate(names)}
 
 
 def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
-    """:func:`spread` over the last axis of ``values`` ``(M, F, K)`` (non-finite values left
-    out), all at once: ``[m][f]``."""
+    """:func:`spread` over the last axis of ``values`` ``(A, B, K)`` (non-finite values left
+    out), all at once: ``[a][b]``."""
     finite = np.isfinite(values)
     ones = np.ones(values.shape[-1])
     if finite.all():  # (the usual case)
@@ -262,7 +289,12 @@ def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: s
         if a is not None and b is not None:
             folds += 1
             wins += a < b
-    mean_ours, mean_theirs = model["summary"][metric]["mean"], baseline["summary"][metric]["mean"]
+    return _verdict(name, label, metric, wins, folds, model["summary"][metric]["mean"],
+                    baseline["summary"][metric]["mean"])
+
+
+def _verdict(name: str, label: str, metric: str, wins: int, folds: int, mean_ours, mean_theirs
+             ) -> dict[str, Any]:
     better = mean_ours is not None and mean_theirs is not None and mean_ours < mean_theirs
     if mean_ours is None or mean_theirs is None:
         tail = "no mean to compare"
