@@ -31,7 +31,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
@@ -112,9 +112,10 @@ _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray] | None] = {
 def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> Step | None:
     if activation not in _ACTIVATIONS:
         return None
-    counted += [t for t in (linear.weight, linear.bias) if t is not None]
-    weight_t = _array(linear.weight).T.copy()  # (C order, whatever the shape)
-    bias = _array(linear.bias).copy() if linear.bias is not None else None
+    weight, bias_t = linear.weight, linear.bias
+    counted += [weight] if bias_t is None else [weight, bias_t]
+    weight_t = _array(weight).T.copy()  # (C order, whatever the shape)
+    bias = _array(bias_t).copy() if bias_t is not None else None
     act = _ACTIVATIONS[activation]
 
     def dense(x: np.ndarray) -> np.ndarray:
@@ -158,9 +159,8 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
     keep_all = layer.return_sequences
     cell = {"lstm": _lstm_run, "gru": _gru_run, "rnn": _rnn_run}[kind]
     relu = kind == "rnn" and fused.nonlinearity == "relu"
-    if len(directions) == 1:
-        weights = directions[0]
-        return lambda x: cell(x, weights, units, keep_all, relu)
+    if len(directions) == 1:  # (a partial: no Python frame of its own per call)
+        return partial(cell, weights=directions[0], units=units, keep_all=keep_all, relu=relu)
 
     def recurrent(x: np.ndarray) -> np.ndarray:
         outs = []
@@ -199,7 +199,7 @@ def _projected(x: np.ndarray, w_ih_t: np.ndarray, bias: np.ndarray) -> np.ndarra
 _HALF = np.float32(0.5)
 
 
-def _lstm_run(x, weights, units, keep_all, _relu):
+def _lstm_run(x, weights, units, keep_all, relu):
     w_ih_t, w_hh_t, bias, _, scale, shift = weights
     if x.shape[1] == 1 and not keep_all:  # one step from a zero state (a recursive forecast's round)
         # (one input column: the product is a broadcast multiply, the same single products)
@@ -233,7 +233,7 @@ def _lstm_run(x, weights, units, keep_all, _relu):
     return np.stack(outs, axis=1) if keep_all else h
 
 
-def _gru_run(x, weights, units, keep_all, _relu):
+def _gru_run(x, weights, units, keep_all, relu):
     w_ih_t, w_hh_t, b_ih, b_hh, _, _ = weights
     h = np.zeros((x.shape[0], units), np.float32)
     outs = []
