@@ -6,15 +6,26 @@
     ``evaluate(model, data, "test")`` over the test windows. Two backtest
     figures: the model's forecasts alone (``forecast_origins``: 12 batched
     forward passes), and the whole ``run_backtest`` (forecasts, the four
-    baselines, six metrics per fold and per step, conformal bands and their
-    held-out coverage). Target: the whole backtest at most 1.5x one evaluate().
-    Repeated, interleaved, medians of wall and CPU time. evaluate() runs with torch's default threads;
-    the backtest's forecasts use one thread for a tiny model, so evaluate() with
-    one thread is timed too, for a like-with-like ratio. ``12_forwards`` is 12
-    calls of the torch model over every origin alone, and ``12_plain_forwards``
-    the same 12 passes in the numpy copy of the model the backtest uses for a
-    model this small (``seqstudio.core.forecast.plain``): the 12 rounds depend
-    on each other, so they are the floor of the backtest.
+    baselines, six metrics per fold and per step with their spread and the
+    verdicts, conformal bands and their held-out coverage). Target: the whole
+    backtest at most 1.5x one evaluate(). A fresh result keeps its scores as
+    arrays and its time stamps unwritten until first read (``Scores``,
+    ``Texts``); ``backtest_read`` is the backtest followed by reading all of
+    them, what showing or saving it adds.
+    How it is timed: rounds; in each, every item runs a block of calls (the
+    first, right after the previous item, left out) and its block median is
+    divided by evaluate()'s in the same round; the medians of those ratios are
+    reported. One call at a time, interleaved, a call right after evaluate()
+    ran beside torch's still spin-waiting OpenMP workers (the single-threaded
+    backtest then showed more CPU time than wall time), and the machine's
+    speed drifts between rounds: ratios within a round cancel that.
+    evaluate() runs with torch's default threads; the backtest's forecasts use
+    one thread for a tiny model, so evaluate() with one thread is timed too,
+    for a like-with-like ratio. ``12_forwards`` is 12 calls of the torch model
+    over every origin alone, and ``12_plain_forwards`` the same 12 passes in
+    the numpy copy of the model the backtest uses for a model this small
+    (``seqstudio.core.forecast.plain``): the 12 rounds depend on each other,
+    so they are the floor of the backtest.
 (b) retrain every fold: 4 folds of ``airline-lstm-seasonal`` trained from
     scratch in 2 worker processes (``workers=2``) against the same 4 fold
     trainings one after another in this process (``train()`` with one thread,
@@ -68,7 +79,8 @@ def finish(events):
     raise RuntimeError("the backtest did not finish")
 
 
-ITEMS = ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "12_forwards", "12_plain_forwards")
+ITEMS = ("evaluate", "evaluate_1_thread", "forecasts", "backtest", "backtest_read", "12_forwards",
+         "12_plain_forwards")
 
 
 def bench_never(registry, rounds: int, block: int) -> dict:
@@ -110,6 +122,10 @@ def bench_never(registry, rounds: int, block: int) -> dict:
             forecast_origins(model, transform, values, np.array(origins), 1, 1, 12)
         else:
             once.result = finish(run_backtest(project, registry, plan, data=data, model=model))
+            if name == "backtest_read":  # the lists and texts a result makes when first read
+                for scores in once.result.scores.values():
+                    scores["summary"]
+                list(once.result.times), list(once.result.origin_times)
         return time.perf_counter() - t0, time.process_time() - c0
 
     # per round and item: the median of a block of calls (the first of each block, right after

@@ -38,7 +38,7 @@ import math
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -95,7 +95,8 @@ class BacktestResult:
     forecasts: dict[str, np.ndarray]
     scale: np.ndarray
     scale2: np.ndarray
-    scores: dict[str, Any] = field(default_factory=dict)
+    #: (a fresh backtest's is :class:`.scores.Scores`: its lists are made when first read)
+    scores: Mapping[str, Any] = field(default_factory=dict)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     intervals: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -117,7 +118,7 @@ class BacktestResult:
             "origins": list(self.origins), "origin_times": list(self.origin_times),
             "times": list(self.times), "actual": plain(self.actual),
             "forecasts": {k: plain(v) for k, v in self.forecasts.items()},
-            "scale": plain(self.scale), "scale2": plain(self.scale2), "scores": self.scores,
+            "scale": plain(self.scale), "scale2": plain(self.scale2), "scores": dict(self.scores),
             "verdicts": self.verdicts, "intervals": I.to_json(self.intervals), "labels": dict(self.labels),
             "notes": list(self.notes), "seconds": self.seconds,
             "train_seconds": list(self.train_seconds), "workers": self.workers,
@@ -582,10 +583,13 @@ class Texts(Sequence):
     __slots__ = ("_make", "_items", "_n")
 
     def __init__(self, make: Callable[[], list], n: int):
-        self._make, self._items, self._n = make, None, n
+        self._make: Callable[[], list] | None = make
+        self._items: list | None = None
+        self._n = n
 
     def _all(self) -> list:
         if self._items is None:
+            assert self._make is not None
             self._items, self._make = self._make(), None
         return self._items
 

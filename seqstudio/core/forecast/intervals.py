@@ -123,7 +123,7 @@ def _held_out_and_future(residuals: np.ndarray, origins: np.ndarray, levels
     all_finite = bool(np.isfinite(absolute).all())
     if not all_finite:
         absolute = np.where(np.isfinite(absolute), absolute, np.inf)    # a non-finite one still counts
-    small = np.uint8 if k_folds < 255 else np.int32  # (counts up to k_folds, compared fast)
+    small = np.dtype(np.uint8 if k_folds < 255 else np.int32)  # (counts up to k_folds, compared fast)
     position = np.argsort(absolute, axis=0, kind="stable").astype(small)  # [g, s]: the g-th smallest's fold
     ordered = np.sort(absolute, axis=0)                                  # [g, s] ascending
     known = np.repeat(count, n_targets, axis=0)                          # [s, k]: fold k's prefix size

@@ -21,6 +21,7 @@ targets); per step ahead, it pools the K folds.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -207,23 +208,23 @@ def score(actual, forecast, s1, s2) -> dict[str, Any]:
 def score_all(actual, forecasts: dict[str, np.ndarray], s1, s2) -> dict[str, dict[str, Any]]:
     """:func:`score` of several forecasters of the same folds, in one vectorised pass."""
     names, per_fold, per_step = _means(actual, forecasts, s1, s2)
-    return _score_dicts(names, per_fold, per_step)
+    return dict(Scores(names, per_fold, per_step))
 
 
 def score_and_judge(actual, forecasts: dict[str, np.ndarray], s1, s2, labels: dict[str, str],
-                    metric: str = VERDICT_METRIC) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """:func:`score_all`, and the :func:`verdict` of the first forecaster against each other one
-    (counted on the arrays, before they become lists)."""
-    names, per_fold, per_step = _means(actual, forecasts, s1, s2)
-    scores = _score_dicts(names, per_fold, per_step)
-    values = per_fold[METRICS.index(metric)]                       # (F, K)
+                    metric: str = VERDICT_METRIC) -> tuple[Scores, list[dict[str, Any]]]:
+    """:func:`score_all` (as :class:`Scores`: its lists are made when first read), and the
+    :func:`verdict` of the first forecaster against each other one, counted on the arrays."""
+    scores = Scores(*_means(actual, forecasts, s1, s2))
+    j = METRICS.index(metric)
+    values = scores.per_fold[j]                                           # (F, K)
     both = np.isfinite(values[0]) & np.isfinite(values[1:])
     wins = ((values[0] < values[1:]) & both).sum(axis=1).tolist()
     folds = both.sum(axis=1).tolist()
-    ours = scores[names[0]]["summary"][metric]["mean"]
-    return scores, [_verdict(name, labels[name], metric, wins[i], folds[i], ours,
-                             scores[name]["summary"][metric]["mean"])
-                    for i, name in enumerate(names[1:])]
+    means, counts = scores.stats[0][j].tolist(), scores.stats[4][j].tolist()
+    mean = [m if n else None for m, n in zip(means, counts, strict=True)]
+    return scores, [_verdict(name, labels[name], metric, wins[i], folds[i], mean[0], mean[i + 1])
+                    for i, name in enumerate(scores.names[1:])]
 
 
 def _means(actual, forecasts: dict[str, np.ndarray], s1, s2) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -236,20 +237,56 @@ def _means(actual, forecasts: dict[str, np.ndarray], s1, s2) -> tuple[list[str],
     return names, per_fold, per_step
 
 
-def _score_dicts(names: list[str], per_fold: np.ndarray, per_step: np.ndarray) -> dict[str, dict[str, Any]]:
-    # forecaster first: [f][m]
-    by_fold = np.ascontiguousarray(per_fold.transpose(1, 0, 2))
-    fold_lists, step_lists = _listed(by_fold), _listed(per_step.transpose(1, 0, 2))
-    summaries = _spreads(by_fold)
-    return {name: {"per_fold": dict(zip(METRICS, fold_lists[i], strict=True)),
-                   "per_step": dict(zip(METRICS, step_lists[i], strict=True)),
-                   "summary": dict(zip(METRICS, summaries[i], strict=True))}
-            for i, name in enumerate(names)}
+class Scores(Mapping):
+    """:func:`score_all`'s dict, ``{forecaster: {"per_fold", "per_step", "summary"}}``, kept as
+    arrays until first read: a backtest's lists and dicts of Python numbers cost more to make
+    than its metrics, and a result is often judged and saved before they are shown. Compares
+    equal to the dict; pickles as the dict.
+
+    ``per_fold`` ``(M, F, K)`` and ``per_step`` ``(M, F, H)`` are the metrics in :data:`METRICS`
+    order; ``stats`` the mean, std, min, max and count over the folds, each ``(M, F)``.
+    """
+
+    def __init__(self, names: list[str], per_fold: np.ndarray, per_step: np.ndarray):
+        self.names, self.per_fold, self.per_step = names, per_fold, per_step
+        self.stats = _spread_stats(per_fold)
+        self._dict: dict[str, dict[str, Any]] | None = None
+
+    def _all(self) -> dict[str, dict[str, Any]]:
+        if self._dict is None:
+            fold_lists = _listed(self.per_fold.transpose(1, 0, 2))       # forecaster first: [f][m]
+            step_lists = _listed(self.per_step.transpose(1, 0, 2))
+            summaries = _spread_dicts(*(a.T for a in self.stats))
+            self._dict = {name: {"per_fold": dict(zip(METRICS, fold_lists[i], strict=True)),
+                                 "per_step": dict(zip(METRICS, step_lists[i], strict=True)),
+                                 "summary": dict(zip(METRICS, summaries[i], strict=True))}
+                          for i, name in enumerate(self.names)}
+        return self._dict
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __reduce__(self):
+        return dict, (self._all(),)
 
 
 def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
     """:func:`spread` over the last axis of ``values`` ``(A, B, K)`` (non-finite values left
     out), all at once: ``[a][b]``."""
+    return _spread_dicts(*_spread_stats(values))
+
+
+def _spread_stats(values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_spreads`'s mean, std, min, max and count, ``(A, B)`` each."""
     finite = np.isfinite(values)
     ones = np.ones(values.shape[-1])
     if finite.all():  # (the usual case)
@@ -257,19 +294,23 @@ def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
         mean = values @ ones / n
         dev = values - mean[..., None]
         std = np.sqrt((dev * dev) @ ones / (n - 1)) if values.shape[-1] > 1 else np.zeros(n.shape)
-        low, high = values.min(axis=-1).tolist(), values.max(axis=-1).tolist()
-    else:
-        n = finite.sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(finite, values, 0.0) @ ones / n
-            dev = np.where(finite, values - mean[..., None], 0.0)
-            std = np.where(n > 1, np.sqrt((dev * dev) @ ones / (n - 1)), 0.0)
-        low = np.where(finite, values, np.inf).min(axis=-1).tolist()
-        high = np.where(finite, values, -np.inf).max(axis=-1).tolist()
-    means: list[list[float]] = np.asarray(mean).tolist()
-    stds: list[list[float]] = np.asarray(std).tolist()
-    counts: list[list[int]] = np.asarray(n).tolist()
-    return [[{"mean": means[j][i], "std": stds[j][i], "min": low[j][i], "max": high[j][i], "n": count}
+        return mean, std, values.min(axis=-1), values.max(axis=-1), n
+    n = finite.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, values, 0.0) @ ones / n
+        dev = np.where(finite, values - mean[..., None], 0.0)
+        std = np.where(n > 1, np.sqrt((dev * dev) @ ones / (n - 1)), 0.0)
+    return (mean, std, np.where(finite, values, np.inf).min(axis=-1),
+            np.where(finite, values, -np.inf).max(axis=-1), n)
+
+
+def _spread_dicts(mean, std, low, high, n) -> list[list[dict[str, float | None]]]:
+    means: list[list[float]] = mean.tolist()
+    stds: list[list[float]] = std.tolist()
+    lows: list[list[float]] = low.tolist()
+    highs: list[list[float]] = high.tolist()
+    counts: list[list[int]] = n.tolist()
+    return [[{"mean": means[j][i], "std": stds[j][i], "min": lows[j][i], "max": highs[j][i], "n": count}
              if count else {"mean": None, "std": None, "min": None, "max": None, "n": 0}
              for i, count in enumerate(counts[j])] for j in range(len(counts))]
 

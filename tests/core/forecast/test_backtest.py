@@ -229,6 +229,34 @@ def test_result_survives_json_and_the_project_keeps_it(series_csv, builtins, tmp
     assert loaded.runs[-1]["verdicts"] == [v["text"] for v in result.verdicts]
 
 
+def test_a_fresh_result_reads_saves_and_pickles_as_plain_lists_and_dicts(series_csv, builtins):
+    # a fresh result keeps its scores as arrays and its time stamps unwritten until first read
+    # (Scores, Texts); every way of reading it must see what the plain lists and dicts hold
+    import json
+    import pickle
+
+    from seqstudio.core.forecast import scores as S
+    from seqstudio.core.forecast.backtest import Texts
+
+    project = make_project(series_csv)
+    set_fixed_weights(project, builtins)
+    result = finish(run_backtest(project, builtins, BacktestPlan(folds=None, horizon=2, retrain=0)))
+    assert isinstance(result.scores, S.Scores) and isinstance(result.times, Texts)
+    assert len(result.scores) == 5 and list(result.scores)[0] == "model"   # without making the dicts
+    assert len(result.times) == len(result.origins)
+    plain_scores = S.score_all(result.actual, result.forecasts, result.scale, result.scale2)
+    assert result.scores == plain_scores and dict(result.scores) == plain_scores
+    assert result.origin_times == [row[0] for row in result.times]
+    again = pickle.loads(pickle.dumps(result))
+    assert type(again.scores) is dict and type(again.times) is list and again.scores == plain_scores
+    saved = json.loads(json.dumps(result.to_dict()))
+    assert saved["scores"] == plain_scores and saved["times"] == list(result.times)
+    # the verdicts were counted on the arrays: the same as from the lists
+    labels = result.labels
+    assert result.verdicts == [S.verdict(plain_scores["model"], plain_scores[n], n, labels[n])
+                               for n in result.forecasts if n != "model"]
+
+
 def test_statistical_baselines_forecast_the_same_folds(series_csv, builtins):
     pytest.importorskip("statsmodels")
     project = make_project(series_csv)
