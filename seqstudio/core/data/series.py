@@ -74,7 +74,7 @@ from seqstudio.core.data.reading import (
     SeriesReport,
     read_series_csv,
 )
-from seqstudio.core.data.timeaxis import SEASON_BY_STEP, step_offset
+from seqstudio.core.data.timeaxis import SEASON_BY_STEP, step_offset, time_text
 from seqstudio.core.data.windows import Scaler, make_windows, window_arrays
 from seqstudio.core.errors import DataError
 from seqstudio.core.registry import OptionSpec
@@ -356,6 +356,15 @@ class PreparedSeries(PreparedData):
         if m > 1 and (len(positions) == 0 or seasonal_steps.min() >= 0):
             result["seasonal_naive"] = original[seasonal_steps].reshape(len(positions), self.n_outputs)
         return result
+
+    def time_texts(self) -> list[str]:
+        """The series' time stamps as text (:func:`.timeaxis.time_text`), written once: the
+        series' index does not change (a replaced one is written again)."""
+        index = self.series.index
+        cached = self.__dict__.get("_time_texts")
+        if cached is None or cached[0] is not index:
+            cached = self.__dict__["_time_texts"] = (index, time_text(index))
+        return cached[1]
 
     def target_values(self) -> np.ndarray:
         """The target columns of the cleaned series in original units, ``(n, T)`` float64

@@ -157,3 +157,44 @@ def step_offset(step: str, index: pd.Index) -> pd.DateOffset | pd.Timedelta | in
         return pd.DateOffset(months=months)
     return pd.Timedelta(int(np.median(np.diff(index.as_unit("us").asi8))), unit="us")
 
+
+def time_text(values) -> list[str]:
+    """Time stamps as short text: dates alone when every stamp is midnight.
+
+    >>> import pandas as pd
+    >>> time_text(pd.DatetimeIndex(["2000-01-01", "2000-02-01"]))
+    ['2000-01-01', '2000-02-01']
+    >>> time_text(pd.DatetimeIndex(["2000-01-01 06:30"])), time_text([3, 4])
+    (['2000-01-01 06:30'], ['3', '4'])
+    """
+    index = pd.Index(values)
+    return span_texts(index, 0, len(index))
+
+
+def span_texts(index, low: int, high: int) -> list[str]:
+    """:func:`time_text` of the whole ``index``, rows ``low`` to ``high - 1`` (the format is
+    the whole index's: dates alone only when every stamp is midnight)."""
+    if not isinstance(index, pd.DatetimeIndex):
+        return [str(v) for v in index[low:high]]
+    if index.tz is None and index.unit in _PER_DAY:
+        ticks = index.asi8  # the stamps as integers in the index's unit, without a copy
+        span = ticks[low:high]
+        if not (ticks == _NAT).any() and (span.size == 0 or (_YEAR_1000 <= span.min() / _PER_DAY[index.unit]
+                                                            and span.max() / _PER_DAY[index.unit] < _YEAR_9999)):
+            # numpy writes these stamps exactly as strftime would, without a call per stamp
+            midnight = not (ticks % _PER_DAY[index.unit]).any()
+            text = np.datetime_as_string(span.view(f"M8[{index.unit}]"), unit="D" if midnight else "m")
+            if not midnight:
+                text = np.char.replace(text, "T", " ")
+            return text.tolist()
+    fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
+    return list(index[low:high].strftime(fmt))
+
+
+_NAT = np.iinfo(np.int64).min
+#: Ticks per day of each unit a pandas DatetimeIndex may hold.
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+#: Days from 1970-01-01 to 1000-01-01 and to 9999-01-01 (numpy's text for years outside this
+#: range is not strftime's).
+_YEAR_1000 = int(np.datetime64("1000-01-01", "D").astype(np.int64))
+_YEAR_9999 = int(np.datetime64("9999-01-01", "D").astype(np.int64))

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqstudio.core.data.timeaxis import span_texts, time_text  # noqa: F401 (time_text: re-exported)
 from seqstudio.core.errors import DataError, SeqStudioError, TrainingError
 from seqstudio.core.forecast import baselines as B
 from seqstudio.core.forecast import intervals as I
@@ -467,7 +468,7 @@ def _assemble_result(plan: BacktestPlan, data, m: int, origins: np.ndarray, actu
     model_h, horizon = int(data.options.horizon), plan.horizon
     scores, verdicts = S.score_and_judge(actual, forecasts, *scales, labels)  # the model first
     intervals = QF.quantile_intervals(actual, forecasts["model"], origins, levels, bands)
-    texts = Texts(partial(_fold_texts, data.series.index, origins, horizon), len(origins))  # (K, H)
+    texts = Texts(partial(_fold_texts, data, origins, horizon), len(origins))  # (K, H)
     return BacktestResult(
         plan=plan.to_dict(), season=m,
         strategy=("recursive" if model_h == 1 else
@@ -560,21 +561,6 @@ def record_in_project(project, result: BacktestResult) -> dict[str, Any]:
     return project.add_run(record)
 
 
-def time_text(values) -> list[str]:
-    """Time stamps as short text: dates alone when every stamp is midnight.
-
-    >>> import pandas as pd
-    >>> time_text(pd.DatetimeIndex(["2000-01-01", "2000-02-01"]))
-    ['2000-01-01', '2000-02-01']
-    >>> time_text(pd.DatetimeIndex(["2000-01-01 06:30"])), time_text([3, 4])
-    (['2000-01-01 06:30'], ['3', '4'])
-    """
-    import pandas as pd
-
-    index = pd.Index(values)
-    return _span_texts(index, 0, len(index))
-
-
 class Texts(Sequence):
     """A list of texts written when first read: a backtest's time stamps cost more to format
     than the rest of its bookkeeping, and a result is often scored and saved before they are
@@ -618,42 +604,14 @@ def _firsts(rows: Sequence[list[str]]) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _fold_texts(index, origins: np.ndarray, horizon: int) -> list[list[str]]:
-    """:func:`time_text` of the rows ``origin .. origin + horizon - 1`` of each origin (nested
-    lists ``(K, horizon)``): the stamps of the rows the folds span are formatted once each."""
+def _fold_texts(data, origins: np.ndarray, horizon: int) -> list[list[str]]:
+    """The time stamps (as text) of the rows ``origin .. origin + horizon - 1`` of each origin,
+    nested lists ``(K, horizon)``: slices of the series' own texts, written once per series."""
+    if hasattr(data, "time_texts"):
+        texts = data.time_texts()
+        return [texts[o:o + horizon] for o in origins.tolist()]
     if not len(origins):
         return []
     low = int(origins.min())
-    texts = _span_texts(index, low, int(origins.max()) + horizon)
+    texts = span_texts(data.series.index, low, int(origins.max()) + horizon)
     return [texts[o:o + horizon] for o in (origins - low).tolist()]
-
-
-def _span_texts(index, low: int, high: int) -> list[str]:
-    """:func:`time_text` of the whole ``index``, rows ``low`` to ``high - 1`` (the format is
-    the whole index's: dates alone only when every stamp is midnight)."""
-    import pandas as pd
-
-    if not isinstance(index, pd.DatetimeIndex):
-        return [str(v) for v in index[low:high]]
-    if index.tz is None and index.unit in _PER_DAY:
-        ticks = index.asi8  # the stamps as integers in the index's unit, without a copy
-        span = ticks[low:high]
-        if not (ticks == _NAT).any() and (span.size == 0 or (_YEAR_1000 <= span.min() / _PER_DAY[index.unit]
-                                                            and span.max() / _PER_DAY[index.unit] < _YEAR_9999)):
-            # numpy writes these stamps exactly as strftime would, without a call per stamp
-            midnight = not (ticks % _PER_DAY[index.unit]).any()
-            text = np.datetime_as_string(span.view(f"M8[{index.unit}]"), unit="D" if midnight else "m")
-            if not midnight:
-                text = np.char.replace(text, "T", " ")
-            return text.tolist()
-    fmt = "%Y-%m-%d" if (index == index.normalize()).all() else "%Y-%m-%d %H:%M"
-    return list(index[low:high].strftime(fmt))
-
-
-_NAT = np.iinfo(np.int64).min
-#: Ticks per day of each unit a pandas DatetimeIndex may hold.
-_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
-#: Days from 1970-01-01 to 1000-01-01 and to 9999-01-01 (numpy's text for years outside this
-#: range is not strftime's).
-_YEAR_1000 = int(np.datetime64("1000-01-01", "D").astype(np.int64))
-_YEAR_9999 = int(np.datetime64("9999-01-01", "D").astype(np.int64))

@@ -105,3 +105,18 @@ def test_the_saved_scaler_holds_every_field_and_the_targets_are_the_cleaned_colu
     targets = data.target_values()
     np.testing.assert_array_equal(targets, data.series[data.target_columns].to_numpy(np.float64))
     assert targets.dtype == np.float64 and not targets.flags.writeable
+
+
+def test_the_time_stamps_are_written_once_per_index(tmp_path):
+    import pandas as pd
+
+    from seqstudio.core.data.timeaxis import time_text
+
+    path = tmp_path / "m.csv"
+    path.write_text("month,v\n" + "".join(f"2000-{m:02d},{m}\n" for m in range(1, 13)))
+    data = prepare_series(SeriesOptions(path=str(path), look_back=2))
+    texts = data.time_texts()
+    assert texts == time_text(data.series.index) and texts[0] == "2000-01-01"
+    assert data.time_texts() is texts  # written once
+    data.series = data.series.set_axis(pd.date_range("2001-01-01", periods=12, freq="MS"))
+    assert data.time_texts()[0] == "2001-01-01"  # a replaced index is written again

@@ -9,6 +9,7 @@ matrix products, undoes the transforms, and computes every metric by hand.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -288,5 +289,6 @@ def test_time_stamps_read_as_strftime_writes_them(index):
         want = [str(v) for v in index]
     assert time_text(index) == want
     origins = np.array([0, 1, len(index) - 2])  # each fold's rows, origin .. origin + 1
-    assert _fold_texts(index, origins, 2) == [want[o:o + 2] for o in origins]
-    assert _fold_texts(index, origins[:0], 2) == []
+    series = SimpleNamespace(series=pd.DataFrame(index=index))  # (data without its own texts)
+    assert _fold_texts(series, origins, 2) == [want[o:o + 2] for o in origins]
+    assert _fold_texts(series, origins[:0], 2) == []
