@@ -305,14 +305,10 @@ def _spread_stats(values: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _spread_dicts(mean, std, low, high, n) -> list[list[dict[str, float | None]]]:
-    means: list[list[float]] = mean.tolist()
-    stds: list[list[float]] = std.tolist()
-    lows: list[list[float]] = low.tolist()
-    highs: list[list[float]] = high.tolist()
-    counts: list[list[int]] = n.tolist()
-    return [[{"mean": means[j][i], "std": stds[j][i], "min": lows[j][i], "max": highs[j][i], "n": count}
-             if count else {"mean": None, "std": None, "min": None, "max": None, "n": 0}
-             for i, count in enumerate(counts[j])] for j in range(len(counts))]
+    empty = {"mean": None, "std": None, "min": None, "max": None, "n": 0}
+    return [[{"mean": a, "std": b, "min": c, "max": d, "n": k} if k else dict(empty)
+             for a, b, c, d, k in zip(*rows, strict=True)]
+            for rows in zip(mean.tolist(), std.tolist(), low.tolist(), high.tolist(), n.tolist(), strict=True)]
 
 
 def verdict(model: dict[str, Any], baseline: dict[str, Any], name: str, label: str,
