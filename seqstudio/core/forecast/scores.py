@@ -52,25 +52,33 @@ def fold_scales(values: np.ndarray, starts, origins, season: int) -> tuple[np.nd
     """:func:`in_sample_scale` of every fold's history ``values[starts[k]:origins[k]]``, ``(K, T)`` each."""
     starts, origins = np.asarray(starts, np.int64), np.asarray(origins, np.int64)
     n_cols = values.shape[1]
-    out = np.full((len(origins), 2 * n_cols), np.nan)  # the absolute, then the squared means
     lengths = origins - starts
+    if len(lengths) and lengths.min() > season:  # (the usual case: every history is longer than a season)
+        sums = _running_diff_sums(values, season)
+        out = (sums[origins - season] - sums[starts]) / (lengths - season)[:, None]
+        return out[:, :n_cols], out[:, n_cols:]
+    out = np.full((len(origins), 2 * n_cols), np.nan)  # the absolute, then the squared means
     for lag in sorted({season, 1}):
         n = lengths - lag
         use = (n > 0) & ((lengths > season) if lag == season else (lengths <= season))
-        if not use.any():  # (usually no fold is shorter than a season: lag 1 is not needed)
+        if not use.any():
             continue
-        diffs = values[lag:] - values[:-lag]  # row i: values[i + lag] - values[i]
-        # running sums of |d| and d^2 side by side, after a row of zeros: one cumulative sum
-        sums = np.empty((len(diffs) + 1, 2 * n_cols))
-        sums[0] = 0.0
-        np.abs(diffs, out=sums[1:, :n_cols])
-        np.multiply(diffs, diffs, out=sums[1:, n_cols:])
-        np.cumsum(sums[1:], axis=0, out=sums[1:])
-        if use.all():
-            out = (sums[origins - lag] - sums[starts]) / n[:, None]
-        else:
-            out[use] = (sums[origins[use] - lag] - sums[starts[use]]) / n[use, None]
+        sums = _running_diff_sums(values, lag)
+        out[use] = (sums[origins[use] - lag] - sums[starts[use]]) / n[use, None]
     return out[:, :n_cols], out[:, n_cols:]
+
+
+def _running_diff_sums(values: np.ndarray, lag: int) -> np.ndarray:
+    """Running sums of ``|d|`` and ``d^2`` side by side (``(n - lag + 1, 2T)``, from a row of
+    zeros), ``d`` the lag-``lag`` differences: row i sums the differences ending before row i + lag."""
+    diffs = values[lag:] - values[:-lag]  # row i: values[i + lag] - values[i]
+    n_cols = values.shape[1]
+    sums = np.empty((len(diffs) + 1, 2 * n_cols))
+    sums[0] = 0.0
+    np.abs(diffs, out=sums[1:, :n_cols])
+    np.multiply(diffs, diffs, out=sums[1:, n_cols:])
+    np.cumsum(sums[1:], axis=0, out=sums[1:])
+    return sums
 
 
 #: The per-element term of each metric, in :data:`METRICS` order.
