@@ -39,19 +39,31 @@ from torch import nn
 
 __all__ = ["PlainForward", "plain_forward"]
 
-Step = Callable[[np.ndarray], np.ndarray]
+#: One layer's pass (a last Dense also takes ``out``).
+Step = Callable[..., np.ndarray]
 
 
 class PlainForward:
-    """The numpy pass: call it on a float32 batch; ``n_parameters`` is the model's count."""
+    """The numpy pass: call it on a float32 batch; ``n_parameters`` is the model's count.
+
+    ``out`` (an array of the output's shape, possibly a strided view) receives the output: a
+    last Dense layer writes its product there directly, without a new array and a copy.
+    """
 
     def __init__(self, steps: list[Step], n_parameters: int):
         self.steps, self.n_parameters = steps, n_parameters
+        self._head, self._last = steps[:-1], steps[-1]
+        self._last_writes = getattr(self._last, "writes_out", False)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        for step in self.steps:
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        for step in self._head:
             x = step(x)
-        return x
+        if out is None:
+            return self._last(x)
+        if self._last_writes:
+            return self._last(x, out)
+        out[...] = self._last(x).reshape(out.shape)
+        return out
 
 
 def plain_forward(model: nn.Module) -> PlainForward | None:
@@ -118,12 +130,18 @@ def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> 
     bias = _array(bias_t).copy() if bias_t is not None else None
     act = _ACTIVATIONS[activation]
 
-    def dense(x: np.ndarray) -> np.ndarray:
-        y = x @ weight_t
+    def dense(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        y = np.matmul(x, weight_t, out=out)
         if bias is not None:
             y += bias
-        return act(y) if act is not None else y
+        if act is None:
+            return y
+        if out is None:
+            return act(y)
+        out[...] = act(y)
+        return out
 
+    dense.writes_out = True  # type: ignore[attr-defined]
     return dense
 
 

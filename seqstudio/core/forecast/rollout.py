@@ -107,12 +107,16 @@ def forecast_origins(model: torch.nn.Module, transform: Transform, values: np.nd
         window_np = transform.scaled(values)[rows]
         # every round's outputs written into one array; the next window is a view of it
         scaled_np = np.empty((len(origins), rounds * model_horizon, n_targets), np.float32)
+        flat = scaled_np.reshape(len(origins), -1)  # (a view: each round's outputs are columns of it)
+        width = model_horizon * n_targets
         quantiles = QF.model_quantiles(model)
         for r in range(rounds):
             end = (r + 1) * model_horizon
             out_np = scaled_np[:, end - model_horizon:end]
-            raw = forward(window_np)
-            out_np[...] = (QF.point(raw, model, quantile_rounds) if quantiles else raw).reshape(out_np.shape)
+            if quantiles:
+                out_np[...] = QF.point(forward(window_np), model, quantile_rounds).reshape(out_np.shape)
+            else:  # the model's last layer writes its outputs in place
+                forward(window_np, out=flat[:, r * width:(r + 1) * width])
             if r + 1 < rounds:
                 window_np = scaled_np[:, end - look_back:end] if look_back <= model_horizon else \
                     np.concatenate([window_np[:, model_horizon:], out_np], axis=1)

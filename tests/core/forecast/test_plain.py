@@ -41,6 +41,12 @@ def test_the_numpy_pass_equals_the_models_own(builtins, layers, shape):
     got = forward(x.numpy())
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # written into columns of a wider array (as a backtest's rounds are): the same numbers,
+    # the columns beside them untouched
+    wide = np.full((37, got.shape[1] + 2), 7.0, np.float32)
+    forward(x.numpy(), out=wide[:, 1:-1])
+    np.testing.assert_array_equal(wide[:, 1:-1], got)
+    assert (wide[:, [0, -1]] == 7.0).all()
 
 
 def test_the_weights_are_copied_when_the_pass_is_made(builtins):
