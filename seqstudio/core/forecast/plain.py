@@ -77,15 +77,15 @@ def plain_forward(model: nn.Module) -> PlainForward | None:
         return None
     # (each builder reads its layer's tensors directly: model.parameters() walks the module
     # tree through generators, which costs more than the whole copy for a model this small)
-    counted: list[torch.Tensor] = []
+    weights = _Weights()
     steps: list[Step] = []
     for layer in model.layers:
         if isinstance(layer, RecurrentLayer):
-            step = _recurrent(layer, counted)
+            step = _recurrent(layer, weights)
         elif type(layer) is nn.Linear:
-            step = _dense(layer, nn.Identity, counted)
+            step = _dense(layer, nn.Identity, weights)
         elif type(layer) is nn.Sequential and len(layer) == 2 and type(layer[0]) is nn.Linear:
-            step = _dense(layer[0], type(layer[1]), counted)
+            step = _dense(layer[0], type(layer[1]), weights)
         elif isinstance(layer, (nn.Dropout, nn.Identity)):
             continue
         else:
@@ -93,19 +93,31 @@ def plain_forward(model: nn.Module) -> PlainForward | None:
         if step is None:
             return None
         steps.append(step)
-    n_parameters = 0
-    for t in counted:
-        if not t.is_cpu or t.dtype is not torch.float32:
-            return None
-        if isinstance(t, nn.Parameter):  # (a fixed zero recurrent bias is a buffer, not counted)
-            n_parameters += t.numel()
-    return PlainForward(steps, n_parameters)
+    return PlainForward(steps, weights.n_parameters)
 
 
-def _array(t: torch.Tensor) -> np.ndarray:
-    """A numpy view of ``t``'s values (the callers copy what they keep: the weights, transposed
-    or scaled, and the biases); for a tensor off the CPU, a copy (such a model is refused)."""
-    return t.data.numpy() if t.is_cpu else t.detach().cpu().numpy()
+class _Weights:
+    """Reads a model's tensors as numpy views (the builders copy what they keep: the weights
+    transposed or scaled, the biases) and counts its parameters."""
+
+    def __init__(self) -> None:
+        self.n_parameters = 0
+
+    def read(self, tensors: list[torch.Tensor]) -> list[np.ndarray] | None:
+        """The tensors' values, or None at one off the CPU or not float32 (such a model is left
+        to torch: the numpy pass is float32 arithmetic)."""
+        arrays = []
+        for t in tensors:
+            try:
+                a = t.data.numpy()
+            except (TypeError, RuntimeError, NotImplementedError):  # off the CPU, or no storage
+                return None
+            if a.dtype != np.float32:
+                return None
+            if isinstance(t, nn.Parameter):  # (a fixed zero recurrent bias is a buffer, not counted)
+                self.n_parameters += a.size
+            arrays.append(a)
+        return arrays
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -121,13 +133,15 @@ _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray] | None] = {
 }
 
 
-def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> Step | None:
+def _dense(linear: nn.Linear, activation: type, weights: _Weights) -> Step | None:
     if activation not in _ACTIVATIONS:
         return None
-    weight, bias_t = linear.weight, linear.bias
-    counted += [weight] if bias_t is None else [weight, bias_t]
-    weight_t = _array(weight).T.copy()  # (C order, whatever the shape)
-    bias = _array(bias_t).copy() if bias_t is not None else None
+    bias_t = linear.bias
+    arrays = weights.read([linear.weight] if bias_t is None else [linear.weight, bias_t])
+    if arrays is None:
+        return None
+    weight_t = arrays[0].T.copy()  # (C order, whatever the shape)
+    bias = arrays[1].copy() if bias_t is not None else None
     act = _ACTIVATIONS[activation]
 
     def dense(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -145,7 +159,7 @@ def _dense(linear: nn.Linear, activation: type, counted: list[torch.Tensor]) -> 
     return dense
 
 
-def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
+def _recurrent(layer, weights: _Weights) -> Step | None:
     fused = layer.fused
     kinds = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
     kind = kinds.get(type(fused)) if fused is not None else None
@@ -159,20 +173,19 @@ def _recurrent(layer, counted: list[torch.Tensor]) -> Step | None:
     # multiply-add per step (``scale``, ``shift``) turns the gates' tanh into sigmoids
     half, shift = _gate_scales(kind, units)
     # torch's own flat list: weight_ih, weight_hh[, bias_ih, bias_hh] per direction
-    flat = list(fused._flat_weights)
     per = 4 if fused.bias else 2
-    if len(flat) != per * layer.directions:
+    flat = weights.read(list(fused._flat_weights))
+    if flat is None or len(flat) != per * layer.directions:
         return None
-    counted += flat
     directions = []
     zero = np.zeros(len(half), np.float32)
     for d in range(layer.directions):
         w_ih, w_hh, *biases = flat[d * per:(d + 1) * per]
-        b_ih, b_hh = (_array(b) * half for b in biases) if biases else (zero, zero)
+        b_ih, b_hh = (b * half for b in biases) if biases else (zero, zero)
         # LSTM and SimpleRNN add both biases to the input part at once; GRU keeps b_hh apart
         # (its reset gate scales the recurrent part with its bias)
-        directions.append((np.ascontiguousarray((_array(w_ih) * half[:, None]).T),
-                           np.ascontiguousarray((_array(w_hh) * half[:, None]).T),
+        directions.append((np.ascontiguousarray((w_ih * half[:, None]).T),
+                           np.ascontiguousarray((w_hh * half[:, None]).T),
                            b_ih if kind == "gru" else b_ih + b_hh, b_hh, half, shift))
     keep_all = layer.return_sequences
     cell = {"lstm": _lstm_run, "gru": _gru_run, "rnn": _rnn_run}[kind]

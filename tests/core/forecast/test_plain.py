@@ -85,3 +85,13 @@ def test_a_model_in_double_precision_gets_none(builtins):
                                 ).build((3, 1), registry=builtins)
     assert plain_forward(model) is not None and plain_forward(model).n_parameters == 4 * 2 * (1 + 2 + 1) + 3
     assert plain_forward(model.double()) is None
+
+
+@pytest.mark.parametrize("where", ["meta", "bfloat16"])
+def test_a_model_whose_tensors_numpy_cannot_read_gets_none(builtins, where):
+    """Off the CPU (here the meta device, as a GPU's tensors are) or in a type numpy lacks."""
+    model = ModelSpec.from_dict({"layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
+                                ).build((3, 1), registry=builtins)
+    model = model.to("meta") if where == "meta" else model.to(torch.bfloat16)
+    assert plain_forward(model) is None
+
