@@ -138,8 +138,9 @@ def _reduce_stacked(terms: np.ndarray, *axes: tuple[int, ...]) -> np.ndarray | l
     return out if len(out) > 1 else out[0]
 
 
-def _fold_and_step_means(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_reduce_stacked` of terms ``(M, F, K, H, T)`` over ``(K's H, T)`` and ``(K, T)``.
+def _fold_and_step_means(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`_reduce_stacked` of terms ``(M, F, K, H, T)`` over ``(K's H, T)`` and ``(K, T)``,
+    and whether every term was finite (then so is every mean).
 
     Where no term is NaN or infinite (one sum tells), both come from products with vectors
     of ones on the array as it lies, without the masks and the transposed copy.
@@ -147,7 +148,8 @@ def _fold_and_step_means(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m, f, k, h, t = terms.shape
     if not np.isfinite(terms.sum()):
         fold, step = _reduce_stacked(terms, (2, 3), (1, 3))
-        return fold, step
+        return fold, step, False
+    # (every term is finite and none negative: no partial sum can be larger than the finite total)
     flat = terms.reshape(m * f, k, h * t)
     per_fold = (flat @ np.ones(h * t)).reshape(m, f, k) / (h * t)
     per_step = np.matmul(np.ones(k), flat).reshape(m, f, h, t)
@@ -155,7 +157,7 @@ def _fold_and_step_means(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for means in (per_fold, per_step):
         np.sqrt(means[0], out=means[0])  # rmse
         np.sqrt(means[5], out=means[5])  # rmsse
-    return per_fold, per_step
+    return per_fold, per_step, True
 
 
 def _sum_over(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -166,11 +168,11 @@ def _sum_over(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return moved.astype(float, copy=False) @ np.ones(moved.shape[-1])
 
 
-def _listed(values: np.ndarray) -> list:
-    """Nested lists of floats, None where a value is not finite."""
+def _listed(values: np.ndarray, finite: bool | None = None) -> list:
+    """Nested lists of floats, None where a value is not finite (``finite``: known to be all)."""
     a = np.asarray(values, dtype=float)
     out = a.tolist()
-    if not np.isfinite(a).all():
+    if not (finite if finite is not None else np.isfinite(a).all()):
         return _nones(out)
     return out
 
@@ -215,8 +217,7 @@ def score(actual, forecast, s1, s2) -> dict[str, Any]:
 
 def score_all(actual, forecasts: dict[str, np.ndarray], s1, s2) -> dict[str, dict[str, Any]]:
     """:func:`score` of several forecasters of the same folds, in one vectorised pass."""
-    names, per_fold, per_step = _means(actual, forecasts, s1, s2)
-    return dict(Scores(names, per_fold, per_step))
+    return dict(Scores(*_means(actual, forecasts, s1, s2)))
 
 
 def score_and_judge(actual, forecasts: dict[str, np.ndarray], s1, s2, labels: dict[str, str],
@@ -235,14 +236,15 @@ def score_and_judge(actual, forecasts: dict[str, np.ndarray], s1, s2, labels: di
                     for i, name in enumerate(scores.names[1:])]
 
 
-def _means(actual, forecasts: dict[str, np.ndarray], s1, s2) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The forecasters' names, and every metric per fold ``(M, F, K)`` and per step ``(M, F, H)``."""
+def _means(actual, forecasts: dict[str, np.ndarray], s1, s2
+           ) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
+    """The forecasters' names, every metric per fold ``(M, F, K)`` and per step ``(M, F, H)``,
+    and whether all of them are finite."""
     names = list(forecasts)
     stacked = np.stack([np.asarray(forecasts[n], float) for n in names])  # (F, K, H, T)
     terms = _term_stack(np.asarray(actual, float)[None], stacked,
                         np.asarray(s1, float)[None, :, None, :], np.asarray(s2, float)[None, :, None, :])
-    per_fold, per_step = _fold_and_step_means(terms)
-    return names, per_fold, per_step
+    return (names, *_fold_and_step_means(terms))
 
 
 class Scores(Mapping):
@@ -255,15 +257,19 @@ class Scores(Mapping):
     order; ``stats`` the mean, std, min, max and count over the folds, each ``(M, F)``.
     """
 
-    def __init__(self, names: list[str], per_fold: np.ndarray, per_step: np.ndarray):
+    def __init__(self, names: list[str], per_fold: np.ndarray, per_step: np.ndarray,
+                 finite: bool | None = None):
         self.names, self.per_fold, self.per_step = names, per_fold, per_step
-        self.stats = _spread_stats(per_fold)
+        #: Every mean is finite (known when every term was); None: look.
+        self.finite = finite
+        self.stats = _spread_stats(per_fold, finite or None)
         self._dict: dict[str, dict[str, Any]] | None = None
 
     def _all(self) -> dict[str, dict[str, Any]]:
         if self._dict is None:
-            fold_lists = _listed(self.per_fold.transpose(1, 0, 2))       # forecaster first: [f][m]
-            step_lists = _listed(self.per_step.transpose(1, 0, 2))
+            known = self.finite or None
+            fold_lists = _listed(self.per_fold.transpose(1, 0, 2), known)  # forecaster first: [f][m]
+            step_lists = _listed(self.per_step.transpose(1, 0, 2), known)
             summaries = _spread_dicts(*(a.T for a in self.stats))
             self._dict = {name: {"per_fold": dict(zip(METRICS, fold_lists[i], strict=True)),
                                  "per_step": dict(zip(METRICS, step_lists[i], strict=True)),
@@ -293,16 +299,16 @@ def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
     return _spread_dicts(*_spread_stats(values))
 
 
-def _spread_stats(values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`_spreads`'s mean, std, min, max and count, ``(A, B)`` each."""
-    finite = np.isfinite(values)
+def _spread_stats(values: np.ndarray, all_finite: bool | None = None) -> tuple[np.ndarray, ...]:
+    """:func:`_spreads`'s mean, std, min, max and count, ``(A, B)`` each (``all_finite``: known)."""
     ones = np.ones(values.shape[-1])
-    if finite.all():  # (the usual case)
+    if all_finite if all_finite is not None else np.isfinite(values).all():  # (the usual case)
         n = np.full(values.shape[:-1], values.shape[-1])
         mean = values @ ones / n
         dev = values - mean[..., None]
         std = np.sqrt((dev * dev) @ ones / (n - 1)) if values.shape[-1] > 1 else np.zeros(n.shape)
         return mean, std, values.min(axis=-1), values.max(axis=-1), n
+    finite = np.isfinite(values)
     n = finite.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, values, 0.0) @ ones / n

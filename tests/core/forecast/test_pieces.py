@@ -186,3 +186,21 @@ def test_scores_of_several_forecasters_equal_plain_means(with_nan):
         assert summary["mean"] == pytest.approx(kept.mean()) and summary["min"] == pytest.approx(kept.min())
         assert summary["std"] == pytest.approx(kept.std(ddof=1)) and summary["max"] == pytest.approx(kept.max())
         assert summary["min"] == min(v for v in got[name]["per_fold"]["mase"] if v is not None)
+
+
+def test_a_step_with_only_zero_actuals_has_no_mape_and_the_scores_stay_json():
+    # MAPE skips zero actuals: a step where every fold's actual is 0 has no MAPE (None), while
+    # every fold still has one; the lazily listed scores must say None there, not NaN
+    import json
+
+    rng = np.random.default_rng(0)
+    actual = rng.uniform(1, 9, size=(4, 3, 1))
+    actual[:, 1, 0] = 0.0
+    forecasts = {"model": actual + 1.0, "naive": actual * 1.1}
+    scores, _ = S.score_and_judge(actual, forecasts, np.ones((4, 1)), np.ones((4, 1)),
+                                  {"model": "model", "naive": "naive"})
+    plain = json.loads(json.dumps(dict(scores), allow_nan=False))
+    assert plain["model"]["per_step"]["mape"][1] is None
+    assert all(v is not None for v in plain["model"]["per_fold"]["mape"])
+    want = 100 * np.mean(np.abs(1.0 / actual[:, 0, 0]))  # step 1: |e| = 1 everywhere
+    assert plain["model"]["per_step"]["mape"][0] == pytest.approx(want)
