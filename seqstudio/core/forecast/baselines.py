@@ -77,6 +77,7 @@ def fold_baselines(values: np.ndarray, starts: np.ndarray, origins: np.ndarray, 
     loop over folds).
     """
     starts, origins = np.asarray(starts, np.int64), np.asarray(origins, np.int64)
+    lengths = origins - starts
     h = np.arange(1, horizon + 1)
     last = values[origins - 1]                                        # (K, T)
     out: dict[str, np.ndarray] = {}
@@ -85,19 +86,20 @@ def fold_baselines(values: np.ndarray, starts: np.ndarray, origins: np.ndarray, 
     if "seasonal_naive" in names:
         m = max(1, int(season))
         rows = origins[:, None] + (h - 1 - m * ((h - 1) // m + 1))        # (K, H)
-        snaive = values[np.maximum(rows, 0)]
-        short = (origins - starts) < m
+        short = lengths < m  # (a history shorter than a season has no seasonal naive forecast)
         if short.any():
+            snaive = values[np.maximum(rows, 0)]
             snaive[short] = np.nan
+        else:
+            snaive = values[rows]
         out["seasonal_naive"] = snaive
     if "drift" in names:
-        span = np.maximum(origins - 1 - starts, 1)[:, None]
-        slope = (last - values[starts]) / span
+        slope = (last - values[starts]) / np.maximum(lengths - 1, 1)[:, None]
         out["drift"] = last[:, None] + h[None, :, None] * slope[:, None]
     if "mean" in names:
         sums = np.empty((len(values) + 1, values.shape[1]))
         sums[0] = 0.0
         np.cumsum(values, axis=0, out=sums[1:])
-        means = (sums[origins] - sums[starts]) / (origins - starts)[:, None]
+        means = (sums[origins] - sums[starts]) / lengths[:, None]
         out["mean"] = np.repeat(means[:, None], horizon, axis=1)
     return out
