@@ -386,11 +386,16 @@ def _fold_jobs(data, registry, spec, config, plan: BacktestPlan, groups: dict[in
                statistical: tuple[str, ...], values: np.ndarray, m: int
                ) -> tuple[list[tuple[str, Any, Any]], dict[int, Any]]:
     """The jobs ``(kind, key, payload)`` (fold trainings, then statistical fits) and each
-    retrained group's prepared data."""
+    retrained group's prepared data.
+
+    Each kind's jobs come longest history first: a pool hands jobs out in this order, and
+    with an expanding window the later folds train on more rows, so starting them first
+    leaves the short ones to fill in at the end (the longest-first rule for scheduling)."""
     jobs: list[tuple[str, Any, Any]] = []
     fold_datas: dict[int, Any] = {}
+    longest_first = sorted(groups.items(), key=lambda item: item[1][0].train_start - item[1][0].origin)
     if plan.retrain:
-        for k, members in groups.items():
+        for k, members in longest_first:
             first = members[0]
             fd = fold_data(data, first.train_start, first.origin)
             fold_datas[k] = fd
@@ -400,7 +405,7 @@ def _fold_jobs(data, registry, spec, config, plan: BacktestPlan, groups: dict[in
             jobs.append(("train", k, pickle.dumps((fold_model, fd, fold_config),
                                                   protocol=pickle.HIGHEST_PROTOCOL)))
     for kind in statistical:
-        for k, members in groups.items():
+        for k, members in longest_first:
             first = members[0]
             jobs.append(("stat", (kind, k), (kind, values[first.train_start:first.origin],
                                              [values[f.train_start:f.origin] for f in members],

@@ -188,6 +188,24 @@ def test_retrain_every_k_folds_reuses_the_group_model(series_csv, builtins):
     assert len(result.train_seconds) == 2
 
 
+def test_fold_trainings_start_longest_history_first(series_csv, builtins, monkeypatch):
+    # a pool hands jobs out in order: with an expanding window the last fold trains on the most
+    # rows, so it starts first (and each fold still gets its own model: the test above)
+    from seqstudio.core.forecast import backtest as BT
+
+    seen = []
+    real = BT._run_jobs
+
+    def spy(jobs, n_workers, control):
+        seen.extend(key for _, key, _ in jobs)
+        return real(jobs, n_workers, control)
+
+    monkeypatch.setattr(BT, "_run_jobs", spy)
+    project = make_project(series_csv, epochs=1)
+    finish(run_backtest(project, builtins, BacktestPlan(folds=3, horizon=2, retrain=1), workers=1))
+    assert seen == [2, 1, 0]
+
+
 def test_stop_ends_the_backtest_without_a_result(series_csv, builtins):
     control = TrainControl()
     events = []
