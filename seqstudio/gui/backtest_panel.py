@@ -53,6 +53,12 @@ _COLOURS = {"model": (31, 119, 180), "naive": (127, 127, 127), "seasonal_naive":
             "drift": (148, 103, 189), "mean": (140, 86, 75), "ets": (44, 160, 44), "arima": (255, 127, 14)}
 
 
+def _duration(seconds: float) -> str:
+    """``0.00093`` -> ``"0.9 ms"``, ``12.34`` -> ``"12.3 s"``: a never-retrain backtest takes
+    about a millisecond, which "0.0 s" would hide."""
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds:.1f} s"
+
+
 def _x(times: list[str]) -> np.ndarray:
     try:
         return pd.to_datetime(pd.Index(times)).as_unit("us").asi8 / 1e6
@@ -226,7 +232,8 @@ class BacktestPanel(QWidget):
         stored = saved.results["backtest"]
         record = saved.runs[-1]
         self.show_result(BacktestResult.from_dict(stored))
-        self.status.setText(f"done in {stored['seconds']:.1f} s")
+        self.progress.setValue(1)  # (a full bar for a finished backtest; stopped or failed: empty)
+        self.status.setText(f"done: {len(stored['origins'])} folds in {_duration(stored['seconds'])}")
         self.backtestFinished.emit(stored, record)
 
     def _fail(self, text: str) -> None:

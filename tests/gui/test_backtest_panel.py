@@ -34,7 +34,15 @@ def test_backtest_runs_outside_the_window_and_lands_in_runs(window, quick_panel,
     assert len(window.project.runs) == runs_before + 1 and window.project.runs[-1]["kind"] == "backtest"
     assert quick_panel.fold_table.rowCount() == 2 + 2  # two folds, mean, std
     assert "seasonal naive on MASE" in quick_panel.verdict_label.text()
+    assert quick_panel.status.text().startswith("done: 2 folds in ")
+    assert quick_panel.progress.value() == quick_panel.progress.maximum()  # a full bar when done
     assert window.isWindowModified()
+
+
+def test_a_backtest_duration_reads_in_the_unit_it_needs():
+    from seqstudio.gui.backtest_panel import _duration
+
+    assert (_duration(0.00093), _duration(0.25), _duration(12.34)) == ("0.9 ms", "0.2 s", "12.3 s")
 
 
 def test_stop_kills_the_backtest_and_keeps_nothing(window, quick_panel, qtbot):
