@@ -195,9 +195,9 @@ def _recurrent(layer, weights: _Weights) -> Step | None:
 
     def recurrent(x: np.ndarray) -> np.ndarray:
         outs = []
-        for d, weights in enumerate(directions):
+        for d, direction in enumerate(directions):
             seq = x[:, ::-1] if d else x
-            out = cell(seq, weights, units, keep_all, relu)
+            out = cell(seq, direction, units, keep_all, relu)
             outs.append(out[:, ::-1] if d and keep_all else out)
         return np.concatenate(outs, axis=-1)
 
@@ -219,7 +219,8 @@ def _projected(x: np.ndarray, w_ih_t: np.ndarray, bias: np.ndarray) -> np.ndarra
     """The input part of every time step's gates at once, ``(T, B, G)``: a new array, so each
     step's gates can be worked on in place."""
     if x.shape[1] == 1:
-        gates = x[:, 0] @ w_ih_t
+        # (one input column: the product is a broadcast multiply, the same single products)
+        gates = x[:, 0] * w_ih_t[0] if len(w_ih_t) == 1 else x[:, 0] @ w_ih_t
         gates += bias
         return gates[None]
     gates = np.ascontiguousarray((x @ w_ih_t).transpose(1, 0, 2))
@@ -232,17 +233,6 @@ _HALF = np.float32(0.5)
 
 def _lstm_run(x, weights, units, keep_all, relu):
     w_ih_t, w_hh_t, bias, _, scale, shift = weights
-    if x.shape[1] == 1 and not keep_all:  # one step from a zero state (a recursive forecast's round)
-        # (one input column: the product is a broadcast multiply, the same single products)
-        g = x[:, 0] * w_ih_t[0] if len(w_ih_t) == 1 else x[:, 0] @ w_ih_t
-        g += bias
-        np.tanh(g, out=g)
-        g *= scale
-        g += shift
-        h = g[:, :units] * g[:, 2 * units:3 * units]
-        np.tanh(h, out=h)
-        h *= g[:, 3 * units:]
-        return h
     h = c = None
     outs = []
     for g in _projected(x, w_ih_t, bias):
