@@ -293,14 +293,9 @@ class Scores(Mapping):
         return dict, (self._all(),)
 
 
-def _spreads(values: np.ndarray) -> list[list[dict[str, float | None]]]:
-    """:func:`spread` over the last axis of ``values`` ``(A, B, K)`` (non-finite values left
-    out), all at once: ``[a][b]``."""
-    return _spread_dicts(*_spread_stats(values))
-
-
 def _spread_stats(values: np.ndarray, all_finite: bool | None = None) -> tuple[np.ndarray, ...]:
-    """:func:`_spreads`'s mean, std, min, max and count, ``(A, B)`` each (``all_finite``: known)."""
+    """The mean, std, min, max and count of the finite values over the last axis of ``values``
+    ``(A, B, K)`` (:func:`spread` of each row), ``(A, B)`` each (``all_finite``: known)."""
     ones = np.ones(values.shape[-1])
     if all_finite if all_finite is not None else np.isfinite(values).all():  # (the usual case)
         n = np.full(values.shape[:-1], values.shape[-1])
